@@ -1,0 +1,75 @@
+package events
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Status is how a run was decided.
+type Status string
+
+// Run statuses.
+const (
+	StatusOK         Status = "ok"         // exited 0
+	StatusFailed     Status = "failed"     // exited non-zero or was killed by a signal
+	StatusTimeout    Status = "timeout"    // killed after its timeout
+	StatusDiscarded  Status = "discarded"  // dropped: discard mode and a run was in flight
+	StatusSuperseded Status = "superseded" // a newer event for the key replaced it before it ran
+	StatusError      Status = "error"      // the process could not be started
+)
+
+// Statuses lists every status, in schema order.
+var Statuses = []Status{StatusOK, StatusFailed, StatusTimeout, StatusDiscarded, StatusSuperseded, StatusError}
+
+// TailBytes bounds the stdout and stderr tails carried in an outcome.
+const TailBytes = 8 << 10
+
+// Outcome is the record of one decided run, published on
+// herald.outcome.<host>.<watch>.
+type Outcome struct {
+	EventID   string    `json:"event_id"`
+	EventType string    `json:"event_type"`
+	Key       string    `json:"key"`
+	Version   string    `json:"version,omitempty"`
+	Watch     string    `json:"watch"`
+	Host      string    `json:"host"`
+	Status    Status    `json:"status"`
+	ExitCode  *int      `json:"exit_code,omitempty"`
+	Signal    string    `json:"signal,omitempty"`
+	Attempts  int       `json:"attempts"`
+	Start     time.Time `json:"start,omitzero"`
+	// DurationMS is the wall time of the run (all attempts) in milliseconds.
+	DurationMS float64 `json:"duration_ms"`
+	Stdout     string  `json:"stdout,omitempty"`
+	Stderr     string  `json:"stderr,omitempty"`
+	// Error explains StatusError and other non-process failures.
+	Error string `json:"error,omitempty"`
+	// SupersededBy names the event that replaced this one.
+	SupersededBy string `json:"superseded_by,omitempty"`
+}
+
+// Subject is where the outcome is published.
+func (o Outcome) Subject() string { return OutcomeSubject(o.Host, o.Watch) }
+
+// Marshal encodes the outcome as JSON.
+func (o Outcome) Marshal() ([]byte, error) { return json.Marshal(o) }
+
+// Announcement is what an agent publishes about itself on
+// herald.agent.<name> when it starts, on every heartbeat and on reload.
+type Announcement struct {
+	Name      string         `json:"name"`
+	Version   string         `json:"version"`
+	Started   time.Time      `json:"started"`
+	Heartbeat time.Time      `json:"heartbeat"`
+	Interval  float64        `json:"heartbeat_interval_s"`
+	Stopping  bool           `json:"stopping,omitempty"`
+	Watches   []WatchSummary `json:"watches"`
+}
+
+// WatchSummary describes one loaded watch in an announcement.
+type WatchSummary struct {
+	Name    string `json:"name"`
+	On      string `json:"on"`
+	RunMode string `json:"run_mode"`
+	File    string `json:"file"`
+}
