@@ -1,0 +1,47 @@
+// Package logging builds the zerolog logger every Herald binary uses: JSON
+// lines by default, a console writer for people. It also holds the field
+// names that every log line about a run carries.
+package logging
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Field names shared by every log line about an event or a run.
+const (
+	FieldEventID = "event_id"
+	FieldWatch   = "watch"
+	FieldHost    = "host"
+	FieldKey     = "key"
+	FieldType    = "type"
+)
+
+// New returns a logger writing to w in format "json" or "console" at level
+// (debug, info, warn, error).
+func New(w io.Writer, format, level string) (zerolog.Logger, error) {
+	if w == nil {
+		w = os.Stderr
+	}
+	lvl := zerolog.InfoLevel
+	if level != "" {
+		l, err := zerolog.ParseLevel(level)
+		if err != nil {
+			return zerolog.Nop(), fmt.Errorf("log-level %q: %w", level, err)
+		}
+		lvl = l
+	}
+	switch format {
+	case "", "json":
+	case "console":
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	default:
+		return zerolog.Nop(), fmt.Errorf("log-format %q: want json or console", format)
+	}
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}

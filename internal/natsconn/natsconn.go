@@ -1,0 +1,147 @@
+// Package natsconn turns Herald's NATS flags (URLs, user/password, token,
+// creds file, TLS CA/cert/key) into a connection with sane reconnect
+// behaviour. The dispatcher, the agent and the CLI share it, so a flag means
+// the same thing everywhere. It knows nothing about events or streams.
+package natsconn
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// DefaultURL is used when no URL is given.
+const DefaultURL = "nats://127.0.0.1:4222"
+
+// Config holds the client side of a NATS connection.
+type Config struct {
+	URL      string `yaml:"url"` // one URL or a comma-separated list
+	User     string `yaml:"user"`
+	Password string `yaml:"password"`
+	Token    string `yaml:"token"`
+	Creds    string `yaml:"creds"`
+	TLSCA    string `yaml:"tls_ca"`
+	TLSCert  string `yaml:"tls_cert"`
+	TLSKey   string `yaml:"tls_key"`
+}
+
+// ErrInvalidConfig wraps every validation failure.
+var ErrInvalidConfig = errors.New("invalid nats config")
+
+// AddFlags registers --nats and the auth flags on fs, writing into c.
+// Defaults already in c are kept.
+func (c *Config) AddFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.URL, "nats", c.URL, "NATS `URL[,URL...]`")
+	c.AddAuthFlags(fs)
+}
+
+// AddAuthFlags registers only the auth and TLS flags.
+func (c *Config) AddAuthFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.User, "nats-user", c.User, "NATS user name")
+	fs.StringVar(&c.Password, "nats-password", c.Password, "NATS password (or $HERALD_NATS_PASSWORD)")
+	fs.StringVar(&c.Token, "nats-token", c.Token, "NATS auth token (or $HERALD_NATS_TOKEN)")
+	fs.StringVar(&c.Creds, "nats-creds", c.Creds, "NATS credentials `file`")
+	fs.StringVar(&c.TLSCA, "nats-tls-ca", c.TLSCA, "CA `file` to verify the NATS server")
+	fs.StringVar(&c.TLSCert, "nats-tls-cert", c.TLSCert, "client certificate `file`")
+	fs.StringVar(&c.TLSKey, "nats-tls-key", c.TLSKey, "client key `file`")
+}
+
+// FillFromEnv takes secrets from the environment when no flag set them, so
+// they need not appear in a process listing.
+func (c *Config) FillFromEnv() {
+	if c.Password == "" {
+		c.Password = os.Getenv("HERALD_NATS_PASSWORD")
+	}
+	if c.Token == "" {
+		c.Token = os.Getenv("HERALD_NATS_TOKEN")
+	}
+}
+
+// Validate checks that the options agree with each other.
+func (c Config) Validate() error {
+	if c.User != "" && c.Token != "" {
+		return fmt.Errorf("%w: nats-user and nats-token are exclusive", ErrInvalidConfig)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("%w: nats-tls-cert and nats-tls-key go together", ErrInvalidConfig)
+	}
+	for _, f := range []struct{ field, path string }{{"nats-creds", c.Creds}, {"nats-tls-ca", c.TLSCA}, {"nats-tls-cert", c.TLSCert}, {"nats-tls-key", c.TLSKey}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrInvalidConfig, f.field, err)
+		}
+	}
+	return nil
+}
+
+// Options returns the nats.Options for this config; name identifies the
+// client on the server.
+func (c Config) Options(name string) []nats.Option {
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectJitter(100*time.Millisecond, time.Second),
+		nats.RetryOnFailedConnect(true),
+		nats.PingInterval(20 * time.Second),
+	}
+	if c.User != "" {
+		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	}
+	if c.Token != "" {
+		opts = append(opts, nats.Token(c.Token))
+	}
+	if c.Creds != "" {
+		opts = append(opts, nats.UserCredentials(c.Creds))
+	}
+	if c.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(c.TLSCA))
+	}
+	if c.TLSCert != "" {
+		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
+	}
+	return opts
+}
+
+// URLs returns the configured URL list, or DefaultURL.
+func (c Config) URLs() string {
+	if strings.TrimSpace(c.URL) == "" {
+		return DefaultURL
+	}
+	return c.URL
+}
+
+// Connect dials the server. Extra options (handlers) are appended. With
+// RetryOnFailedConnect the first dial does not fail when the server is not
+// up yet; wait is how long to wait for the first connection before giving
+// up (zero: do not wait).
+func Connect(c Config, name string, wait time.Duration, extra ...nats.Option) (*nats.Conn, error) {
+	opts := append(c.Options(name), extra...)
+	nc, err := nats.Connect(c.URLs(), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("nats: connect %s: %w", c.URLs(), err)
+	}
+	if wait <= 0 {
+		return nc, nil
+	}
+	deadline := time.Now().Add(wait)
+	for !nc.IsConnected() {
+		if time.Now().After(deadline) {
+			err := nc.LastError()
+			nc.Close()
+			if err == nil {
+				err = nats.ErrNoServers
+			}
+			return nil, fmt.Errorf("nats: connect %s: %w", c.URLs(), err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nc, nil
+}
