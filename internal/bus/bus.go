@@ -1,0 +1,184 @@
+// Package bus holds Herald's JetStream plumbing shared by every binary:
+// creating or updating the streams idempotently, publishing an event and
+// waiting for JetStream to store it, and reading the latest message per
+// subject. It knows the stream layout from package events and nothing about
+// watches or processes.
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/heraldhq/herald/events"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StreamConfig tunes the streams the dispatcher creates.
+type StreamConfig struct {
+	DedupWindow        time.Duration `yaml:"dedup_window"`
+	EventsPerKey       int64         `yaml:"events_per_key"`
+	EventsMaxAge       time.Duration `yaml:"events_max_age"`
+	OutcomesPerSubject int64         `yaml:"outcomes_per_subject"`
+	OutcomesMaxAge     time.Duration `yaml:"outcomes_max_age"`
+	Replicas           int           `yaml:"replicas"`
+}
+
+// DefaultStreamConfig returns the defaults from package events.
+func DefaultStreamConfig() StreamConfig {
+	return StreamConfig{
+		DedupWindow:        events.DefaultDedupWindow,
+		EventsPerKey:       events.DefaultEventsPerKey,
+		EventsMaxAge:       events.DefaultEventsMaxAge,
+		OutcomesPerSubject: events.DefaultOutcomesPerSubject,
+		OutcomesMaxAge:     events.DefaultOutcomesMaxAge,
+		Replicas:           1,
+	}
+}
+
+// Validate names the first bad field.
+func (c StreamConfig) Validate() error {
+	switch {
+	case c.DedupWindow <= 0:
+		return fmt.Errorf("streams.dedup_window: must be positive")
+	case c.EventsPerKey < 1:
+		return fmt.Errorf("streams.events_per_key: must be at least 1")
+	case c.EventsMaxAge < c.DedupWindow:
+		return fmt.Errorf("streams.events_max_age: must be at least dedup_window")
+	case c.OutcomesPerSubject < 1:
+		return fmt.Errorf("streams.outcomes_per_subject: must be at least 1")
+	case c.OutcomesMaxAge <= 0:
+		return fmt.Errorf("streams.outcomes_max_age: must be positive")
+	case c.Replicas < 1 || c.Replicas > 5:
+		return fmt.Errorf("streams.replicas: want 1 to 5")
+	}
+	return nil
+}
+
+// EnsureStreams creates the events, outcomes and agents streams, or updates
+// them to cfg. It is safe to call from several dispatchers at once.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error {
+	streams := []jetstream.StreamConfig{
+		{
+			Name:              events.EventsStream,
+			Description:       "Herald events",
+			Subjects:          []string{events.EventPrefix + ".>"},
+			Storage:           jetstream.FileStorage,
+			Retention:         jetstream.LimitsPolicy,
+			Duplicates:        cfg.DedupWindow,
+			MaxMsgsPerSubject: cfg.EventsPerKey,
+			MaxAge:            cfg.EventsMaxAge,
+			Discard:           jetstream.DiscardOld,
+			Replicas:          cfg.Replicas,
+			AllowDirect:       true,
+		},
+		{
+			Name:              events.OutcomesStream,
+			Description:       "Herald run outcomes",
+			Subjects:          []string{events.OutcomePrefix + ".>"},
+			Storage:           jetstream.FileStorage,
+			Retention:         jetstream.LimitsPolicy,
+			Duplicates:        cfg.DedupWindow,
+			MaxMsgsPerSubject: cfg.OutcomesPerSubject,
+			MaxAge:            cfg.OutcomesMaxAge,
+			Replicas:          cfg.Replicas,
+			AllowDirect:       true,
+		},
+		{
+			Name:              events.AgentsStream,
+			Description:       "Herald agent announcements (latest per agent)",
+			Subjects:          []string{events.AgentPrefix + ".>"},
+			Storage:           jetstream.FileStorage,
+			Retention:         jetstream.LimitsPolicy,
+			MaxMsgsPerSubject: 1,
+			MaxAge:            cfg.OutcomesMaxAge,
+			Replicas:          cfg.Replicas,
+			AllowDirect:       true,
+		},
+	}
+	for _, sc := range streams {
+		var err error
+		for attempt := 0; attempt < 3; attempt++ {
+			if _, err = js.CreateOrUpdateStream(ctx, sc); err == nil || !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				break
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("ensure stream %s: %w", sc.Name, err)
+		}
+	}
+	return nil
+}
+
+// PublishEvent stores e in the events stream and returns once JetStream has
+// acknowledged it. Duplicate reports that the stream's dedup window dropped
+// it as a repeat of an earlier publish with the same Nats-Msg-Id.
+func PublishEvent(ctx context.Context, js jetstream.JetStream, e events.Event) (ack *jetstream.PubAck, err error) {
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	ack, err = js.PublishMsg(ctx, e.ToMsg())
+	if err != nil {
+		return nil, fmt.Errorf("publish %s: %w", e.Subject(), err)
+	}
+	return ack, nil
+}
+
+// LastPerSubject calls fn with the latest message of every subject of
+// stream that matches one of filters, in stream order, then returns.
+func LastPerSubject(ctx context.Context, js jetstream.JetStream, stream string, filters []string, fn func(jetstream.Msg) error) error {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", stream, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("stream %s info: %w", stream, err)
+	}
+	if info.State.Msgs == 0 {
+		return nil
+	}
+	c, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: filters,
+		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("stream %s: ordered consumer: %w", stream, err)
+	}
+	if c.CachedInfo().NumPending == 0 {
+		return nil
+	}
+	for {
+		// FetchNoWait returns what is there now; Fetch waits briefly for the
+		// first message of a consumer that is still starting.
+		batch, err := c.Fetch(256, jetstream.FetchMaxWait(time.Second), jetstream.FetchHeartbeat(250*time.Millisecond))
+		if err != nil {
+			return fmt.Errorf("stream %s: fetch: %w", stream, err)
+		}
+		got := false
+		for m := range batch.Messages() {
+			got = true
+			if err := fn(m); err != nil {
+				return err
+			}
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("stream %s: metadata: %w", stream, err)
+			}
+			if md.NumPending == 0 {
+				return nil
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("stream %s: fetch: %w", stream, err)
+		}
+		if !got {
+			return nil
+		}
+	}
+}
+
+// IsConnected is a readiness helper for health checks.
+func IsConnected(nc *nats.Conn) bool { return nc != nil && nc.IsConnected() }
