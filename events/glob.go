@@ -105,6 +105,11 @@ func (g KeyGlob) SubjectFilter(typ string) string {
 	if strings.HasPrefix(g.raw, "/") {
 		segs = segs[1:]
 		lead = "/"
+	} else if hasMeta(segs[0]) {
+		// An unrooted glob whose first segment is a wildcard may match the
+		// empty first segment of a rooted key ("*/a" matches "/a"), whose
+		// tokens are one fewer: only ">" covers both.
+		return prefix + ">"
 	}
 	var b strings.Builder
 	b.WriteString(prefix)

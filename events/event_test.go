@@ -1,0 +1,99 @@
+package events_test
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/heraldhq/herald/events"
+	"github.com/nats-io/nats.go"
+)
+
+func TestEvent_BinaryModeRoundTrip(t *testing.T) {
+	data := []byte("line1\nline2\x00\xff raw, not base64")
+	e := events.New("herald://test", "git.push", "/repos/app é%\n", data)
+	e.Version = "mzxid=0x1f 7"
+	m := e.ToMsg()
+	if m.Subject != e.Subject() {
+		t.Fatalf("subject %q, want %q", m.Subject, e.Subject())
+	}
+	if !bytes.Equal(m.Data, data) {
+		t.Fatalf("payload %q is not the raw data", m.Data)
+	}
+	for h, want := range map[string]string{
+		"ce-specversion": "1.0", "ce-id": e.ID, "ce-source": "herald://test", "ce-type": "git.push",
+		"ce-datacontenttype": events.DefaultContentType,
+	} {
+		if got := m.Header.Get(h); got != want {
+			t.Errorf("header %s = %q, want %q", h, got, want)
+		}
+	}
+	if _, err := uuid.Parse(m.Header.Get("ce-id")); err != nil {
+		t.Errorf("id is not a UUID: %v", err)
+	}
+	if m.Header.Get(nats.MsgIdHdr) == "" {
+		t.Error("no Nats-Msg-Id")
+	}
+	got, err := events.FromMsg(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != e.ID || got.Key != e.Key || got.Version != e.Version || got.Type != e.Type ||
+		!got.Time.Equal(e.Time) || !bytes.Equal(got.Data, data) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, e)
+	}
+}
+
+func TestEvent_MsgIDFromSourceKeyVersion(t *testing.T) {
+	a := events.New("zk://ensemble", "zk.changed", "/git/head", []byte("1"))
+	b := events.New("zk://ensemble", "zk.changed", "/git/head", []byte("1"))
+	if a.MsgID() == b.MsgID() {
+		t.Fatal("events without a version must not share a Nats-Msg-Id")
+	}
+	a.Version, b.Version = "42", "42"
+	if a.MsgID() != b.MsgID() {
+		t.Fatal("the same (source, key, version) must give the same Nats-Msg-Id")
+	}
+	c := b
+	c.Key = "/git/head2"
+	if c.MsgID() == a.MsgID() {
+		t.Fatal("different keys share a Nats-Msg-Id")
+	}
+	// Field boundaries are unambiguous.
+	x := events.Event{Source: "a", Key: "b|c", Version: "d"}
+	y := events.Event{Source: "a", Key: "b", Version: "c|d"}
+	if x.MsgID() == y.MsgID() {
+		t.Fatal("ambiguous Nats-Msg-Id")
+	}
+}
+
+func TestFromMsg_Rejects(t *testing.T) {
+	if _, err := events.FromMsg(&nats.Msg{Subject: "x", Data: []byte("x")}); !errors.Is(err, events.ErrNotCloudEvent) {
+		t.Errorf("plain message: %v", err)
+	}
+	e := events.New("s", "ok.type", "k", nil)
+	m := e.ToMsg()
+	m.Header.Set("ce-type", "Bad Type")
+	if _, err := events.FromMsg(m); !errors.Is(err, events.ErrInvalidEvent) {
+		t.Errorf("bad type: %v", err)
+	}
+	m = e.ToMsg()
+	m.Header.Set("ce-specversion", "0.3")
+	if _, err := events.FromMsg(m); !errors.Is(err, events.ErrInvalidEvent) {
+		t.Errorf("bad specversion: %v", err)
+	}
+}
+
+func TestValidateType(t *testing.T) {
+	for _, ok := range []string{"zk.changed", "git.push", "a", "call.pre", "kv.put", "x-1.y_2"} {
+		if err := events.ValidateType(ok); err != nil {
+			t.Errorf("%q rejected: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", ".a", "a.", "a..b", "A", "a b", "a.*", "a.>", "_a", "/a", ":a"} {
+		if err := events.ValidateType(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
