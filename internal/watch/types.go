@@ -2,6 +2,7 @@ package watch
 
 import (
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -155,3 +156,13 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 
 // MarshalYAML writes the duration as a string.
 func (d Duration) MarshalYAML() (any, error) { return d.D.String(), nil }
+
+// Equal reports whether two watches have the same configuration, ignoring
+// where in which file they were written.
+func (w *Watch) Equal(o *Watch) bool {
+	x, y := *w, *o
+	for _, v := range []*Watch{&x, &y} {
+		v.File, v.Line, v.lines, v.rawOrder = "", 0, nil, 0
+	}
+	return reflect.DeepEqual(x, y)
+}

@@ -1,0 +1,156 @@
+package watch_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/heraldhq/herald/internal/watch"
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+func TestParse_Valid(t *testing.T) {
+	f, err := watch.Parse("w.yaml", []byte(`
+watches:
+  - name: git-pull
+    on: event:git.push
+    key: /repos/*
+    exec: ["git", "pull"]
+    timeout: 10s
+    kill_grace: 2
+    retry: {attempts: 3, backoff: 1s}
+  - name: sh
+    on: zk:/git/head
+    exec: "git pull && make"
+    pipe_stdin: false
+    run_on_load: false
+    run_mode: parallel
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Watches) != 2 {
+		t.Fatalf("%d watches", len(f.Watches))
+	}
+	g, s := f.Watches[0], f.Watches[1]
+	if g.RunMode != watch.ModeQueue || !g.PipesStdin() || !g.RunsOnLoad() || g.Attempts() != 3 || g.Grace().Seconds() != 2 || g.Timeout.D.Seconds() != 10 {
+		t.Errorf("defaults/values wrong: %+v", g)
+	}
+	if got := strings.Join(g.Exec.Args(), " "); got != "git pull" {
+		t.Errorf("argv %q", got)
+	}
+	if got := s.Exec.Args(); len(got) != 3 || got[0] != "/bin/sh" || got[1] != "-c" {
+		t.Errorf("shell form %q", got)
+	}
+	if s.PipesStdin() || s.RunsOnLoad() || s.MaxParallel != watch.DefaultMaxParallel || s.Line != 10 {
+		t.Errorf("second watch: %+v", s)
+	}
+}
+
+func TestParse_ErrorsNameFileLineField(t *testing.T) {
+	_, err := watch.Parse("/etc/herald/watches.d/x.yaml", []byte(`watches:
+  - name: a
+    on: event:t
+    exec: "x"
+    run_mode: fast
+    tiemout: 5s
+  - name: a
+    on: zk:relative
+    exec: [x]
+    timeout: soon
+`))
+	if err == nil || !errors.Is(err, watch.ErrInvalid) {
+		t.Fatalf("err = %v", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"/etc/herald/watches.d/x.yaml:6: watches[0].tiemout: unknown field",
+		"/etc/herald/watches.d/x.yaml:5: watches[0].run_mode:",
+		"/etc/herald/watches.d/x.yaml:10: watches[1].timeout:",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in:\n%s", want, msg)
+		}
+	}
+	_, err = watch.Parse("y.yaml", []byte("watches:\n  - name: b\n    on: zk:relative\n    exec: [x]\n  - name: b\n    on: event:t\n    exec: [x]\n"))
+	for _, want := range []string{"y.yaml:3: watches[0].on: zk path", "y.yaml:5: watches[1].name: duplicate watch name"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in %v", want, err)
+		}
+	}
+	_, err = watch.Parse("z.yaml", []byte("watches:\n  - name: [\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "z.yaml:") {
+		t.Errorf("syntax error not located: %v", err)
+	}
+}
+
+func TestParseSelector(t *testing.T) {
+	for _, tc := range []struct {
+		on, key string
+		typ     string
+		key1    string
+		match   bool
+	}{
+		{"event:git.push", "", "git.push", "/anything", true},
+		{"event:git.push", "/repos/*", "git.push", "/repos/app", true},
+		{"event:git.push", "/repos/*", "git.pushed", "/repos/app", false},
+		{"zk:/git/head", "", "zk.changed", "/git/head", true},
+		{"zk:/git/head", "", "zk.deleted", "/git/head", true},
+		{"zk:/git/head", "", "zk.changed", "/git/head/x", false},
+		{"zk:/deploy/**", "", "zk.created", "/deploy/a/b/c", true},
+		{"zk:/deploy/**", "", "zk.changed", "/deploy", true},
+		{"zk:/deploy/**", "", "zk.changed", "/deployx", false},
+		{"kv:cfg/app.db", "", "kv.put", "cfg/app.db", true},
+		{"kv:cfg/app.>", "", "kv.put", "cfg/app.db.host", true},
+		{"kv:cfg/app.>", "", "kv.deleted", "cfg/app", false},
+		{"kv:cfg/app.>", "", "kv.put", "other/app.db", false},
+	} {
+		sel, err := watch.ParseSelector(tc.on, tc.key)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tc.on, tc.key, err)
+		}
+		if got := sel.Match(tc.typ, tc.key1); got != tc.match {
+			t.Errorf("%s key=%s Match(%s, %s) = %v", tc.on, tc.key, tc.typ, tc.key1, got)
+		}
+		if tc.match {
+			// The server-side filters must let every match through.
+			subj := "herald.event." + tc.typ + "." + encode(tc.key1)
+			ok := false
+			for _, f := range sel.Filters() {
+				ok = ok || server.SubjectMatchesFilter(subj, f)
+			}
+			if !ok {
+				t.Errorf("%s: filters %v drop %s", tc.on, sel.Filters(), subj)
+			}
+		}
+	}
+	for _, bad := range [][2]string{{"zk:git", ""}, {"zk:/a/*", ""}, {"kv:nobucket", ""}, {"kv:b/a b", ""}, {"event:Bad", ""}, {"ftp:/x", ""}, {"event:x", "/a**"}, {"zk:/a", "/b"}} {
+		if _, err := watch.ParseSelector(bad[0], bad[1]); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}
+
+func TestParseSignal(t *testing.T) {
+	for _, s := range []string{"HUP", "SIGHUP", "hup", "1"} {
+		if sig, err := watch.ParseSignal(s); err != nil || sig != 1 {
+			t.Errorf("%s: %v %v", s, sig, err)
+		}
+	}
+	if _, err := watch.ParseSignal("SIGNOPE"); err == nil {
+		t.Error("unknown signal accepted")
+	}
+}
+
+func TestWatch_Equal(t *testing.T) {
+	src := "watches:\n  - name: a\n    on: event:t\n    exec: [x]\n"
+	a, _ := watch.Parse("a.yaml", []byte(src))
+	b, _ := watch.Parse("b.yaml", []byte("\n\n"+src))
+	c, _ := watch.Parse("a.yaml", []byte(src+"    timeout: 1s\n"))
+	if !a.Watches[0].Equal(b.Watches[0]) {
+		t.Error("same watch in another place is not Equal")
+	}
+	if a.Watches[0].Equal(c.Watches[0]) {
+		t.Error("changed watch is Equal")
+	}
+}
