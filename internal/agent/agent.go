@@ -1,0 +1,498 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/logging"
+	"github.com/heraldhq/herald/internal/natsconn"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+)
+
+// ErrClosed is returned by Start on an agent that was closed.
+var ErrClosed = errors.New("agent closed")
+
+// Agent is one host's agent. Create it with New, then Start; Close stops it.
+type Agent struct {
+	cfg     Config
+	log     zerolog.Logger
+	metrics *metrics
+
+	nc *nats.Conn
+	js jetstream.JetStream
+
+	ctx    context.Context // cancelled by Close: stops loops
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine but runs
+
+	runCtx    context.Context // cancelled by Close after loops stop: terminates runs
+	runCancel context.CancelFunc
+	runWG     sync.WaitGroup
+	runMu     sync.Mutex // guards closing against runWG.Add
+	closing   bool
+
+	mu       sync.Mutex
+	watches  map[string]*runtime // by watch name
+	files    map[string]fileState
+	unacked  map[uint64]*delivery
+	filters  []string
+	consumer jetstream.Consumer
+	consume  jetstream.ConsumeContext
+
+	started   time.Time
+	lock      *os.File
+	metricsLn net.Listener
+	metricsHS *http.Server
+	closed    atomic.Bool
+	reloadCh  chan struct{}
+}
+
+// New validates cfg and prepares an agent; nothing runs until Start.
+func New(cfg Config, log zerolog.Logger) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runCtx, runCancel := context.WithCancel(context.Background())
+	return &Agent{
+		cfg: cfg, log: log.With().Str(logging.FieldHost, cfg.Name).Logger(), metrics: newMetrics(),
+		ctx: ctx, cancel: cancel, runCtx: runCtx, runCancel: runCancel,
+		watches: map[string]*runtime{}, files: map[string]fileState{}, unacked: map[uint64]*delivery{},
+		reloadCh: make(chan struct{}, 1),
+	}, nil
+}
+
+// MetricsAddr is the address the metrics server listens on, if any.
+func (a *Agent) MetricsAddr() string {
+	if a.metricsLn == nil {
+		return ""
+	}
+	return a.metricsLn.Addr().String()
+}
+
+// Start takes the state lock, loads the watches, connects to NATS and
+// begins consuming. It returns once the agent is running; NATS being
+// unreachable is not an error (the agent keeps trying and logs).
+func (a *Agent) Start(ctx context.Context) error {
+	if a.closed.Load() {
+		return ErrClosed
+	}
+	a.started = time.Now().UTC()
+	if err := a.takeLock(); err != nil {
+		return err
+	}
+	if a.cfg.Metrics != "" {
+		if err := a.serveMetrics(); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Stat(a.cfg.Watches); err != nil {
+		return fmt.Errorf("watches dir: %w", err)
+	}
+	a.rescan(false)
+
+	nc, err := natsconn.Connect(a.cfg.NATS, "herald-agent "+a.cfg.Name, 0,
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			a.log.Warn().Err(err).Msg("nats disconnected")
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			a.metrics.reconnects.Inc()
+			a.log.Info().Str("url", c.ConnectedUrlRedacted()).Msg("nats reconnected")
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			a.log.Warn().Err(err).Msg("nats error")
+		}),
+	)
+	if err != nil {
+		return err
+	}
+	a.nc = nc
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	a.js = js
+
+	a.wg.Add(3)
+	go a.bootstrap()
+	go a.watchDir()
+	go a.heartbeat()
+	return nil
+}
+
+// bootstrap creates the durable consumer (retrying while NATS or the
+// streams are not there yet), replays run_on_load, then starts consuming.
+func (a *Agent) bootstrap() {
+	defer a.wg.Done()
+	wait := 100 * time.Millisecond
+	for {
+		err := a.ensureConsumer(true)
+		if err == nil {
+			break
+		}
+		a.log.Warn().Err(err).Dur("retry_in", wait).Msg("cannot set up the event consumer yet")
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+	for _, rt := range a.runtimes() {
+		if rt.watch().RunsOnLoad() {
+			a.runOnLoad(rt)
+		}
+	}
+	cons := a.currentConsumer()
+	cc, err := cons.Consume(a.handleMsg,
+		jetstream.PullMaxMessages(1024),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+				a.log.Debug().Err(err).Msg("consume")
+			}
+		}))
+	if err != nil {
+		a.log.Error().Err(err).Msg("cannot consume events")
+		return
+	}
+	a.mu.Lock()
+	a.consume = cc
+	a.mu.Unlock()
+	a.log.Info().Str("consumer", a.consumerName()).Strs("filters", a.currentFilters()).Msg("agent consuming events")
+	a.announce(false)
+}
+
+func (a *Agent) currentConsumer() jetstream.Consumer {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.consumer
+}
+
+func (a *Agent) currentFilters() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.filters
+}
+
+// consumerName is a valid, stable durable name for this agent's name.
+func (a *Agent) consumerName() string {
+	var b strings.Builder
+	for _, c := range a.cfg.Name {
+		if c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+			b.WriteRune(c)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	sum := sha256.Sum256([]byte(a.cfg.Name))
+	return "herald-agent-" + b.String() + "-" + hex.EncodeToString(sum[:4])
+}
+
+// ensureConsumer creates or updates the durable consumer with the filters
+// of the loaded watches. force makes it call the server even when the
+// filters did not change.
+func (a *Agent) ensureConsumer(force bool) error {
+	var want []string
+	for _, rt := range a.runtimes() {
+		want = append(want, rt.watch().Source.Filters()...)
+	}
+	want = reduceFilters(want)
+	a.mu.Lock()
+	same := strings.Join(want, " ") == strings.Join(a.filters, " ") && a.consumer != nil
+	a.mu.Unlock()
+	if same && !force {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
+	defer cancel()
+	cons, err := a.js.CreateOrUpdateConsumer(ctx, events.EventsStream, jetstream.ConsumerConfig{
+		Durable:        a.consumerName(),
+		Description:    "herald agent " + a.cfg.Name,
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        a.cfg.AckWait,
+		MaxDeliver:     -1,
+		MaxAckPending:  50000,
+		FilterSubjects: want,
+	})
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", a.consumerName(), err)
+	}
+	a.mu.Lock()
+	a.consumer, a.filters = cons, want
+	a.mu.Unlock()
+	return nil
+}
+
+// runOnLoad offers the latest event of every key the watch selects.
+func (a *Agent) runOnLoad(rt *runtime) {
+	w := rt.watch()
+	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
+	defer cancel()
+	n := 0
+	err := busLastPerSubject(ctx, a.js, w.Source.Filters(), func(m jetstream.Msg) error {
+		ev, err := events.FromMsg(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
+		if err != nil || !w.Source.Match(ev.Type, ev.Key) {
+			return nil
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return nil
+		}
+		d := &delivery{ev: ev, seq: md.Sequence.Stream}
+		d.refs.Store(1)
+		n++
+		rt.offer(d)
+		return nil
+	})
+	if err != nil {
+		a.log.Warn().Err(err).Str(logging.FieldWatch, w.Name).Msg("run_on_load: cannot read the latest events")
+		return
+	}
+	a.log.Debug().Str(logging.FieldWatch, w.Name).Int("events", n).Msg("run_on_load")
+}
+
+// handleMsg is called by the consumer for each event, one at a time. It
+// must not block: policies decide at once and runs start in goroutines.
+func (a *Agent) handleMsg(m jetstream.Msg) {
+	a.metrics.received.Inc()
+	md, err := m.Metadata()
+	if err != nil {
+		a.log.Warn().Err(err).Msg("event without metadata; terminating it")
+		_ = m.Term()
+		return
+	}
+	ev, err := events.FromMsg(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
+	if err != nil {
+		a.log.Warn().Err(err).Str("subject", m.Subject()).Uint64("seq", md.Sequence.Stream).Msg("malformed event; terminating it")
+		_ = m.Term()
+		return
+	}
+	seq := md.Sequence.Stream
+	a.mu.Lock()
+	if _, held := a.unacked[seq]; held {
+		a.mu.Unlock()
+		a.metrics.redelivered.Inc()
+		return
+	}
+	var match []*runtime
+	for _, rt := range a.watches {
+		if rt.w.Source.Match(ev.Type, ev.Key) {
+			match = append(match, rt)
+		}
+	}
+	if len(match) == 0 {
+		a.mu.Unlock()
+		_ = m.Ack()
+		return
+	}
+	if md.NumDelivered > 1 {
+		a.metrics.redelivered.Inc()
+	}
+	d := &delivery{msg: m, ev: ev, seq: seq}
+	d.refs.Store(int32(len(match)))
+	a.unacked[seq] = d
+	a.mu.Unlock()
+	for _, rt := range match {
+		rt.offer(d)
+	}
+}
+
+// release drops one watch's hold on an event; the last one acknowledges it.
+func (a *Agent) release(d *delivery) {
+	if d.refs.Add(-1) != 0 || d.msg == nil {
+		return
+	}
+	if err := d.msg.Ack(); err != nil {
+		a.log.Warn().Err(err).Str(logging.FieldEventID, d.ev.ID).Msg("ack failed; the event will be redelivered")
+	}
+	a.mu.Lock()
+	delete(a.unacked, d.seq)
+	a.mu.Unlock()
+}
+
+// startRun starts fn in a run goroutine unless the agent is closing.
+func (a *Agent) startRun(fn func(ctx context.Context)) bool {
+	a.runMu.Lock()
+	defer a.runMu.Unlock()
+	if a.closing {
+		return false
+	}
+	a.runWG.Add(1)
+	go func() {
+		defer a.runWG.Done()
+		fn(a.runCtx)
+	}()
+	return true
+}
+
+func (a *Agent) runtimes() []*runtime {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]*runtime, 0, len(a.watches))
+	for _, rt := range a.watches {
+		out = append(out, rt)
+	}
+	return out
+}
+
+// extendAcks tells JetStream that held events are still being worked on,
+// so a long run is not redelivered while it is in flight.
+func (a *Agent) extendAcks() {
+	a.mu.Lock()
+	held := make([]*delivery, 0, len(a.unacked))
+	for _, d := range a.unacked {
+		held = append(held, d)
+	}
+	a.mu.Unlock()
+	for _, d := range held {
+		_ = d.msg.InProgress()
+	}
+}
+
+// heartbeat announces the agent and keeps held events from redelivery.
+func (a *Agent) heartbeat() {
+	defer a.wg.Done()
+	hb := time.NewTicker(a.cfg.Heartbeat)
+	defer hb.Stop()
+	ack := time.NewTicker(a.cfg.AckWait / 3)
+	defer ack.Stop()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-hb.C:
+			a.announce(false)
+		case <-ack.C:
+			a.extendAcks()
+		}
+	}
+}
+
+// announce publishes the agent's announcement (latest per agent is kept).
+func (a *Agent) announce(stopping bool) {
+	if a.nc == nil {
+		return
+	}
+	ann := events.Announcement{
+		Name: a.cfg.Name, Version: versionString(), Started: a.started, Heartbeat: time.Now().UTC(),
+		Interval: a.cfg.Heartbeat.Seconds(), Stopping: stopping, Watches: []events.WatchSummary{},
+	}
+	for _, rt := range a.runtimes() {
+		ann.Watches = append(ann.Watches, rt.watch().Summary())
+	}
+	sortSummaries(ann.Watches)
+	data, err := jsonMarshal(ann)
+	if err != nil {
+		return
+	}
+	if err := a.nc.Publish(events.AgentSubject(a.cfg.Name), data); err != nil {
+		a.log.Debug().Err(err).Msg("announce")
+	}
+}
+
+// takeLock makes sure one state dir has one agent.
+func (a *Agent) takeLock() error {
+	if err := os.MkdirAll(a.cfg.State, 0o700); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(a.cfg.State, "agent.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return fmt.Errorf("state dir %s is locked by another agent: %w", a.cfg.State, err)
+	}
+	_ = f.Truncate(0)
+	fmt.Fprintf(f, "%d\n", os.Getpid())
+	a.lock = f
+	return nil
+}
+
+func (a *Agent) serveMetrics() error {
+	ln, err := net.Listen("tcp", a.cfg.Metrics)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if a.nc == nil || !a.nc.IsConnected() {
+			http.Error(w, `{"status":"nats disconnected"}`, http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	a.metricsLn = ln
+	a.metricsHS = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.metricsHS.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error().Err(err).Msg("metrics server")
+		}
+	}()
+	a.log.Info().Str("metrics_addr", ln.Addr().String()).Msg("metrics listening")
+	return nil
+}
+
+// Close stops consuming, terminates runs (SIGTERM, then SIGKILL after
+// their kill_grace), waits for every goroutine and closes the connection.
+// Events not decided stay unacknowledged and are redelivered later. It is
+// safe to call more than once.
+func (a *Agent) Close(ctx context.Context) error {
+	if !a.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	a.mu.Lock()
+	cc := a.consume
+	a.mu.Unlock()
+	if cc != nil {
+		cc.Stop()
+	}
+	a.runMu.Lock()
+	a.closing = true
+	a.runMu.Unlock()
+	a.cancel()
+	if a.metricsHS != nil {
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_ = a.metricsHS.Shutdown(sctx)
+		cancel()
+	}
+	a.wg.Wait()
+	a.runCancel()
+	done := make(chan struct{})
+	go func() { a.runWG.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("close: runs still stopping: %w", ctx.Err())
+	}
+	if a.nc != nil {
+		a.announce(true)
+		_ = a.nc.FlushTimeout(2 * time.Second)
+		a.nc.Close()
+	}
+	if a.lock != nil {
+		a.lock.Close()
+	}
+	return err
+}

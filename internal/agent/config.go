@@ -1,0 +1,96 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/heraldhq/herald/internal/natsconn"
+	"gopkg.in/yaml.v3"
+)
+
+// ErrInvalidConfig wraps every configuration problem.
+var ErrInvalidConfig = errors.New("invalid agent config")
+
+// Config is everything the agent needs. Every field has a flag of the same
+// name (with '-' for '_') and a key in the --config file.
+type Config struct {
+	Name      string          `yaml:"name"`
+	Watches   string          `yaml:"watches"`
+	State     string          `yaml:"state"`
+	NATS      natsconn.Config `yaml:"nats"`
+	Metrics   string          `yaml:"metrics"`
+	LogFormat string          `yaml:"log_format"`
+	LogLevel  string          `yaml:"log_level"`
+	// Heartbeat is how often the agent announces itself.
+	Heartbeat time.Duration `yaml:"heartbeat"`
+	// AckWait is how long JetStream waits for an ack before redelivering;
+	// the agent extends it for runs that take longer.
+	AckWait time.Duration `yaml:"ack_wait"`
+	// ShutdownGrace bounds how long Close waits for runs to stop.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// Reload is the debounce delay between a change in the watches
+	// directory and the rescan.
+	Reload time.Duration `yaml:"reload_delay"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Name:          host,
+		Watches:       "/etc/herald/watches.d",
+		State:         "/var/lib/herald/agent",
+		NATS:          natsconn.Config{URL: natsconn.DefaultURL},
+		LogFormat:     "json",
+		LogLevel:      "info",
+		Heartbeat:     10 * time.Second,
+		AckWait:       30 * time.Second,
+		ShutdownGrace: 30 * time.Second,
+		Reload:        100 * time.Millisecond,
+	}
+}
+
+// Validate names the first bad field.
+func (c Config) Validate() error {
+	bad := func(field, format string, a ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, a...))
+	}
+	switch {
+	case c.Name == "":
+		return bad("name", "required (the host name could not be read)")
+	case c.Watches == "":
+		return bad("watches", "required")
+	case c.State == "":
+		return bad("state", "required")
+	case c.Heartbeat < 100*time.Millisecond:
+		return bad("heartbeat", "%v is too short (at least 100ms)", c.Heartbeat)
+	case c.AckWait < time.Second:
+		return bad("ack_wait", "%v is too short (at least 1s)", c.AckWait)
+	case c.ShutdownGrace <= 0:
+		return bad("shutdown_grace", "must be positive")
+	case c.Reload < 0:
+		return bad("reload_delay", "must not be negative")
+	}
+	if err := c.NATS.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return nil
+}
+
+// LoadConfigFile reads a YAML config file over c. Unknown keys are errors
+// naming the file and line.
+func (c *Config) LoadConfigFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && err.Error() != "EOF" {
+		return fmt.Errorf("%w: %s: %w", ErrInvalidConfig, path, err)
+	}
+	return nil
+}

@@ -1,0 +1,12 @@
+// Package agent is Herald's per-host agent: Twitcher's daemon, rebuilt on
+// JetStream. It loads watch files (and reloads them when they change),
+// holds one durable consumer for every event its watches select, hands each
+// event to the watch's run-mode policy, runs the watch's action, and
+// publishes an outcome for every decided run. An event is acknowledged only
+// once every watch it reached has decided it, so nothing is lost when the
+// agent stops or crashes.
+//
+// It does not know how a process is started (package actions), how run
+// modes decide (package runmode) or how a watch file is written (package
+// watch).
+package agent

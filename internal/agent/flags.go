@@ -1,0 +1,64 @@
+package agent
+
+import (
+	"flag"
+	"fmt"
+	"io"
+)
+
+// Options are the command-line settings of cmd/agent.
+type Options struct {
+	Config     Config
+	ConfigFile string
+}
+
+func bindFlags(fs *flag.FlagSet, c *Config, configFile *string) {
+	fs.StringVar(configFile, "config", "", "YAML config `file`; flags given on the command line override it")
+	fs.StringVar(&c.Name, "name", c.Name, "agent name (default: the host name)")
+	fs.StringVar(&c.Watches, "watches", c.Watches, "watches `dir`")
+	fs.StringVar(&c.State, "state", c.State, "state `dir` (lock file)")
+	fs.StringVar(&c.Metrics, "metrics", c.Metrics, "serve Prometheus /metrics and /healthz on `addr` (off when empty)")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or console")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.DurationVar(&c.Heartbeat, "heartbeat", c.Heartbeat, "announcement interval")
+	fs.DurationVar(&c.AckWait, "ack-wait", c.AckWait, "JetStream ack wait (held events are extended while they run)")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "how long shutdown waits for runs to stop")
+	c.NATS.AddFlags(fs)
+}
+
+// ParseFlags parses the agent's command line. With --config the file is
+// read first and flags given on the command line override it.
+func ParseFlags(args []string, stderr io.Writer) (Options, error) {
+	var o Options
+	o.Config = DefaultConfig()
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	bindFlags(fs, &o.Config, &o.ConfigFile)
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.ConfigFile != "" {
+		c := DefaultConfig()
+		if err := c.LoadConfigFile(o.ConfigFile); err != nil {
+			return o, err
+		}
+		over := flag.NewFlagSet("agent", flag.ContinueOnError)
+		var ignored string
+		bindFlags(over, &c, &ignored)
+		var err error
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name != "config" && err == nil {
+				err = over.Set(f.Name, f.Value.String())
+			}
+		})
+		if err != nil {
+			return o, err
+		}
+		o.Config = c
+	}
+	o.Config.NATS.FillFromEnv()
+	return o, o.Config.Validate()
+}

@@ -1,0 +1,272 @@
+package agent
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldhq/herald/actions"
+	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/logging"
+	"github.com/heraldhq/herald/internal/runmode"
+	"github.com/heraldhq/herald/internal/watch"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// delivery is one event handed to one or more watches. It is acknowledged
+// when the last watch holding it lets go.
+type delivery struct {
+	msg  jetstream.Msg // nil for run_on_load replays, which need no ack
+	ev   events.Event
+	seq  uint64
+	refs atomic.Int32
+}
+
+// run is one started item of a watch.
+type run struct {
+	item   runmode.Item
+	notify chan struct{}
+}
+
+// runtime is one loaded watch: its config, action and run-mode policy.
+// Its mutex guards the policy and the runs map; actions start outside it.
+type runtime struct {
+	a *Agent
+
+	mu      sync.Mutex
+	w       *watch.Watch
+	action  actions.Action
+	policy  runmode.Policy
+	running map[uint64]*run
+	removed bool
+	stopped string // non-empty: why the watch stopped (on_failure: stop)
+}
+
+func newRuntime(a *Agent, w *watch.Watch) (*runtime, error) {
+	act, err := buildAction(w)
+	if err != nil {
+		return nil, err
+	}
+	p, err := runmode.New(w.RunMode, w.MaxParallel)
+	if err != nil {
+		return nil, err
+	}
+	return &runtime{a: a, w: w, action: act, policy: p, running: map[uint64]*run{}}, nil
+}
+
+// buildAction turns a watch into its action. One explicit switch; new kinds
+// (hooksdir, http) are added here.
+func buildAction(w *watch.Watch) (actions.Action, error) {
+	sig, _ := watch.ParseSignal(w.NotifySignal)
+	if w.NotifySignal == "" {
+		sig = 0
+	}
+	return actions.NewExec(actions.ExecConfig{
+		Argv:         w.Exec.Args(),
+		PipeStdin:    w.PipesStdin(),
+		Env:          w.Env,
+		Workdir:      w.Workdir,
+		User:         w.User,
+		Group:        w.Group,
+		Timeout:      w.Timeout.D,
+		KillGrace:    w.Grace(),
+		NotifySignal: sig,
+	})
+}
+
+// update swaps in a new version of the watch. In-flight runs finish with
+// the action they started with; pending events move to the new policy when
+// the run mode changed.
+func (rt *runtime) update(w *watch.Watch) error {
+	act, err := buildAction(w)
+	if err != nil {
+		return err
+	}
+	var p runmode.Policy
+	rt.mu.Lock()
+	if rt.w.RunMode != w.RunMode || rt.w.MaxParallel != w.MaxParallel {
+		if p, err = runmode.New(w.RunMode, w.MaxParallel); err != nil {
+			rt.mu.Unlock()
+			return err
+		}
+	}
+	rt.w, rt.action, rt.stopped = w, act, ""
+	var moved []runmode.Item
+	if p != nil {
+		moved = rt.policy.Drain()
+		rt.policy = p
+	}
+	rt.mu.Unlock()
+	for _, it := range moved {
+		rt.offer(it.Value.(*delivery))
+	}
+	return nil
+}
+
+// remove stops the watch taking events. Pending events are let go (acked
+// once no other watch holds them); in-flight runs finish.
+func (rt *runtime) remove() {
+	rt.mu.Lock()
+	rt.removed = true
+	pending := rt.policy.Drain()
+	rt.mu.Unlock()
+	for _, it := range pending {
+		rt.a.release(it.Value.(*delivery))
+	}
+}
+
+func (rt *runtime) name() string {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.w.Name
+}
+
+func (rt *runtime) watch() *watch.Watch {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.w
+}
+
+// offer hands an event to the watch's policy and carries out its decision.
+func (rt *runtime) offer(d *delivery) {
+	rt.mu.Lock()
+	if rt.removed {
+		rt.mu.Unlock()
+		rt.a.release(d)
+		return
+	}
+	if rt.stopped != "" {
+		w, why := rt.w, rt.stopped
+		rt.mu.Unlock()
+		rt.a.decide(w, d, events.Outcome{Status: events.StatusDiscarded, Error: why})
+		return
+	}
+	res := rt.policy.Offer(runmode.Item{Key: d.ev.Key, Seq: d.seq, Value: d})
+	rt.mu.Unlock()
+	rt.carryOut(res)
+}
+
+func (rt *runtime) carryOut(res runmode.Result) {
+	rt.mu.Lock()
+	w := rt.w
+	var notify []chan struct{}
+	for _, it := range res.Notify {
+		if r, ok := rt.running[it.Seq]; ok {
+			notify = append(notify, r.notify)
+		}
+	}
+	starts := make([]*run, 0, len(res.Start))
+	for _, it := range res.Start {
+		r := &run{item: it, notify: make(chan struct{}, 1)}
+		rt.running[it.Seq] = r
+		starts = append(starts, r)
+	}
+	act := rt.action
+	rt.mu.Unlock()
+
+	for _, dr := range res.Dropped {
+		d := dr.Item.Value.(*delivery)
+		switch {
+		case dr.Status == string(events.StatusDiscarded):
+			rt.a.decide(w, d, events.Outcome{Status: events.StatusDiscarded})
+		case dr.By != nil:
+			by := dr.By.Value.(*delivery)
+			rt.a.decide(w, d, events.Outcome{Status: events.StatusSuperseded, SupersededBy: by.ev.ID})
+		default:
+			// A redelivery, or an older event arriving after a newer one for
+			// its key already started: nothing to decide, only to let go.
+			rt.a.metrics.collapsed.WithLabelValues(w.Name).Inc()
+			rt.a.release(d)
+		}
+	}
+	for _, c := range notify {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+	for _, r := range starts {
+		if !rt.a.startRun(func(ctx context.Context) { rt.execute(ctx, w, act, r) }) {
+			// Shutting down: leave the event unacknowledged for redelivery.
+			return
+		}
+	}
+}
+
+// execute runs one item through all its attempts, publishes the outcome,
+// lets go of the event and asks the policy for the next.
+func (rt *runtime) execute(ctx context.Context, w *watch.Watch, act actions.Action, r *run) {
+	d := r.item.Value.(*delivery)
+	log := rt.a.log.With().Str(logging.FieldEventID, d.ev.ID).Str(logging.FieldWatch, w.Name).
+		Str(logging.FieldHost, rt.a.cfg.Name).Str(logging.FieldKey, d.ev.Key).Logger()
+	m := rt.a.metrics
+	m.inFlight.WithLabelValues(w.Name).Inc()
+	defer m.inFlight.WithLabelValues(w.Name).Dec()
+	if !d.ev.Time.IsZero() {
+		m.latency.WithLabelValues(w.Name).Observe(time.Since(d.ev.Time).Seconds())
+	}
+	start := time.Now()
+	var res actions.Result
+	attempts := 0
+	for attempt := 1; attempt <= w.Attempts(); attempt++ {
+		attempts = attempt
+		log.Debug().Int("attempt", attempt).Msg("run starting")
+		res = act.Run(ctx, actions.Request{Event: d.ev, Watch: w.Name, Host: rt.a.cfg.Name, Attempt: attempt, Notify: r.notify})
+		if res.Status == events.StatusOK || ctx.Err() != nil || attempt == w.Attempts() {
+			break
+		}
+		log.Warn().Int("attempt", attempt).Str("status", string(res.Status)).Msg("run failed, retrying")
+		if w.Retry != nil && w.Retry.Backoff.D > 0 {
+			t := time.NewTimer(w.Retry.Backoff.D * time.Duration(attempt))
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if ctx.Err() != nil {
+		// The agent is stopping: the process was terminated. The event stays
+		// unacknowledged and runs again when the agent is back.
+		log.Warn().Str("status", string(res.Status)).Msg("run stopped by agent shutdown; event will be redelivered")
+		return
+	}
+	o := events.Outcome{
+		Status: res.Status, ExitCode: res.ExitCode, Signal: res.Signal, Attempts: attempts,
+		Start: start.UTC(), DurationMS: float64(time.Since(start).Microseconds()) / 1000,
+		Stdout: res.Stdout, Stderr: res.Stderr,
+	}
+	if res.Err != nil {
+		o.Error = res.Err.Error()
+	}
+	m.duration.WithLabelValues(w.Name).Observe(time.Since(start).Seconds())
+	ev := log.Info()
+	if res.Status != events.StatusOK {
+		ev = log.Warn()
+	}
+	ev.Str("status", string(res.Status)).Int("attempts", attempts).Float64("duration_ms", o.DurationMS).
+		Interface("exit_code", res.ExitCode).Str("signal", res.Signal).Msg("run finished")
+	rt.a.decide(w, d, o)
+
+	rt.mu.Lock()
+	delete(rt.running, r.item.Seq)
+	if res.Status != events.StatusOK && w.OnFailure == watch.FailureStop && rt.w == w {
+		rt.stopped = "watch stopped after a failed run (on_failure: stop); fix and reload its file"
+		log.Error().Msg(rt.stopped)
+	}
+	next := rt.policy.Done(r.item)
+	var drained []runmode.Item
+	why := rt.stopped
+	if why != "" {
+		drained = rt.policy.Drain()
+	}
+	rt.mu.Unlock()
+	rt.carryOut(next)
+	for _, it := range drained {
+		rt.a.decide(w, it.Value.(*delivery), events.Outcome{Status: events.StatusDiscarded, Error: why})
+	}
+}

@@ -1,0 +1,259 @@
+package agent
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/heraldhq/herald/internal/logging"
+	"github.com/heraldhq/herald/internal/watch"
+)
+
+// fileState is what the agent has loaded from one watch file.
+type fileState struct {
+	hash    [32]byte
+	names   []string // watches this file defines, as loaded
+	errHash [32]byte // content that last failed, so it is logged once
+}
+
+// Reload asks the agent to rescan its watches directory (as SIGHUP does).
+func (a *Agent) Reload() {
+	select {
+	case a.reloadCh <- struct{}{}:
+	default:
+	}
+}
+
+// watchDir rescans the watches directory when it changes. Events are
+// debounced, and every rescan compares file contents, so editors that write
+// in several steps, renames and symlink swaps all end in one consistent load.
+func (a *Agent) watchDir() {
+	defer a.wg.Done()
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		a.log.Error().Err(err).Msg("cannot watch the watches dir; send SIGHUP to reload")
+	} else {
+		defer fw.Close()
+		if err := fw.Add(a.cfg.Watches); err != nil {
+			a.log.Error().Err(err).Str("dir", a.cfg.Watches).Msg("cannot watch the watches dir; send SIGHUP to reload")
+		}
+	}
+	var fsEvents <-chan fsnotify.Event
+	var fsErrors <-chan error
+	if fw != nil {
+		fsEvents, fsErrors = fw.Events, fw.Errors
+	}
+	var debounce <-chan time.Time
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case ev, ok := <-fsEvents:
+			if !ok {
+				fsEvents = nil
+				continue
+			}
+			if !watch.IsWatchFile(ev.Name) && !strings.HasPrefix(filepath.Base(ev.Name), "..") {
+				continue
+			}
+			debounce = time.After(a.cfg.Reload)
+		case err, ok := <-fsErrors:
+			if !ok {
+				fsErrors = nil
+				continue
+			}
+			a.log.Warn().Err(err).Msg("watching the watches dir")
+			debounce = time.After(a.cfg.Reload)
+		case <-a.reloadCh:
+			a.rescan(true)
+		case <-debounce:
+			debounce = nil
+			a.rescan(true)
+		}
+	}
+}
+
+// rescan loads what changed in the watches directory. A file that fails to
+// parse or validate is logged and its previous version stays active. A file
+// that is gone stops its watches. When live, new and changed watches get
+// their run_on_load run and the consumer's filters follow.
+func (a *Agent) rescan(live bool) {
+	entries, err := os.ReadDir(a.cfg.Watches)
+	if err != nil {
+		a.log.Error().Err(err).Str("dir", a.cfg.Watches).Msg("cannot read the watches dir; keeping the loaded watches")
+		return
+	}
+	seen := map[string]bool{}
+	var loaded []*runtime
+	for _, e := range entries {
+		if e.IsDir() || !watch.IsWatchFile(e.Name()) {
+			continue
+		}
+		p := filepath.Join(a.cfg.Watches, e.Name())
+		seen[p] = true
+		loaded = append(loaded, a.loadFile(p)...)
+	}
+	var gone []string
+	a.mu.Lock()
+	for p := range a.files {
+		if !seen[p] {
+			gone = append(gone, p)
+		}
+	}
+	a.mu.Unlock()
+	sort.Strings(gone)
+	for _, p := range gone {
+		a.unloadFile(p)
+	}
+	a.metrics.watches.Set(float64(len(a.runtimes())))
+	if !live {
+		return
+	}
+	for _, rt := range loaded {
+		if rt.watch().RunsOnLoad() {
+			a.runOnLoad(rt)
+		}
+	}
+	if err := a.ensureConsumer(false); err != nil {
+		a.log.Error().Err(err).Msg("cannot update the consumer's filters; retrying on next reload")
+	}
+	a.announce(false)
+}
+
+// loadFile parses one file and applies it if it is valid and changed. It
+// returns the runtimes that are new or changed.
+func (a *Agent) loadFile(p string) []*runtime {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		a.metrics.reloadErrs.Inc()
+		a.log.Error().Err(err).Str("file", p).Msg("cannot read watch file; its previous version stays active")
+		return nil
+	}
+	sum := sha256.Sum256(data)
+	a.mu.Lock()
+	st, had := a.files[p]
+	a.mu.Unlock()
+	if had && st.hash == sum {
+		return nil
+	}
+	f, err := watch.Parse(p, data)
+	if err == nil {
+		err = a.checkNames(p, f)
+	}
+	if err != nil {
+		if st.errHash != sum {
+			a.metrics.reloadErrs.Inc()
+			ev := a.log.Error().Str("file", p).Strs("errors", splitErrors(err))
+			if had {
+				ev.Msg("watch file is invalid; its previous version stays active")
+			} else {
+				ev.Msg("watch file is invalid; not loaded")
+			}
+		}
+		st.errHash = sum
+		a.mu.Lock()
+		if had {
+			a.files[p] = st
+		} else {
+			a.files[p] = fileState{errHash: sum} // no hash: retried on every change
+		}
+		a.mu.Unlock()
+		return nil
+	}
+
+	newNames := map[string]*watch.Watch{}
+	for _, w := range f.Watches {
+		newNames[w.Name] = w
+	}
+	var changed []*runtime
+	for _, name := range st.names {
+		if _, keep := newNames[name]; !keep {
+			a.removeWatch(name, p)
+		}
+	}
+	var names []string
+	for _, w := range f.Watches {
+		names = append(names, w.Name)
+		a.mu.Lock()
+		rt := a.watches[w.Name]
+		a.mu.Unlock()
+		log := a.log.With().Str(logging.FieldWatch, w.Name).Str("file", p).Logger()
+		switch {
+		case rt == nil:
+			nrt, err := newRuntime(a, w)
+			if err != nil {
+				log.Error().Err(err).Msg("cannot build watch; skipped")
+				continue
+			}
+			a.mu.Lock()
+			a.watches[w.Name] = nrt
+			a.mu.Unlock()
+			changed = append(changed, nrt)
+			log.Info().Str("on", w.On).Str("run_mode", w.RunMode).Msg("watch loaded")
+		case !rt.watch().Equal(w):
+			if err := rt.update(w); err != nil {
+				log.Error().Err(err).Msg("cannot update watch; previous version stays active")
+				continue
+			}
+			changed = append(changed, rt)
+			log.Info().Str("on", w.On).Str("run_mode", w.RunMode).Msg("watch changed")
+		}
+	}
+	a.mu.Lock()
+	a.files[p] = fileState{hash: sum, names: names}
+	a.mu.Unlock()
+	return changed
+}
+
+// checkNames rejects a file that defines a watch another file holds.
+func (a *Agent) checkNames(p string, f *watch.File) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var errs []error
+	for _, w := range f.Watches {
+		for other, st := range a.files {
+			if other == p {
+				continue
+			}
+			for _, n := range st.names {
+				if n == w.Name {
+					errs = append(errs, &watch.FieldError{File: p, Line: w.Line, Field: "name",
+						Msg: fmt.Sprintf("watch %q is already defined in %s", w.Name, other)})
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Agent) unloadFile(p string) {
+	a.mu.Lock()
+	st := a.files[p]
+	delete(a.files, p)
+	a.mu.Unlock()
+	for _, name := range st.names {
+		a.removeWatch(name, p)
+	}
+	a.log.Info().Str("file", p).Strs("watches", st.names).Msg("watch file removed")
+}
+
+func (a *Agent) removeWatch(name, file string) {
+	a.mu.Lock()
+	rt := a.watches[name]
+	delete(a.watches, name)
+	a.mu.Unlock()
+	if rt != nil {
+		rt.remove()
+		a.log.Info().Str(logging.FieldWatch, name).Str("file", file).Msg("watch removed; an in-flight run finishes")
+	}
+}
+
+func splitErrors(err error) []string {
+	return strings.Split(err.Error(), "\n")
+}
