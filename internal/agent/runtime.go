@@ -27,6 +27,7 @@ type delivery struct {
 type run struct {
 	item   runmode.Item
 	notify chan struct{}
+	policy runmode.Policy // the policy that started it; Done goes back to it
 }
 
 // runtime is one loaded watch: its config, action and run-mode policy.
@@ -158,7 +159,7 @@ func (rt *runtime) carryOut(res runmode.Result) {
 	}
 	starts := make([]*run, 0, len(res.Start))
 	for _, it := range res.Start {
-		r := &run{item: it, notify: make(chan struct{}, 1)}
+		r := &run{item: it, notify: make(chan struct{}, 1), policy: rt.policy}
 		rt.running[it.Seq] = r
 		starts = append(starts, r)
 	}
@@ -258,7 +259,10 @@ func (rt *runtime) execute(ctx context.Context, w *watch.Watch, act actions.Acti
 		rt.stopped = "watch stopped after a failed run (on_failure: stop); fix and reload its file"
 		log.Error().Msg(rt.stopped)
 	}
-	next := rt.policy.Done(r.item)
+	// After a run-mode change the old policy only finishes its own runs;
+	// the new one started empty, so for that moment the watch can have
+	// one run of each.
+	next := r.policy.Done(r.item)
 	var drained []runmode.Item
 	why := rt.stopped
 	if why != "" {
