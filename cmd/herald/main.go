@@ -1,0 +1,20 @@
+// Command herald is Herald's command line for people: publish an event, tail
+// events or outcomes, show agent status and validate watch files. All the
+// work is in package cli; main only wires the process to it.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/heraldhq/herald/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := (&cli.Main{}).Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(cli.ExitCode(err))
+}

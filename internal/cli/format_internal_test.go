@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAge(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		-time.Second:                   "0s",
+		1500 * time.Millisecond:        "1s",
+		59 * time.Second:               "59s",
+		3*time.Minute + 5*time.Second:  "3m05s",
+		2*time.Hour + 7*time.Minute:    "2h07m",
+		47*time.Hour + 59*time.Minute:  "47h59m",
+		3*24*time.Hour + 4*time.Hour:   "3d04h",
+		400*24*time.Hour + time.Minute: "400d00h",
+	} {
+		if got := age(d); got != want {
+			t.Errorf("age(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestDataSnippet(t *testing.T) {
+	long := make([]byte, 100)
+	for i := range long {
+		long[i] = 0xff
+	}
+	for _, tc := range []struct {
+		in   []byte
+		want string
+		cut  bool
+	}{
+		{nil, `""`, false},
+		{[]byte("a\x00b\"c"), `"a\x00b\"c"`, false},
+		{[]byte(strings.Repeat("é", 80) + "!"), `"` + strings.Repeat("é", 80) + `"`, true},
+		{long[:80], `"` + strings.Repeat(`\xff`, 80) + `"`, false},
+		{long, `"` + strings.Repeat(`\xff`, 80) + `"`, true},
+	} {
+		got, cut := dataSnippet(tc.in)
+		if got != tc.want || cut != tc.cut {
+			t.Errorf("dataSnippet(%q) = %s, %v; want %s, %v", tc.in, got, cut, tc.want, tc.cut)
+		}
+	}
+}
+
+func TestQuoteIfNeeded(t *testing.T) {
+	for in, want := range map[string]string{
+		"/repos/app": "/repos/app",
+		"":           `""`,
+		"a b":        `"a b"`,
+		"a=b":        `"a=b"`,
+		"ü":          `"ü"`,
+		"x\ny":       `"x\ny"`,
+	} {
+		if got := quoteIfNeeded(in); got != want {
+			t.Errorf("quoteIfNeeded(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

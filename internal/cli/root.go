@@ -1,0 +1,330 @@
+// Package cli is the herald command a person types: publish an event, tail
+// events or outcomes as they arrive, show the agents and the last outcome of
+// each of their watches, and validate watch files. Every subcommand has its
+// own flag set and file; Main.Run drives them in-process so tests need no
+// binary, and the main package only maps the returned error to an exit code.
+//
+// It talks to Herald only through the wire format of package events and the
+// stream helpers of package bus: it knows nothing about how the dispatcher
+// or the agent work inside, and it never runs a watch's action.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/internal/natsconn"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// EnvNATS names the environment variable read when --nats is absent.
+const EnvNATS = "HERALD_NATS"
+
+// DefaultTimeout bounds connecting and each request to NATS.
+const DefaultTimeout = 10 * time.Second
+
+// Exit codes.
+const (
+	ExitOK      = 0 // the command did what was asked
+	ExitFailure = 1 // a runtime failure: NATS unreachable, invalid watch file, ...
+	ExitUsage   = 2 // the command line was wrong
+)
+
+var (
+	// ErrUsage is wrapped by every error caused by a wrong command line;
+	// it maps to exit code 2.
+	ErrUsage = errors.New("usage error")
+	// ErrInvalidWatchFiles is returned by validate when a file has errors
+	// (each already printed, one per line).
+	ErrInvalidWatchFiles = errors.New("invalid watch files")
+)
+
+// Main is the herald command. The zero value is ready to use.
+type Main struct {
+	// Now returns the current time, for ages in status; nil means time.Now.
+	Now func() time.Time
+}
+
+// stdio is where a subcommand reads and writes.
+type stdio struct {
+	in          io.Reader
+	out, errOut io.Writer
+}
+
+// subcommand is one verb of the command line.
+type subcommand interface {
+	// flags registers the subcommand's flags on fs.
+	flags(fs *flag.FlagSet)
+	// run executes it with the positional arguments left after the flags.
+	run(ctx context.Context, m *Main, s stdio, args []string) error
+}
+
+type commandSpec struct {
+	name    string
+	args    string // synopsis after the command name
+	summary string // one line for the command list
+	help    string // paragraph above the flags
+	new     func() subcommand
+}
+
+var commands = []commandSpec{
+	{
+		name:    "publish",
+		args:    "--type TYPE --key KEY [--data STRING | --data-file FILE | < FILE] [flags]",
+		summary: "publish one event and print its id once JetStream has stored it",
+		help: `Publish one event. The data comes from --data, from --data-file (- for
+stdin) or, when neither is given and stdin is not a terminal, from stdin;
+it is sent as raw bytes. Prints the event id, nothing else, once JetStream
+has stored the event. When the stream's dedup window drops it as a repeat
+(same --source, --key and --version), the id is printed anyway and a note
+goes to stderr.`,
+		new: func() subcommand { return &publishCmd{} },
+	},
+	{
+		name:    "tail",
+		args:    "[--outcomes] [--type TYPE] [--json] [--count N] [flags]",
+		summary: "print events (or run outcomes) as they arrive",
+		help: `Print every event published from now on, one line each; with --outcomes,
+print run outcomes instead. --type selects an event type (for outcomes, the
+type of the event that caused the run); a token may be * and the last
+token may be > (zk.*, git.>). Runs until interrupted or until --count
+messages have been printed.`,
+		new: func() subcommand { return &tailCmd{} },
+	},
+	{
+		name:    "status",
+		args:    "[--json] [flags]",
+		summary: "show every agent, its watches and their last outcomes",
+		help: `Show every agent's latest announcement (version, start, last heartbeat,
+whether it is stale or stopped) and, for each of its watches, the last
+outcome. An agent is stale when its last heartbeat is older than three
+heartbeat intervals.`,
+		new: func() subcommand { return &statusCmd{} },
+	},
+	{
+		name:    "validate",
+		args:    "PATH...",
+		summary: "check watch files (or directories of them) without running anything",
+		help: `Parse every watch file named, or every *.yaml / *.yml file in a directory
+named, and print each problem as file:line: field: message. Watch names must
+be unique among the files of one directory. Needs no NATS.`,
+		new: func() subcommand { return &validateCmd{} },
+	},
+}
+
+func lookup(name string) (commandSpec, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return commandSpec{}, false
+}
+
+// Run executes the command line args (without the program name). It writes
+// its own messages, including the error, to stderr, so the caller only has
+// to turn the returned error into an exit code with ExitCode.
+func (m *Main) Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	s := stdio{in: stdin, out: stdout, errOut: stderr}
+	if len(args) == 0 {
+		printTopUsage(stderr)
+		return reported(usageErrorf("no command given"))
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		return m.help(s, rest)
+	}
+	spec, ok := lookup(name)
+	if !ok {
+		fmt.Fprintf(stderr, "herald: unknown command %q\nRun 'herald help' for the list of commands.\n", name)
+		return reported(usageErrorf("unknown command %q", name))
+	}
+	cmd, fs := newFlagSet(spec, stderr)
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		// The flag package has printed the error and the usage.
+		return reported(usageErrorf("%v", err))
+	}
+	err := cmd.run(ctx, m, s, fs.Args())
+	if err == nil {
+		return nil
+	}
+	var r *reportedError
+	if errors.As(err, &r) {
+		return err
+	}
+	fmt.Fprintf(stderr, "herald %s: %v\n", spec.name, err)
+	if errors.Is(err, ErrUsage) {
+		fmt.Fprintf(stderr, "Run 'herald %s -h' for usage.\n", spec.name)
+	}
+	return reported(err)
+}
+
+func (m *Main) help(s stdio, args []string) error {
+	if len(args) == 0 {
+		printTopUsage(s.out)
+		return nil
+	}
+	spec, ok := lookup(args[0])
+	if !ok {
+		fmt.Fprintf(s.errOut, "herald help: unknown command %q\n", args[0])
+		printTopUsage(s.errOut)
+		return reported(usageErrorf("unknown command %q", args[0]))
+	}
+	_, fs := newFlagSet(spec, s.out)
+	fs.Usage()
+	return nil
+}
+
+func newFlagSet(spec commandSpec, out io.Writer) (subcommand, *flag.FlagSet) {
+	fs := flag.NewFlagSet("herald "+spec.name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	cmd := spec.new()
+	cmd.flags(fs)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: herald %s %s\n\n%s\n\nFlags:\n", spec.name, spec.args, spec.help)
+		fs.PrintDefaults()
+	}
+	return cmd, fs
+}
+
+func printTopUsage(w io.Writer) {
+	fmt.Fprint(w, `herald publishes change events to Herald and shows what its agents did with them.
+
+Usage:
+  herald <command> [flags] [arguments]
+
+Commands:
+`)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, `  %-9s show the flags of a command
+
+Commands that talk to NATS take --nats URL (default $%s, then %s),
+--timeout and the --nats-* auth flags.
+Run 'herald help <command>' or 'herald <command> -h' for a command's flags.
+`, "help", EnvNATS, natsconn.DefaultURL)
+}
+
+// ExitCode maps an error returned by Run to the process exit code.
+func ExitCode(err error) int {
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, ErrUsage):
+		return ExitUsage
+	default:
+		return ExitFailure
+	}
+}
+
+// usageError is a wrong command line; it matches ErrUsage.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string        { return e.msg }
+func (e *usageError) Is(target error) bool { return target == ErrUsage }
+
+func usageErrorf(format string, a ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, a...)}
+}
+
+// reportedError marks an error whose message has already been written to
+// stderr, so Run does not print it twice.
+type reportedError struct{ err error }
+
+func (e *reportedError) Error() string { return e.err.Error() }
+func (e *reportedError) Unwrap() error { return e.err }
+
+func reported(err error) error {
+	var r *reportedError
+	if errors.As(err, &r) {
+		return err
+	}
+	return &reportedError{err: err}
+}
+
+func (m *Main) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
+}
+
+// connFlags are the NATS flags every networked subcommand shares.
+type connFlags struct {
+	cfg     natsconn.Config
+	timeout time.Duration
+}
+
+func (c *connFlags) add(fs *flag.FlagSet) {
+	fs.StringVar(&c.cfg.URL, "nats", "", "NATS server `URL[,URL...]` (default $"+EnvNATS+", then "+natsconn.DefaultURL+")")
+	c.cfg.AddAuthFlags(fs)
+	fs.DurationVar(&c.timeout, "timeout", DefaultTimeout, "give up connecting (and waiting for each NATS request) after this `duration`")
+}
+
+// resolve fills the URL from the environment and checks the flags.
+func (c *connFlags) resolve() error {
+	if strings.TrimSpace(c.cfg.URL) == "" {
+		c.cfg.URL = os.Getenv(EnvNATS)
+	}
+	c.cfg.FillFromEnv()
+	if c.timeout <= 0 {
+		return usageErrorf("--timeout must be positive")
+	}
+	if err := c.cfg.Validate(); err != nil {
+		return &usageError{msg: err.Error()}
+	}
+	return nil
+}
+
+// connect dials NATS once, failing fast (a refused connection fails at
+// once, an unanswered one after --timeout), and returns a JetStream handle.
+func (c *connFlags) connect() (*nats.Conn, jetstream.JetStream, error) {
+	if err := c.resolve(); err != nil {
+		return nil, nil, err
+	}
+	nc, err := natsconn.Connect(c.cfg, "herald-cli", c.timeout,
+		nats.RetryOnFailedConnect(false), nats.Timeout(c.timeout))
+	if errors.Is(err, nats.ErrNoServers) {
+		return nil, nil, fmt.Errorf("%w (connection refused: is NATS running there? set --nats or $%s)", err, EnvNATS)
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return nil, nil, fmt.Errorf("%w (no NATS server answered within --timeout %v)", err, c.timeout)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return nc, js, nil
+}
+
+// streamHint explains the errors of a server whose streams are missing.
+func streamHint(err error) error {
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return fmt.Errorf("%w (the dispatcher creates Herald's streams: is it running against this server?)", err)
+	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
+		return fmt.Errorf("%w (no stream stores this subject: is JetStream enabled and has the dispatcher created Herald's streams?)", err)
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
+		return fmt.Errorf("%w (Herald needs JetStream)", err)
+	}
+	return err
+}

@@ -1,0 +1,277 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Agent states shown by status.
+const (
+	StateOK      = "ok"      // heartbeats arrive
+	StateStale   = "stale"   // no heartbeat for StaleAfter heartbeat intervals
+	StateStopped = "stopped" // the agent announced that it is stopping
+)
+
+// StaleAfter is how many heartbeat intervals may pass without an
+// announcement before an agent is shown as stale.
+const StaleAfter = 3
+
+// statusCmd is "herald status".
+type statusCmd struct {
+	conn connFlags
+	json bool
+}
+
+func (c *statusCmd) flags(fs *flag.FlagSet) {
+	fs.BoolVar(&c.json, "json", false, "print one JSON document")
+	c.conn.add(fs)
+}
+
+// statusDoc is the --json document.
+type statusDoc struct {
+	Now    time.Time     `json:"now"`
+	Agents []agentStatus `json:"agents"`
+}
+
+// agentStatus is one agent's latest announcement, judged.
+type agentStatus struct {
+	Name      string    `json:"name"`
+	Version   string    `json:"version"`
+	Started   time.Time `json:"started"`
+	Heartbeat time.Time `json:"heartbeat"`
+	Interval  float64   `json:"heartbeat_interval_s"`
+	// AgeS is how long ago the last heartbeat was, in seconds.
+	AgeS    float64       `json:"heartbeat_age_s"`
+	State   string        `json:"state"`
+	Watches []watchStatus `json:"watches"`
+}
+
+// watchStatus is one announced watch and its last outcome, if any.
+type watchStatus struct {
+	Name    string `json:"name"`
+	On      string `json:"on"`
+	RunMode string `json:"run_mode"`
+	File    string `json:"file,omitempty"`
+	// LastOutcomeAt is when the last outcome was stored.
+	LastOutcomeAt time.Time       `json:"last_outcome_at,omitzero"`
+	LastOutcome   *events.Outcome `json:"last_outcome"`
+}
+
+type hostWatch struct{ host, watch string }
+
+type storedOutcome struct {
+	at time.Time
+	o  events.Outcome
+}
+
+func (c *statusCmd) run(ctx context.Context, m *Main, s stdio, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("unexpected argument %q", args[0])
+	}
+	nc, js, err := c.conn.connect()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(ctx, c.conn.timeout)
+	defer cancel()
+
+	anns, err := readAnnouncements(ctx, js, s.errOut)
+	if err != nil {
+		return err
+	}
+	outcomes := map[hostWatch]storedOutcome{}
+	if len(anns) > 0 {
+		if outcomes, err = readOutcomes(ctx, js, s.errOut); err != nil {
+			return err
+		}
+	}
+	doc := buildStatus(m.now(), anns, outcomes)
+	if c.json {
+		enc := json.NewEncoder(s.out)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		return enc.Encode(doc)
+	}
+	return writeStatusTable(s.out, doc)
+}
+
+func readAnnouncements(ctx context.Context, js jetstream.JetStream, warn io.Writer) ([]events.Announcement, error) {
+	var anns []events.Announcement
+	err := bus.LastPerSubject(ctx, js, events.AgentsStream, []string{events.AgentPrefix + ".>"}, func(msg jetstream.Msg) error {
+		var a events.Announcement
+		if err := json.Unmarshal(msg.Data(), &a); err != nil {
+			fmt.Fprintf(warn, "herald status: skipping %s: bad announcement: %v\n", msg.Subject(), err)
+			return nil
+		}
+		if a.Name == "" {
+			a.Name, _ = events.DecodeToken(strings.TrimPrefix(msg.Subject(), events.AgentPrefix+"."))
+		}
+		anns = append(anns, a)
+		return nil
+	})
+	if err != nil {
+		return nil, streamHint(err)
+	}
+	return anns, nil
+}
+
+func readOutcomes(ctx context.Context, js jetstream.JetStream, warn io.Writer) (map[hostWatch]storedOutcome, error) {
+	out := map[hostWatch]storedOutcome{}
+	err := bus.LastPerSubject(ctx, js, events.OutcomesStream, []string{events.OutcomePrefix + ".>"}, func(msg jetstream.Msg) error {
+		var o events.Outcome
+		if err := json.Unmarshal(msg.Data(), &o); err != nil {
+			fmt.Fprintf(warn, "herald status: skipping %s: bad outcome: %v\n", msg.Subject(), err)
+			return nil
+		}
+		key := hostWatch{o.Host, o.Watch}
+		// The subject is what "last per subject" means; trust it over
+		// the payload.
+		if h, w, ok := parseOutcomeSubject(msg.Subject()); ok {
+			key = hostWatch{h, w}
+		}
+		so := storedOutcome{o: o, at: o.Start}
+		if md, err := msg.Metadata(); err == nil {
+			so.at = md.Timestamp
+		}
+		out[key] = so
+		return nil
+	})
+	if err != nil {
+		return nil, streamHint(err)
+	}
+	return out, nil
+}
+
+func parseOutcomeSubject(subj string) (host, watch string, ok bool) {
+	rest, found := strings.CutPrefix(subj, events.OutcomePrefix+".")
+	if !found {
+		return "", "", false
+	}
+	toks := strings.Split(rest, ".")
+	if len(toks) != 2 {
+		return "", "", false
+	}
+	h, err1 := events.DecodeToken(toks[0])
+	w, err2 := events.DecodeToken(toks[1])
+	return h, w, err1 == nil && err2 == nil
+}
+
+func buildStatus(now time.Time, anns []events.Announcement, outcomes map[hostWatch]storedOutcome) statusDoc {
+	doc := statusDoc{Now: now.UTC(), Agents: []agentStatus{}}
+	sort.Slice(anns, func(i, j int) bool { return anns[i].Name < anns[j].Name })
+	for _, a := range anns {
+		age := max(now.Sub(a.Heartbeat), 0)
+		as := agentStatus{
+			Name:      a.Name,
+			Version:   a.Version,
+			Started:   a.Started,
+			Heartbeat: a.Heartbeat,
+			Interval:  a.Interval,
+			AgeS:      age.Seconds(),
+			State:     agentState(a, age),
+			Watches:   []watchStatus{},
+		}
+		for _, w := range a.Watches {
+			ws := watchStatus{Name: w.Name, On: w.On, RunMode: w.RunMode, File: w.File}
+			if so, ok := outcomes[hostWatch{a.Name, w.Name}]; ok {
+				o := so.o
+				ws.LastOutcome, ws.LastOutcomeAt = &o, so.at
+			}
+			as.Watches = append(as.Watches, ws)
+		}
+		doc.Agents = append(doc.Agents, as)
+	}
+	return doc
+}
+
+func agentState(a events.Announcement, age time.Duration) string {
+	switch {
+	case a.Stopping:
+		return StateStopped
+	case a.Interval > 0 && age > time.Duration(StaleAfter*a.Interval*float64(time.Second)):
+		return StateStale
+	}
+	return StateOK
+}
+
+func writeStatusTable(w io.Writer, doc statusDoc) error {
+	if len(doc.Agents) == 0 {
+		_, err := fmt.Fprintf(w, "no agents have announced themselves (nothing on %s.> in stream %s)\n", events.AgentPrefix, events.AgentsStream)
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "AGENT\tVERSION\tSTARTED\tLAST HEARTBEAT\tSTATE")
+	for _, a := range doc.Agents {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", quoteIfNeeded(a.Name), dash(a.Version), stamp(a.Started), when(doc.Now, a.Heartbeat), a.State)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, a := range doc.Agents {
+		fmt.Fprintf(w, "\nwatches of %s:\n", quoteIfNeeded(a.Name))
+		if len(a.Watches) == 0 {
+			fmt.Fprintln(w, "  (none)")
+			continue
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  WATCH\tON\tRUN MODE\tLAST\tEXIT\tWHEN\tEVENT")
+		for _, ws := range a.Watches {
+			last, exit, at, ev := "-", "-", "-", "-"
+			if o := ws.LastOutcome; o != nil {
+				last, at, ev = string(o.Status), when(doc.Now, ws.LastOutcomeAt), dash(o.EventID)
+				switch {
+				case o.ExitCode != nil:
+					exit = fmt.Sprint(*o.ExitCode)
+				case o.Signal != "":
+					exit = "sig " + o.Signal
+				}
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", quoteIfNeeded(ws.Name), dash(ws.On), dash(ws.RunMode), last, exit, at, ev)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// when is "TIME (AGE ago)".
+func when(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return fmt.Sprintf("%s (%s ago)", stamp(t), age(now.Sub(t)))
+}
+
+// age formats a duration coarsely: 45s, 3m05s, 2h07m, 3d04h.
+func age(d time.Duration) string {
+	d = max(d, 0).Truncate(time.Second)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
+}
