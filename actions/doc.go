@@ -1,0 +1,12 @@
+// Package actions holds Herald's action kinds: what runs for one event on
+// one host, and how that run ended. Each kind lives in its own file behind
+// the small Action interface; this version has the exec kind (a program run
+// directly, or a shell string the caller wraps as /bin/sh -c). Kinds still to
+// come (hooksdir, http) implement the same interface.
+//
+// The package knows nothing about NATS, watch files, run modes, retries or
+// how outcomes are published: the caller decides when to run, how often and
+// what to do with the Result. Event data and keys reach an action only
+// through its environment, its stdin or a request body, never through argv
+// or a shell command line.
+package actions

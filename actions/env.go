@@ -1,0 +1,72 @@
+package actions
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/events"
+)
+
+// Environment variables every action run gets. Their values come from the
+// request; they are the only way (with stdin) that event attributes reach a
+// process.
+const (
+	EnvEventID     = "HERALD_EVENT_ID"
+	EnvEventType   = "HERALD_EVENT_TYPE"
+	EnvKey         = "HERALD_KEY"
+	EnvVersion     = "HERALD_VERSION"
+	EnvWatch       = "HERALD_WATCH"
+	EnvHost        = "HERALD_HOST"
+	EnvAttempt     = "HERALD_ATTEMPT"
+	EnvSource      = "HERALD_SOURCE"
+	EnvTime        = "HERALD_TIME" // RFC 3339 with nanoseconds, UTC; empty when the event has no time
+	EnvContentType = "HERALD_CONTENT_TYPE"
+)
+
+// EnvPrefix is reserved: configured environments must not set HERALD_*.
+const EnvPrefix = "HERALD_"
+
+// requestEnv returns the HERALD_* variables for req as NAME=value strings.
+// Values pass through envValue, so a NUL byte in a key is dropped.
+func requestEnv(req Request) []string {
+	ev := req.Event
+	ts := ""
+	if !ev.Time.IsZero() {
+		ts = ev.Time.UTC().Format(time.RFC3339Nano)
+	}
+	ct := ev.DataContentType
+	if ct == "" {
+		ct = events.DefaultContentType
+	}
+	kv := [...][2]string{
+		{EnvEventID, ev.ID},
+		{EnvEventType, ev.Type},
+		{EnvKey, ev.Key},
+		{EnvVersion, ev.Version},
+		{EnvWatch, req.Watch},
+		{EnvHost, req.Host},
+		{EnvAttempt, strconv.Itoa(req.Attempt)},
+		{EnvSource, ev.Source},
+		{EnvTime, ts},
+		{EnvContentType, ct},
+	}
+	out := make([]string, 0, len(kv))
+	for _, p := range kv {
+		out = append(out, p[0]+"="+envValue(p[1]))
+	}
+	return out
+}
+
+// envValue makes s fit in an environment variable. The kernel passes the
+// environment as NUL-terminated strings, so a NUL byte cannot be carried:
+// it is dropped ("a\x00b" arrives as "ab"). Every other byte, including
+// newlines and invalid UTF-8, arrives unchanged. Keys with NUL bytes are
+// legal in Herald but cannot be told apart from the same key without them
+// through HERALD_KEY alone.
+func envValue(s string) string {
+	if strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(s, "\x00", "")
+}
