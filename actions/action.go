@@ -25,7 +25,8 @@ type Result struct {
 	Status   events.Status // ok, failed, timeout, error (process could not start)
 	ExitCode *int          // set when the process exited (not when killed by a signal)
 	Signal   string        // e.g. "SIGKILL" when killed by a signal
-	Start    time.Time
+	Start    time.Time     // when Run began
+	Started  time.Time     // when the process was running (exec done); zero if it never started
 	Duration time.Duration
 	Stdout   string // last events.TailBytes (8 KiB) of stdout
 	Stderr   string // last events.TailBytes of stderr

@@ -190,6 +190,7 @@ func (e *Exec) Run(ctx context.Context, req Request) Result {
 	if err := cmd.Start(); err != nil {
 		return fail(err)
 	}
+	res.Started = time.Now()
 	pgid := cmd.Process.Pid
 
 	// The waiter ends when the leader exits; Run always waits for it below,

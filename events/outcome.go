@@ -27,17 +27,18 @@ const TailBytes = 8 << 10
 // Outcome is the record of one decided run, published on
 // herald.outcome.<host>.<watch>.
 type Outcome struct {
-	EventID   string    `json:"event_id"`
-	EventType string    `json:"event_type"`
-	Key       string    `json:"key"`
-	Version   string    `json:"version,omitempty"`
-	Watch     string    `json:"watch"`
-	Host      string    `json:"host"`
-	Status    Status    `json:"status"`
-	ExitCode  *int      `json:"exit_code,omitempty"`
-	Signal    string    `json:"signal,omitempty"`
-	Attempts  int       `json:"attempts"`
-	Start     time.Time `json:"start,omitzero"`
+	EventID   string `json:"event_id"`
+	EventType string `json:"event_type"`
+	Key       string `json:"key"`
+	Version   string `json:"version,omitempty"`
+	Watch     string `json:"watch"`
+	Host      string `json:"host"`
+	Status    Status `json:"status"`
+	ExitCode  *int   `json:"exit_code,omitempty"`
+	Signal    string `json:"signal,omitempty"`
+	Attempts  int    `json:"attempts"`
+	// Start is when the first attempt's process was running (after exec).
+	Start time.Time `json:"start,omitzero"`
 	// DurationMS is the wall time of the run (all attempts) in milliseconds.
 	DurationMS float64 `json:"duration_ms"`
 	Stdout     string  `json:"stdout,omitempty"`

@@ -204,16 +204,20 @@ func (rt *runtime) execute(ctx context.Context, w *watch.Watch, act actions.Acti
 	m := rt.a.metrics
 	m.inFlight.WithLabelValues(w.Name).Inc()
 	defer m.inFlight.WithLabelValues(w.Name).Dec()
-	if !d.ev.Time.IsZero() {
-		m.latency.WithLabelValues(w.Name).Observe(time.Since(d.ev.Time).Seconds())
-	}
 	start := time.Now()
 	var res actions.Result
+	var started time.Time // when the first attempt's process was running
 	attempts := 0
 	for attempt := 1; attempt <= w.Attempts(); attempt++ {
 		attempts = attempt
 		log.Debug().Int("attempt", attempt).Msg("run starting")
 		res = act.Run(ctx, actions.Request{Event: d.ev, Watch: w.Name, Host: rt.a.cfg.Name, Attempt: attempt, Notify: r.notify})
+		if started.IsZero() && !res.Started.IsZero() {
+			started = res.Started
+			if !d.ev.Time.IsZero() {
+				m.latency.WithLabelValues(w.Name).Observe(started.Sub(d.ev.Time).Seconds())
+			}
+		}
 		if res.Status == events.StatusOK || ctx.Err() != nil || attempt == w.Attempts() {
 			break
 		}
@@ -236,9 +240,12 @@ func (rt *runtime) execute(ctx context.Context, w *watch.Watch, act actions.Acti
 		log.Warn().Str("status", string(res.Status)).Msg("run stopped by agent shutdown; event will be redelivered")
 		return
 	}
+	if started.IsZero() {
+		started = start
+	}
 	o := events.Outcome{
 		Status: res.Status, ExitCode: res.ExitCode, Signal: res.Signal, Attempts: attempts,
-		Start: start.UTC(), DurationMS: float64(time.Since(start).Microseconds()) / 1000,
+		Start: started.UTC(), DurationMS: float64(time.Since(start).Microseconds()) / 1000,
 		Stdout: res.Stdout, Stderr: res.Stderr,
 	}
 	if res.Err != nil {

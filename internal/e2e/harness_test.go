@@ -1,0 +1,287 @@
+// Package e2e_test runs the real dispatcher and agent binaries as processes
+// against each other and proves the rules of the core issue end to end.
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/testutil"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const wait = 20 * time.Second
+
+// syncBuffer collects a process's output for polling.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// proc is a started binary.
+type proc struct {
+	t    *testing.T
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+	err  error
+}
+
+func start(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	bin := filepath.Join(testutil.Binaries(t), name)
+	p := &proc{t: t, name: name, cmd: exec.Command(bin, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	// Race-enabled binaries otherwise sleep a second at exit.
+	p.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("--- %s output:\n%s", name, p.out.String())
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM and waits; it reports the exit code.
+func (p *proc) stop() int {
+	select {
+	case <-p.done:
+	default:
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(wait):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+			p.t.Errorf("%s did not stop on SIGTERM within %v", p.name, wait)
+		}
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+func (p *proc) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// waitLog polls the process output for s.
+func (p *proc) waitLog(s string) {
+	p.t.Helper()
+	testutil.Eventually(p.t, wait, func() error {
+		if strings.Contains(p.out.String(), s) {
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited: %v", p.name, p.err)
+		default:
+		}
+		return fmt.Errorf("%s has not logged %q", p.name, s)
+	})
+}
+
+// cluster is one dispatcher with embedded NATS plus a client.
+type cluster struct {
+	t    *testing.T
+	disp *proc
+	url  string
+	http string
+	data string
+	nc   *nats.Conn
+	js   jetstream.JetStream
+}
+
+func startDispatcher(t *testing.T, data string, listen string) *cluster {
+	t.Helper()
+	ready := filepath.Join(t.TempDir(), "ready.json")
+	d := start(t, "dispatcher", "--data", data, "--nats-listen", listen, "--http", "127.0.0.1:0", "--ready-file", ready, "--log-format", "console")
+	var info struct {
+		NATSURL  string `json:"nats_url"`
+		HTTPAddr string `json:"http_addr"`
+	}
+	testutil.Eventually(t, wait, func() error {
+		b, err := os.ReadFile(ready)
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(b, &info)
+	})
+	c := &cluster{t: t, disp: d, url: info.NATSURL, http: info.HTTPAddr, data: data}
+	nc, err := nats.Connect(c.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	c.nc = nc
+	c.js, _ = jetstream.New(nc)
+	return c
+}
+
+func newCluster(t *testing.T) *cluster {
+	return startDispatcher(t, t.TempDir(), "127.0.0.1:0")
+}
+
+// agentOpts configures a started agent.
+type agentOpts struct {
+	name    string
+	watches string
+	state   string
+	extra   []string
+}
+
+func (c *cluster) startAgent(o agentOpts) *proc {
+	c.t.Helper()
+	if o.state == "" {
+		o.state = c.t.TempDir()
+	}
+	args := []string{"--nats", c.url, "--name", o.name, "--watches", o.watches, "--state", o.state, "--log-format", "json", "--log-level", "debug"}
+	a := start(c.t, "agent", append(args, o.extra...)...)
+	a.waitLog("agent consuming events")
+	return a
+}
+
+func (c *cluster) publish(typ, key, data string) events.Event {
+	c.t.Helper()
+	e := events.New("test", typ, key, []byte(data))
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if _, err := bus.PublishEvent(ctx, c.js, e); err != nil {
+		c.t.Fatal(err)
+	}
+	return e
+}
+
+// outcomes collects every outcome published from now on.
+type outcomes struct {
+	mu   sync.Mutex
+	list []events.Outcome
+}
+
+func (c *cluster) watchOutcomes() *outcomes {
+	c.t.Helper()
+	o := &outcomes{}
+	sub, err := c.nc.Subscribe(events.OutcomePrefix+".>", func(m *nats.Msg) {
+		var out events.Outcome
+		if err := json.Unmarshal(m.Data, &out); err != nil {
+			c.t.Errorf("bad outcome: %v", err)
+			return
+		}
+		o.mu.Lock()
+		o.list = append(o.list, out)
+		o.mu.Unlock()
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := c.nc.Flush(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { _ = sub.Unsubscribe() })
+	return o
+}
+
+func (o *outcomes) snapshot() []events.Outcome {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]events.Outcome(nil), o.list...)
+}
+
+func (o *outcomes) count(watch string, st events.Status) int {
+	n := 0
+	for _, x := range o.snapshot() {
+		if x.Watch == watch && (st == "" || x.Status == st) {
+			n++
+		}
+	}
+	return n
+}
+
+func (o *outcomes) waitCount(t *testing.T, watch string, st events.Status, n int) {
+	t.Helper()
+	testutil.Eventually(t, wait, func() error {
+		if got := o.count(watch, st); got < n {
+			return fmt.Errorf("watch %s: %d outcomes with status %q, want %d", watch, got, st, n)
+		}
+		return nil
+	})
+}
+
+// writeFile writes content atomically (rename), as config management does.
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.TrimRight(string(b), "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	testutil.Eventually(t, wait, func() error {
+		_, err := os.Stat(path)
+		return err
+	})
+}
+
+func waitLines(t *testing.T, path string, n int) []string {
+	t.Helper()
+	var lines []string
+	testutil.Eventually(t, wait, func() error {
+		lines = readLines(t, path)
+		if len(lines) < n {
+			return fmt.Errorf("%s has %d lines, want %d", path, len(lines), n)
+		}
+		return nil
+	})
+	return lines
+}
