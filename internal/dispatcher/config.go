@@ -1,0 +1,254 @@
+package dispatcher
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/natsconn"
+	"github.com/rs/zerolog"
+	"gopkg.in/yaml.v3"
+)
+
+// Errors that main maps to exit code 2.
+var (
+	// ErrInvalidConfig wraps every problem with the configuration, whether
+	// it came from a flag or from the --config file.
+	ErrInvalidConfig = errors.New("invalid dispatcher config")
+	// ErrUsage wraps command-line errors (unknown flag, stray argument).
+	ErrUsage = errors.New("usage")
+)
+
+// Defaults.
+const (
+	DefaultNATSListen      = "127.0.0.1:4222"
+	DefaultDataDir         = "/var/lib/herald/dispatcher"
+	DefaultHTTPAddr        = "127.0.0.1:7070"
+	DefaultConnectTimeout  = 30 * time.Second
+	DefaultShutdownTimeout = 10 * time.Second
+)
+
+// Config is everything the dispatcher needs. Every field has a key in the
+// --config file (shown in the yaml tag) and a flag of the same name with '-'
+// for '_'; the NATS client settings are the shared --nats* flags.
+type Config struct {
+	// NATSListen is where the embedded server listens (host:port; port 0
+	// picks a free port). Unused with an external server.
+	NATSListen string `yaml:"nats_listen"`
+	// Data is the embedded server's JetStream store directory.
+	Data string `yaml:"data"`
+	// HTTP is the address of the HTTP endpoints; empty disables them.
+	HTTP string `yaml:"http"`
+	// NATS is the external server when NATS.URL is set. Without a URL the
+	// dispatcher embeds a server, and User/Password or Token become what
+	// that server requires from clients, TLSCert/TLSKey what it serves and
+	// TLSCA what it verifies client certificates with.
+	NATS    natsconn.Config  `yaml:"nats"`
+	Streams bus.StreamConfig `yaml:"streams"`
+	// LogFormat is json or console; LogLevel debug, info, warn or error.
+	LogFormat string `yaml:"log_format"`
+	LogLevel  string `yaml:"log_level"`
+	// ReadyFile, when set, receives {"nats_url": ..., "http_addr": ...}
+	// once the dispatcher is ready (written atomically, removed on Close).
+	ReadyFile string `yaml:"ready_file"`
+	// ConnectTimeout bounds the wait for the first connection to an
+	// external server or for the embedded server to be ready.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// ShutdownTimeout bounds a graceful stop.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// DefaultConfig returns the defaults: an embedded server on
+// 127.0.0.1:4222 and HTTP on 127.0.0.1:7070.
+func DefaultConfig() Config {
+	return Config{
+		NATSListen:      DefaultNATSListen,
+		Data:            DefaultDataDir,
+		HTTP:            DefaultHTTPAddr,
+		Streams:         bus.DefaultStreamConfig(),
+		LogFormat:       "json",
+		LogLevel:        "info",
+		ConnectTimeout:  DefaultConnectTimeout,
+		ShutdownTimeout: DefaultShutdownTimeout,
+	}
+}
+
+// Embedded reports whether the dispatcher runs its own NATS server.
+func (c Config) Embedded() bool { return strings.TrimSpace(c.NATS.URL) == "" }
+
+// Validate names the first bad field.
+func (c Config) Validate() error {
+	bad := func(field, format string, a ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, a...))
+	}
+	if c.Embedded() {
+		if err := checkHostPort(c.NATSListen); err != nil {
+			return bad("nats_listen", "%v", err)
+		}
+		if strings.TrimSpace(c.Data) == "" {
+			return bad("data", "required for the embedded server")
+		}
+		if c.Streams.Replicas > 1 {
+			return bad("streams.replicas", "the embedded server holds a single replica (got %d)", c.Streams.Replicas)
+		}
+		if c.NATS.Creds != "" {
+			return bad("nats.creds", "only for an external server (nats.url)")
+		}
+		if c.NATS.User != "" && c.NATS.Password == "" {
+			return bad("nats.password", "required with nats.user for the embedded server")
+		}
+		if c.NATS.User == "" && c.NATS.Password != "" {
+			return bad("nats.user", "required with nats.password")
+		}
+		if c.NATS.TLSCA != "" && c.NATS.TLSCert == "" {
+			return bad("nats.tls_ca", "the embedded server verifies client certificates only when it serves TLS (nats.tls_cert, nats.tls_key)")
+		}
+	}
+	if c.HTTP != "" {
+		if err := checkHostPort(c.HTTP); err != nil {
+			return bad("http", "%v", err)
+		}
+	}
+	switch c.LogFormat {
+	case "json", "console":
+	default:
+		return bad("log_format", "%q: want json or console", c.LogFormat)
+	}
+	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
+		return bad("log_level", "%q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.ConnectTimeout <= 0 {
+		return bad("connect_timeout", "must be positive")
+	}
+	if c.ShutdownTimeout <= 0 {
+		return bad("shutdown_timeout", "must be positive")
+	}
+	if err := c.Streams.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if err := c.NATS.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return nil
+}
+
+func checkHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: want host:port: %w", addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("%q: port must be a number from 0 to 65535", addr)
+	}
+	return nil
+}
+
+var yamlLineRe = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// LoadConfigFile reads the YAML file at path over c. Unknown keys and bad
+// values are errors naming the file and line.
+func (c *Config) LoadConfigFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%w: config: %w", ErrInvalidConfig, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	err = dec.Decode(c)
+	if err == nil || errors.Is(err, io.EOF) {
+		return nil
+	}
+	var msgs []string
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	} else {
+		msgs = []string{err.Error()}
+	}
+	for i, m := range msgs {
+		if sm := yamlLineRe.FindStringSubmatch(m); sm != nil {
+			msgs[i] = fmt.Sprintf("%s:%s: %s", path, sm[1], sm[2])
+		} else {
+			msgs[i] = fmt.Sprintf("%s: %s", path, strings.TrimPrefix(m, "yaml: "))
+		}
+	}
+	return fmt.Errorf("%w: %s", ErrInvalidConfig, strings.Join(msgs, "; "))
+}
+
+// bindFlags registers every setting of c on fs.
+func (c *Config) bindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.NATSListen, "nats-listen", c.NATSListen, "embedded NATS server listen `host:port` (port 0: any free port)")
+	fs.StringVar(&c.Data, "data", c.Data, "embedded NATS server JetStream store `dir`")
+	fs.StringVar(&c.HTTP, "http", c.HTTP, "HTTP listen `host:port` for /v1/events, /healthz, /metrics (empty: off)")
+	c.NATS.AddFlags(fs)
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json or console")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
+	fs.StringVar(&c.ReadyFile, "ready-file", c.ReadyFile, "write {\"nats_url\",\"http_addr\"} JSON to `file` once ready")
+	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", c.ConnectTimeout, "how long to wait for NATS at start")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful stop may take")
+}
+
+// ParseArgs builds the configuration from the command line: defaults, then
+// the --config file if one is named, then every flag given explicitly, then
+// the NATS secrets from the environment if still unset. The result is
+// validated. flag.ErrHelp is returned (unwrapped) for -h.
+func ParseArgs(args []string, output io.Writer) (Config, error) {
+	cfg := DefaultConfig()
+	fs := flag.NewFlagSet("dispatcher", flag.ContinueOnError)
+	fs.SetOutput(output)
+	var configFile string
+	fs.StringVar(&configFile, "config", "", "YAML config `file` (flags given on the command line override it)")
+	cfg.bindFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: dispatcher [flags]\n\n"+
+			"Runs an embedded NATS server with JetStream (or, with --nats, uses an external one),\n"+
+			"ensures the Herald streams and publishes events from its sources.\n\n"+
+			"With the embedded server, --nats-user/--nats-password or --nats-token are what it\n"+
+			"requires from clients, --nats-tls-cert/--nats-tls-key make it serve TLS and\n"+
+			"--nats-tls-ca makes it verify client certificates.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return Config{}, err
+		}
+		return Config{}, fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
+	}
+	if configFile != "" {
+		set := map[string]string{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = f.Value.String() })
+		cfg = DefaultConfig()
+		if err := cfg.LoadConfigFile(configFile); err != nil {
+			return Config{}, err
+		}
+		over := flag.NewFlagSet("dispatcher", flag.ContinueOnError)
+		over.SetOutput(io.Discard)
+		cfg.bindFlags(over)
+		for name, val := range set {
+			if over.Lookup(name) == nil {
+				continue // --config itself
+			}
+			if err := over.Set(name, val); err != nil {
+				return Config{}, fmt.Errorf("%w: -%s: %w", ErrUsage, name, err)
+			}
+		}
+	}
+	cfg.NATS.FillFromEnv()
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
