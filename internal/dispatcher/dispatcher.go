@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -338,8 +339,9 @@ func (d *Dispatcher) Err() error {
 // Close stops the HTTP server (waiting up to ctx's deadline, or the
 // configured shutdown timeout, for requests in flight), stops the sources,
 // flushes and closes the NATS connection, shuts the embedded server down
-// and removes the ready file. It is safe to call more than once and before
-// Start; later calls return the first call's result.
+// and removes the ready file. It is safe to call more than once, from
+// several goroutines and before Start (but not while Start runs); later
+// calls return the first call's result.
 func (d *Dispatcher) Close(ctx context.Context) error {
 	d.closeOnce.Do(func() { d.closeErr = d.close(ctx) })
 	return d.closeErr
@@ -423,11 +425,28 @@ func (d *Dispatcher) ClientURL() string {
 	d.mu.Unlock()
 	switch {
 	case srv != nil:
-		return srv.ClientURL()
+		return localURL(srv.ClientURL())
 	case nc != nil:
 		return nc.ConnectedUrlRedacted()
 	}
 	return ""
+}
+
+// localURL replaces an unspecified listen host (0.0.0.0, ::) with the
+// loopback address, which a client can dial.
+func localURL(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	if ip := net.ParseIP(pu.Hostname()); ip != nil && ip.IsUnspecified() {
+		lo := "127.0.0.1"
+		if ip.To4() == nil {
+			lo = "::1"
+		}
+		pu.Host = net.JoinHostPort(lo, pu.Port())
+	}
+	return pu.String()
 }
 
 // HTTPAddr is the HTTP server's bound address, or "" when HTTP is off or

@@ -95,6 +95,20 @@ func TestDispatcher_Start(t *testing.T) {
 		}
 	})
 
+	t.Run("listening on all interfaces reports a dialable URL", func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.NATSListen = "0.0.0.0:0"
+		d := startDispatcher(t, cfg)
+		if !strings.HasPrefix(d.ClientURL(), "nats://127.0.0.1:") {
+			t.Fatalf("ClientURL() = %q, want nats://127.0.0.1:<port>", d.ClientURL())
+		}
+		nc, err := nats.Connect(d.ClientURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.Close()
+	})
+
 	t.Run("twice fails, after Close fails", func(t *testing.T) {
 		d := startDispatcher(t, testConfig(t))
 		if err := d.Start(context.Background()); !errors.Is(err, dispatcher.ErrStarted) {
