@@ -36,14 +36,19 @@ type Config struct {
 	Reload time.Duration `yaml:"reload_delay"`
 }
 
-// DefaultConfig returns the defaults.
+// DefaultConfig returns the defaults. The NATS URL defaults to
+// $HERALD_NATS, as the CLI's does, then nats://127.0.0.1:4222.
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
+	url := natsconn.DefaultURL
+	if env := os.Getenv("HERALD_NATS"); env != "" {
+		url = env
+	}
 	return Config{
 		Name:          host,
 		Watches:       "/etc/herald/watches.d",
 		State:         "/var/lib/herald/agent",
-		NATS:          natsconn.Config{URL: natsconn.DefaultURL},
+		NATS:          natsconn.Config{URL: url},
 		LogFormat:     "json",
 		LogLevel:      "info",
 		Heartbeat:     10 * time.Second,
