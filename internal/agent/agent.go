@@ -487,6 +487,13 @@ func (a *Agent) Close(ctx context.Context) error {
 		err = fmt.Errorf("close: runs still stopping: %w", ctx.Err())
 	}
 	if a.nc != nil {
+		// Events not decided go back at once rather than after AckWait, so
+		// a restarted agent picks them up straight away.
+		a.mu.Lock()
+		for _, d := range a.unacked {
+			_ = d.msg.Nak()
+		}
+		a.mu.Unlock()
 		a.announce(true)
 		_ = a.nc.FlushTimeout(2 * time.Second)
 		a.nc.Close()
