@@ -216,6 +216,9 @@ func (d *Dispatcher) start(ctx context.Context) error {
 	d.mu.Unlock()
 
 	if d.cfg.HTTP != "" {
+		// POST /v1/events works as soon as Start returns, not only once
+		// the source's goroutine has run.
+		d.httpSrc.setPublisher(&sourcePublisher{d: d, name: d.httpSrc.Name()})
 		if err := d.startHTTP(); err != nil {
 			return err
 		}

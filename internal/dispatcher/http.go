@@ -111,14 +111,16 @@ func (h *httpSource) Name() string { return "http" }
 
 // Run lends pub to the handler until ctx ends.
 func (h *httpSource) Run(ctx context.Context, pub Publisher) error {
+	h.setPublisher(pub)
+	<-ctx.Done()
+	h.setPublisher(nil)
+	return nil
+}
+
+func (h *httpSource) setPublisher(pub Publisher) {
 	h.mu.Lock()
 	h.pub = pub
 	h.mu.Unlock()
-	<-ctx.Done()
-	h.mu.Lock()
-	h.pub = nil
-	h.mu.Unlock()
-	return nil
 }
 
 // publishRequest is the body of POST /v1/events.
