@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -20,6 +21,10 @@ const (
 	FieldKey     = "key"
 	FieldType    = "type"
 )
+
+// setTimeFormat sets zerolog's global time format once, before any logger
+// of ours writes.
+var setTimeFormat sync.Once
 
 // New returns a logger writing to w in format "json" or "console" at level
 // (debug, info, warn, error).
@@ -42,6 +47,6 @@ func New(w io.Writer, format, level string) (zerolog.Logger, error) {
 	default:
 		return zerolog.Nop(), fmt.Errorf("log-format %q: want json or console", format)
 	}
-	zerolog.TimeFieldFormat = time.RFC3339Nano
+	setTimeFormat.Do(func() { zerolog.TimeFieldFormat = time.RFC3339Nano })
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }
