@@ -182,3 +182,26 @@ func LastPerSubject(ctx context.Context, js jetstream.JetStream, stream string, 
 
 // IsConnected is a readiness helper for health checks.
 func IsConnected(nc *nats.Conn) bool { return nc != nil && nc.IsConnected() }
+
+// LastEvent returns the latest stored event on subject (an event subject
+// of package events), its stream sequence, and whether there is one.
+// Sources use it to compare what they see with what was last published,
+// e.g. after a restart or a ZooKeeper session expiry.
+func LastEvent(ctx context.Context, js jetstream.JetStream, subject string) (events.Event, uint64, bool, error) {
+	s, err := js.Stream(ctx, events.EventsStream)
+	if err != nil {
+		return events.Event{}, 0, false, fmt.Errorf("stream %s: %w", events.EventsStream, err)
+	}
+	raw, err := s.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return events.Event{}, 0, false, nil
+	}
+	if err != nil {
+		return events.Event{}, 0, false, fmt.Errorf("last event on %s: %w", subject, err)
+	}
+	e, err := events.FromMsg(&nats.Msg{Subject: raw.Subject, Header: raw.Header, Data: raw.Data})
+	if err != nil {
+		return events.Event{}, 0, false, fmt.Errorf("last event on %s: %w", subject, err)
+	}
+	return e, raw.Sequence, true, nil
+}

@@ -110,3 +110,27 @@ func TestLastPerSubject(t *testing.T) {
 		t.Fatalf("latest per subject = %v, want /a/x and /a/y at 4", got)
 	}
 }
+
+func TestLastEvent(t *testing.T) {
+	js := setup(t)
+	ctx := context.Background()
+	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamConfig()); err != nil {
+		t.Fatal(err)
+	}
+	subj := events.EventSubject("zk.changed", "/a")
+	if _, _, ok, err := bus.LastEvent(ctx, js, subj); err != nil || ok {
+		t.Fatalf("empty: ok=%v err=%v", ok, err)
+	}
+	var last events.Event
+	for i := range 3 {
+		last = events.New("s", "zk.changed", "/a", []byte(fmt.Sprint(i)))
+		last.Version = fmt.Sprint(i)
+		if _, err := bus.PublishEvent(ctx, js, last); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, seq, ok, err := bus.LastEvent(ctx, js, subj)
+	if err != nil || !ok || got.ID != last.ID || got.Version != "2" || string(got.Data) != "2" || seq != 3 {
+		t.Fatalf("got %+v seq=%d ok=%v err=%v", got, seq, ok, err)
+	}
+}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/natsconn"
+	"github.com/heraldhq/herald/internal/source/kv"
+	"github.com/heraldhq/herald/internal/source/zk"
 	"github.com/rs/zerolog"
 	"gopkg.in/yaml.v3"
 )
@@ -54,6 +56,11 @@ type Config struct {
 	// TLSCA what it verifies client certificates with.
 	NATS    natsconn.Config  `yaml:"nats"`
 	Streams bus.StreamConfig `yaml:"streams"`
+	// ZK is the ZooKeeper source; off unless ZK.Servers is set.
+	ZK zk.Config `yaml:"zk"`
+	// KV is the NATS KV source; always on, it watches what agents declare
+	// plus KV.Watch.
+	KV kv.Config `yaml:"kv"`
 	// LogFormat is json or console; LogLevel debug, info, warn or error.
 	LogFormat string `yaml:"log_format"`
 	LogLevel  string `yaml:"log_level"`
@@ -138,6 +145,12 @@ func (c Config) Validate() error {
 	if err := c.NATS.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
+	if err := c.ZK.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if err := c.KV.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	return nil
 }
 
@@ -196,6 +209,36 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ReadyFile, "ready-file", c.ReadyFile, "write {\"nats_url\",\"http_addr\"} JSON to `file` once ready")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", c.ConnectTimeout, "how long to wait for NATS at start")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful stop may take")
+	fs.StringVar(&c.ZK.Servers, "zk", c.ZK.Servers, "ZooKeeper ensemble `HOST:PORT[,HOST:PORT...]` (off when empty)")
+	fs.StringVar(&c.ZK.Chroot, "zk-chroot", c.ZK.Chroot, "ZooKeeper chroot `path`")
+	fs.StringVar(&c.ZK.Auth, "zk-auth", c.ZK.Auth, "ZooKeeper auth `digest:USER:PASS` (or $HERALD_ZK_AUTH)")
+	fs.DurationVar(&c.ZK.SessionTimeout, "zk-session-timeout", c.ZK.SessionTimeout, "ZooKeeper session timeout")
+	fs.Var(newListFlag(&c.ZK.Watch), "zk-watch", "watch ZooKeeper `PATH` (PATH/** for a subtree); repeatable, replaces the config file's list")
+	fs.Var(newListFlag(&c.KV.Watch), "kv-watch", "watch KV `BUCKET[/KEY]` (BUCKET/PREFIX.> for a prefix); repeatable, replaces the config file's list")
+}
+
+// listFlag is a repeatable flag. The first Set of a parse replaces the
+// list (so flags override the config file); later ones append.
+type listFlag struct {
+	list  *[]string
+	fresh bool
+}
+
+func newListFlag(list *[]string) *listFlag { return &listFlag{list: list, fresh: true} }
+
+func (f *listFlag) String() string {
+	if f == nil || f.list == nil {
+		return ""
+	}
+	return strings.Join(*f.list, ",")
+}
+
+func (f *listFlag) Set(v string) error {
+	if f.fresh {
+		*f.list, f.fresh = nil, false
+	}
+	*f.list = append(*f.list, v)
+	return nil
 }
 
 // ParseArgs builds the configuration from the command line: defaults, then
@@ -228,23 +271,23 @@ func ParseArgs(args []string, output io.Writer) (Config, error) {
 		return Config{}, fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
 	}
 	if configFile != "" {
-		set := map[string]string{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = f.Value.String() })
+		// Load the file, then parse the command line again over it: every
+		// flag given explicitly (repeatable ones with all their values)
+		// overrides the file.
 		cfg = DefaultConfig()
 		if err := cfg.LoadConfigFile(configFile); err != nil {
 			return Config{}, err
 		}
 		over := flag.NewFlagSet("dispatcher", flag.ContinueOnError)
 		over.SetOutput(io.Discard)
+		over.String("config", "", "")
 		cfg.bindFlags(over)
-		for name, val := range set {
-			if over.Lookup(name) == nil {
-				continue // --config itself
-			}
-			if err := over.Set(name, val); err != nil {
-				return Config{}, fmt.Errorf("%w: -%s: %w", ErrUsage, name, err)
-			}
+		if err := over.Parse(args); err != nil {
+			return Config{}, fmt.Errorf("%w: %w", ErrUsage, err)
 		}
+	}
+	if cfg.ZK.Auth == "" {
+		cfg.ZK.Auth = os.Getenv("HERALD_ZK_AUTH")
 	}
 	cfg.NATS.FillFromEnv()
 	if err := cfg.Validate(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -109,7 +110,7 @@ shutdown_timeout: 3s
 		want.Streams.OutcomesPerSubject, want.Streams.OutcomesMaxAge = 9, time.Hour
 		want.LogFormat, want.LogLevel = "console", "debug"
 		want.ReadyFile, want.ConnectTimeout, want.ShutdownTimeout = "/run/herald/ready.json", 5*time.Second, 3*time.Second
-		if c != want {
+		if !reflect.DeepEqual(c, want) {
 			t.Fatalf("loaded\n%+v\nwant\n%+v", c, want)
 		}
 		if err := c.Validate(); err != nil {
@@ -153,7 +154,7 @@ shutdown_timeout: 3s
 		if err := c.LoadConfigFile("../../deploy/examples/dispatcher.yaml"); err != nil {
 			t.Fatal(err)
 		}
-		if c != dispatcher.DefaultConfig() {
+		if !reflect.DeepEqual(c, dispatcher.DefaultConfig()) {
 			t.Fatalf("example loads as\n%+v\nwant the defaults\n%+v", c, dispatcher.DefaultConfig())
 		}
 	})
@@ -161,7 +162,7 @@ shutdown_timeout: 3s
 	t.Run("empty file keeps the defaults", func(t *testing.T) {
 		p := writeFile(t, "empty.yaml", "")
 		c := dispatcher.DefaultConfig()
-		if err := c.LoadConfigFile(p); err != nil || c != dispatcher.DefaultConfig() {
+		if err := c.LoadConfigFile(p); err != nil || !reflect.DeepEqual(c, dispatcher.DefaultConfig()) {
 			t.Fatalf("LoadConfigFile = %v, %+v", err, c)
 		}
 	})

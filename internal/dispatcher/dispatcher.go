@@ -17,6 +17,8 @@ import (
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
+	"github.com/heraldhq/herald/internal/source"
+	"github.com/heraldhq/herald/internal/source/interest"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -62,6 +64,8 @@ type Dispatcher struct {
 	m       *metrics
 	sources []Source
 	httpSrc *httpSource
+	// interest follows the agents' announcements for the sources.
+	interest *interest.Tracker
 
 	mu       sync.Mutex
 	started  bool
@@ -103,10 +107,15 @@ func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 		}
 		d.log = l
 	}
+	builtin, err := builtinSources(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	if cfg.HTTP != "" {
 		d.httpSrc = newHTTPSource(d.log)
-		d.sources = append([]Source{d.httpSrc}, d.sources...)
+		builtin = append([]Source{d.httpSrc}, builtin...)
 	}
+	d.sources = append(builtin, d.sources...)
 	d.m = newMetrics(d.Connected)
 	seen := map[string]bool{}
 	for _, s := range d.sources {
@@ -223,6 +232,12 @@ func (d *Dispatcher) start(ctx context.Context) error {
 			return err
 		}
 	}
+	d.interest = interest.New(js, d.log.With().Str("component", "interest").Logger())
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		_ = d.interest.Run(d.runCtx)
+	}()
 	for _, s := range d.sources {
 		d.runSource(s)
 	}
@@ -301,13 +316,13 @@ func (d *Dispatcher) startHTTP() error {
 }
 
 func (d *Dispatcher) runSource(s Source) {
-	pub := &sourcePublisher{d: d, name: s.Name()}
+	log := d.log.With().Str("source", s.Name()).Logger()
+	env := source.Env{Pub: &sourcePublisher{d: d, name: s.Name()}, JS: d.js, Interest: d.interest, Log: log}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		log := d.log.With().Str("source", s.Name()).Logger()
 		log.Debug().Msg("source started")
-		err := s.Run(d.runCtx, pub)
+		err := s.Run(d.runCtx, env)
 		if err != nil && d.runCtx.Err() == nil {
 			log.Error().Err(err).Msg("source failed")
 			d.fail(fmt.Errorf("source %s: %w", s.Name(), err))

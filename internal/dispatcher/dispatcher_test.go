@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/heraldhq/herald/internal/source"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -450,7 +451,8 @@ type fileSource struct {
 
 func (s *fileSource) Name() string { return s.name }
 
-func (s *fileSource) Run(ctx context.Context, pub dispatcher.Publisher) error {
+func (s *fileSource) Run(ctx context.Context, env source.Env) error {
+	pub := env.Pub
 	for _, e := range s.events {
 		res, err := pub.Publish(ctx, e)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/heraldhq/herald/internal/source"
 	"io"
 	"mime"
 	"net/http"
@@ -109,9 +110,9 @@ func newHTTPSource(log zerolog.Logger) *httpSource {
 
 func (h *httpSource) Name() string { return "http" }
 
-// Run lends pub to the handler until ctx ends.
-func (h *httpSource) Run(ctx context.Context, pub Publisher) error {
-	h.setPublisher(pub)
+// Run lends the publisher to the handler until ctx ends.
+func (h *httpSource) Run(ctx context.Context, env source.Env) error {
+	h.setPublisher(env.Pub)
 	<-ctx.Done()
 	h.setPublisher(nil)
 	return nil

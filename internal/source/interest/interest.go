@@ -1,0 +1,229 @@
+// Package interest follows the agents' announcements (stream HERALD_AGENTS)
+// and tells the dispatcher's sources which selectors the fleet needs: an
+// agent whose watch says "on: zk:/git/head" makes the ZooKeeper source
+// watch /git/head, and when no live agent needs a path any more it is
+// dropped. It knows the announcement format, not how any source watches.
+package interest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/heraldhq/herald/events"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// StaleAfter is how many missed heartbeats make an agent's selectors drop.
+const StaleAfter = 3
+
+// Tracker holds the latest announcement of every agent. Use New, run Run in
+// a goroutine, then read Selectors and wait on Changed.
+type Tracker struct {
+	js  jetstream.JetStream
+	log zerolog.Logger
+	now func() time.Time
+
+	mu      sync.Mutex
+	agents  map[string]events.Announcement
+	sets    map[string][]string // kind -> sorted selectors
+	changed chan struct{}
+	ready   chan struct{}
+	isReady bool
+}
+
+// New returns a tracker reading announcements through js.
+func New(js jetstream.JetStream, log zerolog.Logger) *Tracker {
+	return &Tracker{
+		js: js, log: log, now: time.Now,
+		agents: map[string]events.Announcement{}, sets: map[string][]string{},
+		changed: make(chan struct{}), ready: make(chan struct{}),
+	}
+}
+
+// Static returns a tracker that never changes, holding the given
+// selectors; for sources used without a bus of agents (tests, tools).
+func Static(selectors ...string) *Tracker {
+	t := New(nil, zerolog.Nop())
+	t.agents["static"] = events.Announcement{Name: "static", Watches: summaries(selectors)}
+	t.recompute()
+	t.markReady()
+	return t
+}
+
+func summaries(sel []string) []events.WatchSummary {
+	out := make([]events.WatchSummary, len(sel))
+	for i, s := range sel {
+		out[i] = events.WatchSummary{On: s}
+	}
+	return out
+}
+
+// Selectors returns the sorted, distinct "on:" values of kind ("zk", "kv")
+// that live agents hold, e.g. "zk:/git/head".
+func (t *Tracker) Selectors(kind string) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]string(nil), t.sets[kind]...)
+}
+
+// Changed returns a channel closed at the next change of any kind's
+// selectors.
+func (t *Tracker) Changed() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.changed
+}
+
+// Ready is closed once the announcements stored when Run started have
+// been read.
+func (t *Tracker) Ready() <-chan struct{} { return t.ready }
+
+func (t *Tracker) markReady() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.isReady {
+		t.isReady = true
+		close(t.ready)
+	}
+}
+
+// Run follows the announcements until ctx ends, re-reading from the
+// latest per agent whenever the consumer fails (NATS down, stream not
+// there yet).
+func (t *Tracker) Run(ctx context.Context) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for ctx.Err() == nil {
+		err := t.follow(ctx, tick.C)
+		if ctx.Err() != nil {
+			return nil
+		}
+		t.log.Warn().Err(err).Msg("following agent announcements; retrying")
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+	return nil
+}
+
+func (t *Tracker) follow(ctx context.Context, tick <-chan time.Time) error {
+	cons, err := t.js.OrderedConsumer(ctx, events.AgentsStream, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
+	})
+	if err != nil {
+		return err
+	}
+	if cons.CachedInfo().NumPending == 0 {
+		t.markReady()
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return err
+	}
+	defer it.Stop()
+	msgs := make(chan jetstream.Msg)
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			m, err := it.Next()
+			if err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			it.Stop()
+			return ctx.Err()
+		case err := <-errc:
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return ctx.Err()
+			}
+			return err
+		case m := <-msgs:
+			var a events.Announcement
+			if err := json.Unmarshal(m.Data(), &a); err != nil || a.Name == "" {
+				t.log.Warn().Str("subject", m.Subject()).Msg("malformed agent announcement ignored")
+				continue
+			}
+			t.mu.Lock()
+			t.agents[a.Name] = a
+			t.mu.Unlock()
+			t.recompute()
+			if md, err := m.Metadata(); err == nil && md.NumPending == 0 {
+				t.markReady()
+			}
+		case <-tick:
+			t.recompute()
+		}
+	}
+}
+
+// recompute derives the selector sets from live agents and signals a
+// change.
+func (t *Tracker) recompute() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	sets := map[string]map[string]bool{}
+	for _, a := range t.agents {
+		if a.Stopping {
+			continue
+		}
+		if a.Interval > 0 && now.Sub(a.Heartbeat) > time.Duration(StaleAfter*a.Interval*float64(time.Second)) {
+			continue
+		}
+		for _, w := range a.Watches {
+			kind, _, ok := strings.Cut(w.On, ":")
+			if !ok {
+				continue
+			}
+			if sets[kind] == nil {
+				sets[kind] = map[string]bool{}
+			}
+			sets[kind][w.On] = true
+		}
+	}
+	next := map[string][]string{}
+	for kind, set := range sets {
+		list := make([]string, 0, len(set))
+		for s := range set {
+			list = append(list, s)
+		}
+		sort.Strings(list)
+		next[kind] = list
+	}
+	if equal(next, t.sets) {
+		return
+	}
+	t.sets = next
+	close(t.changed)
+	t.changed = make(chan struct{})
+}
+
+func equal(a, b map[string][]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, x := range a {
+		y, ok := b[k]
+		if !ok || strings.Join(x, "\x00") != strings.Join(y, "\x00") {
+			return false
+		}
+	}
+	return true
+}
