@@ -122,10 +122,13 @@ type cluster struct {
 	js   jetstream.JetStream
 }
 
-func startDispatcher(t *testing.T, data string, listen string) *cluster {
+// startDispatcher starts the dispatcher binary with embedded NATS; extra
+// flags (--zk ..., --kv-watch ...) are appended.
+func startDispatcher(t *testing.T, data string, listen string, extra ...string) *cluster {
 	t.Helper()
 	ready := filepath.Join(t.TempDir(), "ready.json")
-	d := start(t, "dispatcher", "--data", data, "--nats-listen", listen, "--http", "127.0.0.1:0", "--ready-file", ready, "--log-format", "console")
+	args := []string{"--data", data, "--nats-listen", listen, "--http", "127.0.0.1:0", "--ready-file", ready, "--log-format", "console"}
+	d := start(t, "dispatcher", append(args, extra...)...)
 	var info struct {
 		NATSURL  string `json:"nats_url"`
 		HTTPAddr string `json:"http_addr"`
