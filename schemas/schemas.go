@@ -1,15 +1,17 @@
 // Package schemas holds the JSON Schemas (draft 2020-12) of Herald's wire
 // types and config files, embedded in the binary: the event in CloudEvents
-// structured form, the run outcome, the agent announcement and the watch
-// file. It serves and validates against them; it knows nothing about NATS,
-// processes or how the documents are produced. The Go types in events/ and
-// internal/watch are the source of truth, and this package's tests fail when
-// a schema and its Go type disagree.
+// structured form, the run outcome, the agent announcement, the watch file
+// and the dispatcher's and the agent's --config files. It serves and
+// validates against them; it knows nothing about NATS, processes or how the
+// documents are produced. The Go types (in events/, internal/watch,
+// internal/dispatcher, internal/agent, internal/natsconn and internal/bus)
+// and their parsers are the source of truth, and this package's tests fail
+// when a schema and its Go type or parser disagree.
 //
 // Each schema is a file NAME.schema.json in this directory whose $id is
-// BaseID + the file name. To add one (the dispatcher config, say):
+// BaseID + the file name. To add one (the herald CLI's config, say):
 //
-//  1. write dispatcher.schema.json, with additionalProperties false on every
+//  1. write NAME.schema.json, with additionalProperties false on every
 //     object, descriptions on every property and $defs for nested types;
 //  2. add a Name constant below (Names picks the file up by itself);
 //  3. add a row for each Go struct it describes to the agreement table in
@@ -45,6 +47,10 @@ const (
 	Announcement = "announcement"
 	// Watches is a watch file (internal/watch).
 	Watches = "watches"
+	// Dispatcher is the dispatcher's --config file (dispatcher.Config).
+	Dispatcher = "dispatcher"
+	// Agent is the agent's --config file (agent.Config).
+	Agent = "agent"
 )
 
 const suffix = ".schema.json"

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/url"
 	"os"
@@ -16,6 +17,13 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/agent"
+	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/dispatcher"
+	"github.com/heraldhq/herald/internal/logging"
+	"github.com/heraldhq/herald/internal/natsconn"
+	"github.com/heraldhq/herald/internal/source/kv"
+	"github.com/heraldhq/herald/internal/source/zk"
 	"github.com/heraldhq/herald/internal/watch"
 	"github.com/heraldhq/herald/schemas"
 	"gopkg.in/yaml.v3"
@@ -177,7 +185,7 @@ func mustInvalid(t *testing.T, name string, doc any) {
 
 func TestNames(t *testing.T) {
 	got := schemas.Names()
-	for _, want := range []string{schemas.Announcement, schemas.Event, schemas.Outcome, schemas.Watches} {
+	for _, want := range []string{schemas.Agent, schemas.Announcement, schemas.Dispatcher, schemas.Event, schemas.Outcome, schemas.Watches} {
 		if !slices.Contains(got, want) {
 			t.Errorf("Names() = %v, missing %q", got, want)
 		}
@@ -245,6 +253,7 @@ func TestValidate_Inputs(t *testing.T) {
 // required list is given here (the fields validate() reports as "required");
 // TestWatchesSchema_AgreesWithParse proves it by removing every field of
 // every sample watch and checking that watch.Parse and the schema agree.
+// The daemon config files require nothing: every key has a default.
 type agreement struct {
 	schema, pointer string
 	typ             reflect.Type
@@ -274,6 +283,13 @@ var agreements = []agreement{
 		schema: schemas.Watches, pointer: "/$defs/retry", typ: reflect.TypeFor[watch.Retry](), tag: "yaml",
 		required: []string{"attempts"},
 	},
+	{schema: schemas.Dispatcher, typ: reflect.TypeFor[dispatcher.Config](), tag: "yaml", required: []string{}},
+	{schema: schemas.Dispatcher, pointer: "/$defs/nats", typ: reflect.TypeFor[natsconn.Config](), tag: "yaml", required: []string{}},
+	{schema: schemas.Dispatcher, pointer: "/$defs/streams", typ: reflect.TypeFor[bus.StreamConfig](), tag: "yaml", required: []string{}},
+	{schema: schemas.Dispatcher, pointer: "/$defs/zk", typ: reflect.TypeFor[zk.Config](), tag: "yaml", required: []string{}},
+	{schema: schemas.Dispatcher, pointer: "/$defs/kv", typ: reflect.TypeFor[kv.Config](), tag: "yaml", required: []string{}},
+	{schema: schemas.Agent, typ: reflect.TypeFor[agent.Config](), tag: "yaml", required: []string{}},
+	{schema: schemas.Agent, pointer: "/$defs/nats", typ: reflect.TypeFor[natsconn.Config](), tag: "yaml", required: []string{}},
 }
 
 func TestSchemas_MatchGoTypes(t *testing.T) {
@@ -631,14 +647,15 @@ func TestEventSchema_TypePatternMatchesValidateType(t *testing.T) {
 // ---- 4. watch files ---------------------------------------------------------
 
 // isWatchFile reports whether a YAML document is a watch file: a mapping
-// with a top-level watches key. deploy/examples also holds other configs.
+// whose top-level watches key holds a list. deploy/examples also holds the
+// daemon configs, and the agent's has a watches key too (a directory).
 func isWatchFile(t *testing.T, data []byte) bool {
 	t.Helper()
 	var top map[string]any
 	if err := yaml.Unmarshal(data, &top); err != nil {
 		return false
 	}
-	_, ok := top["watches"]
+	_, ok := top["watches"].([]any)
 	return ok
 }
 
@@ -886,4 +903,489 @@ func TestWatchesSchema_KnownDifferences(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ---- 5. daemon config files -------------------------------------------------
+
+// daemon is a --config file schema and the parser it must agree with.
+type daemon struct {
+	schema string
+	// sample is the file in deploy/examples.
+	sample string
+	// load parses a file as the binary does at start: defaults, the file,
+	// the environment and Validate (for the agent also cmd/agent's logger
+	// setup, which is where log_format and log_level are checked).
+	load func(path string) error
+	// decode is LoadConfigFile over the defaults, without Validate.
+	decode   func(path string) (any, error)
+	defaults func() any
+	// invalid is the sentinel a rejected file's error wraps.
+	invalid error
+}
+
+var daemons = []daemon{
+	{
+		schema: schemas.Dispatcher, sample: "dispatcher.yaml", invalid: dispatcher.ErrInvalidConfig,
+		load: func(path string) error {
+			_, err := dispatcher.ParseArgs([]string{"--config", path}, io.Discard)
+			return err
+		},
+		decode: func(path string) (any, error) {
+			c := dispatcher.DefaultConfig()
+			err := c.LoadConfigFile(path)
+			return c, err
+		},
+		defaults: func() any { return dispatcher.DefaultConfig() },
+	},
+	{
+		schema: schemas.Agent, sample: "agent.yaml", invalid: agent.ErrInvalidConfig,
+		load: func(path string) error {
+			o, err := agent.ParseFlags([]string{"--config", path}, io.Discard)
+			if err != nil {
+				return err
+			}
+			_, err = logging.New(io.Discard, o.Config.LogFormat, o.Config.LogLevel)
+			return err
+		},
+		decode: func(path string) (any, error) {
+			c := agent.DefaultConfig()
+			err := c.LoadConfigFile(path)
+			return c, err
+		},
+		defaults: func() any { return agent.DefaultConfig() },
+	},
+}
+
+func daemonFor(t *testing.T, schema string) daemon {
+	t.Helper()
+	for _, d := range daemons {
+		if d.schema == schema {
+			return d
+		}
+	}
+	t.Fatalf("no daemon %q", schema)
+	return daemon{}
+}
+
+// cleanEnv clears the environment the loaders read, so that only the file
+// counts.
+func cleanEnv(t *testing.T) {
+	t.Helper()
+	for _, k := range []string{"HERALD_NATS", "HERALD_NATS_PASSWORD", "HERALD_NATS_TOKEN", "HERALD_ZK_AUTH"} {
+		t.Setenv(k, "")
+	}
+}
+
+func writeTemp(t *testing.T, data []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// absent, as a value in a configCase, removes the key.
+var absent = &struct{}{}
+
+// setPath sets the dotted path ("streams.replicas") in doc, making the
+// mappings on the way.
+func setPath(doc map[string]any, path string, v any) {
+	keys := strings.Split(path, ".")
+	for _, k := range keys[:len(keys)-1] {
+		next, ok := doc[k].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			doc[k] = next
+		}
+		doc = next
+	}
+	if v == absent {
+		delete(doc, keys[len(keys)-1])
+		return
+	}
+	doc[keys[len(keys)-1]] = v
+}
+
+// sampleConfig returns a fresh copy of the daemon's sample file as the
+// schema sees it.
+func sampleConfig(t *testing.T, d daemon) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "deploy", "examples", d.sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return toJSONValue(t, data).(map[string]any)
+}
+
+// configVerdicts writes doc as YAML and returns what the loader and the
+// schema say about it.
+func configVerdicts(t *testing.T, d daemon, doc map[string]any) (data []byte, loadErr, schemaErr error) {
+	t.Helper()
+	data, err := yaml.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data, d.load(writeTemp(t, data)), schemas.Validate(d.schema, toJSONValue(t, data))
+}
+
+func checkConfigAgree(t *testing.T, d daemon, doc map[string]any) {
+	t.Helper()
+	data, lerr, serr := configVerdicts(t, d, doc)
+	if (lerr == nil) != (serr == nil) {
+		t.Errorf("the %s loader and its schema disagree on\n%s\nloader: %v\nschema: %v", d.schema, data, lerr, serr)
+	}
+}
+
+// configCase sets field to each of vals, on the sample with the paths of
+// with set first; the loader and the schema must agree on every one.
+type configCase struct {
+	with  map[string]any
+	field string
+	vals  []any
+}
+
+func runConfigCases(t *testing.T, d daemon, cases []configCase) {
+	cleanEnv(t)
+	t.Run("each key removed", func(t *testing.T) {
+		var paths []string
+		for k, v := range sampleConfig(t, d) {
+			paths = append(paths, k)
+			if m, ok := v.(map[string]any); ok {
+				for k2 := range m {
+					paths = append(paths, k+"."+k2)
+				}
+			}
+		}
+		for _, p := range paths {
+			t.Run(p, func(t *testing.T) {
+				doc := sampleConfig(t, d)
+				setPath(doc, p, absent)
+				checkConfigAgree(t, d, doc)
+			})
+		}
+	})
+	for _, c := range cases {
+		for _, val := range c.vals {
+			name := fmt.Sprintf("%s=%#v", c.field, val)
+			if len(c.with) > 0 {
+				name = fmt.Sprintf("%v/%s", c.with, name)
+			}
+			t.Run(name, func(t *testing.T) {
+				doc := sampleConfig(t, d)
+				for p, v := range c.with {
+					setPath(doc, p, v)
+				}
+				setPath(doc, c.field, val)
+				checkConfigAgree(t, d, doc)
+			})
+		}
+	}
+}
+
+// configDiff is a document on which the schema knowingly differs from the
+// loader: the sample with the paths of set set, or raw as the whole file.
+type configDiff struct {
+	why           string
+	set           map[string]any
+	raw           *string
+	loaderAccepts bool
+}
+
+func runConfigDiffs(t *testing.T, d daemon, diffs []configDiff) {
+	cleanEnv(t)
+	for _, c := range diffs {
+		t.Run(c.why, func(t *testing.T) {
+			var data []byte
+			var lerr, serr error
+			if c.raw != nil {
+				data = []byte(*c.raw)
+				lerr = d.load(writeTemp(t, data))
+				var v any
+				if err := yaml.Unmarshal(data, &v); err != nil {
+					t.Fatal(err)
+				}
+				serr = schemas.Validate(d.schema, v)
+			} else {
+				doc := sampleConfig(t, d)
+				for p, v := range c.set {
+					setPath(doc, p, v)
+				}
+				data, lerr, serr = configVerdicts(t, d, doc)
+			}
+			if (lerr == nil) != c.loaderAccepts {
+				t.Errorf("loader on\n%s: %v, want accepted = %v", data, lerr, c.loaderAccepts)
+			}
+			if (serr == nil) == c.loaderAccepts {
+				t.Errorf("schema on\n%s: %v, want the opposite of the loader (the known difference)", data, serr)
+			}
+		})
+	}
+}
+
+// The samples in deploy/examples validate, load with the real loaders and
+// hold the defaults they say they hold.
+func TestConfigSchemas_Samples(t *testing.T) {
+	for _, d := range daemons {
+		t.Run(d.schema, func(t *testing.T) {
+			cleanEnv(t)
+			p := filepath.Join("..", "deploy", "examples", d.sample)
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustValid(t, d.schema, toJSONValue(t, data))
+			if err := d.load(p); err != nil {
+				t.Fatalf("loader: %v", err)
+			}
+			got, err := d.decode(p)
+			if err != nil {
+				t.Fatalf("LoadConfigFile: %v", err)
+			}
+			if want := d.defaults(); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s says its values are the defaults, but it loads as\n%+v\nnot\n%+v", d.sample, got, want)
+			}
+		})
+	}
+}
+
+// Each file in deploy/examples is exactly one kind of file.
+func TestConfigSchemas_ExamplesHaveOneSchema(t *testing.T) {
+	paths := exampleFiles(t)
+	if len(paths) < 3 {
+		t.Fatalf("deploy/examples: %v", paths)
+	}
+	for _, p := range paths {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var fits []string
+			for _, name := range []string{schemas.Watches, schemas.Dispatcher, schemas.Agent} {
+				if schemas.Validate(name, toJSONValue(t, data)) == nil {
+					fits = append(fits, name)
+				}
+			}
+			if len(fits) != 1 {
+				t.Errorf("%s validates against %v, want exactly one schema", p, fits)
+			}
+		})
+	}
+}
+
+// Both config schemas carry their own copy of the shared definitions, so
+// that each stands alone; the copies must not drift apart.
+func TestConfigSchemas_SharedDefsAgree(t *testing.T) {
+	for _, def := range []string{"nats", "duration", "positiveDuration"} {
+		t.Run(def, func(t *testing.T) {
+			a := schemaAt(t, schemas.Dispatcher, "/$defs/"+def)
+			b := schemaAt(t, schemas.Agent, "/$defs/"+def)
+			if !reflect.DeepEqual(a, b) {
+				t.Errorf("$defs/%s differs between the dispatcher and agent schemas", def)
+			}
+		})
+	}
+}
+
+// testdata/<schema>/valid and invalid: both the loader and the schema
+// accept, or both reject.
+func TestConfigSchemas_Files(t *testing.T) {
+	for _, d := range daemons {
+		t.Run(d.schema, func(t *testing.T) {
+			cleanEnv(t)
+			valid, err := filepath.Glob(filepath.Join("testdata", d.schema, "valid", "*.yaml"))
+			if err != nil || len(valid) < 2 {
+				t.Fatalf("testdata/%s/valid: %v, %v", d.schema, valid, err)
+			}
+			invalid, err := filepath.Glob(filepath.Join("testdata", d.schema, "invalid", "*.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, must := range []string{"unknown_key", "wrong_type", "bad_duration", "number_duration", "negative_duration"} {
+				if !slices.Contains(invalid, filepath.Join("testdata", d.schema, "invalid", must+".yaml")) {
+					t.Errorf("testdata/%s/invalid/%s.yaml is missing", d.schema, must)
+				}
+			}
+			for _, p := range valid {
+				t.Run("valid/"+filepath.Base(p), func(t *testing.T) {
+					if err := d.load(p); err != nil {
+						t.Errorf("loader: %v", err)
+					}
+					data, _ := os.ReadFile(p)
+					mustValid(t, d.schema, toJSONValue(t, data))
+				})
+			}
+			for _, p := range invalid {
+				t.Run("invalid/"+filepath.Base(p), func(t *testing.T) {
+					if err := d.load(p); !errors.Is(err, d.invalid) {
+						t.Errorf("loader = %v, want %v", err, d.invalid)
+					}
+					data, _ := os.ReadFile(p)
+					mustInvalid(t, d.schema, toJSONValue(t, data))
+				})
+			}
+		})
+	}
+}
+
+// tlsFiles makes files for the settings that name one (the loaders check
+// that they exist).
+func tlsFiles(t *testing.T) (ca, cert, key, creds string) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, p := range []*string{&ca, &cert, &key, &creds} {
+		f, err := os.CreateTemp(dir, "f")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		*p = f.Name()
+	}
+	return ca, cert, key, creds
+}
+
+func TestDispatcherSchema_AgreesWithLoader(t *testing.T) {
+	d := daemonFor(t, schemas.Dispatcher)
+	ca, cert, key, creds := tlsFiles(t)
+	ext := map[string]any{"nats.url": "nats://10.0.0.1:4222"}
+	durations := []any{
+		"2m", "1s", ".5s", "1.s", "+1s", "1h2m3s4ms5us6ns", "1µs", "1μs", "010s",
+		"0", "0s", "00s", "0.0s", "-1s", "10", "2 m", "1e3s", "1S", "s", 10, 0,
+	}
+	runConfigCases(t, d, []configCase{
+		{nil, "nats_listen", []any{
+			"127.0.0.1:4222", ":0", "[::1]:4222", "localhost:65535", "h:00080", "[fe80::1%eth0]:1",
+			"", "host", "host:", "host:65536", "host:99999", "host:http", "::1:4222", "[::1]", "[::1]x:1", "a]:1", "a[b:1", 4222,
+		}},
+		{ext, "nats_listen", []any{"garbage", ""}},
+		{nil, "data", []any{"/srv/herald", "rel/dir", "", "  "}},
+		{ext, "data", []any{""}},
+		{nil, "http", []any{"", "127.0.0.1:7070", ":8080", "[::]:80", "localhost", "x:99999", 7070, false}},
+		{nil, "nats.url", []any{"", "nats://a:4222", "nats://a:4222,nats://b:4222", "  "}},
+		{nil, "nats", []any{"nats://a:4222", []any{}, 5, map[string]any{}}},
+		{nil, "nats.bogus", []any{"x"}},
+		{map[string]any{"nats.user": "u"}, "nats.password", []any{"p"}},
+		{nil, "nats.password", []any{"p", ""}},
+		{ext, "nats.password", []any{"p"}},
+		{nil, "nats.token", []any{"t", ""}},
+		{map[string]any{"nats.user": "u", "nats.password": "p"}, "nats.token", []any{"t", ""}},
+		{nil, "nats.creds", []any{"", creds}},
+		{ext, "nats.creds", []any{creds}},
+		{nil, "nats.tls_cert", []any{cert}},
+		{map[string]any{"nats.tls_key": key}, "nats.tls_cert", []any{cert, ""}},
+		{nil, "nats.tls_ca", []any{ca}},
+		{map[string]any{"nats.tls_cert": cert, "nats.tls_key": key}, "nats.tls_ca", []any{ca}},
+		{ext, "nats.tls_ca", []any{ca}},
+		{nil, "streams.dedup_window", durations},
+		{nil, "streams.events_per_key", []any{1, 64, 0, -1, "64", true}},
+		{nil, "streams.events_max_age", []any{"168h", "2m", "0", "x"}},
+		{nil, "streams.outcomes_per_subject", []any{1, 0, "1"}},
+		{nil, "streams.outcomes_max_age", []any{"1h", "0s", "-1h"}},
+		{nil, "streams.replicas", []any{1, 0, 2, "1"}},
+		{ext, "streams.replicas", []any{3, 5, 6, 0}},
+		{nil, "streams", []any{5, "x", map[string]any{}}},
+		{nil, "streams.bogus", []any{1}},
+		{nil, "log_format", []any{"json", "console", "text", "JSON", ""}},
+		{nil, "log_level", []any{"debug", "info", "warn", "error", "verbose", ""}},
+		{nil, "ready_file", []any{"", "/run/herald/ready.json"}},
+		{nil, "connect_timeout", durations},
+		{nil, "shutdown_timeout", []any{"10s", "1ns", "0s", "-10s", 10}},
+		{nil, "zk.servers", []any{"", "zk-1:2181,zk-2:2181"}},
+		{nil, "zk.chroot", []any{"", "/herald"}},
+		{nil, "zk.auth", []any{"", "digest:herald:secret"}},
+		{nil, "zk.session_timeout", []any{"0", "10s", "x", 10}},
+		{nil, "zk.watch", []any{[]any{}, []any{"/app", "/cfg/**"}, "/app", map[string]any{}}},
+		{nil, "zk.bogus", []any{1}},
+		{nil, "zk", []any{"zk-1:2181", map[string]any{}}},
+		{nil, "kv.watch", []any{[]any{}, []any{"config", "config/app.yaml", "config/app.>"}, "config"}},
+		{nil, "kv.bogus", []any{1}},
+		{nil, "bogus", []any{"x"}},
+		{nil, "name", []any{"web-1"}},
+	})
+}
+
+// Where the dispatcher schema knowingly differs from dispatcher.ParseArgs.
+func TestDispatcherSchema_KnownDifferences(t *testing.T) {
+	d := daemonFor(t, schemas.Dispatcher)
+	empty, comments := "", "# nothing set\n"
+	runConfigDiffs(t, d, []configDiff{
+		// Stricter: an empty file, null and yaml.v3's lenient scalar
+		// conversions.
+		{why: "empty file is the defaults", raw: &empty, loaderAccepts: true},
+		{why: "comments only is the defaults", raw: &comments, loaderAccepts: true},
+		{why: "null keeps the default", set: map[string]any{"http": nil}, loaderAccepts: true},
+		{why: "null mapping keeps the defaults", set: map[string]any{"streams": nil}, loaderAccepts: true},
+		{why: "number for a string", set: map[string]any{"ready_file": 42}, loaderAccepts: true},
+		{why: "float truncated", set: map[string]any{"streams.replicas": 1.5}, loaderAccepts: true},
+		{why: "log levels zerolog knows", set: map[string]any{"log_level": "trace"}, loaderAccepts: true},
+		{why: "log level in capitals", set: map[string]any{"log_level": "INFO"}, loaderAccepts: true},
+		// Looser: what depends on the environment, the file system or
+		// another field's value, and overflow.
+		{why: "user's password may come from the environment", set: map[string]any{"nats.user": "u"}},
+		{why: "files must exist", set: map[string]any{"nats.url": "nats://a:4222", "nats.creds": "/nonexistent/herald.creds"}},
+		{why: "events_max_age below dedup_window", set: map[string]any{"streams.events_max_age": "1m"}},
+		{why: "duration overflows", set: map[string]any{"connect_timeout": "3000000h"}},
+		{why: "zk.Config.Validate checks nothing yet", set: map[string]any{"zk.session_timeout": "-1s"}, loaderAccepts: true},
+	})
+	t.Run("password from the environment", func(t *testing.T) {
+		cleanEnv(t)
+		t.Setenv("HERALD_NATS_PASSWORD", "p")
+		doc := sampleConfig(t, d)
+		setPath(doc, "nats.user", "u")
+		data, lerr, serr := configVerdicts(t, d, doc)
+		if lerr != nil || serr != nil {
+			t.Errorf("with HERALD_NATS_PASSWORD set, on\n%s\nloader: %v\nschema: %v", data, lerr, serr)
+		}
+	})
+}
+
+func TestAgentSchema_AgreesWithLoader(t *testing.T) {
+	d := daemonFor(t, schemas.Agent)
+	ca, cert, key, creds := tlsFiles(t)
+	runConfigCases(t, d, []configCase{
+		{nil, "name", []any{"web-1", "a b", ""}},
+		{nil, "watches", []any{"/etc/herald/watches.d", "rel", ""}},
+		{nil, "state", []any{"/var/lib/herald/agent", ""}},
+		{nil, "metrics", []any{"", ":9090", "127.0.0.1:0"}},
+		{nil, "log_format", []any{"json", "console", "xml", "JSON"}},
+		{nil, "log_level", []any{"debug", "info", "warn", "error", "verbose"}},
+		{nil, "heartbeat", []any{"10s", "100ms", "1m", ".5s", "+1s", "0", "0s", "-1s", "10", 10, "1e3s", "10 s"}},
+		{nil, "ack_wait", []any{"30s", "1s", "2m", "0s", "-30s", 30}},
+		{nil, "shutdown_grace", []any{"30s", "1ns", "0", "-1s"}},
+		{nil, "reload_delay", []any{"100ms", "0", "0s", "1.5s", "-1ms", "x", 0}},
+		{nil, "nats.url", []any{"", "nats://a:4222,nats://b:4222"}},
+		{nil, "nats.user", []any{"u"}},
+		{map[string]any{"nats.user": "u"}, "nats.token", []any{"t", ""}},
+		{nil, "nats.tls_cert", []any{cert}},
+		{map[string]any{"nats.tls_key": key}, "nats.tls_cert", []any{cert, ""}},
+		{nil, "nats.tls_ca", []any{ca}},
+		{nil, "nats.creds", []any{creds}},
+		{nil, "nats", []any{"nats://a:4222", []any{}}},
+		{nil, "nats.bogus", []any{1}},
+		{nil, "bogus", []any{1}},
+		{nil, "streams", []any{map[string]any{"replicas": 1}}},
+		{nil, "nats_listen", []any{":4222"}},
+	})
+}
+
+// Where the agent schema knowingly differs from agent.ParseFlags and
+// cmd/agent's logger setup.
+func TestAgentSchema_KnownDifferences(t *testing.T) {
+	d := daemonFor(t, schemas.Agent)
+	empty := ""
+	runConfigDiffs(t, d, []configDiff{
+		// Stricter.
+		{why: "empty file is the defaults", raw: &empty, loaderAccepts: true},
+		{why: "null keeps the default", set: map[string]any{"name": nil}, loaderAccepts: true},
+		{why: "number for a string", set: map[string]any{"name": 42}, loaderAccepts: true},
+		{why: "empty log_format means the default", set: map[string]any{"log_format": ""}, loaderAccepts: true},
+		{why: "empty log_level means the default", set: map[string]any{"log_level": ""}, loaderAccepts: true},
+		{why: "log levels zerolog knows", set: map[string]any{"log_level": "trace"}, loaderAccepts: true},
+		// Looser: lower bounds above zero, the file system, overflow.
+		{why: "heartbeat below 100ms", set: map[string]any{"heartbeat": "50ms"}},
+		{why: "ack_wait below 1s", set: map[string]any{"ack_wait": "500ms"}},
+		{why: "files must exist", set: map[string]any{"nats.tls_ca": "/nonexistent/ca.pem"}},
+		{why: "duration overflows", set: map[string]any{"shutdown_grace": "3000000h"}},
+	})
 }
