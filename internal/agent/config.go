@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
 	"github.com/heraldhq/herald/internal/natsconn"
+	"github.com/rs/zerolog"
 	"gopkg.in/yaml.v3"
 )
 
@@ -78,6 +80,11 @@ func (c Config) Validate() error {
 		return bad("shutdown_grace", "must be positive")
 	case c.Reload < 0:
 		return bad("reload_delay", "must not be negative")
+	case c.LogFormat != "json" && c.LogFormat != "console":
+		return bad("log_format", "%q: want json or console", c.LogFormat)
+	}
+	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
+		return bad("log_level", "%q: want debug, info, warn or error", c.LogLevel)
 	}
 	if err := c.NATS.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -94,7 +101,7 @@ func (c *Config) LoadConfigFile(path string) error {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && err.Error() != "EOF" {
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("%w: %s: %w", ErrInvalidConfig, path, err)
 	}
 	return nil

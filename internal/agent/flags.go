@@ -23,6 +23,7 @@ func bindFlags(fs *flag.FlagSet, c *Config, configFile *string) {
 	fs.DurationVar(&c.Heartbeat, "heartbeat", c.Heartbeat, "announcement interval")
 	fs.DurationVar(&c.AckWait, "ack-wait", c.AckWait, "JetStream ack wait (held events are extended while they run)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "how long shutdown waits for runs to stop")
+	fs.DurationVar(&c.Reload, "reload-delay", c.Reload, "debounce between a change in the watches dir and the reload")
 	c.NATS.AddFlags(fs)
 }
 
