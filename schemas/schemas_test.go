@@ -1379,8 +1379,6 @@ func TestAgentSchema_KnownDifferences(t *testing.T) {
 		{why: "empty file is the defaults", raw: &empty, loaderAccepts: true},
 		{why: "null keeps the default", set: map[string]any{"name": nil}, loaderAccepts: true},
 		{why: "number for a string", set: map[string]any{"name": 42}, loaderAccepts: true},
-		{why: "empty log_format means the default", set: map[string]any{"log_format": ""}, loaderAccepts: true},
-		{why: "empty log_level means the default", set: map[string]any{"log_level": ""}, loaderAccepts: true},
 		{why: "log levels zerolog knows", set: map[string]any{"log_level": "trace"}, loaderAccepts: true},
 		// Looser: lower bounds above zero, the file system, overflow.
 		{why: "heartbeat below 100ms", set: map[string]any{"heartbeat": "50ms"}},
