@@ -1,0 +1,194 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/watch"
+)
+
+// Values of Handler.When.
+const (
+	// WhenEach runs the handler for every matching outcome.
+	WhenEach = ""
+	// WhenAllReported runs the handler once per event and watch, when every
+	// live agent holding the watch has reported an outcome for the event.
+	WhenAllReported = "all_reported"
+)
+
+// Defaults.
+const (
+	// DefaultTimeout bounds a handler run when Handler.Timeout is unset.
+	DefaultTimeout = 60 * time.Second
+	// DefaultWait is how long an all_reported handler waits for the last
+	// agent when Handler.Wait is unset.
+	DefaultWait = 10 * time.Minute
+)
+
+// ErrInvalidHandler wraps every error of Handler.Validate; the message names
+// the field.
+var ErrInvalidHandler = errors.New("invalid handler")
+
+// Handler is one entry of a hook file's `handlers:` list: which outcomes it
+// matches and what it runs centrally, in the dispatcher.
+type Handler struct {
+	// Name identifies the handler; its own outcomes are published for the
+	// watch "handler:<name>".
+	Name  string `yaml:"name"`
+	Match Match  `yaml:"match"`
+	// When is WhenEach ("": every matching outcome) or WhenAllReported.
+	When string `yaml:"when"`
+	// Exec runs a command: a string under /bin/sh -c, a list as argv. It
+	// gets the outcome (or the aggregate) as JSON on stdin.
+	Exec watch.Command `yaml:"exec"`
+	// HTTP is a URL to POST the same JSON to, instead of Exec.
+	HTTP string `yaml:"http"`
+	// Timeout bounds one run; unset means DefaultTimeout.
+	Timeout watch.Duration `yaml:"timeout"`
+	// Wait bounds how long an all_reported handler waits for every agent;
+	// unset means DefaultWait. When it passes, the handler runs once with
+	// what was reported and "complete": false.
+	Wait watch.Duration `yaml:"wait"`
+	// Env adds to the dispatcher's environment for Exec (HERALD_* names are
+	// reserved).
+	Env map[string]string `yaml:"env"`
+	// Workdir, User and Group apply to Exec as in a watch.
+	Workdir string `yaml:"workdir"`
+	User    string `yaml:"user"`
+	Group   string `yaml:"group"`
+	// Description is free text.
+	Description string `yaml:"description"`
+
+	// File and Line locate the handler; set by the loader, used in logs.
+	File string `yaml:"-"`
+	Line int    `yaml:"-"`
+}
+
+// Match selects outcomes. Empty fields match everything.
+type Match struct {
+	// Watch is a glob (path.Match syntax) over watch names; "" or "*"
+	// matches every watch.
+	Watch string `yaml:"watch"`
+	// Host is a glob over agent (host) names; "" or "*" matches every host.
+	Host string `yaml:"host"`
+	// Status lists the statuses that match (events.Statuses); empty matches
+	// any. With when: all_reported the handler runs only if at least one
+	// reporting host has one of these statuses.
+	Status []string `yaml:"status"`
+}
+
+// Validate checks the handler; every error wraps ErrInvalidHandler and
+// names the field.
+func (h *Handler) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: %s: %s", ErrInvalidHandler, field, fmt.Sprintf(format, args...)))
+	}
+	switch {
+	case strings.TrimSpace(h.Name) == "":
+		bad("name", "required")
+	case strings.ContainsAny(h.Name, "\n\r\x00"):
+		bad("name", "must be one line")
+	}
+	for field, g := range map[string]string{"match.watch": h.Match.Watch, "match.host": h.Match.Host} {
+		if _, err := path.Match(g, ""); err != nil {
+			bad(field, "glob %q: %v", g, err)
+		}
+	}
+	for _, s := range h.Match.Status {
+		if !slices.Contains(events.Statuses, events.Status(s)) {
+			bad("match.status", "unknown status %q (want one of %s)", s, statusList())
+		}
+	}
+	switch h.When {
+	case WhenEach, WhenAllReported:
+	default:
+		bad("when", "unknown value %q (want all_reported or nothing)", h.When)
+	}
+	switch {
+	case h.Exec.IsZero() && h.HTTP == "":
+		bad("exec", "one of exec or http is required")
+	case !h.Exec.IsZero() && h.HTTP != "":
+		bad("exec", "exec and http are exclusive")
+	case h.HTTP != "":
+		u, err := url.Parse(h.HTTP)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("http", "%q is not an http or https URL", h.HTTP)
+		}
+		if h.User != "" || h.Group != "" || h.Workdir != "" || len(h.Env) > 0 {
+			bad("http", "user, group, workdir and env apply to exec only")
+		}
+	default:
+		args := h.Exec.Args()
+		if len(args) == 0 || args[0] == "" {
+			bad("exec", "program is empty")
+		}
+	}
+	for k := range h.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			bad("env", "invalid variable name %q", k)
+		} else if strings.HasPrefix(k, "HERALD_") {
+			bad("env", "%q: HERALD_* variables are set by Herald", k)
+		}
+	}
+	if h.Timeout.D < 0 {
+		bad("timeout", "must not be negative")
+	}
+	if h.Wait.D < 0 {
+		bad("wait", "must not be negative")
+	}
+	if h.Wait.D != 0 && h.When != WhenAllReported {
+		bad("wait", "only applies to when: all_reported")
+	}
+	return errors.Join(errs...)
+}
+
+// timeout is Timeout with its default.
+func (h *Handler) timeout() time.Duration {
+	if h.Timeout.D > 0 {
+		return h.Timeout.D
+	}
+	return DefaultTimeout
+}
+
+// wait is Wait with its default.
+func (h *Handler) wait() time.Duration {
+	if h.Wait.D > 0 {
+		return h.Wait.D
+	}
+	return DefaultWait
+}
+
+// globMatch reports whether name matches g; "" and "*" match every name
+// (path.Match's "*" would not cross a "/").
+func globMatch(g, name string) bool {
+	if g == "" || g == "*" {
+		return true
+	}
+	ok, err := path.Match(g, name)
+	return err == nil && ok
+}
+
+// matchesName reports whether the outcome's watch and host match.
+func (m Match) matchesName(watchName, host string) bool {
+	return globMatch(m.Watch, watchName) && globMatch(m.Host, host)
+}
+
+// matchesStatus reports whether st is one of Status (or Status is empty).
+func (m Match) matchesStatus(st events.Status) bool {
+	return len(m.Status) == 0 || slices.Contains(m.Status, string(st))
+}
+
+func statusList() string {
+	s := make([]string, len(events.Statuses))
+	for i, st := range events.Statuses {
+		s[i] = string(st)
+	}
+	return strings.Join(s, ", ")
+}
