@@ -72,6 +72,31 @@ func (t *Tracker) Selectors(kind string) []string {
 	return append([]string(nil), t.sets[kind]...)
 }
 
+// LiveAgents returns the latest announcement of every live agent (not
+// stopping, and heard from within StaleAfter heartbeat intervals), sorted
+// by name.
+func (t *Tracker) LiveAgents() []events.Announcement {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	out := make([]events.Announcement, 0, len(t.agents))
+	for _, a := range t.agents {
+		if live(a, now) {
+			out = append(out, a)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// live reports whether a is neither stopping nor stale at now.
+func live(a events.Announcement, now time.Time) bool {
+	if a.Stopping {
+		return false
+	}
+	return a.Interval <= 0 || now.Sub(a.Heartbeat) <= time.Duration(StaleAfter*a.Interval*float64(time.Second))
+}
+
 // Changed returns a channel closed at the next change of any kind's
 // selectors.
 func (t *Tracker) Changed() <-chan struct{} {
@@ -181,10 +206,7 @@ func (t *Tracker) recompute() {
 	now := t.now()
 	sets := map[string]map[string]bool{}
 	for _, a := range t.agents {
-		if a.Stopping {
-			continue
-		}
-		if a.Interval > 0 && now.Sub(a.Heartbeat) > time.Duration(StaleAfter*a.Interval*float64(time.Second)) {
+		if !live(a, now) {
 			continue
 		}
 		for _, w := range a.Watches {
