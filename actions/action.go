@@ -18,6 +18,13 @@ type Request struct {
 	// process group (nil: none). Run stops receiving once the run ends or is
 	// being terminated; a closed channel is treated as nil.
 	Notify <-chan struct{}
+	// Env holds extra HERALD_* variables for this run, set by the caller
+	// (call hooks pass HERALD_METHOD, HERALD_JOB, ...). A name that does
+	// not start with HERALD_ or is not a valid variable name is ignored,
+	// and the standard variables (EnvEventID and friends) win over these.
+	// The exec kind puts them in the environment; the http kind sends
+	// them as Herald-* headers.
+	Env map[string]string
 }
 
 // Result is how a run ended.

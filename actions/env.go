@@ -1,6 +1,8 @@
 package actions
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,7 +53,14 @@ func requestEnv(req Request) []string {
 		{EnvTime, ts},
 		{EnvContentType, ct},
 	}
-	out := make([]string, 0, len(kv))
+	out := make([]string, 0, len(kv)+len(req.Env))
+	// The caller's extras come first: os/exec keeps the last value of a
+	// repeated name, so the standard variables cannot be replaced.
+	for _, name := range slices.Sorted(maps.Keys(req.Env)) {
+		if validExtraEnv(name) {
+			out = append(out, name+"="+envValue(req.Env[name]))
+		}
+	}
 	for _, p := range kv {
 		out = append(out, p[0]+"="+envValue(p[1]))
 	}
@@ -69,4 +78,19 @@ func envValue(s string) string {
 		return s
 	}
 	return strings.ReplaceAll(s, "\x00", "")
+}
+
+// validExtraEnv reports whether name may be set through Request.Env: it
+// starts with HERALD_ and holds only letters, digits and '_'.
+func validExtraEnv(name string) bool {
+	if !strings.HasPrefix(name, EnvPrefix) || len(name) == len(EnvPrefix) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c == '_' || '0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z') {
+			return false
+		}
+	}
+	return true
 }
