@@ -277,7 +277,7 @@ var agreements = []agreement{
 	{schema: schemas.Announcement, pointer: "/$defs/watchSummary", typ: reflect.TypeFor[events.WatchSummary](), tag: "json"},
 	{
 		schema: schemas.Watches, pointer: "/$defs/watch", typ: reflect.TypeFor[watch.Watch](), tag: "yaml",
-		required: []string{"exec", "name", "on"},
+		required: []string{"name", "on"}, // and exactly one of exec and hooksdir (allOf/oneOf)
 	},
 	{
 		schema: schemas.Watches, pointer: "/$defs/retry", typ: reflect.TypeFor[watch.Retry](), tag: "yaml",
@@ -796,7 +796,10 @@ func TestWatchesSchema_AgreesWithParse(t *testing.T) {
 		}
 	})
 
-	queue, discard, parallel := samples[0], samples[1], samples[2]
+	queue, discard, parallel, hooks := samples[0], samples[1], samples[2], samples[3]
+	if hooks["hooksdir"] == nil || hooks["exec"] != nil {
+		t.Fatalf("the fourth sample watch must use hooksdir, not exec: %v", hooks)
+	}
 	values := []struct {
 		base  map[string]any
 		field string
@@ -842,6 +845,11 @@ func TestWatchesSchema_AgreesWithParse(t *testing.T) {
 		{queue, "description", []any{"text", "multi\nline"}},
 		{queue, "user", []any{"nobody", "65534"}},
 		{queue, "bogus", []any{"x"}},
+		{queue, "hooksdir", []any{"/etc/herald/hooks.d", "relative"}},
+		{hooks, "hooksdir", []any{"/", "/etc/herald/hooks.d", "/with space/and;$(meta)", "relative", "./x", "~/hooks", "/a\x00b", 5, []any{"/a"}}},
+		{hooks, "exec", []any{"true", []any{"/bin/true"}}},
+		{hooks, "pipe_stdin", []any{false}},
+		{hooks, "timeout", []any{"10s", "-1s"}},
 	}
 	for _, v := range values {
 		for _, val := range v.vals {
@@ -878,6 +886,7 @@ func TestWatchesSchema_KnownDifferences(t *testing.T) {
 		{"empty run_mode means the default", "run_mode", "", true, nil},
 		{"empty on_failure means the default", "on_failure", "", true, nil},
 		{"empty user means no user", "user", "", true, nil},
+		{"empty hooksdir beside exec means no hooksdir", "hooksdir", "", true, nil},
 		{"max_parallel truncated", "max_parallel", 1.5, true, parallel},
 		// Looser: the schema cannot check glob syntax.
 		{"bad glob bracket", "key", "a/[", false, nil},

@@ -216,10 +216,20 @@ func (w *Watch) validate() []*FieldError {
 	} else {
 		w.Source = sel
 	}
-	if w.Exec.IsZero() {
-		bad("exec", "required")
-	} else if len(w.Exec.Argv) > 0 && w.Exec.Argv[0] == "" {
+	switch {
+	case w.Exec.IsZero() && w.HooksDir == "":
+		bad("exec", "required (or hooksdir: a hooks.d directory to run instead)")
+	case !w.Exec.IsZero() && w.HooksDir != "":
+		bad("hooksdir", "exec and hooksdir are exclusive: give one of them")
+	case len(w.Exec.Argv) > 0 && w.Exec.Argv[0] == "":
 		bad("exec", "first element (the program) is empty")
+	}
+	if w.HooksDir != "" {
+		if strings.IndexByte(w.HooksDir, 0) >= 0 {
+			bad("hooksdir", "contains a NUL byte")
+		} else if !filepath.IsAbs(w.HooksDir) {
+			bad("hooksdir", "%q must be an absolute path", w.HooksDir)
+		}
 	}
 	switch w.RunMode {
 	case "":

@@ -41,6 +41,7 @@ type Watch struct {
 	On           string            `yaml:"on"`
 	Key          string            `yaml:"key"`
 	Exec         Command           `yaml:"exec"`
+	HooksDir     string            `yaml:"hooksdir"` // instead of exec: run this hooks.d directory
 	PipeStdin    *bool             `yaml:"pipe_stdin"`
 	RunOnLoad    *bool             `yaml:"run_on_load"`
 	RunMode      string            `yaml:"run_mode"`

@@ -154,3 +154,30 @@ func TestWatch_Equal(t *testing.T) {
 		t.Error("changed watch is Equal")
 	}
 }
+
+func TestParse_HooksDir(t *testing.T) {
+	t.Run("hooksdir instead of exec", func(t *testing.T) {
+		f, err := watch.Parse("h.yaml", []byte("watches:\n  - name: h\n    on: event:deploy.done\n    hooksdir: /etc/herald/hooks d;$(x)\n    timeout: 5s\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := f.Watches[0]
+		if w.HooksDir != "/etc/herald/hooks d;$(x)" || !w.Exec.IsZero() {
+			t.Fatalf("hooksdir %q exec %v", w.HooksDir, w.Exec)
+		}
+	})
+	for name, tc := range map[string]struct{ body, want string }{
+		"both":         {"    exec: [x]\n    hooksdir: /h\n", "h.yaml:5: watches[0].hooksdir: exec and hooksdir are exclusive"},
+		"neither":      {"", "h.yaml:2: watches[0].exec: required (or hooksdir"},
+		"relative":     {"    hooksdir: hooks.d\n", "h.yaml:4: watches[0].hooksdir: \"hooks.d\" must be an absolute path"},
+		"NUL":          {"    hooksdir: \"/a\\0b\"\n", "h.yaml:4: watches[0].hooksdir: contains a NUL byte"},
+		"not a string": {"    hooksdir: [/a]\n", "h.yaml:4: watches[0].hooksdir:"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := watch.Parse("h.yaml", []byte("watches:\n  - name: h\n    on: event:t\n"+tc.body))
+			if !errors.Is(err, watch.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
