@@ -2,8 +2,10 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/heraldhq/herald/actions"
@@ -56,24 +58,41 @@ func newRuntime(a *Agent, w *watch.Watch) (*runtime, error) {
 	return &runtime{a: a, w: w, action: act, policy: p, running: map[uint64]*run{}}, nil
 }
 
-// buildAction turns a watch into its action. One explicit switch; new kinds
-// (hooksdir, http) are added here.
+// buildAction turns a watch into its action. One explicit switch over the
+// action kinds; watch.Parse has checked that exactly one is set.
 func buildAction(w *watch.Watch) (actions.Action, error) {
-	sig, _ := watch.ParseSignal(w.NotifySignal)
-	if w.NotifySignal == "" {
-		sig = 0
+	var sig syscall.Signal
+	if w.NotifySignal != "" {
+		sig, _ = watch.ParseSignal(w.NotifySignal)
 	}
-	return actions.NewExec(actions.ExecConfig{
-		Argv:         w.Exec.Args(),
-		PipeStdin:    w.PipesStdin(),
-		Env:          w.Env,
-		Workdir:      w.Workdir,
-		User:         w.User,
-		Group:        w.Group,
-		Timeout:      w.Timeout.D,
-		KillGrace:    w.Grace(),
-		NotifySignal: sig,
-	})
+	switch {
+	case w.HooksDir != "":
+		return actions.NewHooksDir(actions.HooksDirConfig{
+			Dir:          w.HooksDir,
+			PipeStdin:    w.PipesStdin(),
+			Env:          w.Env,
+			Workdir:      w.Workdir,
+			User:         w.User,
+			Group:        w.Group,
+			Timeout:      w.Timeout.D,
+			KillGrace:    w.Grace(),
+			NotifySignal: sig,
+		})
+	case !w.Exec.IsZero():
+		return actions.NewExec(actions.ExecConfig{
+			Argv:         w.Exec.Args(),
+			PipeStdin:    w.PipesStdin(),
+			Env:          w.Env,
+			Workdir:      w.Workdir,
+			User:         w.User,
+			Group:        w.Group,
+			Timeout:      w.Timeout.D,
+			KillGrace:    w.Grace(),
+			NotifySignal: sig,
+		})
+	default:
+		return nil, fmt.Errorf("watch %q: no action: want exec or hooksdir", w.Name)
+	}
 }
 
 // update swaps in a new version of the watch. In-flight runs finish with
