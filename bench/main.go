@@ -1,0 +1,208 @@
+// Command bench measures Herald on this machine: it builds the dispatcher
+// and agent binaries, starts them as real processes against a fresh
+// embedded NATS JetStream store, drives them with events and prints a table
+// of latency, throughput and memory figures next to their targets.
+//
+//	go run ./bench [-scenarios latency1,latency20,throughput,idle] [-n N] [-runs R]
+//
+// Every scenario run starts its own dispatcher and agents and stops them
+// (SIGTERM, then wait) before the next; with -runs above 1 each figure is
+// the median of the runs and the spread (min–max) is shown. It knows the
+// binaries' flags, the ready file and the "agent consuming events" log
+// line, and the wire format from package events; it knows nothing of the
+// agent's or dispatcher's insides.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+)
+
+// Scenario names.
+const (
+	scLatency1   = "latency1"
+	scLatency20  = "latency20"
+	scThroughput = "throughput"
+	scIdle       = "idle"
+)
+
+var allScenarios = []string{scLatency1, scLatency20, scThroughput, scIdle}
+
+// ErrInvalidConfig wraps every bad command-line setting.
+var ErrInvalidConfig = errors.New("invalid bench config")
+
+// Config is what the command line sets.
+type Config struct {
+	Scenarios []string
+	// N is the number of events the throughput scenario publishes.
+	N int
+	// Samples and Warmup are the measured and discarded events of latency1.
+	Samples, Warmup int
+	// Samples20 is the number of measured events of latency20 (Warmup/2
+	// are discarded first); Agents is how many agents it starts.
+	Samples20, Agents int
+	// EventsPerKey is the dispatcher's streams.events_per_key for the
+	// throughput scenario; 0 means N, so every event stays stored.
+	EventsPerKey int
+	// Stored adds the throughput figure for events stored before the agent
+	// starts.
+	Stored bool
+	// Runs is how many times each scenario runs.
+	Runs int
+	// Keep leaves the temp dir (binaries, data, logs) in place.
+	Keep bool
+	// Format is text or markdown.
+	Format string
+}
+
+// Validate names the first bad field.
+func (c Config) Validate() error {
+	bad := func(field, format string, a ...any) error {
+		return fmt.Errorf("%w: -%s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, a...))
+	}
+	if len(c.Scenarios) == 0 {
+		return bad("scenarios", "none given; want some of %s", strings.Join(allScenarios, ","))
+	}
+	for _, s := range c.Scenarios {
+		if !slices.Contains(allScenarios, s) {
+			return bad("scenarios", "unknown scenario %q; want some of %s", s, strings.Join(allScenarios, ","))
+		}
+	}
+	switch {
+	case c.N < 1:
+		return bad("n", "must be at least 1")
+	case c.Samples < 1:
+		return bad("samples", "must be at least 1")
+	case c.Warmup < 0:
+		return bad("warmup", "must not be negative")
+	case c.Samples20 < 1:
+		return bad("samples20", "must be at least 1")
+	case c.Agents < 1:
+		return bad("agents", "must be at least 1")
+	case c.EventsPerKey < 0:
+		return bad("events-per-key", "must not be negative")
+	case c.Runs < 1:
+		return bad("runs", "must be at least 1")
+	case c.Format != "text" && c.Format != "markdown":
+		return bad("format", "%q: want text or markdown", c.Format)
+	}
+	return nil
+}
+
+func parseFlags(args []string, stderr io.Writer) (Config, error) {
+	c := Config{}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated `list` of scenarios to run")
+	fs.IntVar(&c.N, "n", 100000, "events the throughput scenario publishes")
+	fs.IntVar(&c.Samples, "samples", 300, "measured events of latency1")
+	fs.IntVar(&c.Warmup, "warmup", 20, "warm-up events of latency1 (latency20 uses half)")
+	fs.IntVar(&c.Samples20, "samples20", 200, "measured events of latency20")
+	fs.IntVar(&c.Agents, "agents", 20, "agents started by latency20")
+	fs.IntVar(&c.EventsPerKey, "events-per-key", 0, "dispatcher streams.events_per_key for throughput (0: n, so no event is dropped by the stream)")
+	fs.BoolVar(&c.Stored, "stored", true, "throughput: also measure events stored before the agent starts")
+	fs.IntVar(&c.Runs, "runs", 1, "run each scenario this many times and report the median")
+	fs.BoolVar(&c.Keep, "keep", false, "keep the temp dir with binaries, data and logs")
+	fs.StringVar(&c.Format, "format", "text", "table format: text or markdown")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("%w: unexpected argument %q", ErrInvalidConfig, fs.Arg(0))
+	}
+	for _, s := range strings.Split(*scen, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			c.Scenarios = append(c.Scenarios, s)
+		}
+	}
+	return c, c.Validate()
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	cfg, err := parseFlags(args, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := bench(ctx, cfg, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	return 0
+}
+
+// bench builds the binaries, runs the scenarios and prints the table. A
+// failed scenario run is reported and the others still run; the error
+// then names every failure.
+func bench(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
+	m := readMachine()
+	m.print(stdout)
+	h, err := newHarness(ctx, cfg.Keep, stderr)
+	if err != nil {
+		return err
+	}
+	defer h.close()
+
+	var all [][]result
+	var failures []error
+	for _, sc := range cfg.Scenarios {
+		for r := 1; r <= cfg.Runs; r++ {
+			if ctx.Err() != nil {
+				return errors.Join(append(failures, ctx.Err())...)
+			}
+			fmt.Fprintf(stderr, "bench: %s run %d/%d\n", sc, r, cfg.Runs)
+			res, err := runScenario(ctx, h, cfg, sc)
+			if err != nil {
+				err = fmt.Errorf("%s run %d: %w", sc, r, err)
+				fmt.Fprintln(stderr, "bench:", err)
+				failures = append(failures, err)
+			}
+			all = append(all, res)
+			for _, x := range res {
+				fmt.Fprintf(stderr, "bench:   %s %s = %s\n", x.scenario, x.metric, x.formatOne())
+			}
+		}
+	}
+	fmt.Fprintln(stdout)
+	printTable(stdout, aggregate(all), cfg.Runs, cfg.Format)
+	if cfg.Keep {
+		fmt.Fprintf(stdout, "\nbinaries, data and logs kept in %s\n", h.tmp)
+	}
+	return errors.Join(failures...)
+}
+
+func runScenario(ctx context.Context, h *harness, cfg Config, sc string) ([]result, error) {
+	run, err := h.newRun(sc)
+	if err != nil {
+		return nil, err
+	}
+	defer run.stop()
+	switch sc {
+	case scLatency1:
+		return latency1(ctx, run, cfg)
+	case scLatency20:
+		return latency20(ctx, run, cfg)
+	case scThroughput:
+		return throughput(ctx, run, cfg)
+	case scIdle:
+		return idle(ctx, run)
+	}
+	return nil, fmt.Errorf("unknown scenario %q", sc)
+}
