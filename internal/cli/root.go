@@ -118,6 +118,7 @@ named, and print each problem as file:line: field: message. Watch names must
 be unique among the files of one directory. Needs no NATS.`,
 		new: func() subcommand { return &validateCmd{} },
 	},
+	{name: "op", args: "OPERATION [flags] -- COMMAND [ARGS...]", summary: "run COMMAND between the pre and post|err hooks of a hooks.d directory", help: opHelp, new: func() subcommand { return &opCmd{} }},
 }
 
 func lookup(name string) (commandSpec, bool) {
@@ -226,6 +227,8 @@ func ExitCode(err error) int {
 		return ExitOK
 	case errors.Is(err, ErrUsage):
 		return ExitUsage
+	case exitStatusOf(err) != 0:
+		return exitStatusOf(err)
 	default:
 		return ExitFailure
 	}

@@ -208,6 +208,7 @@ func TestConfig_Validate(t *testing.T) {
 
 func TestRun_Success(t *testing.T) {
 	f := newFixture(t)
+	t.Chdir(f.tmp) // where a shell would create pwned
 	for _, n := range []string{"20-second", "10-first", "9-last", "a b;$(touch pwned) 'q' \"d\" `x` *"} {
 		f.hook(t, n, "")
 	}
@@ -236,7 +237,7 @@ func TestRun_Success(t *testing.T) {
 	if got := f.sequence(t); !slices.Equal(got, want) {
 		t.Fatalf("sequence\n%q\nwant\n%q", got, want)
 	}
-	if _, err := os.Stat(filepath.Join(f.dir, "pwned")); err == nil {
+	if _, err := os.Stat(filepath.Join(f.tmp, "pwned")); err == nil {
 		t.Fatal("a hook name reached a shell")
 	}
 	types, data := f.eventData(t)
