@@ -183,7 +183,11 @@ func (e *Exec) Run(ctx context.Context, req Request) Result {
 		cmd.Stdin = bytes.NewReader(req.Event.Data)
 	}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: id.cred}
+	// Pdeathsig: if the agent itself dies (SIGKILL, OOM), the action's
+	// leader dies with it instead of running on unwatched next to the rerun
+	// that the redelivered event causes. Go sets it after the credentials
+	// change, so it survives setuid.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: id.cred, Pdeathsig: syscall.SIGKILL}
 	// After the leader is reaped, Wait reads the pipes to EOF for at most
 	// this long, then closes them and returns.
 	cmd.WaitDelay = PipeDrainTimeout

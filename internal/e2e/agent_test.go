@@ -520,9 +520,10 @@ func TestAgent_CrashMidRunRedelivers(t *testing.T) {
 	c := newCluster(t)
 	f := newFixture(t)
 	f.script("once.sh", `echo "$HERALD_EVENT_ID" >> "$DIR/runs.log"
+echo $$ > "$DIR/first.pid"
 if [ ! -f "$DIR/crashed" ]; then
   touch "$DIR/started"
-  while [ ! -f "$DIR/gate" ]; do sleep 0.01; done
+  while [ -d "$DIR" ]; do sleep 0.01; done
 fi`)
 	f.watchFile("x.yaml", `
 watches:
@@ -537,11 +538,22 @@ watches:
 	a := c.startAgent(agentOpts{name: "a1", watches: f.watches, state: state, extra: []string{"--ack-wait", "2s"}})
 	e := c.publish("test.crash", "k", "x")
 	waitFile(t, f.path("started"))
+	b, err := os.ReadFile(f.path("first.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	a.kill()
+	// The action does not outlive the agent that ran it.
+	testutil.Eventually(t, wait, func() error {
+		if alive(first) {
+			return fmt.Errorf("action %d outlived its SIGKILLed agent", first)
+		}
+		return nil
+	})
 	if err := os.WriteFile(f.path("crashed"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = os.WriteFile(f.path("gate"), nil, 0o644) })
 	c.startAgent(agentOpts{name: "a1", watches: f.watches, state: state, extra: []string{"--ack-wait", "2s"}})
 	out.waitCount(t, "x", events.StatusOK, 1)
 	runs := readLines(t, f.path("runs.log"))
