@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -44,7 +43,6 @@ var (
 	ErrNotCloudEvent = errors.New("message is not a binary-mode cloudevent")
 )
 
-var typeRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$`)
 
 // Event is one change: a CloudEvents 1.0 event whose subject is the key.
 type Event struct {
@@ -75,10 +73,35 @@ func New(source, typ, key string, data []byte) Event {
 // tokens of lowercase letters, digits, '_' and '-', each starting with a
 // letter or digit.
 func ValidateType(typ string) error {
-	if !typeRe.MatchString(typ) {
+	if !validType(typ) {
 		return fmt.Errorf("%w: type %q must be dot-separated tokens of [a-z0-9_-] starting with a letter or digit", ErrInvalidEvent, typ)
 	}
 	return nil
+}
+
+// validType matches ^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$ without
+// a regexp: it runs for every event an agent receives.
+func validType(typ string) bool {
+	start := true
+	for i := 0; i < len(typ); i++ {
+		c := typ[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+			start = false
+		case c == '_' || c == '-':
+			if start {
+				return false
+			}
+		case c == '.':
+			if start {
+				return false
+			}
+			start = true
+		default:
+			return false
+		}
+	}
+	return !start
 }
 
 // Validate checks the attributes an event must carry.

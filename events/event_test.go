@@ -3,6 +3,8 @@ package events_test
 import (
 	"bytes"
 	"errors"
+	"math/rand"
+	"regexp"
 	"testing"
 
 	"github.com/google/uuid"
@@ -94,6 +96,25 @@ func TestValidateType(t *testing.T) {
 	for _, bad := range []string{"", ".a", "a.", "a..b", "A", "a b", "a.*", "a.>", "_a", "/a", ":a"} {
 		if err := events.ValidateType(bad); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// TestValidateType_MatchesPattern checks the hand-written validator against
+// the pattern the schema publishes, on random strings over the characters
+// that matter.
+func TestValidateType_MatchesPattern(t *testing.T) {
+	re := regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$`)
+	r := rand.New(rand.NewSource(4))
+	alphabet := "az09._-A *>/"
+	for range 50000 {
+		b := make([]byte, r.Intn(8))
+		for i := range b {
+			b[i] = alphabet[r.Intn(len(alphabet))]
+		}
+		s := string(b)
+		if got, want := events.ValidateType(s) == nil, re.MatchString(s); got != want {
+			t.Fatalf("ValidateType(%q) ok=%v, pattern says %v", s, got, want)
 		}
 	}
 }
