@@ -109,7 +109,9 @@ func (a *Agent) Start(ctx context.Context) error {
 
 	nc, err := natsconn.Connect(a.cfg.NATS, "herald-agent "+a.cfg.Name, 0,
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			a.log.Warn().Err(err).Msg("nats disconnected")
+			if err != nil { // nil: our own Close
+				a.log.Warn().Err(err).Msg("nats disconnected")
+			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			a.metrics.reconnects.Inc()
