@@ -1,0 +1,621 @@
+package hooks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/google/uuid"
+	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/handlers"
+	"github.com/heraldhq/herald/internal/hooks/call"
+	"github.com/heraldhq/herald/internal/source"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// Defaults of Config.
+const (
+	// DefaultDurable is the consumer of call.post and call.err events that
+	// every dispatcher shares, so each event's hooks run once.
+	DefaultDurable = "herald-call-hooks"
+	// DefaultMaxConcurrent bounds the post and err events handled at once.
+	DefaultMaxConcurrent = 16
+	// DefaultReloadDelay debounces changes in the hooks directory.
+	DefaultReloadDelay = 100 * time.Millisecond
+	// DefaultAgentGrace is how long past a hook's timeout and kill grace
+	// the dispatcher waits for an agent's reply.
+	DefaultAgentGrace = 5 * time.Second
+	// KillGrace is the time between SIGTERM and SIGKILL for a hook that
+	// timed out.
+	KillGrace = 2 * time.Second
+	// auditTimeout bounds storing a call.hooks_skipped event.
+	auditTimeout = 10 * time.Second
+)
+
+// Sentinel errors.
+var (
+	// ErrNotRunning is returned when the engine is asked about a call
+	// before Run has started or after it ended.
+	ErrNotRunning = errors.New("call hooks engine not running")
+	// ErrInvalidConfig wraps every configuration problem.
+	ErrInvalidConfig = errors.New("invalid call hooks config")
+)
+
+// Config configures an Engine.
+type Config struct {
+	// Dir is the hooks directory; empty means no hook files (every call is
+	// allowed, post and err events are still published).
+	Dir string
+	// Disabled, when not empty, is the reason hooks are disabled
+	// dispatcher-wide (config hooks_disabled): every call is allowed
+	// without running any hook, and each pre records call.hooks_skipped.
+	Disabled string
+	// Host names this dispatcher in outcomes, audit events and the status;
+	// empty means the host name.
+	Host string
+	// Durable is the shared consumer of call.post and call.err; empty
+	// means DefaultDurable.
+	Durable string
+	// MaxConcurrent: 0 means DefaultMaxConcurrent.
+	MaxConcurrent int
+	// ReloadDelay: 0 means DefaultReloadDelay.
+	ReloadDelay time.Duration
+	// AgentGrace: 0 means DefaultAgentGrace.
+	AgentGrace time.Duration
+}
+
+// Validate names the first bad field.
+func (c Config) Validate() error {
+	switch {
+	case strings.ContainsAny(c.Disabled, "\x00"):
+		return fmt.Errorf("%w: hooks_disabled: contains a NUL byte", ErrInvalidConfig)
+	case c.MaxConcurrent < 0:
+		return fmt.Errorf("%w: max_concurrent: must not be negative", ErrInvalidConfig)
+	case c.ReloadDelay < 0:
+		return fmt.Errorf("%w: reload_delay: must not be negative", ErrInvalidConfig)
+	case c.AgentGrace < 0:
+		return fmt.Errorf("%w: agent_grace: must not be negative", ErrInvalidConfig)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Host == "" {
+		c.Host, _ = os.Hostname()
+		if c.Host == "" {
+			c.Host = "dispatcher"
+		}
+	}
+	if c.Durable == "" {
+		c.Durable = DefaultDurable
+	}
+	if c.MaxConcurrent <= 0 {
+		c.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if c.ReloadDelay <= 0 {
+		c.ReloadDelay = DefaultReloadDelay
+	}
+	if c.AgentGrace <= 0 {
+		c.AgentGrace = DefaultAgentGrace
+	}
+	return c
+}
+
+// HandlerSink takes the handlers: entries of the hook files whenever they
+// change; *handlers.Engine is one.
+type HandlerSink interface {
+	SetHandlers([]handlers.Handler) error
+}
+
+// Engine is the call hooks engine. It is a source.Source: the dispatcher
+// runs it like its event sources. Build it with New, mount its HTTP
+// endpoints with Mount, then Run it; Ready is closed once it answers pre
+// requests.
+type Engine struct {
+	cfg      Config
+	sink     HandlerSink
+	set      atomic.Pointer[Set]
+	rt       atomic.Pointer[runtime]
+	ready    chan struct{}
+	readyOne sync.Once
+	reloadCh chan struct{}
+}
+
+// runtime is what a running engine has.
+type runtime struct {
+	ctx   context.Context
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	pub   source.Publisher
+	log   zerolog.Logger
+	fleet *fleet
+	wg    *sync.WaitGroup
+}
+
+var _ source.Source = (*Engine)(nil)
+
+// New validates cfg and returns an engine with no hooks loaded; nothing
+// happens until Run.
+func New(cfg Config) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg.withDefaults(), ready: make(chan struct{}), reloadCh: make(chan struct{}, 1)}
+	e.set.Store(&Set{Jobs: map[string]*JobFile{}, Broken: map[string]string{}})
+	return e, nil
+}
+
+// SetHandlerSink sets who gets the handlers: entries; call it before Run.
+func (e *Engine) SetHandlerSink(s HandlerSink) { e.sink = s }
+
+// Name returns "calls".
+func (e *Engine) Name() string { return "calls" }
+
+// Ready is closed once Run has loaded the hooks directory and answers pre
+// requests.
+func (e *Engine) Ready() <-chan struct{} { return e.ready }
+
+// Current returns the hooks in effect.
+func (e *Engine) Current() *Set { return e.set.Load() }
+
+// Host is the name the engine records outcomes and audit events under.
+func (e *Engine) Host() string { return e.cfg.Host }
+
+// Reload asks a running engine to rescan the hooks directory now.
+func (e *Engine) Reload() {
+	select {
+	case e.reloadCh <- struct{}{}:
+	default:
+	}
+}
+
+// Run loads the hooks directory, answers pre requests, runs post and err
+// hooks and follows the directory until ctx ends. It returns an error only
+// when the hooks directory cannot be read at start or NATS refuses the
+// subscription.
+func (e *Engine) Run(ctx context.Context, env source.Env) error {
+	if env.JS == nil {
+		return errors.New("call hooks: no JetStream")
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rt := &runtime{ctx: ctx, nc: env.JS.Conn(), js: env.JS, pub: env.Pub, log: env.Log, wg: &wg}
+	rt.fleet = newFleet(env.JS, env.Log.With().Str("component", "fleet").Logger())
+	ld := newLoader(e.cfg.Dir, env.Log)
+	dw := e.watchHooksDir(rt)
+	if err := e.rescan(rt, ld); err != nil {
+		dw.close()
+		return err
+	}
+	if e.cfg.Disabled != "" {
+		env.Log.Warn().Str("hooks_disabled", e.cfg.Disabled).Msg("call hooks are disabled dispatcher-wide: every call is allowed and audited")
+	}
+	wg.Go(func() { rt.fleet.run(ctx) })
+
+	// Answers run in goroutines owned by wg; once closing is set no new
+	// one starts, so wg.Wait below is final.
+	var closeMu sync.Mutex
+	closing := false
+	defer func() {
+		closeMu.Lock()
+		closing = true
+		closeMu.Unlock()
+	}()
+	sub, err := rt.nc.QueueSubscribe(call.PrePrefix+".>", call.QueueGroup, func(m *nats.Msg) {
+		closeMu.Lock()
+		defer closeMu.Unlock()
+		if closing || ctx.Err() != nil {
+			return
+		}
+		wg.Go(func() { e.answer(rt, m) })
+	})
+	if err == nil {
+		err = rt.nc.FlushTimeout(10 * time.Second)
+	}
+	if err != nil {
+		if sub != nil {
+			_ = sub.Unsubscribe()
+		}
+		dw.close()
+		return fmt.Errorf("call hooks: subscribe %s.>: %w", call.PrePrefix, err)
+	}
+	// The consumer exists before Ready, so that no call.post or call.err
+	// stored after Ready is missed.
+	cons := e.setupConsumer(rt)
+	if cons == nil {
+		_ = sub.Unsubscribe()
+		dw.close()
+		return nil // ctx ended
+	}
+	e.rt.Store(rt)
+	e.readyOne.Do(func() { close(e.ready) })
+	env.Log.Info().Str("dir", e.cfg.Dir).Int("hooks", len(e.Current().Hooks)).Msg("answering call.pre requests")
+
+	wg.Go(func() { e.consume(rt, cons) })
+	wg.Go(func() { e.watchDir(rt, ld, dw) })
+
+	<-ctx.Done()
+	e.rt.Store(nil)
+	_ = sub.Unsubscribe()
+	closeMu.Lock()
+	closing = true
+	closeMu.Unlock()
+	cancel()
+	wg.Wait()
+	e.publishStatus(rt, true)
+	return nil
+}
+
+// answer replies to one pre request.
+func (e *Engine) answer(rt *runtime, m *nats.Msg) {
+	var c call.Call
+	var v call.Verdict
+	if err := json.Unmarshal(m.Data, &c); err != nil {
+		v = call.Verdict{Error: fmt.Sprintf("bad request: %v", err)}
+	} else {
+		if c.Method == "" {
+			if tok, ok := strings.CutPrefix(m.Subject, call.PrePrefix+"."); ok {
+				c.Method, _ = events.DecodeToken(tok)
+			}
+		}
+		v = e.pre(rt, c)
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	if err := m.Respond(data); err != nil {
+		rt.log.Warn().Err(err).Str("call_id", v.CallID).Msg("cannot answer call.pre")
+	}
+}
+
+// Pre evaluates a call's pre hooks and returns the verdict.
+func (e *Engine) Pre(ctx context.Context, c call.Call) call.Verdict {
+	rt := e.rt.Load()
+	if rt == nil {
+		return call.Verdict{CallID: c.ID, Error: ErrNotRunning.Error()}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(rt.ctx, cancel)
+	defer stop()
+	r := *rt
+	r.ctx = ctx
+	return e.pre(&r, c)
+}
+
+func (e *Engine) pre(rt *runtime, c call.Call) call.Verdict {
+	c.Phase = call.PhasePre
+	if c.ID == "" {
+		c.ID = uuid.NewString()
+	}
+	if c.Time.IsZero() {
+		c.Time = time.Now().UTC()
+	}
+	v := call.Verdict{CallID: c.ID, Hooks: []call.HookVerdict{}}
+	log := rt.log.With().Str("call_id", c.ID).Str("method", c.Method).Str("job", c.Job).Logger()
+	if err := c.Validate(); err != nil {
+		v.Error = err.Error()
+		log.Warn().Err(err).Msg("call.pre refused: invalid call")
+		return v
+	}
+	job, _ := call.ParseJob(c.Job)
+	set := e.Current()
+	matched, _ := set.Matching(call.PhasePre, c.Method, job)
+
+	if reason := e.cfg.Disabled; reason != "" {
+		v.HooksDisabled = reason
+		v.Skipped = names(matched)
+		if err := e.audit(rt, c, []string{call.SkipAll}, v.Skipped, reason, call.SkippedByHooksDisabled); err != nil {
+			v.Error = fmt.Sprintf("hooks are disabled, but the call.hooks_skipped audit event could not be stored: %v", err)
+			log.Error().Err(err).Msg("call denied: audit event not stored")
+			return v
+		}
+		v.Allow = true
+		log.Info().Str("hooks_disabled", reason).Strs("skipped", v.Skipped).Msg("call allowed: hooks disabled dispatcher-wide")
+		return v
+	}
+
+	var run []*Hook
+	for _, h := range matched {
+		if c.Skips(h.Name) {
+			v.Skipped = append(v.Skipped, h.Name)
+			continue
+		}
+		run = append(run, h)
+	}
+	if len(c.SkipHooks) > 0 {
+		if err := e.audit(rt, c, c.SkipHooks, v.Skipped, c.Reason, call.SkippedByCaller); err != nil {
+			v.Error = fmt.Sprintf("skipping hooks needs the call.hooks_skipped audit event, which could not be stored: %v", err)
+			log.Error().Err(err).Msg("call denied: audit event not stored")
+			return v
+		}
+	}
+	v.Allow = true
+	for _, r := range e.runAll(rt, run, c, call.PhasePre) {
+		hv := r.HookVerdict
+		v.Hooks = append(v.Hooks, hv)
+		if !hv.Allow {
+			v.Allow = false
+			v.Denied = append(v.Denied, hv)
+		}
+	}
+	ev := log.Info()
+	if !v.Allow {
+		ev = log.Warn()
+	}
+	ev.Strs("hooks", names(run)).Strs("skipped", v.Skipped).Strs("denied", verdictNames(v.Denied)).Bool("allow", v.Allow).Msg("call.pre decided")
+	return v
+}
+
+// Matching returns the hooks that apply to a call of method on job in
+// phase: the hooks of that phase whose methods and jobs match and whose
+// scope admits the job; when there are none, the generic hooks that match
+// (generic reports that). Sorted by name.
+func (s *Set) Matching(phase, method string, job call.Job) (hooks []*Hook, generic bool) {
+	key := job.String()
+	inScope := func(h *Hook) bool {
+		if h.Scope != ScopeJob {
+			return true
+		}
+		jf := s.Jobs[job.Name]
+		return jf != nil && jf.Enabled(job.Env)
+	}
+	pick := func(ph string) []*Hook {
+		var out []*Hook
+		for _, h := range s.Hooks {
+			if h.Phase == ph && h.MatchesMethod(method) && h.MatchesJob(key) && inScope(h) {
+				out = append(out, h)
+			}
+		}
+		return out
+	}
+	if hs := pick(phase); len(hs) > 0 {
+		return hs, false
+	}
+	hs := pick(call.PhaseGeneric)
+	return hs, len(hs) > 0
+}
+
+// runAll runs hooks in parallel and returns their verdicts in hook order
+// (an agents hook gives one verdict per agent).
+func (e *Engine) runAll(rt *runtime, hs []*Hook, c call.Call, phase string) []hookRun {
+	results := make([][]hookRun, len(hs))
+	var wg sync.WaitGroup
+	for i, h := range hs {
+		wg.Go(func() { results[i] = e.runHook(rt, h, c, phase) })
+	}
+	wg.Wait()
+	var out []hookRun
+	for _, r := range results {
+		out = append(out, r...)
+	}
+	return out
+}
+
+// audit stores a call.hooks_skipped event and waits for JetStream.
+func (e *Engine) audit(rt *runtime, c call.Call, requested, skipped []string, reason, by string) error {
+	rec := call.HooksSkipped{
+		CallID: c.ID, Method: c.Method, Job: c.Job, User: c.User, Host: c.Host,
+		Requested: requested, Skipped: skipped, Reason: reason, By: by,
+		Dispatcher: e.cfg.Host, Time: time.Now().UTC(),
+	}
+	if rec.Skipped == nil {
+		rec.Skipped = []string{}
+	}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	ev := events.New(e.source(), call.TypeHooksSkipped, c.Job, data)
+	ev.DataContentType = "application/json"
+	ctx, cancel := context.WithTimeout(rt.ctx, auditTimeout)
+	defer cancel()
+	_, err = rt.pub.Publish(ctx, ev)
+	if err == nil {
+		rt.log.Warn().Str("call_id", c.ID).Str("method", c.Method).Str("job", c.Job).
+			Str("user", c.User).Str("caller_host", c.Host).Strs("skipped", rec.Skipped).
+			Str("reason", reason).Str("by", by).Msg("call hooks skipped")
+	}
+	return err
+}
+
+// Report publishes a call's result as a call.post or call.err event (by
+// c.Phase) and returns the event id; the post and err hooks then run from
+// the events stream, on whichever dispatcher takes the event.
+func (e *Engine) Report(ctx context.Context, c call.Call) (string, error) {
+	rt := e.rt.Load()
+	if rt == nil {
+		return "", ErrNotRunning
+	}
+	if c.Time.IsZero() {
+		c.Time = time.Now().UTC()
+	}
+	if err := c.Validate(); err != nil {
+		return "", err
+	}
+	if c.Phase == call.PhasePre {
+		return "", fmt.Errorf("%w: phase: report post or err", call.ErrInvalidCall)
+	}
+	ev, err := ResultEvent(e.source(), c)
+	if err != nil {
+		return "", err
+	}
+	res, err := rt.pub.Publish(ctx, ev)
+	if err != nil {
+		return "", err
+	}
+	return res.ID, nil
+}
+
+// ResultEvent builds the call.post or call.err event for c (by c.Phase),
+// keyed by the job, with the call as JSON data. A call without an id gets
+// one.
+func ResultEvent(src string, c call.Call) (events.Event, error) {
+	typ := call.TypePost
+	if c.Phase == call.PhaseErr {
+		typ = call.TypeErr
+	}
+	if c.ID == "" {
+		c.ID = uuid.NewString()
+	}
+	data, err := json.Marshal(c)
+	if err != nil {
+		return events.Event{}, err
+	}
+	ev := events.New(src, typ, c.Job, data)
+	ev.DataContentType = "application/json"
+	return ev, nil
+}
+
+func (e *Engine) source() string { return "herald://dispatcher/" + e.cfg.Host }
+
+// rescan loads what changed, installs the new set, hands the handlers on
+// and publishes the status when something changed.
+func (e *Engine) rescan(rt *runtime, ld *loader) error {
+	prev := e.Current()
+	first := e.rt.Load() == nil
+	set, changed, err := ld.scan(nil)
+	if err != nil {
+		if first {
+			return err
+		}
+		rt.log.Error().Err(err).Msg("cannot read the hooks dir; keeping the loaded hooks")
+		return nil
+	}
+	e.set.Store(set)
+	if changed || first {
+		if e.sink != nil {
+			if err := e.sink.SetHandlers(set.Handlers); err != nil {
+				rt.log.Error().Err(err).Msg("handlers not replaced; the previous handlers stay active")
+			}
+		}
+	}
+	if changed || first || !maps.Equal(prev.Broken, set.Broken) {
+		e.publishStatus(rt, false)
+	}
+	return nil
+}
+
+// dirWatcher follows the hooks directory and its jobs/ with fsnotify.
+type dirWatcher struct {
+	fw           *fsnotify.Watcher // nil when it could not be made
+	dir, jobsDir string
+	watchingJobs bool
+}
+
+// watchHooksDir starts watching before the first scan, so that no change
+// after the scan is missed.
+func (e *Engine) watchHooksDir(rt *runtime) *dirWatcher {
+	w := &dirWatcher{dir: e.cfg.Dir, jobsDir: filepath.Join(e.cfg.Dir, JobsDir)}
+	if e.cfg.Dir == "" {
+		return w
+	}
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		rt.log.Error().Err(err).Msg("cannot watch the hooks dir; hooks reload only on Reload")
+		return w
+	}
+	if err := fw.Add(e.cfg.Dir); err != nil {
+		rt.log.Error().Err(err).Str("dir", e.cfg.Dir).Msg("cannot watch the hooks dir")
+	}
+	w.fw = fw
+	w.addJobs()
+	return w
+}
+
+// addJobs watches jobs/ once it exists.
+func (w *dirWatcher) addJobs() {
+	if w.fw == nil || w.watchingJobs {
+		return
+	}
+	if fi, err := os.Stat(w.jobsDir); err == nil && fi.IsDir() {
+		if err := w.fw.Add(w.jobsDir); err == nil {
+			w.watchingJobs = true
+		}
+	}
+}
+
+func (w *dirWatcher) close() {
+	if w.fw != nil {
+		_ = w.fw.Close()
+	}
+}
+
+// watchDir rescans the hooks directory (and its jobs/) when it changes,
+// debounced, or when Reload is called.
+func (e *Engine) watchDir(rt *runtime, ld *loader, w *dirWatcher) {
+	defer w.close()
+	var fsEvents <-chan fsnotify.Event
+	var fsErrors <-chan error
+	if w.fw != nil {
+		fsEvents, fsErrors = w.fw.Events, w.fw.Errors
+	}
+	var debounce <-chan time.Time
+	for {
+		select {
+		case <-rt.ctx.Done():
+			return
+		case ev, ok := <-fsEvents:
+			if !ok {
+				fsEvents = nil
+				continue
+			}
+			base := filepath.Base(ev.Name)
+			if ev.Name == w.jobsDir && (ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) {
+				w.watchingJobs = false
+			}
+			if !IsHookFile(base) && ev.Name != w.jobsDir && !strings.HasPrefix(base, "..") {
+				continue
+			}
+			debounce = time.After(e.cfg.ReloadDelay)
+		case err, ok := <-fsErrors:
+			if !ok {
+				fsErrors = nil
+				continue
+			}
+			rt.log.Warn().Err(err).Msg("watching the hooks dir")
+			debounce = time.After(e.cfg.ReloadDelay)
+		case <-e.reloadCh:
+			w.addJobs()
+			_ = e.rescan(rt, ld)
+		case <-debounce:
+			debounce = nil
+			w.addJobs()
+			_ = e.rescan(rt, ld)
+		}
+	}
+}
+
+func names(hs []*Hook) []string {
+	out := make([]string, 0, len(hs))
+	for _, h := range hs {
+		out = append(out, h.Name)
+	}
+	return out
+}
+
+func verdictNames(vs []call.HookVerdict) []string {
+	out := make([]string, 0, len(vs))
+	for _, v := range vs {
+		n := v.Hook
+		if v.Agent != "" {
+			n += "@" + v.Agent
+		}
+		out = append(out, n)
+	}
+	return out
+}

@@ -1,0 +1,620 @@
+package hooks
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/handlers"
+	"github.com/heraldhq/herald/internal/hooks/call"
+	"github.com/heraldhq/herald/internal/watch"
+	"gopkg.in/yaml.v3"
+)
+
+// ErrInvalid wraps every problem found in a hook file or a job file.
+var ErrInvalid = errors.New("invalid hook file")
+
+// FieldError is one problem, located by file, line and field, as in watch
+// files.
+type FieldError struct {
+	File  string
+	Line  int
+	Field string // e.g. hooks[0].on_timeout
+	Msg   string
+}
+
+func (e *FieldError) Error() string {
+	loc := e.File
+	if e.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
+	}
+	if e.Field == "" {
+		return fmt.Sprintf("%s: %s", loc, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s: %s", loc, e.Field, e.Msg)
+}
+
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+// Values of Hook.OnTimeout.
+const (
+	OnTimeoutDeny  = "deny"
+	OnTimeoutAllow = "allow"
+)
+
+// Values of Hook.Scope.
+const (
+	// ScopeGlobal hooks run for every job their jobs globs match.
+	ScopeGlobal = "global"
+	// ScopeJob hooks run only for jobs that enabled hooks in
+	// jobs/NAME.yaml.
+	ScopeJob = "job"
+)
+
+// DefaultTimeout bounds a hook run when timeout is not given.
+const DefaultTimeout = 30 * time.Second
+
+// JobsDir is the directory under the hooks directory holding the job
+// opt-in files, jobs/NAME.yaml.
+const JobsDir = "jobs"
+
+// Hook is one entry of a hook file's hooks: list.
+type Hook struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	// Phase is pre, post, err or generic.
+	Phase string `yaml:"phase"`
+	// Methods are method names or path.Match globs; "*" is every method.
+	Methods []string `yaml:"methods"`
+	// Jobs are key globs over CLUSTER/ROLE/ENV/NAME (a segment may be a
+	// glob, "**" spans segments); absent or "*" is every job.
+	Jobs []string `yaml:"jobs"`
+	// Exec is a string run under /bin/sh -c, or a list run as argv.
+	Exec watch.Command `yaml:"exec"`
+	// HTTP is a URL the call is POSTed to instead of Exec.
+	HTTP string `yaml:"http"`
+	// Timeout bounds one run; DefaultTimeout when absent.
+	Timeout watch.Duration `yaml:"timeout"`
+	// OnTimeout is deny (the default) or allow: what a pre hook that
+	// timed out says.
+	OnTimeout string `yaml:"on_timeout"`
+	// Scope is global (the default) or job.
+	Scope string `yaml:"scope"`
+	// Run is central (the dispatcher runs it, the default) or
+	// {agents: [NAME or glob, ...]}.
+	Run Run `yaml:"run"`
+	// Env adds variables to Exec's environment (HERALD_* are reserved).
+	Env map[string]string `yaml:"env"`
+
+	// Set by Parse.
+	File  string           `yaml:"-"`
+	Line  int              `yaml:"-"`
+	globs []events.KeyGlob // nil: every job
+	lines map[string]int
+}
+
+// Run says where a hook runs.
+type Run struct {
+	// Agents, when not empty, are agent names or globs: each live agent
+	// that matches runs the hook on its host. Empty means central.
+	Agents []string
+}
+
+// Central reports whether the dispatcher runs the hook itself.
+func (r Run) Central() bool { return len(r.Agents) == 0 }
+
+func (r Run) String() string {
+	if r.Central() {
+		return "central"
+	}
+	return "agents: [" + strings.Join(r.Agents, ", ") + "]"
+}
+
+// UnmarshalYAML accepts "central" or a mapping {agents: [...]}.
+func (r *Run) UnmarshalYAML(n *yaml.Node) error {
+	const want = "want central or agents: [NAME or glob, ...]"
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Value == "central" || n.Value == "" {
+			r.Agents = nil
+			return nil
+		}
+		return fmt.Errorf("line %d: %q: %s", n.Line, n.Value, want)
+	case yaml.MappingNode:
+		if len(n.Content) != 2 || n.Content[0].Value != "agents" {
+			return fmt.Errorf("line %d: %s", n.Line, want)
+		}
+		var list []string
+		if err := n.Content[1].Decode(&list); err != nil || len(list) == 0 {
+			return fmt.Errorf("line %d: agents: want a non-empty list of agent names or globs", n.Line)
+		}
+		for _, g := range list {
+			if _, err := path.Match(g, ""); err != nil || g == "" {
+				return fmt.Errorf("line %d: agents: bad glob %q", n.Line, g)
+			}
+		}
+		r.Agents = list
+		return nil
+	}
+	return fmt.Errorf("line %d: %s", n.Line, want)
+}
+
+// MarshalYAML writes the Run back as it was written.
+func (r Run) MarshalYAML() (any, error) {
+	if r.Central() {
+		return "central", nil
+	}
+	return map[string][]string{"agents": r.Agents}, nil
+}
+
+// HookTimeout is timeout with its default.
+func (h *Hook) HookTimeout() time.Duration {
+	if h.Timeout.D > 0 {
+		return h.Timeout.D
+	}
+	return DefaultTimeout
+}
+
+// AllowsOnTimeout reports on_timeout: allow.
+func (h *Hook) AllowsOnTimeout() bool { return h.OnTimeout == OnTimeoutAllow }
+
+// MatchesMethod reports whether one of the methods globs matches m.
+func (h *Hook) MatchesMethod(m string) bool {
+	for _, g := range h.Methods {
+		if call.MatchGlob(g, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// MatchesJob reports whether one of the jobs globs matches the job key.
+func (h *Hook) MatchesJob(job string) bool {
+	if h.globs == nil {
+		return true
+	}
+	for _, g := range h.globs {
+		if g.Match(job) {
+			return true
+		}
+	}
+	return false
+}
+
+// equal reports whether two hooks have the same configuration.
+func (h *Hook) equal(o *Hook) bool {
+	x, y := *h, *o
+	for _, v := range []*Hook{&x, &y} {
+		v.File, v.Line, v.lines, v.globs = "", 0, nil, nil
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+// JobFile is jobs/NAME.yaml: whether the job NAME (the last part of
+// CLUSTER/ROLE/ENV/NAME, in any cluster and role) enabled hooks, with
+// per-stage overrides keyed by the ENV part:
+//
+//	enable_hooks: false
+//	stages:
+//	  prod: {enable_hooks: true}
+//	  devel: {enable_hooks: false}
+type JobFile struct {
+	// Name is the job name, from the file name.
+	Name        string           `yaml:"-"`
+	EnableHooks bool             `yaml:"enable_hooks"`
+	Stages      map[string]Stage `yaml:"stages"`
+	Description string           `yaml:"description"`
+	File        string           `yaml:"-"`
+}
+
+// Stage overrides a job file's settings for one ENV.
+type Stage struct {
+	// EnableHooks, when given, replaces the job's enable_hooks for the
+	// stage.
+	EnableHooks *bool `yaml:"enable_hooks"`
+}
+
+// Enabled reports whether hooks are enabled for the job in env: the
+// stage's enable_hooks if it gives one, else the job's.
+func (j *JobFile) Enabled(env string) bool {
+	if s, ok := j.Stages[env]; ok && s.EnableHooks != nil {
+		return *s.EnableHooks
+	}
+	return j.EnableHooks
+}
+
+// File is one parsed hook file.
+type File struct {
+	Path     string
+	Hooks    []*Hook
+	Handlers []handlers.Handler
+}
+
+// IsHookFile reports whether name is a file the loader reads: *.yaml or
+// *.yml, not hidden.
+func IsHookFile(name string) bool { return watch.IsWatchFile(name) }
+
+func yamlKeys(t reflect.Type) map[string]bool {
+	m := map[string]bool{}
+	for i := 0; i < t.NumField(); i++ {
+		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		if tag != "" && tag != "-" {
+			m[tag] = true
+		}
+	}
+	return m
+}
+
+var (
+	hookKeys    = yamlKeys(reflect.TypeFor[Hook]())
+	handlerKeys = yamlKeys(reflect.TypeFor[handlers.Handler]())
+	matchKeys   = yamlKeys(reflect.TypeFor[handlers.Match]())
+	jobKeys     = yamlKeys(reflect.TypeFor[JobFile]())
+	stageKeys   = yamlKeys(reflect.TypeFor[Stage]())
+)
+
+// parser collects located errors for one file.
+type parser struct {
+	path string
+	errs []error
+}
+
+func (p *parser) fail(line int, field, format string, a ...any) {
+	p.errs = append(p.errs, &FieldError{File: p.path, Line: line, Field: field, Msg: fmt.Sprintf(format, a...)})
+}
+
+func (p *parser) err() error { return errors.Join(p.errs...) }
+
+// root decodes the document and returns its top-level mapping, or nil for
+// an empty file.
+func (p *parser) root(data []byte, want string) *yaml.Node {
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
+		if !errors.Is(err, io.EOF) {
+			p.fail(yamlErrLine(err), "", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		}
+		return nil
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		p.fail(root.Line, "", "want a mapping with %s", want)
+		return nil
+	}
+	return root
+}
+
+// decodeFields decodes a mapping node into out field by field, so that an
+// error names its field; unknown keys are reported. It returns the key
+// lines and whether everything decoded.
+func (p *parser) decodeFields(n *yaml.Node, prefix string, known map[string]bool, out any) (map[string]int, bool) {
+	lines := map[string]int{}
+	ok := true
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		k, v := n.Content[j], n.Content[j+1]
+		lines[k.Value] = k.Line
+		if !known[k.Value] {
+			p.fail(k.Line, prefix+k.Value, "unknown field")
+			ok = false
+			continue
+		}
+		one := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{k, v}}
+		if err := one.Decode(out); err != nil {
+			p.fail(v.Line, prefix+k.Value, "%s", cleanDecodeErr(err))
+			ok = false
+		}
+	}
+	return lines, ok
+}
+
+// Parse parses a hook file's content: a mapping with a hooks: list and/or
+// a handlers: list. Every problem is reported, joined, each as a
+// *FieldError.
+func Parse(file string, data []byte) (*File, error) {
+	p := &parser{path: file}
+	f := &File{Path: file}
+	root := p.root(data, "hooks: and/or handlers: lists")
+	if root == nil {
+		if err := p.err(); err != nil {
+			return nil, err
+		}
+		return f, nil
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		switch k.Value {
+		case "hooks":
+			f.Hooks = p.hooks(v)
+		case "handlers":
+			f.Handlers = p.handlers(v)
+		default:
+			p.fail(k.Line, k.Value, "unknown key (want hooks or handlers)")
+		}
+	}
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (p *parser) list(v *yaml.Node, field string) []*yaml.Node {
+	if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+		return nil
+	}
+	if v.Kind != yaml.SequenceNode {
+		p.fail(v.Line, field, "want a list")
+		return nil
+	}
+	return v.Content
+}
+
+func (p *parser) hooks(v *yaml.Node) []*Hook {
+	var out []*Hook
+	names := map[string]int{}
+	for i, item := range p.list(v, "hooks") {
+		field := fmt.Sprintf("hooks[%d]", i)
+		if item.Kind != yaml.MappingNode {
+			p.fail(item.Line, field, "want a mapping")
+			continue
+		}
+		h := &Hook{File: p.path, Line: item.Line}
+		lines, ok := p.decodeFields(item, field+".", hookKeys, h)
+		h.lines = lines
+		if !ok {
+			continue
+		}
+		before := len(p.errs)
+		h.validate(func(f, format string, a ...any) {
+			line := lines[f]
+			if line == 0 {
+				line = h.Line
+			}
+			p.fail(line, field+"."+f, format, a...)
+		})
+		if h.Name != "" {
+			if prev, dup := names[h.Name]; dup {
+				p.fail(lines["name"], field+".name", "duplicate hook name %q (also at line %d)", h.Name, prev)
+			}
+			names[h.Name] = lines["name"]
+		}
+		if len(p.errs) == before {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// validate checks one hook and fills its defaults.
+func (h *Hook) validate(bad func(field, format string, a ...any)) {
+	switch {
+	case strings.TrimSpace(h.Name) == "":
+		bad("name", "required")
+	case strings.ContainsAny(h.Name, "\x00\r\n"):
+		bad("name", "must be one line")
+	case h.Name == call.SkipAll:
+		bad("name", "%q is reserved (--skip-hooks all)", call.SkipAll)
+	case strings.Contains(h.Name, ","):
+		bad("name", "must not contain ',' (--skip-hooks takes a comma-separated list)")
+	}
+	switch h.Phase {
+	case call.PhasePre, call.PhasePost, call.PhaseErr, call.PhaseGeneric:
+	case "":
+		bad("phase", "required: pre, post, err or generic")
+	default:
+		bad("phase", "%q: want pre, post, err or generic", h.Phase)
+	}
+	if len(h.Methods) == 0 {
+		bad("methods", `required: method names or globs, ["*"] for every method`)
+	}
+	for _, m := range h.Methods {
+		if _, err := path.Match(m, ""); err != nil || m == "" {
+			bad("methods", "bad method glob %q", m)
+		}
+	}
+	h.globs = nil
+	every := len(h.Jobs) == 0
+	for _, j := range h.Jobs {
+		if j == "*" || j == "**" {
+			every = true
+			continue
+		}
+		g, err := events.ParseKeyGlob(j)
+		if err != nil {
+			bad("jobs", "%v", err)
+			continue
+		}
+		if n := len(strings.Split(j, "/")); n != 4 && !strings.Contains(j, "**") {
+			bad("jobs", "%q has %d parts: want a glob over CLUSTER/ROLE/ENV/NAME such as */*/prod/*", j, n)
+			continue
+		}
+		h.globs = append(h.globs, g)
+	}
+	if every {
+		h.globs = nil
+	}
+	switch {
+	case h.Exec.IsZero() && h.HTTP == "":
+		bad("exec", "one of exec or http is required")
+	case !h.Exec.IsZero() && h.HTTP != "":
+		bad("http", "exec and http are exclusive")
+	case h.HTTP != "":
+		if !h.Run.Central() {
+			bad("http", "run: agents takes exec hooks only")
+		}
+		if len(h.Env) > 0 {
+			bad("env", "applies to exec only")
+		}
+	default:
+		if args := h.Exec.Args(); len(args) == 0 || args[0] == "" {
+			bad("exec", "program is empty")
+		}
+	}
+	if h.HTTP != "" {
+		if _, err := newAction(h); err != nil {
+			bad("http", "%s", actionErrMsg(err))
+		}
+	}
+	if h.Timeout.D < 0 {
+		bad("timeout", "must not be negative")
+	}
+	switch h.OnTimeout {
+	case "":
+		h.OnTimeout = OnTimeoutDeny
+	case OnTimeoutDeny, OnTimeoutAllow:
+		if h.Phase == call.PhasePost || h.Phase == call.PhaseErr {
+			bad("on_timeout", "only applies to pre and generic hooks (post and err hooks never veto)")
+		}
+	default:
+		bad("on_timeout", "%q: want deny or allow", h.OnTimeout)
+	}
+	switch h.Scope {
+	case "":
+		h.Scope = ScopeGlobal
+	case ScopeGlobal, ScopeJob:
+	default:
+		bad("scope", "%q: want global or job", h.Scope)
+	}
+	for k, v := range h.Env {
+		switch {
+		case k == "" || strings.ContainsAny(k, "=\x00"):
+			bad("env", "invalid variable name %q", k)
+		case strings.HasPrefix(k, "HERALD_"):
+			bad("env", "%q: HERALD_* variables are set by Herald", k)
+		case strings.IndexByte(v, 0) >= 0:
+			bad("env", "value of %q contains a NUL byte", k)
+		}
+	}
+}
+
+// handlers decodes the handlers: list into handlers.Handler values and
+// validates each with handlers' own Validate.
+func (p *parser) handlers(v *yaml.Node) []handlers.Handler {
+	var out []handlers.Handler
+	names := map[string]int{}
+	for i, item := range p.list(v, "handlers") {
+		field := fmt.Sprintf("handlers[%d]", i)
+		if item.Kind != yaml.MappingNode {
+			p.fail(item.Line, field, "want a mapping")
+			continue
+		}
+		for j := 0; j+1 < len(item.Content); j += 2 {
+			k, mv := item.Content[j], item.Content[j+1]
+			if k.Value == "match" && mv.Kind == yaml.MappingNode {
+				for r := 0; r+1 < len(mv.Content); r += 2 {
+					if !matchKeys[mv.Content[r].Value] {
+						p.fail(mv.Content[r].Line, field+".match."+mv.Content[r].Value, "unknown field")
+					}
+				}
+			}
+		}
+		h := handlers.Handler{File: p.path, Line: item.Line}
+		lines, ok := p.decodeFields(item, field+".", handlerKeys, &h)
+		if !ok {
+			continue
+		}
+		if err := h.Validate(); err != nil {
+			for _, e := range splitJoined(err) {
+				msg := strings.TrimPrefix(e.Error(), handlers.ErrInvalidHandler.Error()+": ")
+				f, rest, found := strings.Cut(msg, ": ")
+				if !found {
+					f, rest = "", msg
+				}
+				line := lines[strings.Split(f, ".")[0]]
+				if line == 0 {
+					line = item.Line
+				}
+				name := field
+				if f != "" {
+					name += "." + f
+				}
+				p.fail(line, name, "%s", rest)
+			}
+			continue
+		}
+		if prev, dup := names[h.Name]; dup {
+			p.fail(lines["name"], field+".name", "duplicate handler name %q (also at line %d)", h.Name, prev)
+			continue
+		}
+		names[h.Name] = lines["name"]
+		out = append(out, h)
+	}
+	return out
+}
+
+// splitJoined returns the errors of an errors.Join, or err itself.
+func splitJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// ParseJobFile parses jobs/NAME.yaml; the job name is the file name
+// without its extension.
+func ParseJobFile(file string, data []byte) (*JobFile, error) {
+	p := &parser{path: file}
+	name := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
+	j := &JobFile{Name: name, File: file}
+	root := p.root(data, "enable_hooks and stages")
+	if root != nil {
+		if _, ok := p.decodeFields(root, "", jobKeys, j); ok {
+			for i := 0; i+1 < len(root.Content); i += 2 {
+				if root.Content[i].Value != "stages" {
+					continue
+				}
+				stages := root.Content[i+1]
+				if stages.Kind != yaml.MappingNode {
+					continue
+				}
+				for s := 0; s+1 < len(stages.Content); s += 2 {
+					sk, sv := stages.Content[s], stages.Content[s+1]
+					if sv.Kind != yaml.MappingNode {
+						p.fail(sv.Line, "stages."+sk.Value, "want a mapping such as {enable_hooks: true}")
+						continue
+					}
+					for r := 0; r+1 < len(sv.Content); r += 2 {
+						if !stageKeys[sv.Content[r].Value] {
+							p.fail(sv.Content[r].Line, "stages."+sk.Value+"."+sv.Content[r].Value, "unknown field (want enable_hooks)")
+						}
+					}
+				}
+			}
+		}
+	}
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+func cleanDecodeErr(err error) string {
+	s := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n")
+	s = strings.TrimSpace(s)
+	if i := strings.Index(s, ": "); strings.HasPrefix(s, "line ") && i > 0 {
+		s = s[i+2:]
+	}
+	return s
+}
+
+func yamlErrLine(err error) int {
+	var line int
+	if _, scanErr := fmt.Sscanf(strings.TrimPrefix(err.Error(), "yaml: "), "line %d:", &line); scanErr == nil {
+		return line
+	}
+	return 0
+}
+
+// sortHooks orders hooks by name.
+func sortHooks(hs []*Hook) {
+	sort.Slice(hs, func(i, j int) bool { return hs[i].Name < hs[j].Name })
+}

@@ -1,0 +1,294 @@
+package hooks_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/hooks"
+	"github.com/heraldhq/herald/internal/hooks/call"
+	"github.com/heraldhq/herald/internal/source"
+	"github.com/heraldhq/herald/internal/testutil"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+const wait = 10 * time.Second
+
+// writeFile writes dir/name atomically (rename), making parent dirs.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(filepath.Dir(p), ".tmp-"+filepath.Base(p))
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// script writes an executable /bin/sh script and returns its path.
+func script(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// syncBuffer is the engine's log, printed when a test fails.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// publisher stores events through bus.PublishEvent, as the dispatcher's
+// source publisher does.
+type publisher struct{ js jetstream.JetStream }
+
+func (p publisher) Publish(ctx context.Context, e events.Event) (source.PublishResult, error) {
+	ack, err := bus.PublishEvent(ctx, p.js, e)
+	if err != nil {
+		return source.PublishResult{}, err
+	}
+	return source.PublishResult{ID: e.ID, Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+// env is a running engine on a real NATS server with Herald's streams.
+type env struct {
+	t   *testing.T
+	eng *hooks.Engine
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	log *syncBuffer
+	dir string
+}
+
+// startEngine runs an engine over dir on a fresh NATS server.
+func startEngine(t *testing.T, cfg hooks.Config, sink hooks.HandlerSink) *env {
+	t.Helper()
+	srv := testutil.RunNATS(t)
+	nc := testutil.Connect(t, srv)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamConfig()); err != nil {
+		t.Fatal(err)
+	}
+	return runEngine(t, nc, js, cfg, sink)
+}
+
+func runEngine(t *testing.T, nc *nats.Conn, js jetstream.JetStream, cfg hooks.Config, sink hooks.HandlerSink) *env {
+	t.Helper()
+	if cfg.Host == "" {
+		cfg.Host = "disp-1"
+	}
+	if cfg.ReloadDelay == 0 {
+		cfg.ReloadDelay = 20 * time.Millisecond
+	}
+	eng, err := hooks.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sink != nil {
+		eng.SetHandlerSink(sink)
+	}
+	logBuf := &syncBuffer{}
+	log := zerolog.New(logBuf).With().Timestamp().Logger()
+	rctx, rcancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(rctx, source.Env{Pub: publisher{js}, JS: js, Log: log}) }()
+	t.Cleanup(func() {
+		rcancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(wait):
+			t.Error("Run did not return after cancel")
+		}
+		if t.Failed() {
+			t.Logf("engine log:\n%s", logBuf.String())
+		}
+	})
+	select {
+	case <-eng.Ready():
+	case err := <-done:
+		t.Fatalf("Run returned before ready: %v", err)
+	case <-time.After(wait):
+		t.Fatal("engine not ready")
+	}
+	return &env{t: t, eng: eng, nc: nc, js: js, log: logBuf, dir: cfg.Dir}
+}
+
+// pre sends a call.pre request as herald call does.
+func (e *env) pre(c call.Call) call.Verdict {
+	e.t.Helper()
+	data, err := json.Marshal(c)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	m, err := e.nc.Request(call.PreSubject(c.Method), data, 2*wait)
+	if err != nil {
+		e.t.Fatalf("call.pre request: %v", err)
+	}
+	var v call.Verdict
+	if err := json.Unmarshal(m.Data, &v); err != nil {
+		e.t.Fatalf("verdict %s: %v", m.Data, err)
+	}
+	return v
+}
+
+// report publishes call.post or call.err as herald call does.
+func (e *env) report(c call.Call) events.Event {
+	e.t.Helper()
+	ev, err := hooks.ResultEvent("herald://cli/test", c)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if _, err := bus.PublishEvent(ctx, e.js, ev); err != nil {
+		e.t.Fatal(err)
+	}
+	return ev
+}
+
+// storedEvents returns every stored event of typ.
+func (e *env) storedEvents(typ string) []events.Event {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	c, err := e.js.OrderedConsumer(ctx, events.EventsStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{events.EventPrefix + "." + typ + ".>"},
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []events.Event
+	if c.CachedInfo().NumPending == 0 {
+		return nil
+	}
+	for {
+		m, err := c.Next(jetstream.FetchMaxWait(time.Second))
+		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) {
+			return out
+		}
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		ev, err := events.FromMsg(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		out = append(out, ev)
+		if md, _ := m.Metadata(); md != nil && md.NumPending == 0 {
+			return out
+		}
+	}
+}
+
+// outcomes collects every outcome published from now on.
+type outcomes struct {
+	mu   sync.Mutex
+	list []events.Outcome
+}
+
+func (e *env) watchOutcomes() *outcomes {
+	e.t.Helper()
+	o := &outcomes{}
+	sub, err := e.nc.Subscribe(events.OutcomePrefix+".>", func(m *nats.Msg) {
+		var out events.Outcome
+		if err := json.Unmarshal(m.Data, &out); err == nil {
+			o.mu.Lock()
+			o.list = append(o.list, out)
+			o.mu.Unlock()
+		}
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.nc.Flush(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { _ = sub.Unsubscribe() })
+	return o
+}
+
+func (o *outcomes) snapshot() []events.Outcome {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]events.Outcome(nil), o.list...)
+}
+
+// waitFor polls until n outcomes are there and returns them by watch.
+func (o *outcomes) waitFor(t *testing.T, n int) map[string]events.Outcome {
+	t.Helper()
+	var got []events.Outcome
+	testutil.Eventually(t, wait, func() error {
+		got = o.snapshot()
+		if len(got) < n {
+			return fmt.Errorf("%d outcomes, want %d", len(got), n)
+		}
+		return nil
+	})
+	byWatch := map[string]events.Outcome{}
+	for _, x := range got {
+		byWatch[x.Watch] = x
+	}
+	return byWatch
+}
+
+func newCall(method, job string) call.Call {
+	return call.Call{Method: method, Job: job, User: "alice", Host: "laptop"}
+}
+
+func hookNames(vs []call.HookVerdict) string {
+	var s []string
+	for _, v := range vs {
+		n := v.Hook
+		if v.Agent != "" {
+			n += "@" + v.Agent
+		}
+		s = append(s, n)
+	}
+	return strings.Join(s, ",")
+}
