@@ -1,8 +1,9 @@
 // Package actions holds Herald's action kinds: what runs for one event on
 // one host, and how that run ended. Each kind lives in its own file behind
-// the small Action interface; this version has the exec kind (a program run
-// directly, or a shell string the caller wraps as /bin/sh -c). Kinds still to
-// come (hooksdir, http) implement the same interface.
+// the small Action interface: exec.go (a program run directly, or a shell
+// string the caller wraps as /bin/sh -c), hooksdir.go (every executable of a
+// hooks.d directory, in name order, as TKLBAM ran them) and http.go (POST
+// the event to a URL).
 //
 // The package knows nothing about NATS, watch files, run modes, retries or
 // how outcomes are published: the caller decides when to run, how often and
