@@ -72,6 +72,14 @@ type Config struct {
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	// ShutdownTimeout bounds a graceful stop.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Hooks is the call hooks directory (hook files and jobs/NAME.yaml),
+	// followed for changes; empty means no hook files: every call is
+	// allowed.
+	Hooks string `yaml:"hooks"`
+	// HooksDisabled, when not empty, is why call hooks are disabled
+	// dispatcher-wide: every call is allowed without running hooks, and
+	// each records a call.hooks_skipped audit event with this reason.
+	HooksDisabled string `yaml:"hooks_disabled"`
 }
 
 // DefaultConfig returns the defaults: an embedded server on
@@ -214,6 +222,8 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ZK.Auth, "zk-auth", c.ZK.Auth, "ZooKeeper auth `digest:USER:PASS` (or $HERALD_ZK_AUTH)")
 	fs.DurationVar(&c.ZK.SessionTimeout, "zk-session-timeout", c.ZK.SessionTimeout, "ZooKeeper session timeout")
 	fs.Var(newListFlag(&c.ZK.Watch), "zk-watch", "watch ZooKeeper `PATH` (PATH/** for a subtree); repeatable, replaces the config file's list")
+	fs.StringVar(&c.Hooks, "hooks", c.Hooks, "call hooks `dir` (hook files, jobs/NAME.yaml); empty: no hooks, every call allowed")
+	fs.StringVar(&c.HooksDisabled, "hooks-disabled", c.HooksDisabled, "disable call hooks dispatcher-wide for `REASON`: every call allowed and audited")
 	fs.Var(newListFlag(&c.KV.Watch), "kv-watch", "watch KV `BUCKET[/KEY]` (BUCKET/PREFIX.> for a prefix); repeatable, replaces the config file's list")
 }
 

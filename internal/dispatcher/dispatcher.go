@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/hooks"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/source"
@@ -66,6 +67,8 @@ type Dispatcher struct {
 	httpSrc *httpSource
 	// interest follows the agents' announcements for the sources.
 	interest *interest.Tracker
+	// calls is the call hooks engine, run as a source.
+	calls *hooks.Engine
 
 	mu       sync.Mutex
 	started  bool
@@ -115,6 +118,13 @@ func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 		d.httpSrc = newHTTPSource(d.log)
 		builtin = append([]Source{d.httpSrc}, builtin...)
 	}
+	if d.calls, err = hooks.New(hooks.Config{Dir: cfg.Hooks, Disabled: cfg.HooksDisabled}); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	// TODO(handlers): run the central outcome handlers engine as a source
+	// and hand it the hook files' handlers: lists with
+	// d.calls.SetHandlerSink, once package handlers' New has settled.
+	builtin = append(builtin, d.calls)
 	d.sources = append(builtin, d.sources...)
 	d.m = newMetrics(d.Connected)
 	seen := map[string]bool{}
@@ -240,6 +250,14 @@ func (d *Dispatcher) start(ctx context.Context) error {
 	}()
 	for _, s := range d.sources {
 		d.runSource(s)
+	}
+	// herald call is answered once the dispatcher says it is ready.
+	select {
+	case <-d.calls.Ready():
+	case <-d.calls.Stopped():
+		return errors.New("call hooks engine stopped before it was ready (see the log)")
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	mode := "external"
 	if d.cfg.Embedded() {

@@ -43,6 +43,8 @@ func (d *Dispatcher) handler() http.Handler {
 	if d.httpSrc != nil {
 		mux.Handle("POST /v1/events", d.httpSrc)
 	}
+	// POST /v1/calls/{method}/pre, /post and /err.
+	d.calls.Mount(mux)
 	return mux
 }
 

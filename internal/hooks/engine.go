@@ -78,8 +78,6 @@ type Config struct {
 // Validate names the first bad field.
 func (c Config) Validate() error {
 	switch {
-	case strings.ContainsAny(c.Disabled, "\x00"):
-		return fmt.Errorf("%w: hooks_disabled: contains a NUL byte", ErrInvalidConfig)
 	case c.MaxConcurrent < 0:
 		return fmt.Errorf("%w: max_concurrent: must not be negative", ErrInvalidConfig)
 	case c.ReloadDelay < 0:
@@ -129,6 +127,8 @@ type Engine struct {
 	rt       atomic.Pointer[runtime]
 	ready    chan struct{}
 	readyOne sync.Once
+	stopped  chan struct{}
+	stopOne  sync.Once
 	reloadCh chan struct{}
 }
 
@@ -151,7 +151,7 @@ func New(cfg Config) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg.withDefaults(), ready: make(chan struct{}), reloadCh: make(chan struct{}, 1)}
+	e := &Engine{cfg: cfg.withDefaults(), ready: make(chan struct{}), stopped: make(chan struct{}), reloadCh: make(chan struct{}, 1)}
 	e.set.Store(&Set{Jobs: map[string]*JobFile{}, Broken: map[string]string{}})
 	return e, nil
 }
@@ -165,6 +165,10 @@ func (e *Engine) Name() string { return "calls" }
 // Ready is closed once Run has loaded the hooks directory and answers pre
 // requests.
 func (e *Engine) Ready() <-chan struct{} { return e.ready }
+
+// Stopped is closed when Run has returned (after ctx ended, or on an
+// error before Ready).
+func (e *Engine) Stopped() <-chan struct{} { return e.stopped }
 
 // Current returns the hooks in effect.
 func (e *Engine) Current() *Set { return e.set.Load() }
@@ -185,6 +189,7 @@ func (e *Engine) Reload() {
 // when the hooks directory cannot be read at start or NATS refuses the
 // subscription.
 func (e *Engine) Run(ctx context.Context, env source.Env) error {
+	defer e.stopOne.Do(func() { close(e.stopped) })
 	if env.JS == nil {
 		return errors.New("call hooks: no JetStream")
 	}

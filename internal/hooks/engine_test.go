@@ -328,12 +328,16 @@ hooks:
 	if exists(filepath.Join(out, "pre")) || exists(filepath.Join(out, "post")) {
 		t.Fatal("a hook ran while hooks are disabled")
 	}
-	st := e.storedEvents(call.TypeHooksStatus)
-	if len(st) == 0 {
-		t.Fatal("no hooks.status event")
+	kv, err := e.js.KeyValue(t.Context(), hooks.StatusBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry, err := kv.Get(t.Context(), hooks.StatusKey("disp-1"))
+	if err != nil {
+		t.Fatal(err)
 	}
 	var hs call.HooksStatus
-	if err := json.Unmarshal(st[len(st)-1].Data, &hs); err != nil {
+	if err := json.Unmarshal(entry.Value(), &hs); err != nil {
 		t.Fatal(err)
 	}
 	if hs.HooksDisabled != "scheduler migration, CHG-7" || hs.Dispatcher != "disp-1" || strings.Join(hs.Hooks["pre"], ",") != "deny" {

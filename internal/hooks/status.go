@@ -4,16 +4,36 @@ import (
 	"context"
 	"encoding/json"
 	"sort"
+	"strings"
 	"time"
 
-	"github.com/heraldhq/herald/events"
-	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/hooks/call"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
-// StatusSubjectFilter selects the hooks.status events of every dispatcher;
-// herald status reads the latest per dispatcher.
-var StatusSubjectFilter = events.EventPrefix + "." + call.TypeHooksStatus + ".>"
+// StatusBucket is the JetStream key-value bucket where every dispatcher's
+// call hooks engine keeps its state (call.HooksStatus) under StatusKey of
+// its host; herald status reads it. It is not an event: nothing is stored
+// in the events stream.
+const StatusBucket = "herald_hooks"
+
+// StatusKey is the bucket key for a dispatcher host: the name with every
+// character a key cannot hold replaced by '_' (the value has the name).
+func StatusKey(host string) string {
+	var b strings.Builder
+	for _, c := range host {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '=':
+			b.WriteRune(c)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	if b.Len() == 0 {
+		return "_"
+	}
+	return b.String()
+}
 
 // Status is the engine's state as herald status shows it.
 func (e *Engine) Status(stopping bool) call.HooksStatus {
@@ -35,19 +55,25 @@ func (e *Engine) Status(stopping bool) call.HooksStatus {
 	return st
 }
 
-// publishStatus stores the engine's state as a hooks.status event keyed by
-// the dispatcher's host. It goes straight to JetStream (not through the
-// source publisher), so that the stopping state is stored during shutdown.
+// publishStatus puts the engine's state in the status bucket, creating the
+// bucket if needed.
 func (e *Engine) publishStatus(rt *runtime, stopping bool) {
 	data, err := json.Marshal(e.Status(stopping))
 	if err != nil {
 		return
 	}
-	ev := events.New(e.source(), call.TypeHooksStatus, e.cfg.Host, data)
-	ev.DataContentType = "application/json"
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(rt.ctx), 5*time.Second)
 	defer cancel()
-	if _, err := bus.PublishEvent(ctx, rt.js, ev); err != nil {
-		rt.log.Warn().Err(err).Msg("cannot publish the call hooks status")
+	kv, err := rt.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      StatusBucket,
+		Description: "herald call hooks engine state per dispatcher (herald status)",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+	})
+	if err == nil {
+		_, err = kv.Put(ctx, StatusKey(e.cfg.Host), data)
+	}
+	if err != nil {
+		rt.log.Warn().Err(err).Msg("cannot store the call hooks status")
 	}
 }

@@ -2,7 +2,7 @@
 // wrapper such as "herald call" asks about and reports (method, job, args,
 // and for post and err the result), the verdict the dispatcher answers, the
 // request an agent gets to run a hook on its host and its reply, the
-// call.hooks_skipped audit record and the hooks status record, plus the NATS
+// call.hooks_skipped audit record and the engine's status record, plus the NATS
 // subjects and event types they travel on. The CLI, the dispatcher's hook
 // engine and the agent share it; it knows nothing about hook files or how
 // hooks run.
@@ -35,9 +35,6 @@ const (
 	TypePost         = "call.post"
 	TypeErr          = "call.err"
 	TypeHooksSkipped = "call.hooks_skipped"
-	// TypeHooksStatus is the hook engine's state, stored under the
-	// dispatcher's host name; herald status reads the latest per host.
-	TypeHooksStatus = "hooks.status"
 )
 
 // Subjects. They live outside herald.event.> so that no stream stores
