@@ -130,6 +130,9 @@ func (a *Agent) Start(ctx context.Context) error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	a.js = js
+	if err := a.subscribeHooks(); err != nil {
+		return err
+	}
 
 	a.wg.Add(3)
 	go a.bootstrap()

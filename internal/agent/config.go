@@ -36,6 +36,10 @@ type Config struct {
 	// Reload is the debounce delay between a change in the watches
 	// directory and the rescan.
 	Reload time.Duration `yaml:"reload_delay"`
+	// AcceptHooks lets the dispatcher run call hooks (run: agents) on this
+	// host: whoever may publish to herald.callhook.<name> can then run
+	// commands as the agent's user. Off, the agent refuses every request.
+	AcceptHooks bool `yaml:"accept_hooks"`
 }
 
 // DefaultConfig returns the defaults. The NATS URL defaults to

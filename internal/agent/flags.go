@@ -24,6 +24,7 @@ func bindFlags(fs *flag.FlagSet, c *Config, configFile *string) {
 	fs.DurationVar(&c.AckWait, "ack-wait", c.AckWait, "JetStream ack wait (held events are extended while they run)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "how long shutdown waits for runs to stop")
 	fs.DurationVar(&c.Reload, "reload-delay", c.Reload, "debounce between a change in the watches dir and the reload")
+	fs.BoolVar(&c.AcceptHooks, "accept-hooks", c.AcceptHooks, "run the call hooks the dispatcher sends to this agent (run: agents); off, they are refused")
 	c.NATS.AddFlags(fs)
 }
 
