@@ -455,7 +455,7 @@ func (e *Engine) Report(ctx context.Context, c call.Call) (string, error) {
 	if c.Phase == call.PhasePre {
 		return "", fmt.Errorf("%w: phase: report post or err", call.ErrInvalidCall)
 	}
-	ev, err := ResultEvent(e.source(), c)
+	ev, err := call.ResultEvent(e.source(), c)
 	if err != nil {
 		return "", err
 	}
@@ -464,26 +464,6 @@ func (e *Engine) Report(ctx context.Context, c call.Call) (string, error) {
 		return "", err
 	}
 	return res.ID, nil
-}
-
-// ResultEvent builds the call.post or call.err event for c (by c.Phase),
-// keyed by the job, with the call as JSON data. A call without an id gets
-// one.
-func ResultEvent(src string, c call.Call) (events.Event, error) {
-	typ := call.TypePost
-	if c.Phase == call.PhaseErr {
-		typ = call.TypeErr
-	}
-	if c.ID == "" {
-		c.ID = uuid.NewString()
-	}
-	data, err := json.Marshal(c)
-	if err != nil {
-		return events.Event{}, err
-	}
-	ev := events.New(src, typ, c.Job, data)
-	ev.DataContentType = "application/json"
-	return ev, nil
 }
 
 func (e *Engine) source() string { return "herald://dispatcher/" + e.cfg.Host }

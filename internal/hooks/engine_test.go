@@ -328,11 +328,11 @@ hooks:
 	if exists(filepath.Join(out, "pre")) || exists(filepath.Join(out, "post")) {
 		t.Fatal("a hook ran while hooks are disabled")
 	}
-	kv, err := e.js.KeyValue(t.Context(), hooks.StatusBucket)
+	kv, err := e.js.KeyValue(t.Context(), call.StatusBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	entry, err := kv.Get(t.Context(), hooks.StatusKey("disp-1"))
+	entry, err := kv.Get(t.Context(), call.StatusKey("disp-1"))
 	if err != nil {
 		t.Fatal(err)
 	}

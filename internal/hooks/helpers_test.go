@@ -180,7 +180,7 @@ func (e *env) pre(c call.Call) call.Verdict {
 // report publishes call.post or call.err as herald call does.
 func (e *env) report(c call.Call) events.Event {
 	e.t.Helper()
-	ev, err := hooks.ResultEvent("herald://cli/test", c)
+	ev, err := call.ResultEvent("herald://cli/test", c)
 	if err != nil {
 		e.t.Fatal(err)
 	}

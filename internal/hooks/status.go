@@ -4,36 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/internal/hooks/call"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-// StatusBucket is the JetStream key-value bucket where every dispatcher's
-// call hooks engine keeps its state (call.HooksStatus) under StatusKey of
-// its host; herald status reads it. It is not an event: nothing is stored
-// in the events stream.
-const StatusBucket = "herald_hooks"
-
-// StatusKey is the bucket key for a dispatcher host: the name with every
-// character a key cannot hold replaced by '_' (the value has the name).
-func StatusKey(host string) string {
-	var b strings.Builder
-	for _, c := range host {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '=':
-			b.WriteRune(c)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	if b.Len() == 0 {
-		return "_"
-	}
-	return b.String()
-}
 
 // Status is the engine's state as herald status shows it.
 func (e *Engine) Status(stopping bool) call.HooksStatus {
@@ -65,13 +40,13 @@ func (e *Engine) publishStatus(rt *runtime, stopping bool) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(rt.ctx), 5*time.Second)
 	defer cancel()
 	kv, err := rt.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      StatusBucket,
+		Bucket:      call.StatusBucket,
 		Description: "herald call hooks engine state per dispatcher (herald status)",
 		History:     1,
 		Storage:     jetstream.FileStorage,
 	})
 	if err == nil {
-		_, err = kv.Put(ctx, StatusKey(e.cfg.Host), data)
+		_, err = kv.Put(ctx, call.StatusKey(e.cfg.Host), data)
 	}
 	if err != nil {
 		rt.log.Warn().Err(err).Msg("cannot store the call hooks status")

@@ -9,6 +9,7 @@
 package call
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/heraldhq/herald/events"
 )
 
@@ -409,4 +411,47 @@ func MatchGlob(glob, name string) bool {
 	}
 	ok, _ := path.Match(glob, name)
 	return ok
+}
+
+// StatusBucket is the JetStream key-value bucket where every dispatcher's
+// call hooks engine keeps its state (HooksStatus) under StatusKey of its
+// host; herald status reads it. Nothing of it goes to the events stream.
+const StatusBucket = "herald_hooks"
+
+// StatusKey is the bucket key for a dispatcher host: the name with every
+// character a key cannot hold replaced by '_' (the value has the name).
+func StatusKey(host string) string {
+	var b strings.Builder
+	for _, c := range host {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '=':
+			b.WriteRune(c)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	if b.Len() == 0 {
+		return "_"
+	}
+	return b.String()
+}
+
+// ResultEvent builds the call.post or call.err event for c (by c.Phase),
+// keyed by the job, with the call as JSON data; src is the CloudEvents
+// source. A call without an id gets one.
+func ResultEvent(src string, c Call) (events.Event, error) {
+	typ := TypePost
+	if c.Phase == PhaseErr {
+		typ = TypeErr
+	}
+	if c.ID == "" {
+		c.ID = uuid.NewString()
+	}
+	data, err := json.Marshal(c)
+	if err != nil {
+		return events.Event{}, err
+	}
+	ev := events.New(src, typ, c.Job, data)
+	ev.DataContentType = "application/json"
+	return ev, nil
 }
