@@ -1,14 +1,78 @@
 // Package zk is the dispatcher's ZooKeeper source: Twitcher's watches, held
-// once, centrally, and fanned out over NATS.
+// once, centrally, and fanned out over NATS, so that ten thousand hosts do
+// not each hold a ZooKeeper session.
+//
+// What it watches: the roots of Config.Watch and every "zk:" selector the
+// live agents declare (through the interest tracker). "PATH" watches one
+// znode; "PATH/**" watches the znode and everything under it at any depth,
+// including znodes created later. A root nobody needs any more is dropped.
+//
+// What it publishes (key: the znode path as agents see it, without the
+// chroot; CloudEvents source: "zk://" + chroot, e.g. "zk:///" or
+// "zk:///herald", the same on every dispatcher):
+//
+//   - zk.created and zk.changed, data: the znode's content. zk.created when
+//     the znode appears where none was (it did not exist, or the last event
+//     stored for it was zk.deleted, or it was deleted and created again
+//     between two reads, which also publishes the zk.deleted).
+//   - zk.deleted, no data.
+//   - zk.children, data: the child names, sorted, one a line; only for
+//     exact-path watches. Inside a subtree the children's own zk.created and
+//     zk.deleted say what changed.
+//
+// A path that does not exist is watched with exists and fires zk.created
+// when it appears; a deleted exact path or subtree root stays watched for
+// its re-creation. The heraldversion of every event (see version) is built
+// from ZooKeeper's own zxids, so several dispatchers watching the same
+// ensemble and publishing to the same stream store each change once.
+//
+// No final state is lost. The source never publishes from a watch
+// notification: a notification only marks the znode to be read again, and
+// the read that returns the data re-arms the one-shot watch. What is
+// published is always the difference between what ZooKeeper holds and what
+// the events stream holds last for the key (followed from the stream, which
+// also seeds it at start, so a restart republishes nothing unchanged and
+// misses nothing changed while it was down). After a reconnect every
+// watched znode is read again, after a session expiry every watch is set
+// again, and each difference found is published (a catch-up); reconnects,
+// expiries and catch-ups are logged and counted in Stats.
+//
+// It knows ZooKeeper, the event format and the zk selector syntax; it
+// knows nothing of how the dispatcher runs NATS or of agents beyond their
+// declared selectors.
 package zk
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/heraldhq/herald/internal/source"
+	"github.com/heraldhq/herald/internal/watch"
 )
+
+// Event types published by the source.
+const (
+	TypeCreated  = "zk.created"
+	TypeChanged  = "zk.changed"
+	TypeDeleted  = "zk.deleted"
+	TypeChildren = "zk.children"
+)
+
+// SourcePrefix starts the CloudEvents source of every event; the chroot (or
+// "/") follows.
+const SourcePrefix = "zk://"
+
+// ChildrenContentType is the datacontenttype of zk.children events.
+const ChildrenContentType = "text/plain; charset=utf-8"
+
+// RetryInterval is how long a read or publish that failed for another
+// reason than a lost connection waits before it is tried again.
+const RetryInterval = time.Second
 
 // Config configures the ZooKeeper source (dispatcher flags --zk*, config
 // key zk:).
@@ -29,14 +93,149 @@ type Config struct {
 // DefaultSessionTimeout is used when SessionTimeout is zero.
 const DefaultSessionTimeout = 10 * time.Second
 
+// MinSessionTimeout is the shortest SessionTimeout accepted.
+const MinSessionTimeout = 100 * time.Millisecond
+
 // Enabled reports whether a ZooKeeper ensemble is configured.
 func (c Config) Enabled() bool { return c.Servers != "" }
 
-// Validate names the first bad field.
-func (c Config) Validate() error { return nil }
+// Validate names the first bad field. Servers, chroot, auth and the session
+// timeout are checked only when the source is enabled (HERALD_ZK_AUTH may
+// be set for a dispatcher that does not use ZooKeeper).
+func (c Config) Validate() error {
+	for i, w := range c.Watch {
+		if _, err := watch.ParseSelector("zk:"+w, ""); err != nil {
+			return fmt.Errorf("zk.watch[%d]: %w", i, err)
+		}
+	}
+	if !c.Enabled() {
+		return nil
+	}
+	for _, s := range strings.Split(c.Servers, ",") {
+		if err := checkServer(strings.TrimSpace(s)); err != nil {
+			return fmt.Errorf("zk.servers: %w", err)
+		}
+	}
+	if c.Chroot != "" && c.Chroot != "/" {
+		if _, err := watch.ParseSelector("zk:"+c.Chroot, ""); err != nil || strings.HasSuffix(c.Chroot, "/**") {
+			return fmt.Errorf("zk.chroot: %q: want an absolute znode path such as /herald", c.Chroot)
+		}
+	}
+	if c.Auth != "" {
+		if _, _, err := c.digest(); err != nil {
+			return fmt.Errorf("zk.auth: %w", err)
+		}
+	}
+	if c.SessionTimeout < 0 || (c.SessionTimeout > 0 && c.SessionTimeout < MinSessionTimeout) {
+		return fmt.Errorf("zk.session_timeout: %v: want 0 (default %v) or at least %v", c.SessionTimeout, DefaultSessionTimeout, MinSessionTimeout)
+	}
+	return nil
+}
+
+func checkServer(s string) error {
+	if s == "" {
+		return fmt.Errorf("empty entry: want HOST:PORT[,HOST:PORT...]")
+	}
+	if !strings.Contains(s, ":") {
+		return nil // the default port, 2181
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q: want HOST:PORT: %w", s, err)
+	}
+	if host == "" {
+		return fmt.Errorf("%q: empty host", s)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("%q: port must be a number from 1 to 65535", s)
+	}
+	return nil
+}
+
+// digest splits Auth ("digest:USER:PASS") into the scheme's credential.
+// The error never repeats the password.
+func (c Config) digest() (scheme, cred string, err error) {
+	scheme, cred, ok := strings.Cut(c.Auth, ":")
+	if !ok || scheme != "digest" {
+		return "", "", fmt.Errorf("want digest:USER:PASS")
+	}
+	user, _, ok := strings.Cut(cred, ":")
+	if !ok || user == "" {
+		return "", "", fmt.Errorf("want digest:USER:PASS (user is empty or the password missing)")
+	}
+	return scheme, cred, nil
+}
+
+// servers lists the ensemble for the client.
+func (c Config) servers() []string {
+	var out []string
+	for _, s := range strings.Split(c.Servers, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// chroot is the chroot without a trailing slash ("" for none).
+func (c Config) chroot() string { return strings.TrimSuffix(c.Chroot, "/") }
+
+func (c Config) sessionTimeout() time.Duration {
+	if c.SessionTimeout == 0 {
+		return DefaultSessionTimeout
+	}
+	return c.SessionTimeout
+}
+
+// SourceName is the CloudEvents source of the events: "zk://" + chroot, or
+// "zk:///" without one.
+func (c Config) SourceName() string {
+	if c.chroot() == "" {
+		return SourcePrefix + "/"
+	}
+	return SourcePrefix + c.chroot()
+}
+
+// Stats is a snapshot of the source's state and counters.
+type Stats struct {
+	// Connected is true while the source holds a ZooKeeper session.
+	Connected bool
+	// SessionID is the current (or last) session.
+	SessionID int64
+	// Synced is true when every watched znode has been read and its
+	// difference with the events stream published: nothing is pending.
+	Synced bool
+	// Roots are the watched roots, sorted: "/a" and "/b/**".
+	Roots []string
+	// Nodes is how many znodes are watched (including missing ones watched
+	// for their creation).
+	Nodes int
+	// Reconnects counts sessions established after the first: the same
+	// session resumed or a new one after an expiry.
+	Reconnects uint64
+	// Expiries counts sessions ZooKeeper expired.
+	Expiries uint64
+	// CatchUps counts the catch-up passes after a reconnect or an expiry;
+	// CatchUpEvents the events they published.
+	CatchUps      uint64
+	CatchUpEvents uint64
+	// Published counts stored events, Duplicates those the stream had
+	// already (another dispatcher stored them first), Repairs the events
+	// republished because an older version was stored after the current
+	// one, PublishErrors the failed attempts.
+	Published     uint64
+	Duplicates    uint64
+	Repairs       uint64
+	PublishErrors uint64
+}
 
 // Source watches ZooKeeper.
-type Source struct{ cfg Config }
+type Source struct {
+	cfg Config
+
+	mu    sync.Mutex
+	stats Stats
+}
 
 var _ source.Source = (*Source)(nil)
 
@@ -51,7 +250,28 @@ func New(cfg Config) (*Source, error) {
 // Name is "zk".
 func (s *Source) Name() string { return "zk" }
 
-// Run watches until ctx ends.
+// Stats returns a snapshot of the state and counters of the running
+// source.
+func (s *Source) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Roots = append([]string(nil), st.Roots...)
+	return st
+}
+
+func (s *Source) setStats(st Stats) {
+	s.mu.Lock()
+	s.stats = st
+	s.mu.Unlock()
+}
+
+// Run watches until ctx ends, then closes the ZooKeeper session and returns
+// nil once every goroutine it started has ended. A ZooKeeper or NATS that
+// is down is waited for, not an error.
 func (s *Source) Run(ctx context.Context, env source.Env) error {
-	return errors.New("zk: not implemented yet")
+	if !s.cfg.Enabled() {
+		return fmt.Errorf("zk.servers: empty: the source is disabled")
+	}
+	return newWatcher(s, env).run(ctx)
 }
