@@ -120,7 +120,9 @@ func (r *rig) start(name string, cfg zksrc.Config, tr *interest.Tracker) *runnin
 	log := zerolog.New(lb).Level(zerolog.DebugLevel).With().Timestamp().Str("source", name).Logger()
 	ctx, cancel := context.WithCancel(context.Background())
 	run := &running{t: r.t, src: src, cancel: cancel, done: make(chan error, 1), log: lb}
-	go func() { run.done <- src.Run(ctx, source.Env{Pub: busPublisher{r.js}, JS: r.js, Interest: tr, Log: log}) }()
+	go func() {
+		run.done <- src.Run(ctx, source.Env{Pub: busPublisher{r.js}, JS: r.js, Interest: tr, Log: log})
+	}()
 	r.t.Cleanup(func() {
 		run.stop()
 		if r.t.Failed() {

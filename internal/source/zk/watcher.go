@@ -75,10 +75,10 @@ type node struct {
 	exists   bool
 	appeared bool // created while watched: its first event is zk.created
 	listed   bool // its children were read once
-	mzxid       int64
-	czxid       int64
-	pzxid       int64
-	children    []string // sorted; nil until read
+	mzxid    int64
+	czxid    int64
+	pzxid    int64
+	children []string // sorted; nil until read
 }
 
 // streamRec is the newest event of one dimension the events stream holds
@@ -213,9 +213,9 @@ type watcher struct {
 	nodes  map[string]*node
 	stream map[string]*keyStream
 	kids   map[string]map[string]struct{} // parent -> children the stream holds as existing
-	exact  map[string]bool // exact-path roots
-	sub    map[string]bool // subtree roots
-	queue  []string        // keys of nodes with reads to issue
+	exact  map[string]bool                // exact-path roots
+	sub    map[string]bool                // subtree roots
+	queue  []string                       // keys of nodes with reads to issue
 	pubQ   []pubJob
 
 	inflightReads int
