@@ -118,6 +118,7 @@ named, and print each problem as file:line: field: message. Watch names must
 be unique among the files of one directory. Needs no NATS.`,
 		new: func() subcommand { return &validateCmd{} },
 	},
+	{name: "call", args: callArgs, summary: "run a scheduler call (COMMAND) between the dispatcher's pre and post|err call hooks", help: callHelp, new: func() subcommand { return &callCmd{} }},
 	{name: "op", args: "OPERATION [flags] -- COMMAND [ARGS...]", summary: "run COMMAND between the pre and post|err hooks of a hooks.d directory", help: opHelp, new: func() subcommand { return &opCmd{} }},
 }
 

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/hooks/call"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -42,6 +44,9 @@ func (c *statusCmd) flags(fs *flag.FlagSet) {
 type statusDoc struct {
 	Now    time.Time     `json:"now"`
 	Agents []agentStatus `json:"agents"`
+	// CallHooks is each dispatcher's call hooks state (herald call),
+	// including the dispatcher-wide hooks_disabled switch.
+	CallHooks []call.HooksStatus `json:"call_hooks,omitempty"`
 }
 
 // agentStatus is one agent's latest announcement, judged.
@@ -98,6 +103,9 @@ func (c *statusCmd) run(ctx context.Context, m *Main, s stdio, args []string) er
 		}
 	}
 	doc := buildStatus(m.now(), anns, outcomes)
+	if doc.CallHooks, err = readCallHooks(ctx, js, s.errOut); err != nil {
+		return err
+	}
 	if c.json {
 		enc := json.NewEncoder(s.out)
 		enc.SetEscapeHTML(false)
@@ -207,6 +215,13 @@ func agentState(a events.Announcement, age time.Duration) string {
 }
 
 func writeStatusTable(w io.Writer, doc statusDoc) error {
+	if err := writeAgentsTable(w, doc); err != nil {
+		return err
+	}
+	return writeCallHooks(w, doc)
+}
+
+func writeAgentsTable(w io.Writer, doc statusDoc) error {
 	if len(doc.Agents) == 0 {
 		_, err := fmt.Fprintf(w, "no agents have announced themselves (nothing on %s.> in stream %s)\n", events.AgentPrefix, events.AgentsStream)
 		return err
@@ -274,4 +289,72 @@ func age(d time.Duration) string {
 		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 	}
 	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
+}
+
+// readCallHooks reads every dispatcher's call hooks state from the
+// call.StatusBucket bucket (none when no dispatcher has run the engine).
+func readCallHooks(ctx context.Context, js jetstream.JetStream, warn io.Writer) ([]call.HooksStatus, error) {
+	kv, err := js.KeyValue(ctx, call.StatusBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, streamHint(err)
+	}
+	keys, err := kv.ListKeys(ctx)
+	if err != nil {
+		return nil, streamHint(err)
+	}
+	var out []call.HooksStatus
+	for k := range keys.Keys() {
+		e, err := kv.Get(ctx, k)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		var st call.HooksStatus
+		if err := json.Unmarshal(e.Value(), &st); err != nil {
+			fmt.Fprintf(warn, "herald status: skipping call hooks state %s: %v\n", k, err)
+			continue
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Dispatcher < out[j].Dispatcher })
+	return out, nil
+}
+
+// writeCallHooks shows each dispatcher's call hooks: the hooks_disabled
+// switch first, then the hooks by phase and the files that fail to load.
+func writeCallHooks(w io.Writer, doc statusDoc) error {
+	for _, st := range doc.CallHooks {
+		state := "on"
+		switch {
+		case st.Stopping:
+			state = "stopped"
+		case st.HooksDisabled != "":
+			state = fmt.Sprintf("DISABLED: %s (every call is allowed without hooks and audited)", st.HooksDisabled)
+		}
+		fmt.Fprintf(w, "\ncall hooks of dispatcher %s: %s (as of %s)\n", quoteIfNeeded(st.Dispatcher), state, when(doc.Now, st.Time))
+		shown := false
+		for _, phase := range []string{call.PhasePre, call.PhasePost, call.PhaseErr, call.PhaseGeneric} {
+			if names := st.Hooks[phase]; len(names) > 0 {
+				fmt.Fprintf(w, "  %-8s %s\n", phase, strings.Join(names, ", "))
+				shown = true
+			}
+		}
+		if !shown {
+			fmt.Fprintln(w, "  (no hooks)")
+		}
+		if len(st.Jobs) > 0 {
+			fmt.Fprintf(w, "  jobs     %s\n", strings.Join(st.Jobs, ", "))
+		}
+		files := make([]string, 0, len(st.Broken))
+		for f := range st.Broken {
+			files = append(files, f)
+		}
+		sort.Strings(files)
+		for _, f := range files {
+			fmt.Fprintf(w, "  BROKEN   %s (its previous version stays active):\n    %s\n", f, strings.ReplaceAll(st.Broken[f], "\n", "\n    "))
+		}
+	}
+	return nil
 }
