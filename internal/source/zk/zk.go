@@ -12,13 +12,18 @@
 // "zk:///herald", the same on every dispatcher):
 //
 //   - zk.created and zk.changed, data: the znode's content. zk.created when
-//     the znode appears where none was (it did not exist, or the last event
-//     stored for it was zk.deleted, or it was deleted and created again
-//     between two reads, which also publishes the zk.deleted).
+//     the znode appears where none was: it was watched while missing, it
+//     showed up in a watched subtree, the last event stored for it was
+//     zk.deleted, or it was deleted and created again between two reads
+//     (which also publishes the zk.deleted). A znode found when its watch
+//     begins (at the first start, or when an agent first declares it) with
+//     nothing stored for it yet is published once as zk.changed: its
+//     current state, so that an agent's run_on_load has something to run.
 //   - zk.deleted, no data.
 //   - zk.children, data: the child names, sorted, one a line; only for
 //     exact-path watches. Inside a subtree the children's own zk.created and
-//     zk.deleted say what changed.
+//     zk.deleted say what changed; a subtree's children watches only find
+//     new and vanished znodes.
 //
 // A path that does not exist is watched with exists and fires zk.created
 // when it appears; a deleted exact path or subtree root stays watched for
