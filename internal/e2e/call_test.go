@@ -1,0 +1,222 @@
+package e2e_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/hooks/call"
+	"github.com/heraldhq/herald/internal/testutil"
+)
+
+// exitCode is the exit status of a failed c.herald run.
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err == nil {
+		return 0
+	}
+	return -1
+}
+
+// preVerdict asks the dispatcher directly, for polling until the fleet is
+// known.
+func (c *cluster) preVerdict(t *testing.T, method, job string) call.Verdict {
+	t.Helper()
+	data, _ := json.Marshal(call.Call{Method: method, Job: job})
+	m, err := c.nc.Request(call.PreSubject(method), data, wait)
+	if err != nil {
+		t.Fatalf("call.pre: %v", err)
+	}
+	var v call.Verdict
+	if err := json.Unmarshal(m.Data, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestCall_AgentHooks runs the real dispatcher, three real agents and the
+// real herald binary: a pre hook with run: agents goes to every agent the
+// globs match; one of two agents denies, so the call is denied and COMMAND
+// never runs; an agent without --accept-hooks refuses; once the hook file
+// changes so that both allow, the call runs, and a post hook run by the
+// agents is recorded as their outcomes.
+func TestCall_AgentHooks(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	hooksDir := f.path("hooks")
+	if err := os.Mkdir(hooksDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f.script("drain-check.sh", `cat > "$DIR/stdin.$HERALD_HOST"
+if [ -e "$DIR/draining.$HERALD_HOST" ]; then echo "$HERALD_HOST is draining"; exit 1; fi
+echo "$HERALD_HOST ok"`)
+	f.script("record.sh", `echo "$HERALD_PHASE $HERALD_METHOD $HERALD_JOB" >> "$DIR/post.$HERALD_HOST"`)
+	hooksFile := filepath.Join(hooksDir, "hooks.yaml")
+	writeFile(t, hooksFile, strings.ReplaceAll(`
+hooks:
+  - name: web-not-draining
+    phase: pre
+    methods: [create_job, update_job]
+    jobs: ["*/*/prod/*"]
+    exec: ["%DIR%/drain-check.sh"]
+    env: {DIR: "%DIR%"}
+    timeout: 10s
+    run: {agents: ["web-*"]}
+  - name: db-ack
+    phase: pre
+    methods: [kill_job]
+    exec: "true"
+    run: {agents: [db-1]}
+  - name: record-on-agents
+    phase: post
+    methods: ["*"]
+    exec: ["%DIR%/record.sh"]
+    env: {DIR: "%DIR%"}
+    run: {agents: ["web-*"]}
+`, "%DIR%", f.dir))
+	if err := os.WriteFile(f.path("draining.web-2"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--hooks", hooksDir)
+	outs := c.watchOutcomes()
+	c.startAgent(agentOpts{name: "web-1", watches: f.watches, extra: []string{"--accept-hooks"}})
+	c.startAgent(agentOpts{name: "web-2", watches: f.watches, extra: []string{"--accept-hooks"}})
+	c.startAgent(agentOpts{name: "db-1", watches: f.watches})
+
+	testutil.Eventually(t, wait, func() error {
+		v := c.preVerdict(t, "update_job", "west/www/prod/web")
+		if len(v.Hooks) != 2 {
+			return fmt.Errorf("the dispatcher does not see both web agents yet: %+v", v.Hooks)
+		}
+		return nil
+	})
+
+	marker := f.path("ran")
+	out, err := c.herald(t, "", "call", "create_job", "--job", "west/www/prod/web", "--arg", "build=42", "--", "touch", marker)
+	if code := exitCode(err); code != 3 {
+		t.Fatalf("exit %d, want 3: %v\n%s", code, err, out)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("COMMAND ran although web-2 denied")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "web-not-draining on web-2 (failed): web-2 is draining") || strings.Contains(msg, "on web-1") {
+		t.Fatalf("denial does not name web-2 alone:\n%s", msg)
+	}
+	for _, host := range []string{"web-1", "web-2"} {
+		var got call.Call
+		if err := json.Unmarshal([]byte(strings.Join(readLines(t, f.path("stdin."+host)), "\n")), &got); err != nil {
+			t.Fatalf("%s: hook stdin: %v", host, err)
+		}
+		if got.Method != "create_job" || got.Args["build"] != "42" || got.Phase != "pre" {
+			t.Fatalf("%s: hook got %+v", host, got)
+		}
+	}
+	if _, err := os.Stat(f.path("stdin.db-1")); err == nil {
+		t.Fatal("db-1 ran a hook aimed at web-*")
+	}
+
+	// An agent started without --accept-hooks refuses, which denies.
+	_, err = c.herald(t, "", "call", "kill_job", "--job", "west/db/prod/pg", "--", "touch", marker)
+	if code := exitCode(err); code != 3 || !strings.Contains(err.Error(), "agent db-1 does not run hooks (start it with --accept-hooks)") {
+		t.Fatalf("refusing agent: exit %d: %v", code, err)
+	}
+
+	// web-2 is no longer draining: both allow, the call runs, the post hook
+	// runs on both agents and is recorded as their outcomes.
+	if err := os.Remove(f.path("draining.web-2")); err != nil {
+		t.Fatal(err)
+	}
+	out, err = c.herald(t, "", "call", "create_job", "--job", "west/www/prod/web", "--", "touch", marker)
+	if err != nil {
+		t.Fatalf("allowed call: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatal("COMMAND did not run")
+	}
+	testutil.Eventually(t, wait, func() error {
+		n := 0
+		for _, o := range outs.snapshot() {
+			if o.Watch == "record-on-agents" && o.Status == events.StatusOK && o.EventType == call.TypePost {
+				n++
+			}
+		}
+		if n < 2 {
+			return fmt.Errorf("%d post hook outcomes, want one per web agent", n)
+		}
+		return nil
+	})
+	for _, host := range []string{"web-1", "web-2"} {
+		if lines := readLines(t, f.path("post."+host)); len(lines) != 1 || lines[0] != "post create_job west/www/prod/web" {
+			t.Fatalf("%s post hook runs: %q", host, lines)
+		}
+	}
+}
+
+// TestCall_BinaryExitStatus checks the herald binary's exit statuses: a
+// broken hook file keeps the previous version (still denying), the
+// dispatcher unreachable denies with 3, and --fail-open runs COMMAND.
+func TestCall_BinaryExitStatus(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	hooksDir := f.path("hooks")
+	if err := os.Mkdir(hooksDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hooksFile := filepath.Join(hooksDir, "hooks.yaml")
+	writeFile(t, hooksFile, `
+hooks:
+  - {name: freeze, phase: pre, methods: ["*"], exec: "echo change freeze; exit 1"}
+`)
+	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--hooks", hooksDir)
+	marker := f.path("ran")
+	_, err := c.herald(t, "", "call", "restart", "--job", "a/b/c/d", "--", "touch", marker)
+	if code := exitCode(err); code != 3 || !strings.Contains(err.Error(), "freeze (failed): change freeze") {
+		t.Fatalf("exit %d: %v", code, err)
+	}
+	writeFile(t, hooksFile, `
+hooks:
+  - {name: freeze, phase: pre, methods: ["*"], exec: "true", on_timeout: alow}
+`)
+	c.disp.waitLog("its previous version stays active")
+	_, err = c.herald(t, "", "call", "restart", "--job", "a/b/c/d", "--", "touch", marker)
+	if code := exitCode(err); code != 3 {
+		t.Fatalf("after a broken change: exit %d: %v", code, err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("COMMAND ran although the hook denied")
+	}
+	// The command's own status comes back.
+	if _, err := c.herald(t, "", "call", "restart", "--job", "a/b/c/d", "--skip-hooks", "all", "--reason", "test", "--", "sh", "-c", "exit 9"); exitCode(err) != 9 {
+		t.Fatalf("exit status %d, want 9: %v", exitCode(err), err)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "nats://" + ln.Addr().String()
+	ln.Close()
+	_, err = c.herald(t, "", "call", "--nats", dead, "restart", "--job", "a/b/c/d", "--", "touch", marker)
+	if code := exitCode(err); code != 3 || !strings.Contains(err.Error(), "cannot reach NATS") {
+		t.Fatalf("unreachable: exit %d: %v", code, err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("COMMAND ran although the dispatcher was unreachable")
+	}
+	if _, err := c.herald(t, "", "call", "--nats", dead, "--fail-open", "restart", "--job", "a/b/c/d", "--", "touch", marker); err != nil {
+		t.Fatalf("--fail-open: %v", err)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatal("--fail-open did not run COMMAND")
+	}
+}
