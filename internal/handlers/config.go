@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/watch"
 )
@@ -128,6 +129,17 @@ func (h *Handler) Validate() error {
 		args := h.Exec.Args()
 		if len(args) == 0 || args[0] == "" {
 			bad("exec", "program is empty")
+		} else if h.User != "" || h.Group != "" {
+			// The user and group must exist; the exec config says which
+			// field is wrong.
+			cfg := actions.ExecConfig{Argv: args, User: h.User, Group: h.Group}
+			if err := cfg.Validate(); err != nil {
+				for _, e := range unjoin(err) {
+					msg := strings.TrimPrefix(e.Error(), actions.ErrInvalidConfig.Error()+": ")
+					field, rest, _ := strings.Cut(msg, ": ")
+					bad(field, "%s", rest)
+				}
+			}
 		}
 	}
 	for k := range h.Env {
@@ -142,6 +154,9 @@ func (h *Handler) Validate() error {
 	}
 	if h.Wait.D < 0 {
 		bad("wait", "must not be negative")
+	}
+	if h.Wait.D > MaxWait {
+		bad("wait", "at most %v, got %v", MaxWait, h.Wait.D)
 	}
 	if h.Wait.D != 0 && h.When != WhenAllReported {
 		bad("wait", "only applies to when: all_reported")
@@ -183,6 +198,14 @@ func (m Match) matchesName(watchName, host string) bool {
 // matchesStatus reports whether st is one of Status (or Status is empty).
 func (m Match) matchesStatus(st events.Status) bool {
 	return len(m.Status) == 0 || slices.Contains(m.Status, string(st))
+}
+
+// unjoin splits an errors.Join error into its parts.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 func statusList() string {

@@ -1,0 +1,64 @@
+package handlers
+
+import (
+	"fmt"
+
+	"github.com/heraldhq/herald/actions"
+)
+
+// Environment variables a handler run gets besides the actions' standard
+// ones (HERALD_EVENT_ID, HERALD_EVENT_TYPE, HERALD_KEY, HERALD_VERSION,
+// HERALD_WATCH, HERALD_HOST, ...). With the http kind they travel as
+// Herald-* headers (HERALD_COUNT_OK becomes Herald-Count-Ok).
+const (
+	// EnvHandler is the handler's name.
+	EnvHandler = "HERALD_HANDLER"
+	// EnvStatus, EnvExitCode and EnvSignal describe the outcome
+	// (per-outcome handlers); EnvExitCode and EnvSignal are set only when
+	// the outcome has them.
+	EnvStatus   = "HERALD_STATUS"
+	EnvExitCode = "HERALD_EXIT_CODE"
+	EnvSignal   = "HERALD_SIGNAL"
+	// EnvComplete is "true" when every agent reported, "false" when the
+	// wait passed first (all_reported handlers).
+	EnvComplete = "HERALD_COMPLETE"
+	// EnvReported is the number of hosts that reported (all_reported).
+	EnvReported = "HERALD_REPORTED"
+	// EnvCountPrefix + an upper-case status (HERALD_COUNT_OK,
+	// HERALD_COUNT_FAILED, ...) is how many hosts reported that status;
+	// every status is set, zeros included (all_reported).
+	EnvCountPrefix = "HERALD_COUNT_"
+)
+
+// EventSource is the source attribute (HERALD_SOURCE) of the events handed
+// to handler actions.
+const EventSource = "herald/handlers"
+
+// action builds the handler's action: exec or http.
+func (h *Handler) action() (actions.Action, error) {
+	if h.HTTP != "" {
+		return actions.NewHTTP(actions.HTTPConfig{URL: h.HTTP, Timeout: h.timeout()})
+	}
+	return actions.NewExec(h.execConfig())
+}
+
+// execConfig is the exec action's config: the handler's JSON on stdin.
+func (h *Handler) execConfig() actions.ExecConfig {
+	return actions.ExecConfig{
+		Argv:      h.Exec.Args(),
+		PipeStdin: true,
+		Env:       h.Env,
+		Workdir:   h.Workdir,
+		User:      h.User,
+		Group:     h.Group,
+		Timeout:   h.timeout(),
+	}
+}
+
+// String names the handler and where it was defined, for logs.
+func (h *Handler) String() string {
+	if h.File == "" {
+		return h.Name
+	}
+	return fmt.Sprintf("%s (%s:%d)", h.Name, h.File, h.Line)
+}
