@@ -252,8 +252,11 @@ hooks:
   - {name: ci, phase: pre, methods: ["*"], exec: 'touch "$OUT/ci"; exit 1', env: {OUT: %[1]q}}
   - {name: freeze, phase: pre, methods: ["*"], exec: 'touch "$OUT/freeze"; exit 1', env: {OUT: %[1]q}}
   - {name: ok, phase: pre, methods: ["*"], exec: 'touch "$OUT/ok"', env: {OUT: %[1]q}}
+  - {name: post-skipped, phase: post, methods: ["*"], exec: 'touch "$OUT/post-skipped"', env: {OUT: %[1]q}}
+  - {name: post-run, phase: post, methods: ["*"], exec: 'touch "$OUT/post-run"', env: {OUT: %[1]q}}
 `, out))
 	e := startEngine(t, hooks.Config{Dir: dir}, nil)
+	outs := e.watchOutcomes()
 
 	c := newCall("create_job", "c/r/prod/web")
 	c.SkipHooks = []string{"ci"}
@@ -287,6 +290,18 @@ hooks:
 		rec.Job != "c/r/prod/web" || rec.Reason != "hotfix for INC-42" || strings.Join(rec.Skipped, ",") != "ci,freeze" ||
 		rec.By != call.SkippedByCaller || rec.Dispatcher != "disp-1" || stored[0].Key != "c/r/prod/web" {
 		t.Fatalf("audit record %+v (key %q)", rec, stored[0].Key)
+	}
+	// The skip holds for the call's post hooks too.
+	zero := 0
+	c.ID, c.Phase, c.SkipHooks = "call-skip", call.PhasePost, []string{"post-skipped"}
+	c.Result = &call.Result{ExitCode: &zero}
+	e.report(c)
+	got := outs.waitFor(t, 1)
+	if _, ok := got["post-run"]; !ok || len(got) != 1 {
+		t.Fatalf("post outcomes %v", got)
+	}
+	if exists(filepath.Join(out, "post-skipped")) || !exists(filepath.Join(out, "post-run")) {
+		t.Fatal("a skipped post hook ran, or the other did not")
 	}
 }
 
