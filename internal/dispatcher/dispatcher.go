@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/handlers"
 	"github.com/heraldhq/herald/internal/hooks"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
@@ -67,8 +68,10 @@ type Dispatcher struct {
 	httpSrc *httpSource
 	// interest follows the agents' announcements for the sources.
 	interest *interest.Tracker
-	// calls is the call hooks engine, run as a source.
-	calls *hooks.Engine
+	// calls is the call hooks engine, run as a source; handlers runs the
+	// central outcome handlers that the hook files define (a source too).
+	calls    *hooks.Engine
+	handlers *handlers.Engine
 
 	mu       sync.Mutex
 	started  bool
@@ -121,10 +124,9 @@ func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 	if d.calls, err = hooks.New(hooks.Config{Dir: cfg.Hooks, Disabled: cfg.HooksDisabled}); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	// TODO(handlers): run the central outcome handlers engine as a source
-	// and hand it the hook files' handlers: lists with
-	// d.calls.SetHandlerSink, once package handlers' New has settled.
-	builtin = append(builtin, d.calls)
+	d.handlers = handlers.New(handlers.Config{})
+	d.calls.SetHandlerSink(d.handlers)
+	builtin = append(builtin, d.calls, d.handlers)
 	d.sources = append(builtin, d.sources...)
 	d.m = newMetrics(d.Connected)
 	seen := map[string]bool{}

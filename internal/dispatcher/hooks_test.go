@@ -2,6 +2,7 @@ package dispatcher_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -10,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/dispatcher"
 	"github.com/heraldhq/herald/internal/hooks/call"
+	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/nats-io/nats.go"
 )
 
@@ -45,6 +48,11 @@ func TestDispatcher_CallHooks(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(hooksDir, "h.yaml"), []byte(`
 hooks:
   - {name: prod-freeze, phase: pre, methods: [create_job], jobs: ["*/*/prod/*"], exec: "echo frozen until Monday; exit 1"}
+handlers:
+  - name: page-on-failure
+    match: {watch: deploy, status: [failed]}
+    exec: 'cat > "$OUT/paged"'
+    env: {OUT: "`+hooksDir+`"}
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +94,21 @@ hooks:
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("POST post: %d %s", resp.StatusCode, body)
 	}
+
+	// The hook file's handlers: list runs for agent outcomes.
+	one := 1
+	o, _ := json.Marshal(events.Outcome{EventID: "e1", EventType: "ci.build", Key: "app", Watch: "deploy", Host: "web-1",
+		Status: events.StatusFailed, ExitCode: &one, Attempts: 1})
+	if _, err := nc.Request(events.OutcomeSubject("web-1", "deploy"), o, 10*time.Second); err != nil {
+		t.Fatalf("publish outcome: %v", err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		b, err := os.ReadFile(filepath.Join(hooksDir, "paged"))
+		if err != nil || !strings.Contains(string(b), `"watch":"deploy"`) {
+			return fmt.Errorf("handler has not run: %q %v", b, err)
+		}
+		return nil
+	})
 
 	t.Run("a hooks dir that does not exist fails the start", func(t *testing.T) {
 		cfg := testConfig(t)
