@@ -4,7 +4,9 @@
 // event to the watch's run-mode policy, runs the watch's action, and
 // publishes an outcome for every decided run. An event is acknowledged only
 // once every watch it reached has decided it, so nothing is lost when the
-// agent stops or crashes.
+// agent stops or crashes. Started with --accept-hooks, it also runs the
+// call hooks the dispatcher sends it (run: agents) and answers how they
+// ended.
 //
 // It does not know how a process is started (package actions), how run
 // modes decide (package runmode) or how a watch file is written (package
