@@ -10,6 +10,7 @@ import (
 	gozk "github.com/go-zookeeper/zk"
 	zksrc "github.com/heraldhq/herald/internal/source/zk"
 	"github.com/heraldhq/herald/internal/testutil"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestSource_Watch runs one source over one ensemble and proves each rule
@@ -196,6 +197,23 @@ func TestSource_SessionExpiryCatchesUp(t *testing.T) {
 	if after.Expiries < 1 || after.SessionID == before.SessionID || after.CatchUps < 1 || after.CatchUpEvents < 4 {
 		t.Fatalf("after the expiry: %+v", after)
 	}
+	// The counters are exported to Prometheus.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(src.src)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		m := mf.GetMetric()[0]
+		got[mf.GetName()] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+	}
+	if got["herald_zk_session_expiries_total"] != 1 || got["herald_zk_catchups_total"] < 1 ||
+		got["herald_zk_catchup_events_total"] < 4 || got["herald_zk_connected"] != 1 || got["herald_zk_watched_znodes"] != 5 {
+		t.Fatalf("metrics %v", got)
+	}
+
 	// Every watch is set again on the new session.
 	r.set("/exp/b", "b2")
 	r.waitFor("/exp/b", zksrc.TypeChanged, "b2")
