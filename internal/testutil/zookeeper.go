@@ -59,7 +59,39 @@ func RunZooKeeper(tb testing.TB) *ZooKeeper {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	z := &ZooKeeper{tb: tb, dir: dir, port: freePort(tb)}
+	z := &ZooKeeper{tb: tb, dir: dir}
+	tb.Cleanup(func() {
+		z.Stop()
+		if tb.Failed() {
+			if b, err := os.ReadFile(filepath.Join(dir, "zookeeper.log")); err == nil {
+				tb.Logf("--- zookeeper log (tail):\n%s", tail(string(b), 4000))
+			}
+		}
+		_ = os.RemoveAll(dir)
+	})
+	// The free port may be taken by someone else before the JVM binds it:
+	// then the server exits at once, and another port is tried.
+	var err2 error
+	for range 3 {
+		z.port = freePort(tb)
+		if err := z.writeConfig(); err != nil {
+			tb.Fatal(err)
+		}
+		if err2 = z.start(); err2 == nil || !errors.Is(err2, errExited) {
+			break
+		}
+	}
+	if err2 != nil {
+		b, _ := os.ReadFile(filepath.Join(dir, "zookeeper.log"))
+		tb.Fatalf("zookeeper: %v\n--- log:\n%s", err2, tail(string(b), 4000))
+	}
+	return z
+}
+
+// errExited: the server process ended before accepting a session.
+var errExited = errors.New("server exited before accepting a session")
+
+func (z *ZooKeeper) writeConfig() error {
 	cfg := fmt.Sprintf(`tickTime=%d
 dataDir=%s
 clientPort=%d
@@ -70,21 +102,8 @@ maxSessionTimeout=60000
 admin.enableServer=false
 4lw.commands.whitelist=*
 forceSync=no
-`, ZooKeeperTickTime.Milliseconds(), filepath.Join(dir, "data"), z.port, 2*ZooKeeperTickTime.Milliseconds())
-	if err := os.WriteFile(filepath.Join(dir, "zoo.cfg"), []byte(cfg), 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		z.Stop()
-		if tb.Failed() {
-			if b, err := os.ReadFile(filepath.Join(dir, "zookeeper.log")); err == nil {
-				tb.Logf("--- zookeeper log (tail):\n%s", tail(string(b), 4000))
-			}
-		}
-		_ = os.RemoveAll(dir)
-	})
-	z.Start()
-	return z
+`, ZooKeeperTickTime.Milliseconds(), filepath.Join(z.dir, "data"), z.port, 2*ZooKeeperTickTime.Milliseconds())
+	return os.WriteFile(filepath.Join(z.dir, "zoo.cfg"), []byte(cfg), 0o644)
 }
 
 func freePort(tb testing.TB) int {
@@ -111,15 +130,22 @@ func (z *ZooKeeper) Addr() string { return fmt.Sprintf("127.0.0.1:%d", z.port) }
 // directory, and returns once it accepts a session.
 func (z *ZooKeeper) Start() {
 	z.tb.Helper()
+	if err := z.start(); err != nil {
+		b, _ := os.ReadFile(filepath.Join(z.dir, "zookeeper.log"))
+		z.tb.Fatalf("zookeeper: %v\n--- log:\n%s", err, tail(string(b), 4000))
+	}
+}
+
+func (z *ZooKeeper) start() error {
 	z.mu.Lock()
 	if z.cmd != nil {
 		z.mu.Unlock()
-		z.tb.Fatal("zookeeper: already running")
+		return errors.New("already running")
 	}
 	logf, err := os.OpenFile(filepath.Join(z.dir, "zookeeper.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		z.mu.Unlock()
-		z.tb.Fatal(err)
+		return err
 	}
 	cp := ZooKeeperJar
 	// A logging binding keeps the server's own log readable on failure;
@@ -142,7 +168,7 @@ func (z *ZooKeeper) Start() {
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()
 		z.mu.Unlock()
-		z.tb.Fatalf("zookeeper: start java: %v", err)
+		return fmt.Errorf("start java: %w", err)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -154,9 +180,9 @@ func (z *ZooKeeper) Start() {
 
 	if err := z.waitSession(done); err != nil {
 		z.Stop()
-		b, _ := os.ReadFile(filepath.Join(z.dir, "zookeeper.log"))
-		z.tb.Fatalf("zookeeper: %v\n--- log:\n%s", err, tail(string(b), 4000))
+		return err
 	}
+	return nil
 }
 
 // waitSession returns once a client gets a session from the server.
@@ -174,7 +200,7 @@ func (z *ZooKeeper) waitSession(exited <-chan struct{}) error {
 				return nil
 			}
 		case <-exited:
-			return errors.New("server exited before accepting a session")
+			return errExited
 		case <-deadline:
 			return fmt.Errorf("no session within %v", zkStartTimeout)
 		}
