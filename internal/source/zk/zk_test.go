@@ -230,13 +230,16 @@ func TestSource_DisconnectCatchesUp(t *testing.T) {
 	proxy := testutil.StartProxy(t, z.Addr())
 	r.create("/d", "1")
 	r.create("/d/kid", "")
-	src := r.start("zk", zksrc.Config{Servers: proxy.Addr(), SessionTimeout: 30 * time.Second, Watch: []string{"/d"}}, nil)
+	old := r.create("/q", "first")
+	src := r.start("zk", zksrc.Config{Servers: proxy.Addr(), SessionTimeout: 30 * time.Second, Watch: []string{"/d", "/q"}}, nil)
 	before := src.synced()
 	r.waitFor("/d", zksrc.TypeChildren, lines("kid"))
 
 	proxy.SetDown(true)
 	r.set("/d", "2")
 	r.create("/d/kid2", "")
+	r.del("/q")
+	again := r.create("/q", "again")
 	testutil.Eventually(t, wait, func() error {
 		if src.src.Stats().Connected {
 			return fmt.Errorf("source still connected")
@@ -246,6 +249,12 @@ func TestSource_DisconnectCatchesUp(t *testing.T) {
 	proxy.SetDown(false)
 	r.waitFor("/d", zksrc.TypeChanged, "2")
 	r.waitFor("/d", zksrc.TypeChildren, lines("kid", "kid2"))
+	// Deleted and created again unseen: both are told, in order.
+	del := r.waitFor("/q", zksrc.TypeDeleted, "")
+	cre := r.waitFor("/q", zksrc.TypeCreated, "again")
+	if del.Seq > cre.Seq || del.Version != fmt.Sprintf("d0x%x", old.Mzxid) || cre.Version != dataVersion(again) {
+		t.Fatalf("re-creation told as %v then %v", del, cre)
+	}
 	after := src.synced()
 	if after.SessionID != before.SessionID || after.Expiries != 0 || after.Reconnects < 1 || after.CatchUps < 1 {
 		t.Fatalf("after a short disconnect: %+v (before %+v)", after, before)
@@ -390,27 +399,38 @@ func TestSource_RestartSeedsFromStream(t *testing.T) {
 	r.create("/s/a", "1")
 	r.create("/s/b", "1")
 	r.create("/s/c", "1")
-	cfg := zksrc.Config{Watch: []string{"/s/**", "/one"}}
+	r.create("/t", "")
+	r.create("/t/a", "")
+	r.create("/t/a/b", "")
+	cfg := zksrc.Config{Watch: []string{"/s/**", "/one", "/t/**"}}
 	first := r.start("first", cfg, nil)
 	first.synced()
 	first.stop()
 	before := len(r.evs.all())
-	if before != 4 {
-		t.Fatalf("%d events for 4 znodes: %v", before, r.evs.all())
+	if before != 7 {
+		t.Fatalf("%d events for 7 znodes: %v", before, r.evs.all())
 	}
 
 	r.set("/s/a", "2")
 	r.del("/s/b")
 	r.create("/s/d", "new")
 	r.create("/one", "1")
+	r.del("/t/a/b")
+	r.del("/t/a")
+	r.del("/t")
 	second := r.start("second", cfg, nil)
 	second.synced()
 	r.waitFor("/s/a", zksrc.TypeChanged, "2")
 	r.waitFor("/s/b", zksrc.TypeDeleted, "")
 	r.waitFor("/s/d", zksrc.TypeChanged, "new")
 	r.waitFor("/one", zksrc.TypeChanged, "1")
-	if got := len(r.evs.all()); got != before+4 {
-		t.Fatalf("%d events after the restart, want %d: %v", got-before, 4, r.evs.all()[before:])
+	// A whole subtree deleted while nobody watched.
+	for _, k := range []string{"/t", "/t/a", "/t/a/b"} {
+		r.waitFor(k, zksrc.TypeDeleted, "")
+	}
+	second.synced()
+	if got := len(r.evs.all()); got != before+7 {
+		t.Fatalf("%d events after the restart, want %d: %v", got-before, 7, r.evs.all()[before:])
 	}
 	if evs := r.evs.of("/s/c"); len(evs) != 1 {
 		t.Fatalf("unchanged /s/c republished: %v", evs)
