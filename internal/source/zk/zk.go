@@ -29,7 +29,11 @@
 // when it appears; a deleted exact path or subtree root stays watched for
 // its re-creation. The heraldversion of every event (see version) is built
 // from ZooKeeper's own zxids, so several dispatchers watching the same
-// ensemble and publishing to the same stream store each change once.
+// ensemble and publishing to the same stream store each change once. When a
+// slower dispatcher stores an older version after the current one, the
+// others see it in the stream and store the current state again (a repair,
+// its version suffixed ".r<sequence>"), so that the newest event stored for
+// a key always ends as ZooKeeper's state, even if the slow one then dies.
 //
 // No final state is lost. The source never publishes from a watch
 // notification: a notification only marks the znode to be read again, and
@@ -40,7 +44,8 @@
 // misses nothing changed while it was down). After a reconnect every
 // watched znode is read again, after a session expiry every watch is set
 // again, and each difference found is published (a catch-up); reconnects,
-// expiries and catch-ups are logged and counted in Stats.
+// expiries and catch-ups are logged, counted in Stats and exported by the
+// Source as a prometheus.Collector.
 //
 // It knows ZooKeeper, the event format and the zk selector syntax; it
 // knows nothing of how the dispatcher runs NATS or of agents beyond their
