@@ -1,0 +1,301 @@
+package kv_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/source"
+	"github.com/heraldhq/herald/internal/source/interest"
+	"github.com/heraldhq/herald/internal/source/kv"
+	"github.com/heraldhq/herald/internal/testutil"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+const wait = 10 * time.Second
+
+// bench is a NATS server with Herald's streams and a client.
+type bench struct {
+	t   *testing.T
+	srv *server.Server
+	nc  *nats.Conn
+	js  jetstream.JetStream
+}
+
+func newBench(t *testing.T) *bench {
+	t.Helper()
+	return newBenchOn(t, testutil.RunNATS(t))
+}
+
+func newBenchOn(t *testing.T, srv *server.Server, opts ...nats.Option) *bench {
+	t.Helper()
+	nc := testutil.Connect(t, srv, opts...)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.EnsureStreams(context.Background(), js, bus.DefaultStreamConfig()); err != nil {
+		t.Fatal(err)
+	}
+	return &bench{t: t, srv: srv, nc: nc, js: js}
+}
+
+// bucket creates (or binds) a bucket.
+func (b *bench) bucket(name string) jetstream.KeyValue {
+	b.t.Helper()
+	kv, err := b.js.CreateOrUpdateKeyValue(context.Background(), jetstream.KeyValueConfig{Bucket: name, History: 5})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return kv
+}
+
+func put(t *testing.T, kv jetstream.KeyValue, key, value string) uint64 {
+	t.Helper()
+	rev, err := kv.PutString(context.Background(), key, value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rev
+}
+
+func del(t *testing.T, kv jetstream.KeyValue, key string) uint64 {
+	t.Helper()
+	if err := kv.Delete(context.Background(), key); err != nil {
+		t.Fatal(err)
+	}
+	e, err := kv.History(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e[len(e)-1].Revision()
+}
+
+// recorder is the source's Publisher: it stores through bus.PublishEvent
+// and remembers every call, duplicates included.
+type recorder struct {
+	js    jetstream.JetStream
+	mu    sync.Mutex
+	calls []events.Event
+}
+
+func (r *recorder) Publish(ctx context.Context, e events.Event) (source.PublishResult, error) {
+	ack, err := bus.PublishEvent(ctx, r.js, e)
+	if err != nil {
+		return source.PublishResult{}, err
+	}
+	r.mu.Lock()
+	r.calls = append(r.calls, e)
+	r.mu.Unlock()
+	return source.PublishResult{ID: e.ID, Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+func (r *recorder) snapshot() []events.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]events.Event(nil), r.calls...)
+}
+
+// syncLog is a log sink tests can search.
+type syncLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// running is a source started by run.
+type running struct {
+	rec  *recorder
+	log  *syncLog
+	stop func()
+}
+
+// waitLog polls the source's log for every one of parts on one line.
+func (r *running) waitLog(t *testing.T, parts ...string) {
+	t.Helper()
+	testutil.Eventually(t, wait, func() error {
+		for _, line := range strings.Split(r.log.String(), "\n") {
+			ok := true
+			for _, p := range parts {
+				ok = ok && strings.Contains(line, p)
+			}
+			if ok {
+				return nil
+			}
+		}
+		return fmt.Errorf("no log line with %q", parts)
+	})
+}
+
+// run starts the source in-process; stop cancels it and checks that Run
+// returns nil promptly. It is also called when the test ends.
+func (b *bench) run(cfg kv.Config, tr *interest.Tracker) *running {
+	b.t.Helper()
+	src, err := kv.New(cfg)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if src.Name() != "kv" {
+		b.t.Fatalf("Name() = %q", src.Name())
+	}
+	r := &running{rec: &recorder{js: b.js}, log: &syncLog{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	log := zerolog.New(r.log).With().Timestamp().Str("source", "kv").Logger()
+	go func() {
+		done <- src.Run(ctx, source.Env{Pub: r.rec, JS: b.js, Interest: tr, Log: log})
+	}()
+	var once sync.Once
+	t := b.t
+	r.stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run returned %v after cancel, want nil", err)
+				}
+			case <-time.After(wait):
+				t.Errorf("Run did not return within %v of cancel", wait)
+			}
+			if t.Failed() || testing.Verbose() {
+				t.Logf("--- source log:\n%s", r.log.String())
+			}
+		})
+	}
+	t.Cleanup(r.stop)
+	return r
+}
+
+// stored returns every event stored for the bucket, in stream order.
+func (b *bench) stored(bucket string) []events.Event {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	filters := []string{
+		events.EventPrefix + "." + kv.TypePut + "." + events.EncodeKey(bucket) + ".>",
+		events.EventPrefix + "." + kv.TypeDeleted + "." + events.EncodeKey(bucket) + ".>",
+	}
+	c, err := b.js.OrderedConsumer(ctx, events.EventsStream, jetstream.OrderedConsumerConfig{FilterSubjects: filters})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var out []events.Event
+	if c.CachedInfo().NumPending == 0 {
+		return nil
+	}
+	for {
+		m, err := c.Next(jetstream.FetchMaxWait(wait))
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		e, err := events.FromMsg(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		out = append(out, e)
+		md, err := m.Metadata()
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		if md.NumPending == 0 {
+			return out
+		}
+	}
+}
+
+// last returns the newest stored kv.put or kv.deleted event of key
+// ("BUCKET/KEY").
+func (b *bench) last(key string) (events.Event, bool) {
+	b.t.Helper()
+	var best events.Event
+	var bestSeq uint64
+	for _, typ := range []string{kv.TypePut, kv.TypeDeleted} {
+		e, seq, ok, err := bus.LastEvent(context.Background(), b.js, events.EventSubject(typ, key))
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		if ok && seq > bestSeq {
+			best, bestSeq = e, seq
+		}
+	}
+	return best, bestSeq > 0
+}
+
+// waitLast polls until the newest stored event of key has typ, data and
+// version.
+func (b *bench) waitLast(key, typ, data, version string) events.Event {
+	b.t.Helper()
+	var got events.Event
+	testutil.Eventually(b.t, wait, func() error {
+		e, ok := b.last(key)
+		if !ok {
+			return fmt.Errorf("no event stored for %s", key)
+		}
+		if e.Type != typ || string(e.Data) != data || e.Version != version {
+			return fmt.Errorf("last event of %s is %s %q version %s, want %s %q version %s", key, e.Type, e.Data, e.Version, typ, data, version)
+		}
+		got = e
+		return nil
+	})
+	return got
+}
+
+// announce publishes an agent announcement as agents do.
+func (b *bench) announce(name string, stopping bool, on ...string) {
+	b.t.Helper()
+	a := events.Announcement{Name: name, Version: "test", Started: time.Now(), Heartbeat: time.Now(), Stopping: stopping}
+	for i, s := range on {
+		a.Watches = append(a.Watches, events.WatchSummary{Name: fmt.Sprintf("w%d", i), On: s, RunMode: "queue"})
+	}
+	data, err := json.Marshal(a)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if _, err := b.js.Publish(context.Background(), events.AgentSubject(name), data); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// tracker runs an interest tracker until the test ends.
+func (b *bench) tracker() *interest.Tracker {
+	b.t.Helper()
+	tr := interest.New(b.js, zerolog.Nop())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = tr.Run(ctx)
+	}()
+	b.t.Cleanup(func() { cancel(); <-done })
+	return tr
+}
+
+func keysOf(evs []events.Event) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.Type+" "+e.Key+" "+string(e.Data)+" @"+e.Version)
+	}
+	return out
+}
