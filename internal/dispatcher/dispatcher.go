@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
 
@@ -136,6 +137,13 @@ func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 		}
 		seen[s.Name()] = true
 		d.m.addSource(s.Name())
+		// A source that keeps its own series (the ZooKeeper source's
+		// reconnects, expiries, catch-ups) exposes them on /metrics.
+		if c, ok := s.(prometheus.Collector); ok {
+			if err := d.m.reg.Register(c); err != nil {
+				return nil, fmt.Errorf("%w: metrics of source %s: %w", ErrInvalidConfig, s.Name(), err)
+			}
+		}
 	}
 	return d, nil
 }

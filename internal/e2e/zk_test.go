@@ -3,6 +3,8 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -75,6 +77,18 @@ watches:
 	for _, o := range out.snapshot() {
 		if o.Key != "/git/head" || !strings.HasPrefix(o.EventType, "zk.") || o.Version == "" {
 			t.Fatalf("outcome %+v", o)
+		}
+	}
+	// The source's own series are on the dispatcher's /metrics.
+	resp, err := http.Get("http://" + c.http + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"herald_zk_connected 1", "herald_zk_reconnects_total", `herald_dispatcher_events_published_total{source="zk"}`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("dispatcher /metrics lacks %q", want)
 		}
 	}
 }
