@@ -120,6 +120,7 @@ be unique among the files of one directory. Needs no NATS.`,
 	},
 	{name: "call", args: callArgs, summary: "run a scheduler call (COMMAND) between the dispatcher's pre and post|err call hooks", help: callHelp, new: func() subcommand { return &callCmd{} }},
 	{name: "op", args: "OPERATION [flags] -- COMMAND [ARGS...]", summary: "run COMMAND between the pre and post|err hooks of a hooks.d directory", help: opHelp, new: func() subcommand { return &opCmd{} }},
+	{name: "kv", args: kvArgs, summary: "put, get or delete a key of a NATS KV bucket (the kv: source)", help: kvHelp, new: func() subcommand { return &kvCmd{} }},
 }
 
 func lookup(name string) (commandSpec, bool) {
