@@ -49,9 +49,29 @@ type bucketWatch struct {
 	env    source.Env
 	log    zerolog.Logger
 
+	stats *counters
+
 	// missing is set while the bucket is known not to exist, so that the
 	// wait is logged once and vanished keys are reported once.
 	missing bool
+	// known is, per key, the newest event this watch session knows stored
+	// in the events stream (read at catch-up, checked while behind, or
+	// acknowledged to a publish); it tells when an older revision was
+	// stored after a newer one.
+	known map[string]storedRef
+}
+
+// storedRef locates a stored event of a key.
+type storedRef struct {
+	seq uint64 // events stream sequence
+	rev uint64 // revision(version)
+}
+
+// note records that the event of key at seq with revision rev is stored.
+func (w *bucketWatch) note(key string, seq, rev uint64) {
+	if seq > w.known[key].seq {
+		w.known[key] = storedRef{seq: seq, rev: rev}
+	}
 }
 
 // run watches, and after every failure waits RetryInterval and watches
@@ -84,6 +104,7 @@ type published struct {
 	rev     uint64    // the version as a revision; 0 when it is not one
 	ours    bool      // published by this source (not e.g. herald publish)
 	stored  time.Time // when the events stream stored it (server clock)
+	seq     uint64    // its events stream sequence
 }
 
 // current reports whether p describes the bucket created at created: an
@@ -117,6 +138,10 @@ func (w *bucketWatch) watch(ctx context.Context) error {
 	pub, err := w.readPublished(ctx)
 	if err != nil {
 		return err
+	}
+	w.known = map[string]storedRef{}
+	for key, p := range pub {
+		w.note(key, p.seq, p.rev)
 	}
 	// Initial values first (UpdatesOnly off), deletes included: the last
 	// entry of every key, a delete or purge marker for a deleted key. No
@@ -213,6 +238,10 @@ func (w *bucketWatch) bucketMissing(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	w.known = map[string]storedRef{}
+	for key, p := range pub {
+		w.note(key, p.seq, p.rev)
+	}
 	if err := w.catchUp(ctx, pub, nil, time.Time{}); err != nil {
 		return err
 	}
@@ -249,7 +278,7 @@ func (w *bucketWatch) readPublished(ctx context.Context) (map[string]published, 
 		if !ok || b != w.bucket || !w.scope.match(key) {
 			return nil
 		}
-		p := w.describe(e, md.Timestamp)
+		p := w.describe(e, md.Timestamp, md.Sequence.Stream)
 		// Stream order: a later event of the key (put or deleted) wins.
 		out[key] = p
 		return nil
@@ -260,8 +289,8 @@ func (w *bucketWatch) readPublished(ctx context.Context) (map[string]published, 
 	return out, nil
 }
 
-func (w *bucketWatch) describe(e events.Event, stored time.Time) published {
-	return published{typ: e.Type, version: e.Version, rev: revision(e.Version), ours: e.Source == SourcePrefix+w.bucket, stored: stored}
+func (w *bucketWatch) describe(e events.Event, stored time.Time, seq uint64) published {
+	return published{typ: e.Type, version: e.Version, rev: revision(e.Version), ours: e.Source == SourcePrefix+w.bucket, stored: stored, seq: seq}
 }
 
 // catchUp publishes what differs between the bucket's state (nil when the
@@ -299,11 +328,12 @@ func (w *bucketWatch) catchUp(ctx context.Context, pub map[string]published, sta
 			same++
 			continue
 		}
-		if err := w.publish(ctx, *ev, created, "catch-up"); err != nil {
+		if err := w.publish(ctx, *ev, created, whyCatchUp); err != nil {
 			return err
 		}
 		sent++
 	}
+	w.stats.catchUps.Add(1)
 	l := w.log.Info()
 	if sent == 0 {
 		l = w.log.Debug()
@@ -329,7 +359,7 @@ func (w *bucketWatch) live(ctx context.Context, e jetstream.KeyValueEntry, creat
 			return nil
 		}
 	}
-	return w.publish(ctx, *w.event(e), created, "change")
+	return w.publish(ctx, *w.event(e), created, whyChange)
 }
 
 // lastPublished reads the last kv.put or kv.deleted event of one key.
@@ -350,7 +380,9 @@ func (w *bucketWatch) lastPublished(ctx context.Context, key string) (published,
 	if err != nil {
 		return published{}, false, nil
 	}
-	return w.describe(e, raw.Time), true, nil
+	p := w.describe(e, raw.Time, raw.Sequence)
+	w.note(key, p.seq, p.rev)
+	return p, true, nil
 }
 
 // event converts a KV entry to its event.
@@ -369,16 +401,26 @@ func (w *bucketWatch) newEvent(typ, key string, data []byte, version string) eve
 	return e
 }
 
-// publish stores e. A revision of a bucket that was deleted and created
-// again can repeat one of the old bucket's: when the dedup window drops e
-// as the repeat of an event stored before this bucket existed, e is
-// published again with the bucket's creation time in its version
-// ("REV@UNIXNANO"), the same on every dispatcher.
+// publish stores e.
+//
+// A revision of a bucket that was deleted and created again can repeat one
+// of the old bucket's: when the dedup window drops e as the repeat of an
+// event stored before this bucket existed, e is published again with the
+// bucket's creation time in its version ("REV@UNIXNANO"), the same on
+// every dispatcher.
+//
+// When e is dropped as a repeat of an event stored before an older
+// revision of the key (a slower dispatcher stored that one after this),
+// the newest stored event of the key no longer is the bucket's state: e is
+// stored again, last, as a repair with version "REV.rSEQ" (SEQ: the
+// sequence of the stale event).
 func (w *bucketWatch) publish(ctx context.Context, e events.Event, created time.Time, why string) error {
 	res, err := w.env.Pub.Publish(ctx, e)
 	if err != nil {
 		return fmt.Errorf("publish %s %s: %w", e.Type, e.Key, err)
 	}
+	key := strings.TrimPrefix(e.Key, w.bucket+"/")
+	rev := revision(e.Version)
 	if res.Duplicate && !created.IsZero() && !strings.Contains(e.Version, "@") {
 		old, err := w.storedBefore(ctx, res.Seq, created)
 		if err != nil {
@@ -387,14 +429,36 @@ func (w *bucketWatch) publish(ctx context.Context, e events.Event, created time.
 		if old {
 			w.log.Info().Str("key", e.Key).Str("version", e.Version).
 				Msg("kv: revision repeats one of an earlier bucket of the same name; publishing it with the bucket's creation time")
-			again := w.newEvent(e.Type, strings.TrimPrefix(e.Key, w.bucket+"/"), e.Data, e.Version+"@"+strconv.FormatInt(created.UnixNano(), 10))
+			again := w.newEvent(e.Type, key, e.Data, e.Version+"@"+strconv.FormatInt(created.UnixNano(), 10))
 			return w.publish(ctx, again, created, why)
+		}
+	}
+	if k := w.known[key]; res.Duplicate && res.Seq < k.seq && k.rev < rev && !strings.Contains(e.Version, ".r") {
+		w.log.Info().Str("key", e.Key).Str("version", e.Version).Uint64("stale_seq", k.seq).Uint64("stale_revision", k.rev).
+			Msg("kv: an older revision was stored after this one; storing this one again")
+		w.stats.repairs.Add(1)
+		again := w.newEvent(e.Type, key, e.Data, e.Version+".r"+strconv.FormatUint(k.seq, 10))
+		return w.publish(ctx, again, created, why)
+	}
+	w.note(key, res.Seq, rev)
+	if res.Duplicate {
+		w.stats.duplicates.Add(1)
+	} else {
+		w.stats.published.Add(1)
+		if why == whyCatchUp {
+			w.stats.catchUpEvents.Add(1)
 		}
 	}
 	w.log.Debug().Str("why", why).Str("type", e.Type).Str("key", e.Key).Str("version", e.Version).
 		Str("event_id", res.ID).Bool("duplicate", res.Duplicate).Msg("kv event published")
 	return nil
 }
+
+// Why an event is published, for logs and counters.
+const (
+	whyCatchUp = "catch-up"
+	whyChange  = "change"
+)
 
 // storedBefore reports whether the event at seq of the events stream was
 // stored before t.
@@ -413,8 +477,8 @@ func (w *bucketWatch) storedBefore(ctx context.Context, seq uint64, t time.Time)
 	return m.Time.Before(t), nil
 }
 
-// revision reads the KV revision that starts a version: "17", "17@..." and
-// "17-absent" are all 17; anything else is 0.
+// revision reads the KV revision that starts a version: "17", "17@...",
+// "17.r..." and "17-absent" are all 17; anything else is 0.
 func revision(version string) uint64 {
 	end := 0
 	for end < len(version) && version[end] >= '0' && version[end] <= '9' {

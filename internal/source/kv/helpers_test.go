@@ -126,6 +126,7 @@ func (l *syncLog) String() string {
 
 // running is a source started by run.
 type running struct {
+	src  *kv.Source
 	rec  *recorder
 	log  *syncLog
 	stop func()
@@ -159,7 +160,7 @@ func (b *bench) run(cfg kv.Config, tr *interest.Tracker) *running {
 	if src.Name() != "kv" {
 		b.t.Fatalf("Name() = %q", src.Name())
 	}
-	r := &running{rec: &recorder{js: b.js}, log: &syncLog{}}
+	r := &running{src: src, rec: &recorder{js: b.js}, log: &syncLog{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	log := zerolog.New(r.log).With().Timestamp().Str("source", "kv").Logger()
@@ -179,7 +180,7 @@ func (b *bench) run(cfg kv.Config, tr *interest.Tracker) *running {
 			case <-time.After(wait):
 				t.Errorf("Run did not return within %v of cancel", wait)
 			}
-			if t.Failed() || testing.Verbose() {
+			if t.Failed() {
 				t.Logf("--- source log:\n%s", r.log.String())
 			}
 		})

@@ -8,12 +8,25 @@
 // It watches the buckets named in its Config and those the agents declare
 // (through the interest tracker), and drops a bucket's watch when nothing
 // needs it any more. No final state is lost: each time a watch starts (at
-// start, after a reconnect, after a watch failed, when the set of watched
-// keys changes) it compares the bucket with the last event published for
-// each key and publishes only what differs, including the deletion of keys
-// that vanished while nobody watched. Several dispatchers on one NATS
-// publish each revision once: the event source is "nats-kv://BUCKET" on
-// every dispatcher, so the events stream's dedup window drops the repeats.
+// start, after a NATS reconnect, after a watch failed, when the set of
+// watched keys changes) it compares the bucket with the last event
+// published for each key and publishes only what differs (a catch-up),
+// including the deletion of keys that vanished while nobody watched. The
+// KV watcher delivers each key's last entry first (delete and purge markers
+// included, no history) and then every change still in the bucket's
+// history when it is read; a burst can push a revision out of the history
+// before it is read, but never the last one.
+//
+// Several dispatchers on one NATS publish each revision once: the event
+// source is "nats-kv://BUCKET" on every dispatcher, so the events stream's
+// dedup window drops the repeats. A watch that is behind checks the last
+// stored event of the key first and skips a revision already superseded;
+// should a slower dispatcher still store an older revision after a newer
+// one, the first dispatcher that finds its own newer publish dropped as a
+// repeat stores it again (a repair). A bucket deleted and created again is
+// noticed (GenerationCheck) and its revisions, which restart at 1, are not
+// confused with the old bucket's. Reconnects and catch-ups are logged,
+// counted in Stats and exported by the Source as a prometheus.Collector.
 //
 // It knows the KV API, the event format and the selector syntax; it knows
 // nothing of how the dispatcher runs NATS or of agents beyond their
@@ -102,6 +115,7 @@ func validBucket(s string) bool {
 type Source struct {
 	cfg     Config
 	targets []target
+	stats   counters
 }
 
 var _ source.Source = (*Source)(nil)
@@ -176,7 +190,7 @@ func (s *Source) Run(ctx context.Context, env source.Env) error {
 			wctx, cancel := context.WithCancel(ctx)
 			r := &running{scope: want[bucket], cancel: cancel, done: make(chan struct{})}
 			active[bucket] = r
-			w := &bucketWatch{bucket: bucket, scope: r.scope, env: env,
+			w := &bucketWatch{bucket: bucket, scope: r.scope, env: env, stats: &s.stats,
 				log: env.Log.With().Str("bucket", bucket).Strs("filters", r.scope.describe()).Logger()}
 			wg.Add(1)
 			go func() {
@@ -185,6 +199,7 @@ func (s *Source) Run(ctx context.Context, env source.Env) error {
 				w.run(wctx)
 			}()
 		}
+		s.stats.buckets.Store(int64(len(active)))
 		select {
 		case <-ctx.Done():
 			return nil
@@ -194,6 +209,7 @@ func (s *Source) Run(ctx context.Context, env source.Env) error {
 				env.Log.Warn().Str("status", st.String()).Msg("kv: NATS connection lost; catching up once it is back")
 				continue
 			}
+			s.stats.reconnects.Add(1)
 			env.Log.Info().Int("buckets", len(active)).Msg("kv: NATS reconnected; re-watching every bucket to catch up")
 			for bucket, r := range active {
 				r.stop()

@@ -11,12 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/source/kv"
 	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/heraldhq/herald/internal/watch"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestConfig_Validate(t *testing.T) {
@@ -200,6 +203,9 @@ func TestSource_Run_RestartCatchesUpOnlyChanges(t *testing.T) {
 		t.Fatalf("after restart published:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	second.waitLog(t, "kv catch-up done", `"unchanged":1`)
+	if st := second.src.Stats(); st.CatchUpEvents < 3 || st.CatchUps != 1 {
+		t.Errorf("stats %+v: want 1 catch-up with at least 3 events", st)
+	}
 }
 
 // A delete marker that is still in the bucket is caught up with its own
@@ -409,6 +415,65 @@ func TestSource_Run_Reconnect(t *testing.T) {
 	r2 := put(t, obucket, "app.db", "v2")
 	b.waitLast("cfg/app.db", kv.TypePut, "v2", fmt.Sprint(r2))
 	src.waitLog(t, "NATS reconnected")
+	if st := src.src.Stats(); st.Reconnects < 1 || st.Buckets != 1 {
+		t.Errorf("stats %+v: want a reconnect counted and 1 bucket", st)
+	}
 	r3 := put(t, obucket, "app.db", "v3")
 	b.waitLast("cfg/app.db", kv.TypePut, "v3", fmt.Sprint(r3))
+}
+
+// A slower dispatcher stored an older revision after the current one: the
+// source stores the current one again (a repair), last.
+func TestSource_Run_RepairsStaleRevisionStoredLast(t *testing.T) {
+	b := newBench(t)
+	bucket := b.bucket("cfg")
+	put(t, bucket, "a", "v1")
+	put(t, bucket, "a", "v2")
+	ctx := context.Background()
+	// Dispatcher B stores revision 2, then slow dispatcher A revision 1.
+	for _, v := range []string{"2", "1"} {
+		e := events.New(kv.SourcePrefix+"cfg", kv.TypePut, "cfg/a", []byte("v"+v))
+		e.Version = v
+		if _, err := bus.PublishEvent(ctx, b.js, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, staleSeq, _, err := bus.LastEvent(ctx, b.js, events.EventSubject(kv.TypePut, "cfg/a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := b.run(kv.Config{Watch: []string{"cfg/a"}}, nil)
+	b.waitLast("cfg/a", kv.TypePut, "v2", fmt.Sprintf("2.r%d", staleSeq))
+	src.waitLog(t, "an older revision was stored after this one")
+	if st := src.src.Stats(); st.Repairs != 1 {
+		t.Errorf("stats %+v: want 1 repair", st)
+	}
+	// A restart finds the repaired state current: nothing more.
+	src.stop()
+	again := b.run(kv.Config{Watch: []string{"cfg/a"}}, nil)
+	again.waitLog(t, "kv catch-up done", `"published":0`)
+}
+
+// The source is a Prometheus collector of its stats.
+func TestSource_Collect(t *testing.T) {
+	src, err := kv.New(kv.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(src); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, mf := range mfs {
+		names = append(names, mf.GetName())
+	}
+	want := []string{"herald_kv_catchup_events_total", "herald_kv_catchups_total", "herald_kv_reconnects_total", "herald_kv_repairs_total", "herald_kv_watched_buckets"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("metrics %q, want %q", names, want)
+	}
 }
