@@ -152,6 +152,7 @@ func (r *running) stop() {
 func (s *Source) Run(ctx context.Context, env source.Env) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer s.stats.buckets.Store(0)
 	active := map[string]*running{}
 	defer func() {
 		for _, r := range active {
@@ -204,7 +205,11 @@ func (s *Source) Run(ctx context.Context, env source.Env) error {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
-		case st := <-status:
+		case st, ok := <-status:
+			if !ok {
+				status = nil
+				continue
+			}
 			if st != nats.CONNECTED {
 				env.Log.Warn().Str("status", st.String()).Msg("kv: NATS connection lost; catching up once it is back")
 				continue
