@@ -334,11 +334,7 @@ func (w *bucketWatch) catchUp(ctx context.Context, pub map[string]published, sta
 		sent++
 	}
 	w.stats.catchUps.Add(1)
-	l := w.log.Info()
-	if sent == 0 {
-		l = w.log.Debug()
-	}
-	l.Int("published", sent).Int("unchanged", same).Msg("kv catch-up done")
+	w.log.Info().Int("published", sent).Int("unchanged", same).Msg("kv catch-up done")
 	return nil
 }
 
@@ -355,7 +351,7 @@ func (w *bucketWatch) live(ctx context.Context, e jetstream.KeyValueEntry, creat
 		}
 		if ok && p.current(created) && p.rev >= e.Revision() {
 			w.log.Debug().Str("key", e.Key()).Uint64("revision", e.Revision()).Uint64("published", p.rev).
-				Msg("kv: a newer revision is already published; skipping")
+				Msg("kv: this or a newer revision is already stored; skipping")
 			return nil
 		}
 	}
