@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-zookeeper/zk"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -102,6 +103,13 @@ type benchRun struct {
 	url    string
 	nc     *nats.Conn
 	js     jetstream.JetStream
+	// dispStarted is when the last dispatcher was started (just before
+	// exec).
+	dispStarted time.Time
+	// zk and zc are the run's ZooKeeper server and the bench's session
+	// to it, for the zk scenarios.
+	zk *zkServer
+	zc *zk.Conn
 }
 
 func (h *harness) newRun(name string) (*benchRun, error) {
@@ -113,12 +121,15 @@ func (h *harness) newRun(name string) (*benchRun, error) {
 	return &benchRun{h: h, dir: dir}, nil
 }
 
-// stop closes the client connection and stops every process: the agents
-// at once, then the dispatcher. Problems are reported, not returned: the
-// figures were already taken.
+// stop closes the client connections and stops every process: the agents
+// at once, then the dispatcher, then ZooKeeper. Problems are reported, not
+// returned: the figures were already taken.
 func (r *benchRun) stop() {
 	if r.nc != nil {
 		r.nc.Close()
+	}
+	if r.zc != nil {
+		r.zc.Close()
 	}
 	r.mu.Lock()
 	agents := r.agents
@@ -129,12 +140,33 @@ func (r *benchRun) stop() {
 		stopAll([]*proc{r.disp}, r.h.stderr)
 		r.disp = nil
 	}
+	if r.zk != nil {
+		r.zk.stop()
+	}
+}
+
+// stopDispatcher stops the dispatcher and closes the bench's connection to
+// its NATS server.
+func (r *benchRun) stopDispatcher() {
+	if r.nc != nil {
+		r.nc.Close()
+		r.nc = nil
+	}
+	if r.disp != nil {
+		stopAll([]*proc{r.disp}, r.h.stderr)
+		r.disp = nil
+	}
 }
 
 // startDispatcher starts a dispatcher with embedded NATS on free ports and
-// connects to it. eventsPerKey > 0 sets streams.events_per_key.
-func (r *benchRun) startDispatcher(ctx context.Context, eventsPerKey int) error {
+// connects to it. eventsPerKey > 0 sets streams.events_per_key; marker is
+// a log line to signal on its proc's log.hit ("" for none); extra are more
+// flags. A second start in the same run reuses the data dir.
+func (r *benchRun) startDispatcher(ctx context.Context, eventsPerKey int, marker string, extra ...string) error {
 	ready := filepath.Join(r.dir, "ready.json")
+	if err := os.Remove(ready); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("ready file: %w", err)
+	}
 	args := []string{"--data", filepath.Join(r.dir, "data"), "--nats-listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
 		"--ready-file", ready, "--log-format", "json", "--log-level", "info"}
 	if eventsPerKey > 0 {
@@ -144,7 +176,9 @@ func (r *benchRun) startDispatcher(ctx context.Context, eventsPerKey int) error 
 		}
 		args = append([]string{"--config", conf}, args...)
 	}
-	p, err := r.h.start("dispatcher", filepath.Join(r.dir, "dispatcher.log"), "", args...)
+	args = append(args, extra...)
+	r.dispStarted = time.Now()
+	p, err := r.h.start("dispatcher", filepath.Join(r.dir, fmt.Sprintf("dispatcher-%d.log", r.dispStarted.UnixNano())), marker, args...)
 	if err != nil {
 		return err
 	}

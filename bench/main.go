@@ -3,14 +3,19 @@
 // embedded NATS JetStream store, drives them with events and prints a table
 // of latency, throughput and memory figures next to their targets.
 //
-//	go run ./bench [-scenarios latency1,latency20,throughput,idle] [-n N] [-runs R]
+//	go run ./bench [-scenarios latency1,latency20,throughput,idle,zklat1,zklat20,zkscale] [-n N] [-runs R]
+//
+// The zk scenarios also start a private ZooKeeper server (Debian's
+// zookeeper package, with java) on a free loopback port and drive it with
+// a ZooKeeper client.
 //
 // Every scenario run starts its own dispatcher and agents and stops them
 // (SIGTERM, then wait) before the next; with -runs above 1 each figure is
 // the median of the runs and the spread (min–max) is shown. It knows the
 // binaries' flags, the ready file and the "agent consuming events" log
-// line, and the wire format from package events; it knows nothing of the
-// agent's or dispatcher's insides.
+// line, the ZooKeeper source's log lines ("zk: watching", "zk: watches
+// set") and event version format, and the wire format from package
+// events; it knows nothing of the agent's or dispatcher's insides.
 package main
 
 import (
@@ -32,9 +37,12 @@ const (
 	scLatency20  = "latency20"
 	scThroughput = "throughput"
 	scIdle       = "idle"
+	scZKLat1     = "zklat1"
+	scZKLat20    = "zklat20"
+	scZKScale    = "zkscale"
 )
 
-var allScenarios = []string{scLatency1, scLatency20, scThroughput, scIdle}
+var allScenarios = []string{scLatency1, scLatency20, scThroughput, scIdle, scZKLat1, scZKLat20, scZKScale}
 
 // ErrInvalidConfig wraps every bad command-line setting.
 var ErrInvalidConfig = errors.New("invalid bench config")
@@ -44,11 +52,16 @@ type Config struct {
 	Scenarios []string
 	// N is the number of events the throughput scenario publishes.
 	N int
-	// Samples and Warmup are the measured and discarded events of latency1.
+	// Samples and Warmup are the measured and discarded events of latency1
+	// and zklat1.
 	Samples, Warmup int
-	// Samples20 is the number of measured events of latency20 (Warmup/2
-	// are discarded first); Agents is how many agents it starts.
+	// Samples20 is the number of measured events of latency20 and zklat20
+	// (Warmup/2 are discarded first); Agents is how many agents they
+	// start.
 	Samples20, Agents int
+	// ZKForceSync is ZooKeeper's forceSync (fsync the transaction log
+	// before committing a change) in the zk scenarios.
+	ZKForceSync bool
 	// EventsPerKey is the dispatcher's streams.events_per_key for the
 	// throughput scenario; 0 means N, so every event stays stored.
 	EventsPerKey int
@@ -103,10 +116,11 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.SetOutput(stderr)
 	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated `list` of scenarios to run")
 	fs.IntVar(&c.N, "n", 100000, "events the throughput scenario publishes")
-	fs.IntVar(&c.Samples, "samples", 300, "measured events of latency1")
-	fs.IntVar(&c.Warmup, "warmup", 20, "warm-up events of latency1 (latency20 uses half)")
-	fs.IntVar(&c.Samples20, "samples20", 200, "measured events of latency20")
-	fs.IntVar(&c.Agents, "agents", 20, "agents started by latency20")
+	fs.IntVar(&c.Samples, "samples", 300, "measured events of latency1 and zklat1")
+	fs.IntVar(&c.Warmup, "warmup", 20, "warm-up events of latency1 and zklat1 (latency20 and zklat20 use half)")
+	fs.IntVar(&c.Samples20, "samples20", 200, "measured events of latency20 and zklat20")
+	fs.IntVar(&c.Agents, "agents", 20, "agents started by latency20 and zklat20")
+	fs.BoolVar(&c.ZKForceSync, "zk-force-sync", true, "zk scenarios: ZooKeeper fsyncs its transaction log before committing (its default)")
 	fs.IntVar(&c.EventsPerKey, "events-per-key", 0, "dispatcher streams.events_per_key for throughput (0: n, so no event is dropped by the stream)")
 	fs.BoolVar(&c.Stored, "stored", true, "throughput: also measure events stored before the agent starts")
 	fs.IntVar(&c.Runs, "runs", 1, "run each scenario this many times and report the median")
@@ -181,6 +195,7 @@ func bench(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprintln(stdout)
+	fmt.Fprintf(stdout, "load average at end %s\n\n", loadAverage())
 	printTable(stdout, aggregate(all), cfg.Runs, cfg.Format)
 	if cfg.Keep {
 		fmt.Fprintf(stdout, "\nbinaries, data and logs kept in %s\n", h.tmp)
@@ -203,6 +218,12 @@ func runScenario(ctx context.Context, h *harness, cfg Config, sc string) ([]resu
 		return throughput(ctx, run, cfg)
 	case scIdle:
 		return idle(ctx, run)
+	case scZKLat1:
+		return zkLatency(ctx, run, cfg, sc, 1, cfg.Warmup, cfg.Samples)
+	case scZKLat20:
+		return zkLatency(ctx, run, cfg, sc, cfg.Agents, cfg.Warmup/2, cfg.Samples20)
+	case scZKScale:
+		return zkScale(ctx, run, cfg)
 	}
 	return nil, fmt.Errorf("unknown scenario %q", sc)
 }

@@ -65,8 +65,10 @@ func formatValue(v float64, unit string) string {
 	switch unit {
 	case "ms":
 		return strconv.FormatFloat(v, 'f', 2, 64)
-	case "MiB":
+	case "MiB", "MB":
 		return strconv.FormatFloat(v, 'f', 1, 64)
+	case "s":
+		return strconv.FormatFloat(v, 'f', 2, 64)
 	case "µs":
 		return strconv.FormatFloat(v, 'f', 1, 64)
 	case "% of a core":
@@ -233,10 +235,17 @@ func readMachine() machine {
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.kernel = strings.TrimSpace(string(b))
 	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		m.load = strings.Join(strings.Fields(string(b))[:3], " ")
-	}
+	m.load = loadAverage()
 	return m
+}
+
+// loadAverage is the 1, 5 and 15 minute load average, or "unknown".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
 }
 
 // procField returns the value of the first "name<sep> value" line of a

@@ -127,7 +127,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // latency1 measures publish-to-action-start for one agent, one event at a
 // time.
 func latency1(ctx context.Context, r *benchRun, cfg Config) ([]result, error) {
-	if err := r.startDispatcher(ctx, 0); err != nil {
+	if err := r.startDispatcher(ctx, 0, ""); err != nil {
 		return nil, err
 	}
 	spec, err := r.newAgentSpec("bench-lat", "watches:\n"+watchYAML("lat", "bench.lat"))
@@ -171,7 +171,7 @@ func latency1(ctx context.Context, r *benchRun, cfg Config) ([]result, error) {
 // latency20 measures, per event, the time until every one of cfg.Agents
 // agents has started its action.
 func latency20(ctx context.Context, r *benchRun, cfg Config) ([]result, error) {
-	if err := r.startDispatcher(ctx, 0); err != nil {
+	if err := r.startDispatcher(ctx, 0, ""); err != nil {
 		return nil, err
 	}
 	specs := make([]agentSpec, cfg.Agents)
@@ -445,7 +445,7 @@ func throughput(ctx context.Context, r *benchRun, cfg Config) ([]result, error) 
 	if perKey == 0 {
 		perKey = max(cfg.N, int(events.DefaultEventsPerKey))
 	}
-	if err := r.startDispatcher(ctx, perKey); err != nil {
+	if err := r.startDispatcher(ctx, perKey, ""); err != nil {
 		return nil, err
 	}
 	sc := scThroughput
@@ -661,7 +661,7 @@ func logTime(line string) (time.Time, error) {
 // idle measures the resident memory of an idle agent with three watches
 // and of the dispatcher.
 func idle(ctx context.Context, r *benchRun) ([]result, error) {
-	if err := r.startDispatcher(ctx, 0); err != nil {
+	if err := r.startDispatcher(ctx, 0, ""); err != nil {
 		return nil, err
 	}
 	spec, err := r.newAgentSpec("bench-idle", "watches:\n"+
@@ -720,13 +720,16 @@ func stableRSS(ctx context.Context, pid int) (float64, error) {
 }
 
 // rssKiB reads VmRSS from /proc/PID/status.
-func rssKiB(pid int) (int64, error) {
+func rssKiB(pid int) (int64, error) { return procStatusKiB(pid, "VmRSS:") }
+
+// procStatusKiB reads a kB field ("VmRSS:", "VmHWM:") of /proc/PID/status.
+func procStatusKiB(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, fmt.Errorf("read RSS: %w", err)
+		return 0, fmt.Errorf("read %s: %w", strings.TrimSuffix(field, ":"), err)
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(l, field); ok {
 			f := strings.Fields(v)
 			if len(f) == 0 {
 				break
@@ -734,5 +737,5 @@ func rssKiB(pid int) (int64, error) {
 			return strconv.ParseInt(f[0], 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	return 0, fmt.Errorf("%w: %s in /proc/%d/status", errNoField, field, pid)
 }
