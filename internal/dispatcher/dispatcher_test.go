@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/heraldhq/herald/internal/source"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/dispatcher"
+	"github.com/heraldhq/herald/internal/source"
 	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -330,12 +330,12 @@ func TestDispatcher_External(t *testing.T) {
 
 	t.Run("connection loss: healthz follows the connection, reconnects are counted", func(t *testing.T) {
 		s := testutil.RunNATS(t)
-		proxy := startProxy(t, s.Addr().String())
+		proxy := testutil.StartProxy(t, s.Addr().String())
 		cfg := testConfig(t)
-		cfg.NATS.URL = proxy.URL()
+		cfg.NATS.URL = "nats://" + proxy.Addr()
 		d := startDispatcher(t, cfg)
 
-		proxy.setDown(true)
+		proxy.SetDown(true)
 		testutil.Eventually(t, 10*time.Second, func() error {
 			if code, body := get(t, d, "/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, `"nats":"disconnected"`) {
 				return fmt.Errorf("healthz = %d %s", code, body)
@@ -350,7 +350,7 @@ func TestDispatcher_External(t *testing.T) {
 			t.Errorf("publish errors = %q, %v; want 1", v, err)
 		}
 
-		proxy.setDown(false)
+		proxy.SetDown(false)
 		testutil.Eventually(t, 10*time.Second, func() error {
 			if code, body := get(t, d, "/healthz"); code != http.StatusOK {
 				return fmt.Errorf("healthz = %d %s", code, body)

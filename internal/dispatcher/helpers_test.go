@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -182,99 +181,4 @@ func metricValue(scrape, series string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("series %s not in scrape", series)
-}
-
-// tcpProxy forwards connections to a NATS server and can cut them: while
-// down it keeps its port (so no other server can take it) but closes every
-// connection. It stands for a network failure between the dispatcher and
-// an external server.
-type tcpProxy struct {
-	ln     net.Listener
-	target string
-	wg     sync.WaitGroup
-
-	mu    sync.Mutex
-	down  bool
-	conns map[net.Conn]struct{}
-}
-
-func startProxy(t *testing.T, target string) *tcpProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.setDown(true)
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *tcpProxy) URL() string { return "nats://" + p.ln.Addr().String() }
-
-// setDown cuts every connection and refuses new ones, or lets them through
-// again.
-func (p *tcpProxy) setDown(down bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = down
-	if down {
-		for c := range p.conns {
-			_ = c.Close()
-		}
-	}
-}
-
-// track registers c unless the proxy is down.
-func (p *tcpProxy) track(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.down {
-		return false
-	}
-	p.conns[c] = struct{}{}
-	return true
-}
-
-func (p *tcpProxy) untrack(c net.Conn) {
-	p.mu.Lock()
-	delete(p.conns, c)
-	p.mu.Unlock()
-	_ = c.Close()
-}
-
-func (p *tcpProxy) accept() {
-	defer p.wg.Done()
-	for {
-		client, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		if !p.track(client) {
-			_ = client.Close()
-			continue
-		}
-		upstream, err := net.Dial("tcp", p.target)
-		if err != nil || !p.track(upstream) {
-			if upstream != nil {
-				_ = upstream.Close()
-			}
-			p.untrack(client)
-			continue
-		}
-		pipe := func(dst, src net.Conn) {
-			defer p.wg.Done()
-			_, _ = io.Copy(dst, src)
-			p.untrack(dst)
-			p.untrack(src)
-		}
-		p.wg.Add(2)
-		go pipe(client, upstream)
-		go pipe(upstream, client)
-	}
 }
