@@ -1,10 +1,8 @@
 package hooks
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"path"
 	"path/filepath"
 	"reflect"
@@ -16,31 +14,18 @@ import (
 	"github.com/heraldhq/herald/internal/handlers"
 	"github.com/heraldhq/herald/internal/hooks/call"
 	"github.com/heraldhq/herald/internal/watch"
+	"github.com/heraldhq/herald/internal/yamlfile"
 	"gopkg.in/yaml.v3"
 )
 
 // ErrInvalid wraps every problem found in a hook file or a job file.
 var ErrInvalid = errors.New("invalid hook file")
 
-// FieldError is one problem, located by file, line and field, as in watch
-// files.
-type FieldError struct {
-	File  string
-	Line  int
-	Field string // e.g. hooks[0].on_timeout
-	Msg   string
-}
+// FieldError is one problem, located by file, line and field (Field e.g.
+// hooks[0].on_timeout), as in watch files.
+type FieldError yamlfile.Error
 
-func (e *FieldError) Error() string {
-	loc := e.File
-	if e.Line > 0 {
-		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
-	}
-	if e.Field == "" {
-		return fmt.Sprintf("%s: %s", loc, e.Msg)
-	}
-	return fmt.Sprintf("%s: %s: %s", loc, e.Field, e.Msg)
-}
+func (e *FieldError) Error() string { return (*yamlfile.Error)(e).Error() }
 
 func (e *FieldError) Unwrap() error { return ErrInvalid }
 
@@ -242,90 +227,30 @@ type File struct {
 // *.yml, not hidden.
 func IsHookFile(name string) bool { return watch.IsWatchFile(name) }
 
-func yamlKeys(t reflect.Type) map[string]bool {
-	m := map[string]bool{}
-	for i := 0; i < t.NumField(); i++ {
-		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
-		if tag != "" && tag != "-" {
-			m[tag] = true
-		}
-	}
-	return m
-}
-
 var (
-	hookKeys    = yamlKeys(reflect.TypeFor[Hook]())
-	handlerKeys = yamlKeys(reflect.TypeFor[handlers.Handler]())
-	matchKeys   = yamlKeys(reflect.TypeFor[handlers.Match]())
-	jobKeys     = yamlKeys(reflect.TypeFor[JobFile]())
-	stageKeys   = yamlKeys(reflect.TypeFor[Stage]())
+	hookKeys    = yamlfile.Keys(reflect.TypeFor[Hook]())
+	handlerKeys = yamlfile.Keys(reflect.TypeFor[handlers.Handler]())
+	matchKeys   = yamlfile.Keys(reflect.TypeFor[handlers.Match]())
+	jobKeys     = yamlfile.Keys(reflect.TypeFor[JobFile]())
+	stageKeys   = yamlfile.Keys(reflect.TypeFor[Stage]())
 )
 
 // parser collects located errors for one file.
-type parser struct {
-	path string
-	errs []error
-}
+type parser struct{ yamlfile.Parser }
 
-func (p *parser) fail(line int, field, format string, a ...any) {
-	p.errs = append(p.errs, &FieldError{File: p.path, Line: line, Field: field, Msg: fmt.Sprintf(format, a...)})
-}
-
-func (p *parser) err() error { return errors.Join(p.errs...) }
-
-// root decodes the document and returns its top-level mapping, or nil for
-// an empty file.
-func (p *parser) root(data []byte, want string) *yaml.Node {
-	var doc yaml.Node
-	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
-		if !errors.Is(err, io.EOF) {
-			p.fail(yamlErrLine(err), "", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
-		}
-		return nil
-	}
-	if len(doc.Content) == 0 {
-		return nil
-	}
-	root := doc.Content[0]
-	if root.Kind != yaml.MappingNode {
-		p.fail(root.Line, "", "want a mapping with %s", want)
-		return nil
-	}
-	return root
-}
-
-// decodeFields decodes a mapping node into out field by field, so that an
-// error names its field; unknown keys are reported. It returns the key
-// lines and whether everything decoded.
-func (p *parser) decodeFields(n *yaml.Node, prefix string, known map[string]bool, out any) (map[string]int, bool) {
-	lines := map[string]int{}
-	ok := true
-	for j := 0; j+1 < len(n.Content); j += 2 {
-		k, v := n.Content[j], n.Content[j+1]
-		lines[k.Value] = k.Line
-		if !known[k.Value] {
-			p.fail(k.Line, prefix+k.Value, "unknown field")
-			ok = false
-			continue
-		}
-		one := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{k, v}}
-		if err := one.Decode(out); err != nil {
-			p.fail(v.Line, prefix+k.Value, "%s", cleanDecodeErr(err))
-			ok = false
-		}
-	}
-	return lines, ok
+func newParser(file string) *parser {
+	return &parser{yamlfile.Parser{Path: file, Wrap: func(e *yamlfile.Error) error { return (*FieldError)(e) }}}
 }
 
 // Parse parses a hook file's content: a mapping with a hooks: list and/or
 // a handlers: list. Every problem is reported, joined, each as a
 // *FieldError.
 func Parse(file string, data []byte) (*File, error) {
-	p := &parser{path: file}
+	p := newParser(file)
 	f := &File{Path: file}
-	root := p.root(data, "hooks: and/or handlers: lists")
+	root := p.Root(data, "hooks: and/or handlers: lists")
 	if root == nil {
-		if err := p.err(); err != nil {
+		if err := p.Err(); err != nil {
 			return nil, err
 		}
 		return f, nil
@@ -338,10 +263,10 @@ func Parse(file string, data []byte) (*File, error) {
 		case "handlers":
 			f.Handlers = p.handlers(v)
 		default:
-			p.fail(k.Line, k.Value, "unknown key (want hooks or handlers)")
+			p.Fail(k.Line, k.Value, "unknown key (want hooks or handlers)")
 		}
 	}
-	if err := p.err(); err != nil {
+	if err := p.Err(); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -352,7 +277,7 @@ func (p *parser) list(v *yaml.Node, field string) []*yaml.Node {
 		return nil
 	}
 	if v.Kind != yaml.SequenceNode {
-		p.fail(v.Line, field, "want a list")
+		p.Fail(v.Line, field, "want a list")
 		return nil
 	}
 	return v.Content
@@ -364,30 +289,30 @@ func (p *parser) hooks(v *yaml.Node) []*Hook {
 	for i, item := range p.list(v, "hooks") {
 		field := fmt.Sprintf("hooks[%d]", i)
 		if item.Kind != yaml.MappingNode {
-			p.fail(item.Line, field, "want a mapping")
+			p.Fail(item.Line, field, "want a mapping")
 			continue
 		}
-		h := &Hook{File: p.path, Line: item.Line}
-		lines, ok := p.decodeFields(item, field+".", hookKeys, h)
+		h := &Hook{File: p.Path, Line: item.Line}
+		lines, ok := p.DecodeFields(item, field+".", hookKeys, h)
 		h.lines = lines
 		if !ok {
 			continue
 		}
-		before := len(p.errs)
+		before := len(p.Errs)
 		h.validate(func(f, format string, a ...any) {
 			line := lines[f]
 			if line == 0 {
 				line = h.Line
 			}
-			p.fail(line, field+"."+f, format, a...)
+			p.Fail(line, field+"."+f, format, a...)
 		})
 		if h.Name != "" {
 			if prev, dup := names[h.Name]; dup {
-				p.fail(lines["name"], field+".name", "duplicate hook name %q (also at line %d)", h.Name, prev)
+				p.Fail(lines["name"], field+".name", "duplicate hook name %q (also at line %d)", h.Name, prev)
 			}
 			names[h.Name] = lines["name"]
 		}
-		if len(p.errs) == before {
+		if len(p.Errs) == before {
 			out = append(out, h)
 		}
 	}
@@ -504,21 +429,17 @@ func (p *parser) handlers(v *yaml.Node) []handlers.Handler {
 	for i, item := range p.list(v, "handlers") {
 		field := fmt.Sprintf("handlers[%d]", i)
 		if item.Kind != yaml.MappingNode {
-			p.fail(item.Line, field, "want a mapping")
+			p.Fail(item.Line, field, "want a mapping")
 			continue
 		}
 		for j := 0; j+1 < len(item.Content); j += 2 {
 			k, mv := item.Content[j], item.Content[j+1]
-			if k.Value == "match" && mv.Kind == yaml.MappingNode {
-				for r := 0; r+1 < len(mv.Content); r += 2 {
-					if !matchKeys[mv.Content[r].Value] {
-						p.fail(mv.Content[r].Line, field+".match."+mv.Content[r].Value, "unknown field")
-					}
-				}
+			if k.Value == "match" {
+				p.UnknownKeys(mv, field+".match.", matchKeys, "unknown field")
 			}
 		}
-		h := handlers.Handler{File: p.path, Line: item.Line}
-		lines, ok := p.decodeFields(item, field+".", handlerKeys, &h)
+		h := handlers.Handler{File: p.Path, Line: item.Line}
+		lines, ok := p.DecodeFields(item, field+".", handlerKeys, &h)
 		if !ok {
 			continue
 		}
@@ -537,12 +458,12 @@ func (p *parser) handlers(v *yaml.Node) []handlers.Handler {
 				if f != "" {
 					name += "." + f
 				}
-				p.fail(line, name, "%s", rest)
+				p.Fail(line, name, "%s", rest)
 			}
 			continue
 		}
 		if prev, dup := names[h.Name]; dup {
-			p.fail(lines["name"], field+".name", "duplicate handler name %q (also at line %d)", h.Name, prev)
+			p.Fail(lines["name"], field+".name", "duplicate handler name %q (also at line %d)", h.Name, prev)
 			continue
 		}
 		names[h.Name] = lines["name"]
@@ -562,12 +483,12 @@ func splitJoined(err error) []error {
 // ParseJobFile parses jobs/NAME.yaml; the job name is the file name
 // without its extension.
 func ParseJobFile(file string, data []byte) (*JobFile, error) {
-	p := &parser{path: file}
+	p := newParser(file)
 	name := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
 	j := &JobFile{Name: name, File: file}
-	root := p.root(data, "enable_hooks and stages")
+	root := p.Root(data, "enable_hooks and stages")
 	if root != nil {
-		if _, ok := p.decodeFields(root, "", jobKeys, j); ok {
+		if _, ok := p.DecodeFields(root, "", jobKeys, j); ok {
 			for i := 0; i+1 < len(root.Content); i += 2 {
 				if root.Content[i].Value != "stages" {
 					continue
@@ -579,39 +500,18 @@ func ParseJobFile(file string, data []byte) (*JobFile, error) {
 				for s := 0; s+1 < len(stages.Content); s += 2 {
 					sk, sv := stages.Content[s], stages.Content[s+1]
 					if sv.Kind != yaml.MappingNode {
-						p.fail(sv.Line, "stages."+sk.Value, "want a mapping such as {enable_hooks: true}")
+						p.Fail(sv.Line, "stages."+sk.Value, "want a mapping such as {enable_hooks: true}")
 						continue
 					}
-					for r := 0; r+1 < len(sv.Content); r += 2 {
-						if !stageKeys[sv.Content[r].Value] {
-							p.fail(sv.Content[r].Line, "stages."+sk.Value+"."+sv.Content[r].Value, "unknown field (want enable_hooks)")
-						}
-					}
+					p.UnknownKeys(sv, "stages."+sk.Value+".", stageKeys, "unknown field (want enable_hooks)")
 				}
 			}
 		}
 	}
-	if err := p.err(); err != nil {
+	if err := p.Err(); err != nil {
 		return nil, err
 	}
 	return j, nil
-}
-
-func cleanDecodeErr(err error) string {
-	s := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n")
-	s = strings.TrimSpace(s)
-	if i := strings.Index(s, ": "); strings.HasPrefix(s, "line ") && i > 0 {
-		s = s[i+2:]
-	}
-	return s
-}
-
-func yamlErrLine(err error) int {
-	var line int
-	if _, scanErr := fmt.Sscanf(strings.TrimPrefix(err.Error(), "yaml: "), "line %d:", &line); scanErr == nil {
-		return line
-	}
-	return 0
 }
 
 // sortHooks orders hooks by name.

@@ -1,7 +1,6 @@
 package watch
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -12,30 +11,18 @@ import (
 	"syscall"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/yamlfile"
 	"gopkg.in/yaml.v3"
 )
 
 // ErrInvalid wraps every problem found in a watch file.
 var ErrInvalid = errors.New("invalid watch file")
 
-// FieldError is one problem, located by file, line and field.
-type FieldError struct {
-	File  string
-	Line  int
-	Field string // e.g. watches[0].run_mode
-	Msg   string
-}
+// FieldError is one problem, located by file, line and field (Field e.g.
+// watches[0].run_mode).
+type FieldError yamlfile.Error
 
-func (e *FieldError) Error() string {
-	loc := e.File
-	if e.Line > 0 {
-		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
-	}
-	if e.Field == "" {
-		return fmt.Sprintf("%s: %s", loc, e.Msg)
-	}
-	return fmt.Sprintf("%s: %s: %s", loc, e.Field, e.Msg)
-}
+func (e *FieldError) Error() string { return (*yamlfile.Error)(e).Error() }
 
 func (e *FieldError) Unwrap() error { return ErrInvalid }
 
@@ -59,68 +46,46 @@ func ParseFile(path string) (*File, error) {
 	return Parse(path, data)
 }
 
-var knownKeys = func() map[string]bool {
-	m := map[string]bool{}
-	t := reflect.TypeOf(Watch{})
-	for i := 0; i < t.NumField(); i++ {
-		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
-		if tag != "" && tag != "-" {
-			m[tag] = true
-		}
-	}
-	return m
-}()
+var knownKeys = yamlfile.Keys(reflect.TypeFor[Watch]())
 
 var knownRetryKeys = map[string]bool{"attempts": true, "backoff": true}
 
 // Parse parses a watch file's content. Every problem is reported, joined,
 // each as a *FieldError.
 func Parse(path string, data []byte) (*File, error) {
-	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&doc); err != nil {
-		if err.Error() == "EOF" {
-			return &File{Path: path}, nil
+	p := &yamlfile.Parser{Path: path, Wrap: func(e *yamlfile.Error) error { return (*FieldError)(e) }}
+	root := p.Root(data, "a watches: list")
+	if root == nil {
+		if err := p.Err(); err != nil {
+			return nil, err
 		}
-		return nil, &FieldError{File: path, Line: yamlErrLine(err), Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
-	}
-	if len(doc.Content) == 0 {
 		return &File{Path: path}, nil
-	}
-	root := doc.Content[0]
-	var errs []error
-	fail := func(line int, field, format string, a ...any) {
-		errs = append(errs, &FieldError{File: path, Line: line, Field: field, Msg: fmt.Sprintf(format, a...)})
-	}
-	if root.Kind != yaml.MappingNode {
-		fail(root.Line, "", "want a mapping with a watches: list")
-		return nil, errors.Join(errs...)
 	}
 	var list *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		if k.Value != "watches" {
-			fail(k.Line, k.Value, "unknown key (want watches)")
+			p.Fail(k.Line, k.Value, "unknown key (want watches)")
 			continue
 		}
 		list = v
 	}
 	f := &File{Path: path}
 	if list == nil {
-		if len(errs) > 0 {
-			return nil, errors.Join(errs...)
+		if err := p.Err(); err != nil {
+			return nil, err
 		}
 		return f, nil
 	}
 	if list.Kind != yaml.SequenceNode {
-		fail(list.Line, "watches", "want a list")
-		return nil, errors.Join(errs...)
+		p.Fail(list.Line, "watches", "want a list")
+		return nil, p.Err()
 	}
 	names := map[string]int{}
 	for i, item := range list.Content {
 		field := fmt.Sprintf("watches[%d]", i)
 		if item.Kind != yaml.MappingNode {
-			fail(item.Line, field, "want a mapping")
+			p.Fail(item.Line, field, "want a mapping")
 			continue
 		}
 		w := &Watch{File: path, Line: item.Line, lines: map[string]int{}, rawOrder: i}
@@ -129,22 +94,15 @@ func Parse(path string, data []byte) (*File, error) {
 			k, v := item.Content[j], item.Content[j+1]
 			w.lines[k.Value] = k.Line
 			if !knownKeys[k.Value] {
-				fail(k.Line, field+"."+k.Value, "unknown field")
+				p.Fail(k.Line, field+"."+k.Value, "unknown field")
 				unknown = true
 				continue
 			}
-			if k.Value == "retry" && v.Kind == yaml.MappingNode {
-				for r := 0; r+1 < len(v.Content); r += 2 {
-					if !knownRetryKeys[v.Content[r].Value] {
-						fail(v.Content[r].Line, field+".retry."+v.Content[r].Value, "unknown field (want attempts, backoff)")
-						unknown = true
-					}
-				}
+			if k.Value == "retry" && p.UnknownKeys(v, field+".retry.", knownRetryKeys, "unknown field (want attempts, backoff)") {
+				unknown = true
 			}
 			// Decode field by field so a type error names its field.
-			one := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{k, v}}
-			if err := one.Decode(w); err != nil {
-				fail(v.Line, field+"."+k.Value, "%s", cleanDecodeErr(err))
+			if !p.DecodeField(k, v, field+"."+k.Value, w) {
 				bad = true
 			}
 		}
@@ -157,11 +115,11 @@ func Parse(path string, data []byte) (*File, error) {
 			if fe.Line == 0 {
 				fe.Line = w.Line
 			}
-			errs = append(errs, fe)
+			p.Errs = append(p.Errs, fe)
 		}
 		if w.Name != "" {
 			if prev, dup := names[w.Name]; dup {
-				fail(w.lines["name"], field+".name", "duplicate watch name %q (also at line %d)", w.Name, prev)
+				p.Fail(w.lines["name"], field+".name", "duplicate watch name %q (also at line %d)", w.Name, prev)
 			}
 			names[w.Name] = w.lines["name"]
 		}
@@ -169,28 +127,10 @@ func Parse(path string, data []byte) (*File, error) {
 			f.Watches = append(f.Watches, w)
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := p.Err(); err != nil {
+		return nil, err
 	}
 	return f, nil
-}
-
-func cleanDecodeErr(err error) string {
-	s := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n")
-	s = strings.TrimSpace(s)
-	// "line 3: cannot unmarshal !!str `x` into int" -> drop the line, we add it.
-	if i := strings.Index(s, ": "); strings.HasPrefix(s, "line ") && i > 0 {
-		s = s[i+2:]
-	}
-	return s
-}
-
-func yamlErrLine(err error) int {
-	var line int
-	if _, scanErr := fmt.Sscanf(strings.TrimPrefix(err.Error(), "yaml: "), "line %d:", &line); scanErr == nil {
-		return line
-	}
-	return 0
 }
 
 // validate checks one watch's values; errors carry the field name and, where
