@@ -37,23 +37,6 @@ func herald(ctx context.Context, args ...string) *exec.Cmd {
 	return cmd
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func exitCode(t *testing.T, err error) int {
 	t.Helper()
 	var ee *exec.ExitError
@@ -148,7 +131,7 @@ func TestMain_process(t *testing.T) {
 	})
 
 	t.Run("tail exits 0 on SIGINT", func(t *testing.T) {
-		var stdout, stderr lockedBuffer
+		var stdout, stderr testutil.SyncBuffer
 		cmd := herald(ctx, "tail", "--nats", s.ClientURL())
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Start(); err != nil {

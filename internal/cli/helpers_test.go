@@ -1,11 +1,9 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,24 +13,6 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-// syncBuffer is a bytes.Buffer safe to read while a running command writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type result struct {
 	out, errOut string
@@ -49,7 +29,7 @@ func run(t *testing.T, m *cli.Main, stdin io.Reader, args ...string) result {
 	if m == nil {
 		m = &cli.Main{}
 	}
-	var out, errOut syncBuffer
+	var out, errOut testutil.SyncBuffer
 	err := m.Run(ctx, args, stdin, &out, &errOut)
 	return result{out: out.String(), errOut: errOut.String(), err: err}
 }

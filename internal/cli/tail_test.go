@@ -21,7 +21,7 @@ import (
 
 // tailRun is a herald tail running in the background.
 type tailRun struct {
-	out, errOut syncBuffer
+	out, errOut testutil.SyncBuffer
 	cancel      context.CancelFunc
 	done        chan struct{}
 	err         error

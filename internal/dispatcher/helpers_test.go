@@ -1,41 +1,22 @@
 package dispatcher_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/dispatcher"
+	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
-
-// syncBuffer collects log lines; a failed test prints them.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // testConfig is an embedded dispatcher on free ports under a temp dir.
 func testConfig(t *testing.T) dispatcher.Config {
@@ -51,9 +32,9 @@ func testConfig(t *testing.T) dispatcher.Config {
 
 // newDispatcher builds a dispatcher whose log is shown if the test fails
 // and which is closed when the test ends.
-func newDispatcher(t *testing.T, cfg dispatcher.Config, opts ...dispatcher.Option) (*dispatcher.Dispatcher, *syncBuffer) {
+func newDispatcher(t *testing.T, cfg dispatcher.Config, opts ...dispatcher.Option) (*dispatcher.Dispatcher, *testutil.SyncBuffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	log := zerolog.New(logs).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 	d, err := dispatcher.New(cfg, append([]dispatcher.Option{dispatcher.WithLogger(log)}, opts...)...)
 	if err != nil {

@@ -1,10 +1,8 @@
 package hooks_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -58,43 +56,13 @@ func exists(p string) bool {
 	return err == nil
 }
 
-// syncBuffer is the engine's log, printed when a test fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// publisher stores events through bus.PublishEvent, as the dispatcher's
-// source publisher does.
-type publisher struct{ js jetstream.JetStream }
-
-func (p publisher) Publish(ctx context.Context, e events.Event) (source.PublishResult, error) {
-	ack, err := bus.PublishEvent(ctx, p.js, e)
-	if err != nil {
-		return source.PublishResult{}, err
-	}
-	return source.PublishResult{ID: e.ID, Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
-}
-
 // env is a running engine on a real NATS server with Herald's streams.
 type env struct {
 	t   *testing.T
 	eng *hooks.Engine
 	nc  *nats.Conn
 	js  jetstream.JetStream
-	log *syncBuffer
+	log *testutil.SyncBuffer
 	dir string
 }
 
@@ -130,11 +98,11 @@ func runEngine(t *testing.T, nc *nats.Conn, js jetstream.JetStream, cfg hooks.Co
 	if sink != nil {
 		eng.SetHandlerSink(sink)
 	}
-	logBuf := &syncBuffer{}
+	logBuf := &testutil.SyncBuffer{}
 	log := zerolog.New(logBuf).With().Timestamp().Logger()
 	rctx, rcancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- eng.Run(rctx, source.Env{Pub: publisher{js}, JS: js, Log: log}) }()
+	go func() { done <- eng.Run(rctx, source.Env{Pub: testutil.Publisher{JS: js}, JS: js, Log: log}) }()
 	t.Cleanup(func() {
 		rcancel()
 		select {
@@ -195,35 +163,7 @@ func (e *env) report(c call.Call) events.Event {
 // storedEvents returns every stored event of typ.
 func (e *env) storedEvents(typ string) []events.Event {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	c, err := e.js.OrderedConsumer(ctx, events.EventsStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{events.EventPrefix + "." + typ + ".>"},
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var out []events.Event
-	if c.CachedInfo().NumPending == 0 {
-		return nil
-	}
-	for {
-		m, err := c.Next(jetstream.FetchMaxWait(time.Second))
-		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) {
-			return out
-		}
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		ev, err := events.FromMsg(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		out = append(out, ev)
-		if md, _ := m.Metadata(); md != nil && md.NumPending == 0 {
-			return out
-		}
-	}
+	return testutil.StoredEvents(e.t, e.js, wait, events.EventPrefix+"."+typ+".>")
 }
 
 // outcomes collects every outcome published from now on.

@@ -1,7 +1,6 @@
 package kv_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -90,14 +89,14 @@ type recorder struct {
 }
 
 func (r *recorder) Publish(ctx context.Context, e events.Event) (source.PublishResult, error) {
-	ack, err := bus.PublishEvent(ctx, r.js, e)
+	res, err := testutil.Publisher{JS: r.js}.Publish(ctx, e)
 	if err != nil {
-		return source.PublishResult{}, err
+		return res, err
 	}
 	r.mu.Lock()
 	r.calls = append(r.calls, e)
 	r.mu.Unlock()
-	return source.PublishResult{ID: e.ID, Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
+	return res, nil
 }
 
 func (r *recorder) snapshot() []events.Event {
@@ -106,29 +105,11 @@ func (r *recorder) snapshot() []events.Event {
 	return append([]events.Event(nil), r.calls...)
 }
 
-// syncLog is a log sink tests can search.
-type syncLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // running is a source started by run.
 type running struct {
 	src  *kv.Source
 	rec  *recorder
-	log  *syncLog
+	log  *testutil.SyncBuffer
 	stop func()
 }
 
@@ -160,7 +141,7 @@ func (b *bench) run(cfg kv.Config, tr *interest.Tracker) *running {
 	if src.Name() != "kv" {
 		b.t.Fatalf("Name() = %q", src.Name())
 	}
-	r := &running{src: src, rec: &recorder{js: b.js}, log: &syncLog{}}
+	r := &running{src: src, rec: &recorder{js: b.js}, log: &testutil.SyncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	log := zerolog.New(r.log).With().Timestamp().Str("source", "kv").Logger()
@@ -192,38 +173,11 @@ func (b *bench) run(cfg kv.Config, tr *interest.Tracker) *running {
 // stored returns every event stored for the bucket, in stream order.
 func (b *bench) stored(bucket string) []events.Event {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
 	filters := []string{
 		events.EventPrefix + "." + kv.TypePut + "." + events.EncodeKey(bucket) + ".>",
 		events.EventPrefix + "." + kv.TypeDeleted + "." + events.EncodeKey(bucket) + ".>",
 	}
-	c, err := b.js.OrderedConsumer(ctx, events.EventsStream, jetstream.OrderedConsumerConfig{FilterSubjects: filters})
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	var out []events.Event
-	if c.CachedInfo().NumPending == 0 {
-		return nil
-	}
-	for {
-		m, err := c.Next(jetstream.FetchMaxWait(wait))
-		if err != nil {
-			b.t.Fatal(err)
-		}
-		e, err := events.FromMsg(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
-		if err != nil {
-			b.t.Fatal(err)
-		}
-		out = append(out, e)
-		md, err := m.Metadata()
-		if err != nil {
-			b.t.Fatal(err)
-		}
-		if md.NumPending == 0 {
-			return out
-		}
-	}
+	return testutil.StoredEvents(b.t, b.js, wait, filters...)
 }
 
 // last returns the newest stored kv.put or kv.deleted event of key

@@ -1,7 +1,6 @@
 package zk_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -64,36 +63,6 @@ func newRigWith(t *testing.T, z *testutil.ZooKeeper) *rig {
 	return r
 }
 
-// busPublisher is the dispatcher's publisher without the dispatcher:
-// bus.PublishEvent, waiting for JetStream's acknowledgement.
-type busPublisher struct{ js jetstream.JetStream }
-
-func (p busPublisher) Publish(ctx context.Context, e events.Event) (source.PublishResult, error) {
-	ack, err := bus.PublishEvent(ctx, p.js, e)
-	if err != nil {
-		return source.PublishResult{}, err
-	}
-	return source.PublishResult{ID: e.ID, Stream: ack.Stream, Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
-}
-
-// logBuffer collects a source's log, shown when the test fails.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // running is a source started by a test.
 type running struct {
 	t      *testing.T
@@ -101,7 +70,7 @@ type running struct {
 	cancel context.CancelFunc
 	done   chan error
 	once   sync.Once
-	log    *logBuffer
+	log    *testutil.SyncBuffer
 }
 
 func (r *rig) start(name string, cfg zksrc.Config, tr *interest.Tracker) *running {
@@ -116,12 +85,12 @@ func (r *rig) start(name string, cfg zksrc.Config, tr *interest.Tracker) *runnin
 	if tr == nil {
 		tr = interest.Static()
 	}
-	lb := &logBuffer{}
+	lb := &testutil.SyncBuffer{}
 	log := zerolog.New(lb).Level(zerolog.DebugLevel).With().Timestamp().Str("source", name).Logger()
 	ctx, cancel := context.WithCancel(context.Background())
 	run := &running{t: r.t, src: src, cancel: cancel, done: make(chan error, 1), log: lb}
 	go func() {
-		run.done <- src.Run(ctx, source.Env{Pub: busPublisher{r.js}, JS: r.js, Interest: tr, Log: log})
+		run.done <- src.Run(ctx, source.Env{Pub: testutil.Publisher{JS: r.js}, JS: r.js, Interest: tr, Log: log})
 	}()
 	r.t.Cleanup(func() {
 		run.stop()
