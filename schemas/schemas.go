@@ -1,12 +1,13 @@
 // Package schemas holds the JSON Schemas (draft 2020-12) of Herald's wire
 // types and config files, embedded in the binary: the event in CloudEvents
-// structured form, the run outcome, the agent announcement, the watch file
-// and the dispatcher's and the agent's --config files. It serves and
-// validates against them; it knows nothing about NATS, processes or how the
-// documents are produced. The Go types (in events/, internal/watch,
-// internal/dispatcher, internal/agent, internal/natsconn and internal/bus)
-// and their parsers are the source of truth, and this package's tests fail
-// when a schema and its Go type or parser disagree.
+// structured form, the run outcome, the agent announcement, the watch file,
+// the dispatcher's hook files and job opt-in files, and the dispatcher's and
+// the agent's --config files. It serves and validates against them; it
+// knows nothing about NATS, processes or how the documents are produced. The
+// Go types (in events/, internal/watch, internal/dispatcher, internal/agent,
+// internal/natsconn, internal/bus, internal/hooks and internal/handlers) and
+// their parsers are the source of truth, and this package's tests fail when
+// a schema and its Go type or parser disagree.
 //
 // Each schema is a file NAME.schema.json in this directory whose $id is
 // BaseID + the file name. To add one (the herald CLI's config, say):
@@ -51,6 +52,12 @@ const (
 	Dispatcher = "dispatcher"
 	// Agent is the agent's --config file (agent.Config).
 	Agent = "agent"
+	// Hooks is a hook file of the dispatcher's hooks directory: hooks:
+	// and handlers: lists (internal/hooks, internal/handlers).
+	Hooks = "hooks"
+	// Jobs is a job opt-in file, jobs/NAME.yaml under the hooks directory
+	// (hooks.JobFile).
+	Jobs = "jobs"
 )
 
 const suffix = ".schema.json"

@@ -20,6 +20,9 @@ import (
 	"github.com/heraldhq/herald/internal/agent"
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/dispatcher"
+	"github.com/heraldhq/herald/internal/handlers"
+	"github.com/heraldhq/herald/internal/hooks"
+	"github.com/heraldhq/herald/internal/hooks/call"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/source/kv"
@@ -83,15 +86,22 @@ func requiredNames(obj map[string]any) []string {
 	return out
 }
 
-// enumOf returns the enum of a property.
+// enumOf returns the enum of a property, or of its items for a list.
 func enumOf(t *testing.T, obj map[string]any, prop string) []string {
 	t.Helper()
 	p, ok := obj["properties"].(map[string]any)[prop].(map[string]any)
 	if !ok {
 		t.Fatalf("no property %q", prop)
 	}
+	enum, ok := p["enum"].([]any)
+	if items, isList := p["items"].(map[string]any); !ok && isList {
+		enum, ok = items["enum"].([]any) // a list of enumerated values
+	}
+	if !ok {
+		t.Fatalf("property %q has no enum", prop)
+	}
 	var out []string
-	for _, v := range p["enum"].([]any) {
+	for _, v := range enum {
 		out = append(out, v.(string))
 	}
 	return out
@@ -185,7 +195,7 @@ func mustInvalid(t *testing.T, name string, doc any) {
 
 func TestNames(t *testing.T) {
 	got := schemas.Names()
-	for _, want := range []string{schemas.Agent, schemas.Announcement, schemas.Dispatcher, schemas.Event, schemas.Outcome, schemas.Watches} {
+	for _, want := range []string{schemas.Agent, schemas.Announcement, schemas.Dispatcher, schemas.Event, schemas.Hooks, schemas.Jobs, schemas.Outcome, schemas.Watches} {
 		if !slices.Contains(got, want) {
 			t.Errorf("Names() = %v, missing %q", got, want)
 		}
@@ -290,6 +300,17 @@ var agreements = []agreement{
 	{schema: schemas.Dispatcher, pointer: "/$defs/kv", typ: reflect.TypeFor[kv.Config](), tag: "yaml", required: []string{}},
 	{schema: schemas.Agent, typ: reflect.TypeFor[agent.Config](), tag: "yaml", required: []string{}},
 	{schema: schemas.Agent, pointer: "/$defs/nats", typ: reflect.TypeFor[natsconn.Config](), tag: "yaml", required: []string{}},
+	{
+		schema: schemas.Hooks, pointer: "/$defs/hook", typ: reflect.TypeFor[hooks.Hook](), tag: "yaml",
+		required: []string{"name", "phase", "methods"}, // and exactly one of exec and http (allOf/oneOf)
+	},
+	{
+		schema: schemas.Hooks, pointer: "/$defs/handler", typ: reflect.TypeFor[handlers.Handler](), tag: "yaml",
+		required: []string{"name"}, // and exactly one of exec and http (allOf/oneOf)
+	},
+	{schema: schemas.Hooks, pointer: "/$defs/match", typ: reflect.TypeFor[handlers.Match](), tag: "yaml", required: []string{}},
+	{schema: schemas.Jobs, typ: reflect.TypeFor[hooks.JobFile](), tag: "yaml", required: []string{}},
+	{schema: schemas.Jobs, pointer: "/$defs/stage", typ: reflect.TypeFor[hooks.Stage](), tag: "yaml", required: []string{}},
 }
 
 func TestSchemas_MatchGoTypes(t *testing.T) {
@@ -354,6 +375,11 @@ func TestSchemas_EnumsMatchGo(t *testing.T) {
 		{schemas.Announcement, "/$defs/watchSummary", "run_mode", modes},
 		{schemas.Watches, "/$defs/watch", "run_mode", modes},
 		{schemas.Watches, "/$defs/watch", "on_failure", []string{watch.FailureKeep, watch.FailureStop}},
+		{schemas.Hooks, "/$defs/hook", "phase", []string{call.PhasePre, call.PhasePost, call.PhaseErr, call.PhaseGeneric}},
+		{schemas.Hooks, "/$defs/hook", "on_timeout", []string{hooks.OnTimeoutDeny, hooks.OnTimeoutAllow}},
+		{schemas.Hooks, "/$defs/hook", "scope", []string{hooks.ScopeGlobal, hooks.ScopeJob}},
+		{schemas.Hooks, "/$defs/handler", "when", []string{handlers.WhenEach, handlers.WhenAllReported}},
+		{schemas.Hooks, "/$defs/match", "status", statuses},
 	} {
 		t.Run(c.schema+c.pointer+"/"+c.prop, func(t *testing.T) {
 			if got := enumOf(t, schemaAt(t, c.schema, c.pointer), c.prop); !slices.Equal(got, c.want) {
@@ -659,15 +685,22 @@ func isWatchFile(t *testing.T, data []byte) bool {
 	return ok
 }
 
+// exampleFiles returns the YAML files of deploy/examples and its
+// subdirectories (hooks.d, hooks.d/jobs).
 func exampleFiles(t *testing.T) []string {
 	t.Helper()
 	var out []string
-	for _, pat := range []string{"*.yaml", "*.yml"} {
-		m, err := filepath.Glob(filepath.Join("..", "deploy", "examples", pat))
+	err := filepath.WalkDir(filepath.Join("..", "deploy", "examples"), func(p string, d os.DirEntry, err error) error {
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		out = append(out, m...)
+		if !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
+			out = append(out, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
@@ -1158,10 +1191,11 @@ func TestConfigSchemas_Samples(t *testing.T) {
 	}
 }
 
-// Each file in deploy/examples is exactly one kind of file.
+// Each file in deploy/examples (and its subdirectories) is exactly one kind
+// of file.
 func TestConfigSchemas_ExamplesHaveOneSchema(t *testing.T) {
 	paths := exampleFiles(t)
-	if len(paths) < 3 {
+	if len(paths) < 5 {
 		t.Fatalf("deploy/examples: %v", paths)
 	}
 	for _, p := range paths {
@@ -1171,7 +1205,7 @@ func TestConfigSchemas_ExamplesHaveOneSchema(t *testing.T) {
 				t.Fatal(err)
 			}
 			var fits []string
-			for _, name := range []string{schemas.Watches, schemas.Dispatcher, schemas.Agent} {
+			for _, name := range []string{schemas.Watches, schemas.Dispatcher, schemas.Agent, schemas.Hooks, schemas.Jobs} {
 				if schemas.Validate(name, toJSONValue(t, data)) == nil {
 					fits = append(fits, name)
 				}
