@@ -1,13 +1,17 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 
+	"github.com/heraldhq/herald/internal/hooks"
 	"github.com/heraldhq/herald/internal/watch"
+	"gopkg.in/yaml.v3"
 )
 
 // validateCmd is "herald validate".
@@ -15,73 +19,200 @@ type validateCmd struct{}
 
 func (c *validateCmd) flags(*flag.FlagSet) {}
 
-// firstName is where a watch name was first defined in a directory.
+// fileKind is what a file is checked as.
+type fileKind int
+
+const (
+	// kindWatch is an agent's watch file (watches: list), the default.
+	kindWatch fileKind = iota
+	// kindHooks is a dispatcher hook file (hooks: and/or handlers: lists).
+	kindHooks
+	// kindJob is a job opt-in file, jobs/NAME.yaml of a hooks directory.
+	kindJob
+)
+
+// firstName is where a name was first defined in a directory.
 type firstName struct {
 	file string
 	line int
 }
 
+// names records the names defined in each directory, per kind of name
+// ("watch", "hook", "handler", "job"): the agent and the dispatcher each
+// load one directory, so names must be unique per directory.
+type names map[string]map[string]firstName
+
+// claim records name in dir and returns where it was defined before, if it
+// was.
+func (n names) claim(kind, dir, name string, at firstName) (firstName, bool) {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	key := kind + "\x00" + dir
+	if n[key] == nil {
+		n[key] = map[string]firstName{}
+	}
+	if prev, ok := n[key][name]; ok {
+		return prev, true
+	}
+	n[key][name] = at
+	return firstName{}, false
+}
+
+// tally counts what the files hold.
+type tally struct {
+	files, watches, hookFiles, hooks, handlers, jobs int
+}
+
+func (t tally) String() string {
+	s := fmt.Sprintf("%d watches", t.watches)
+	if t.hookFiles > 0 {
+		s += fmt.Sprintf(", %d hooks, %d handlers", t.hooks, t.handlers)
+	}
+	if t.jobs > 0 {
+		s += fmt.Sprintf(", %d job files", t.jobs)
+	}
+	return fmt.Sprintf("%s in %d files", s, t.files)
+}
+
 func (c *validateCmd) run(_ context.Context, _ *Main, s stdio, args []string) error {
 	if len(args) == 0 {
-		return usageErrorf("give at least one watch file or directory")
+		return usageErrorf("give at least one watch file, hook file, job file or directory")
 	}
-	var problems, badFiles, nFiles, nWatches int
+	var problems, badFiles int
 	report := func(err error) {
 		for _, e := range splitJoined(err) {
 			fmt.Fprintln(s.errOut, e)
 			problems++
 		}
 	}
-	files, errs := watchFiles(args, s)
+	files, errs := validateFiles(args, s)
 	for _, err := range errs {
 		report(err)
 		badFiles++
 	}
-	// The agent loads one directory, so names must be unique per directory.
-	names := map[string]map[string]firstName{}
+	seen := names{}
+	var t tally
 	for _, path := range files {
-		nFiles++
-		f, err := watch.ParseFile(path)
-		if err != nil {
+		t.files++
+		if err := checkFile(path, seen, &t); err != nil {
 			report(err)
 			badFiles++
-			continue
 		}
-		dir := filepath.Dir(path)
-		if abs, err := filepath.Abs(dir); err == nil {
-			dir = abs
-		}
-		if names[dir] == nil {
-			names[dir] = map[string]firstName{}
-		}
-		dup := false
-		for i, w := range f.Watches {
-			if prev, ok := names[dir][w.Name]; ok {
-				report(&watch.FieldError{File: path, Line: w.Line, Field: fmt.Sprintf("watches[%d].name", i),
-					Msg: fmt.Sprintf("duplicate watch name %q (also at %s:%d)", w.Name, prev.file, prev.line)})
-				dup = true
-				continue
-			}
-			names[dir][w.Name] = firstName{path, w.Line}
-		}
-		if dup {
-			badFiles++
-			continue
-		}
-		nWatches += len(f.Watches)
 	}
 	if problems > 0 {
-		fmt.Fprintf(s.errOut, "herald validate: %d %s in %d of %d files\n", problems, plural(problems, "problem"), badFiles, max(nFiles, badFiles))
+		fmt.Fprintf(s.errOut, "herald validate: %d %s in %d of %d files\n", problems, plural(problems, "problem"), badFiles, max(t.files, badFiles))
 		return reported(ErrInvalidWatchFiles)
 	}
-	fmt.Fprintf(s.out, "ok: %d watches in %d files\n", nWatches, nFiles)
+	fmt.Fprintf(s.out, "ok: %s\n", t)
 	return nil
 }
 
-// watchFiles expands the arguments: a file is itself, a directory is its
-// watch files (not recursively), in name order, each path once. A path that
-// cannot be read is an error; the others are still returned.
-func watchFiles(args []string, s stdio) ([]string, []error) {
+// checkFile parses one file as its kind says, checks that its names are
+// not already defined in its directory, and counts what it holds when it
+// is valid.
+func checkFile(path string, seen names, t *tally) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	switch kindOf(path, data) {
+	case kindJob:
+		j, err := hooks.ParseJobFile(path, data)
+		if err != nil {
+			return err
+		}
+		if prev, dup := seen.claim("job", dir, j.Name, firstName{path, 0}); dup {
+			return &hooks.FieldError{File: path, Msg: fmt.Sprintf("job %q is already defined in %s", j.Name, prev.file)}
+		}
+		t.jobs++
+	case kindHooks:
+		f, err := hooks.Parse(path, data)
+		if err != nil {
+			return err
+		}
+		var dups []error
+		// Parse returns a file only when every entry is valid, so
+		// f.Hooks[i] is hooks[i] of the file, and likewise for handlers.
+		for i, h := range f.Hooks {
+			if prev, dup := seen.claim("hook", dir, h.Name, firstName{path, h.Line}); dup {
+				dups = append(dups, &hooks.FieldError{File: path, Line: h.Line, Field: fmt.Sprintf("hooks[%d].name", i),
+					Msg: fmt.Sprintf("duplicate hook name %q (also at %s:%d)", h.Name, prev.file, prev.line)})
+			}
+		}
+		for i, h := range f.Handlers {
+			if prev, dup := seen.claim("handler", dir, h.Name, firstName{path, h.Line}); dup {
+				dups = append(dups, &hooks.FieldError{File: path, Line: h.Line, Field: fmt.Sprintf("handlers[%d].name", i),
+					Msg: fmt.Sprintf("duplicate handler name %q (also at %s:%d)", h.Name, prev.file, prev.line)})
+			}
+		}
+		if len(dups) > 0 {
+			return errors.Join(dups...)
+		}
+		t.hookFiles++
+		t.hooks += len(f.Hooks)
+		t.handlers += len(f.Handlers)
+	default:
+		f, err := watch.Parse(path, data)
+		if err != nil {
+			return err
+		}
+		var dups []error
+		for i, w := range f.Watches {
+			if prev, dup := seen.claim("watch", dir, w.Name, firstName{path, w.Line}); dup {
+				dups = append(dups, &watch.FieldError{File: path, Line: w.Line, Field: fmt.Sprintf("watches[%d].name", i),
+					Msg: fmt.Sprintf("duplicate watch name %q (also at %s:%d)", w.Name, prev.file, prev.line)})
+			}
+		}
+		if len(dups) > 0 {
+			return errors.Join(dups...)
+		}
+		t.watches += len(f.Watches)
+	}
+	return nil
+}
+
+// kindOf says what a file is: a job file when it is in a directory named
+// jobs (hooks.JobsDir), a hook file when its top-level mapping has a hooks
+// or handlers key and no watches key, otherwise a watch file (which is
+// also what a file that is not YAML is reported as).
+func kindOf(path string, data []byte) fileKind {
+	dir := filepath.Dir(path)
+	if abs, err := filepath.Abs(path); err == nil {
+		dir = filepath.Dir(abs)
+	}
+	if filepath.Base(dir) == hooks.JobsDir {
+		return kindJob
+	}
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil || len(doc.Content) == 0 {
+		return kindWatch
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return kindWatch
+	}
+	hookKeys := false
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		switch root.Content[i].Value {
+		case "watches":
+			return kindWatch
+		case "hooks", "handlers":
+			hookKeys = true
+		}
+	}
+	if hookKeys {
+		return kindHooks
+	}
+	return kindWatch
+}
+
+// validateFiles expands the arguments: a file is itself; a directory is its
+// *.yaml and *.yml files that are not hidden (not recursively), then those
+// of its jobs subdirectory, in name order. Each path is returned once. A
+// path that cannot be read is an error; the others are still returned.
+func validateFiles(args []string, s stdio) ([]string, []error) {
 	var files []string
 	var errs []error
 	seen := map[string]bool{}
@@ -95,6 +226,22 @@ func watchFiles(args []string, s stdio) ([]string, []error) {
 			files = append(files, p)
 		}
 	}
+	// listDir adds dir's files and returns how many it has.
+	listDir := func(dir string) (int, error) {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return 0, err
+		}
+		n := 0
+		for _, e := range entries {
+			if e.IsDir() || !watch.IsWatchFile(e.Name()) {
+				continue
+			}
+			add(filepath.Join(dir, e.Name()))
+			n++
+		}
+		return n, nil
+	}
 	for _, arg := range args {
 		fi, err := os.Stat(arg)
 		if err != nil {
@@ -105,21 +252,21 @@ func watchFiles(args []string, s stdio) ([]string, []error) {
 			add(arg)
 			continue
 		}
-		entries, err := os.ReadDir(arg)
+		n, err := listDir(arg)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		n := 0
-		for _, e := range entries {
-			if e.IsDir() || !watch.IsWatchFile(e.Name()) {
-				continue
+		jobs := filepath.Join(arg, hooks.JobsDir)
+		if fi, err := os.Stat(jobs); err == nil && fi.IsDir() {
+			m, err := listDir(jobs)
+			if err != nil {
+				errs = append(errs, err)
 			}
-			add(filepath.Join(arg, e.Name()))
-			n++
+			n += m
 		}
 		if n == 0 {
-			fmt.Fprintf(s.errOut, "herald validate: warning: no watch files (*.yaml, *.yml) in %s\n", arg)
+			fmt.Fprintf(s.errOut, "herald validate: warning: no watch, hook or job files (*.yaml, *.yml) in %s\n", arg)
 		}
 	}
 	return files, errs
