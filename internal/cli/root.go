@@ -1,6 +1,7 @@
 // Package cli is the herald command a person types: publish an event, tail
 // events or outcomes as they arrive, show the agents and the last outcome of
-// each of their watches, and validate watch files. Every subcommand has its
+// each of their watches, validate watch, hook and job files, read and write
+// KV keys, and run a command between hooks (call, op). Every subcommand has its
 // own flag set and file; Main.Run drives them in-process so tests need no
 // binary, and the main package only maps the returned error to an exit code.
 //
@@ -112,7 +113,7 @@ heartbeat intervals.`,
 	{
 		name:    "validate",
 		args:    "PATH...",
-		summary: "check watch files (or directories of them) without running anything",
+		summary: "check watch, hook and job files (or directories of them) without running anything",
 		help: `Parse every watch file named, or every *.yaml / *.yml file in a directory
 named, and print each problem as file:line: field: message. Watch names must
 be unique among the files of one directory. Needs no NATS.`,
