@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"context"
 	"encoding/json"
 	"regexp"
 	"strings"
@@ -11,21 +10,7 @@ import (
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/cli"
 	"github.com/heraldhq/herald/internal/testutil"
-	"github.com/nats-io/nats.go/jetstream"
 )
-
-func announce(t *testing.T, js jetstream.JetStream, a events.Announcement) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	b, err := json.Marshal(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.Publish(ctx, events.AgentSubject(a.Name), b); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // statusJSON mirrors the documented --json output.
 type statusJSON struct {
@@ -74,13 +59,13 @@ func TestMain_RunStatus(t *testing.T) {
 		{Name: "conf", On: "zk:/app/**", RunMode: "discard", File: "/etc/herald/watches.d/zk.yaml"},
 	}
 	// web1 announced twice; only the latest counts.
-	announce(t, js, events.Announcement{Name: "web1", Version: "0.9.0", Started: now.Add(-2 * time.Hour), Heartbeat: now.Add(-time.Hour), Interval: 10})
-	announce(t, js, events.Announcement{Name: "web1", Version: "1.2.0", Started: now.Add(-time.Hour), Heartbeat: now.Add(-5 * time.Second), Interval: 10, Watches: watches})
+	testutil.Announce(t, js, events.Announcement{Name: "web1", Version: "0.9.0", Started: now.Add(-2 * time.Hour), Heartbeat: now.Add(-time.Hour), Interval: 10})
+	testutil.Announce(t, js, events.Announcement{Name: "web1", Version: "1.2.0", Started: now.Add(-time.Hour), Heartbeat: now.Add(-5 * time.Second), Interval: 10, Watches: watches})
 	// web2's last heartbeat is 31s old with a 10s interval: stale.
-	announce(t, js, events.Announcement{Name: "web2", Version: "1.2.0", Started: now.Add(-time.Hour), Heartbeat: now.Add(-31 * time.Second), Interval: 10,
+	testutil.Announce(t, js, events.Announcement{Name: "web2", Version: "1.2.0", Started: now.Add(-time.Hour), Heartbeat: now.Add(-31 * time.Second), Interval: 10,
 		Watches: []events.WatchSummary{{Name: "backup", On: "event:db.dump", RunMode: "parallel"}}})
 	// web3 said goodbye.
-	announce(t, js, events.Announcement{Name: "web3", Version: "1.1.0", Started: now.Add(-time.Hour), Heartbeat: now, Interval: 10, Stopping: true})
+	testutil.Announce(t, js, events.Announcement{Name: "web3", Version: "1.1.0", Started: now.Add(-time.Hour), Heartbeat: now, Interval: 10, Stopping: true})
 
 	publishOutcome(t, js, events.Outcome{EventID: "ev-old", EventType: "git.push", Key: "/r", Watch: "git-pull", Host: "web1", Status: events.StatusFailed, ExitCode: intp(1)})
 	publishOutcome(t, js, events.Outcome{EventID: "ev-new", EventType: "git.push", Key: "/r", Watch: "git-pull", Host: "web1", Status: events.StatusOK, ExitCode: intp(0)})

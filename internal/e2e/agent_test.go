@@ -213,7 +213,7 @@ watches:
 	c.startAgent(agentOpts{name: "a1", watches: f.watches})
 	c.publish("test.timeout", "k", "x")
 	out.waitCount(t, "t", events.StatusTimeout, 1)
-	o := out.snapshot()[0]
+	o := out.Snapshot()[0]
 	if o.Signal != "SIGKILL" {
 		t.Errorf("signal = %q, want SIGKILL (SIGTERM was ignored)", o.Signal)
 	}

@@ -145,7 +145,7 @@ hooks:
 	}
 	testutil.Eventually(t, wait, func() error {
 		n := 0
-		for _, o := range outs.snapshot() {
+		for _, o := range outs.Snapshot() {
 			if o.Watch == "record-on-agents" && o.Status == events.StatusOK && o.EventType == call.TypePost {
 				n++
 			}

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -167,43 +166,16 @@ func (c *cluster) publish(typ, key, data string) events.Event {
 }
 
 // outcomes collects every outcome published from now on.
-type outcomes struct {
-	mu   sync.Mutex
-	list []events.Outcome
-}
+type outcomes struct{ *testutil.Outcomes }
 
 func (c *cluster) watchOutcomes() *outcomes {
 	c.t.Helper()
-	o := &outcomes{}
-	sub, err := c.nc.Subscribe(events.OutcomePrefix+".>", func(m *nats.Msg) {
-		var out events.Outcome
-		if err := json.Unmarshal(m.Data, &out); err != nil {
-			c.t.Errorf("bad outcome: %v", err)
-			return
-		}
-		o.mu.Lock()
-		o.list = append(o.list, out)
-		o.mu.Unlock()
-	})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if err := c.nc.Flush(); err != nil {
-		c.t.Fatal(err)
-	}
-	c.t.Cleanup(func() { _ = sub.Unsubscribe() })
-	return o
-}
-
-func (o *outcomes) snapshot() []events.Outcome {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([]events.Outcome(nil), o.list...)
+	return &outcomes{testutil.CollectOutcomes(c.t, c.nc)}
 }
 
 func (o *outcomes) count(watch string, st events.Status) int {
 	n := 0
-	for _, x := range o.snapshot() {
+	for _, x := range o.Snapshot() {
 		if x.Watch == watch && (st == "" || x.Status == st) {
 			n++
 		}

@@ -67,7 +67,7 @@ watches:
 	if _, err := os.Stat(f.path("pwned")); err == nil {
 		t.Fatal("a hook's file name reached a shell")
 	}
-	for _, o := range out.snapshot() {
+	for _, o := range out.Snapshot() {
 		if o.Watch != "h" || o.Status != events.StatusFailed {
 			continue
 		}

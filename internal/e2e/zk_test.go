@@ -74,7 +74,7 @@ watches:
 			}
 		}
 	}
-	for _, o := range out.snapshot() {
+	for _, o := range out.Snapshot() {
 		if o.Key != "/git/head" || !strings.HasPrefix(o.EventType, "zk.") || o.Version == "" {
 			t.Fatalf("outcome %+v", o)
 		}

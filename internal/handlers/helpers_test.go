@@ -140,10 +140,7 @@ func announce(t *testing.T, js jetstream.JetStream, a events.Announcement, watch
 	for _, w := range watches {
 		a.Watches = append(a.Watches, events.WatchSummary{Name: w, On: "event:git.push", RunMode: "queue"})
 	}
-	b, _ := json.Marshal(a)
-	if _, err := js.Publish(context.Background(), events.AgentSubject(a.Name), b); err != nil {
-		t.Fatal(err)
-	}
+	testutil.Announce(t, js, a)
 }
 
 // drained waits until the shared consumer has delivered and had

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -167,36 +166,11 @@ func (e *env) storedEvents(typ string) []events.Event {
 }
 
 // outcomes collects every outcome published from now on.
-type outcomes struct {
-	mu   sync.Mutex
-	list []events.Outcome
-}
+type outcomes struct{ *testutil.Outcomes }
 
 func (e *env) watchOutcomes() *outcomes {
 	e.t.Helper()
-	o := &outcomes{}
-	sub, err := e.nc.Subscribe(events.OutcomePrefix+".>", func(m *nats.Msg) {
-		var out events.Outcome
-		if err := json.Unmarshal(m.Data, &out); err == nil {
-			o.mu.Lock()
-			o.list = append(o.list, out)
-			o.mu.Unlock()
-		}
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := e.nc.Flush(); err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { _ = sub.Unsubscribe() })
-	return o
-}
-
-func (o *outcomes) snapshot() []events.Outcome {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([]events.Outcome(nil), o.list...)
+	return &outcomes{testutil.CollectOutcomes(e.t, e.nc)}
 }
 
 // waitFor polls until n outcomes are there and returns them by watch.
@@ -204,7 +178,7 @@ func (o *outcomes) waitFor(t *testing.T, n int) map[string]events.Outcome {
 	t.Helper()
 	var got []events.Outcome
 	testutil.Eventually(t, wait, func() error {
-		got = o.snapshot()
+		got = o.Snapshot()
 		if len(got) < n {
 			return fmt.Errorf("%d outcomes, want %d", len(got), n)
 		}

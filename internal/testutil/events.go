@@ -2,14 +2,18 @@ package testutil
 
 import (
 	"context"
+	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/source"
+	"github.com/heraldhq/herald/internal/source/interest"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 )
 
 // Publisher is the dispatcher's source publisher without the dispatcher:
@@ -59,4 +63,74 @@ func StoredEvents(tb testing.TB, js jetstream.JetStream, wait time.Duration, fil
 			return out
 		}
 	}
+}
+
+// Outcomes collects every outcome published on Herald's outcome subjects.
+type Outcomes struct {
+	mu   sync.Mutex
+	list []events.Outcome
+}
+
+// CollectOutcomes subscribes nc to every outcome published from now on
+// until the test ends. An outcome that does not decode fails the test.
+func CollectOutcomes(tb testing.TB, nc *nats.Conn) *Outcomes {
+	tb.Helper()
+	o := &Outcomes{}
+	sub, err := nc.Subscribe(events.OutcomePrefix+".>", func(m *nats.Msg) {
+		var out events.Outcome
+		if err := json.Unmarshal(m.Data, &out); err != nil {
+			tb.Errorf("bad outcome: %v", err)
+			return
+		}
+		o.mu.Lock()
+		o.list = append(o.list, out)
+		o.mu.Unlock()
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = sub.Unsubscribe() })
+	return o
+}
+
+// Snapshot is every outcome collected so far, in arrival order.
+func (o *Outcomes) Snapshot() []events.Outcome {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]events.Outcome(nil), o.list...)
+}
+
+// Announce stores agent announcement a on its agent subject, as agents do.
+func Announce(tb testing.TB, js jetstream.JetStream, a events.Announcement) {
+	tb.Helper()
+	b, err := json.Marshal(a)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.Publish(ctx, events.AgentSubject(a.Name), b); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// RunTracker runs an interest tracker over the agents' announcements, as
+// the dispatcher does, until the test ends.
+func RunTracker(tb testing.TB, js jetstream.JetStream) *interest.Tracker {
+	tb.Helper()
+	tr := interest.New(js, zerolog.Nop())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = tr.Run(ctx)
+	}()
+	tb.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return tr
 }

@@ -2,7 +2,6 @@ package interest_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -16,14 +15,6 @@ import (
 	"github.com/rs/zerolog"
 )
 
-func announce(t *testing.T, js jetstream.JetStream, a events.Announcement) {
-	t.Helper()
-	b, _ := json.Marshal(a)
-	if _, err := js.Publish(context.Background(), events.AgentSubject(a.Name), b); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestTracker_FollowsAgents(t *testing.T) {
 	s := testutil.RunNATS(t)
 	js, _ := jetstream.New(testutil.Connect(t, s))
@@ -34,11 +25,11 @@ func TestTracker_FollowsAgents(t *testing.T) {
 	}
 	now := time.Now().UTC()
 	// Stored before the tracker starts: read at start.
-	announce(t, js, events.Announcement{Name: "web-1", Heartbeat: now, Interval: 60, Watches: []events.WatchSummary{
+	testutil.Announce(t, js, events.Announcement{Name: "web-1", Heartbeat: now, Interval: 60, Watches: []events.WatchSummary{
 		{Name: "a", On: "zk:/git/head"}, {Name: "b", On: "event:x"}, {Name: "c", On: "kv:cfg/app.>"},
 	}})
 	// Stale: its last heartbeat is far older than 3 intervals.
-	announce(t, js, events.Announcement{Name: "old", Heartbeat: now.Add(-time.Hour), Interval: 10, Watches: []events.WatchSummary{
+	testutil.Announce(t, js, events.Announcement{Name: "old", Heartbeat: now.Add(-time.Hour), Interval: 10, Watches: []events.WatchSummary{
 		{Name: "a", On: "zk:/stale"},
 	}})
 	tr := interest.New(js, zerolog.Nop())
@@ -61,7 +52,7 @@ func TestTracker_FollowsAgents(t *testing.T) {
 	want("kv", "kv:cfg/app.>")
 
 	changed := tr.Changed()
-	announce(t, js, events.Announcement{Name: "web-2", Heartbeat: now, Interval: 60, Watches: []events.WatchSummary{
+	testutil.Announce(t, js, events.Announcement{Name: "web-2", Heartbeat: now, Interval: 60, Watches: []events.WatchSummary{
 		{Name: "a", On: "zk:/git/head"}, {Name: "d", On: "zk:/deploy/**"},
 	}})
 	select {
@@ -71,7 +62,7 @@ func TestTracker_FollowsAgents(t *testing.T) {
 	}
 	want("zk", "zk:/deploy/**,zk:/git/head")
 
-	announce(t, js, events.Announcement{Name: "web-2", Heartbeat: now, Interval: 60, Stopping: true})
+	testutil.Announce(t, js, events.Announcement{Name: "web-2", Heartbeat: now, Interval: 60, Stopping: true})
 	want("zk", "zk:/git/head")
 }
 

@@ -25,10 +25,10 @@ func TestTracker_LiveAgents(t *testing.T) {
 	}
 	now := time.Now().UTC()
 	w := []events.WatchSummary{{Name: "git-pull", On: "event:git.push"}}
-	announce(t, js, events.Announcement{Name: "web-2", Heartbeat: now, Interval: 60, Watches: w})
-	announce(t, js, events.Announcement{Name: "web-1", Heartbeat: now, Interval: 60, Watches: w})
-	announce(t, js, events.Announcement{Name: "stale", Heartbeat: now.Add(-time.Hour), Interval: 10, Watches: w})
-	announce(t, js, events.Announcement{Name: "stopping", Heartbeat: now, Interval: 60, Stopping: true, Watches: w})
+	testutil.Announce(t, js, events.Announcement{Name: "web-2", Heartbeat: now, Interval: 60, Watches: w})
+	testutil.Announce(t, js, events.Announcement{Name: "web-1", Heartbeat: now, Interval: 60, Watches: w})
+	testutil.Announce(t, js, events.Announcement{Name: "stale", Heartbeat: now.Add(-time.Hour), Interval: 10, Watches: w})
+	testutil.Announce(t, js, events.Announcement{Name: "stopping", Heartbeat: now, Interval: 60, Stopping: true, Watches: w})
 
 	tr := interest.New(js, zerolog.Nop())
 	go func() { _ = tr.Run(ctx) }()
@@ -48,7 +48,7 @@ func TestTracker_LiveAgents(t *testing.T) {
 	if got := tr.LiveAgents()[0].Watches; len(got) != 1 || got[0].Name != "git-pull" {
 		t.Fatalf("watches of web-1 = %+v", got)
 	}
-	announce(t, js, events.Announcement{Name: "web-2", Heartbeat: now, Interval: 60, Stopping: true})
+	testutil.Announce(t, js, events.Announcement{Name: "web-2", Heartbeat: now, Interval: 60, Stopping: true})
 	testutil.Eventually(t, 10*time.Second, func() error {
 		if got := names(); got != "web-1" {
 			return fmt.Errorf("live agents = %q after web-2 stopped, want web-1", got)

@@ -2,7 +2,6 @@ package kv_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -224,27 +223,7 @@ func (b *bench) announce(name string, stopping bool, on ...string) {
 	for i, s := range on {
 		a.Watches = append(a.Watches, events.WatchSummary{Name: fmt.Sprintf("w%d", i), On: s, RunMode: "queue"})
 	}
-	data, err := json.Marshal(a)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	if _, err := b.js.Publish(context.Background(), events.AgentSubject(name), data); err != nil {
-		b.t.Fatal(err)
-	}
-}
-
-// tracker runs an interest tracker until the test ends.
-func (b *bench) tracker() *interest.Tracker {
-	b.t.Helper()
-	tr := interest.New(b.js, zerolog.Nop())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = tr.Run(ctx)
-	}()
-	b.t.Cleanup(func() { cancel(); <-done })
-	return tr
+	testutil.Announce(b.t, b.js, a)
 }
 
 func keysOf(evs []events.Event) []string {

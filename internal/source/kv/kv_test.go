@@ -274,7 +274,7 @@ func TestSource_Run_TwoSourcesPublishEachRevisionOnce(t *testing.T) {
 func TestSource_Run_AgentSelectorsAddedAndRemoved(t *testing.T) {
 	b := newBench(t)
 	bucket := b.bucket("cfg")
-	tr := b.tracker()
+	tr := testutil.RunTracker(t, b.js)
 	src := b.run(kv.Config{}, tr)
 
 	r1 := put(t, bucket, "app.db", "v1")

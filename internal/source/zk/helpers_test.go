@@ -2,7 +2,6 @@ package zk_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -279,15 +278,7 @@ func (r *rig) announce(name string, stopping bool, on ...string) {
 	for i, o := range on {
 		a.Watches = append(a.Watches, events.WatchSummary{Name: fmt.Sprintf("w%d", i), On: o, RunMode: "queue", File: "t.yaml"})
 	}
-	b, err := json.Marshal(a)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	if _, err := r.js.Publish(ctx, events.AgentSubject(name), b); err != nil {
-		r.t.Fatal(err)
-	}
+	testutil.Announce(r.t, r.js, a)
 }
 
 func lines(s ...string) string {
@@ -295,21 +286,4 @@ func lines(s ...string) string {
 		return ""
 	}
 	return strings.Join(s, "\n") + "\n"
-}
-
-// startTracker follows the agents' announcements as the dispatcher does.
-func startTracker(t *testing.T, r *rig) *interest.Tracker {
-	t.Helper()
-	tr := interest.New(r.js, zerolog.Nop())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = tr.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	return tr
 }

@@ -342,7 +342,7 @@ func TestSource_TwoDispatchers(t *testing.T) {
 func TestSource_AgentDeclaredPaths(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
-	tr := startTracker(t, r)
+	tr := testutil.RunTracker(t, r.js)
 	r.create("/ctl", "0")
 	r.create("/x", "x0")
 	src := r.start("zk", zksrc.Config{Watch: []string{"/ctl"}}, tr)
