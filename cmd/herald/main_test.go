@@ -16,7 +16,6 @@ import (
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // runMainEnv makes the test binary act as herald, so the tests below run
@@ -52,15 +51,9 @@ func exitCode(t *testing.T, err error) int {
 
 func TestMain_process(t *testing.T) {
 	s := testutil.RunNATS(t)
-	js, err := jetstream.New(testutil.Connect(t, s))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := testutil.ConnectStreams(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamConfig()); err != nil {
-		t.Fatal(err)
-	}
 	stored := func(t *testing.T, typ, key string) events.Event {
 		t.Helper()
 		st, err := js.Stream(ctx, events.EventsStream)

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/cli"
 	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/nats-io/nats-server/v2/server"
@@ -39,12 +38,7 @@ func run(t *testing.T, m *cli.Main, stdin io.Reader, args ...string) result {
 func natsWithStreams(t *testing.T) (*server.Server, jetstream.JetStream) {
 	t.Helper()
 	s := testutil.RunNATS(t)
-	js := jetStream(t, s)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamConfig()); err != nil {
-		t.Fatal(err)
-	}
+	_, js := testutil.ConnectStreams(t, s)
 	return s, js
 }
 

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
-	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/handlers"
 	"github.com/heraldhq/herald/internal/source"
 	"github.com/heraldhq/herald/internal/source/interest"
@@ -30,14 +29,7 @@ const wait = 20 * time.Second
 // bus starts a NATS server with Herald's streams.
 func newBus(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	s := testutil.RunNATS(t)
-	js, err := jetstream.New(testutil.Connect(t, s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.EnsureStreams(context.Background(), js, bus.DefaultStreamConfig()); err != nil {
-		t.Fatal(err)
-	}
+	_, js := testutil.ConnectStreams(t, testutil.RunNATS(t))
 	return js
 }
 

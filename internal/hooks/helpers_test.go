@@ -68,17 +68,7 @@ type env struct {
 // startEngine runs an engine over dir on a fresh NATS server.
 func startEngine(t *testing.T, cfg hooks.Config, sink hooks.HandlerSink) *env {
 	t.Helper()
-	srv := testutil.RunNATS(t)
-	nc := testutil.Connect(t, srv)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamConfig()); err != nil {
-		t.Fatal(err)
-	}
+	nc, js := testutil.ConnectStreams(t, testutil.RunNATS(t))
 	return runEngine(t, nc, js, cfg, sink)
 }
 

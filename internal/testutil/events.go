@@ -11,6 +11,7 @@ import (
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/source"
 	"github.com/heraldhq/herald/internal/source/interest"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -133,4 +134,22 @@ func RunTracker(tb testing.TB, js jetstream.JetStream) *interest.Tracker {
 		<-done
 	})
 	return tr
+}
+
+// ConnectStreams connects to s (closed when the test ends) and creates
+// Herald's streams with their default configuration, as the dispatcher
+// does.
+func ConnectStreams(tb testing.TB, s *server.Server, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	tb.Helper()
+	nc := Connect(tb, s, opts...)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamConfig()); err != nil {
+		tb.Fatal(err)
+	}
+	return nc, js
 }

@@ -8,21 +8,15 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
-	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/source/interest"
 	"github.com/heraldhq/herald/internal/testutil"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
 
 func TestTracker_LiveAgents(t *testing.T) {
-	s := testutil.RunNATS(t)
-	js, _ := jetstream.New(testutil.Connect(t, s))
+	_, js := testutil.ConnectStreams(t, testutil.RunNATS(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamConfig()); err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now().UTC()
 	w := []events.WatchSummary{{Name: "git-pull", On: "event:git.push"}}
 	testutil.Announce(t, js, events.Announcement{Name: "web-2", Heartbeat: now, Interval: 60, Watches: w})

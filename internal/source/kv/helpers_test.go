@@ -37,14 +37,7 @@ func newBench(t *testing.T) *bench {
 
 func newBenchOn(t *testing.T, srv *server.Server, opts ...nats.Option) *bench {
 	t.Helper()
-	nc := testutil.Connect(t, srv, opts...)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.EnsureStreams(context.Background(), js, bus.DefaultStreamConfig()); err != nil {
-		t.Fatal(err)
-	}
+	nc, js := testutil.ConnectStreams(t, srv, opts...)
 	return &bench{t: t, srv: srv, nc: nc, js: js}
 }
 

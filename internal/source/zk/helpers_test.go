@@ -11,7 +11,6 @@ import (
 
 	gozk "github.com/go-zookeeper/zk"
 	"github.com/heraldhq/herald/events"
-	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/source"
 	"github.com/heraldhq/herald/internal/source/interest"
 	zksrc "github.com/heraldhq/herald/internal/source/zk"
@@ -46,17 +45,7 @@ func newRig(t *testing.T) *rig {
 
 func newRigWith(t *testing.T, z *testutil.ZooKeeper) *rig {
 	t.Helper()
-	ns := testutil.RunNATS(t)
-	nc := testutil.Connect(t, ns)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamConfig()); err != nil {
-		t.Fatal(err)
-	}
+	nc, js := testutil.ConnectStreams(t, testutil.RunNATS(t))
 	r := &rig{t: t, zk: z, zc: z.Connect(t), nc: nc, js: js}
 	r.evs = collect(t, js)
 	return r

@@ -2,7 +2,6 @@ package zk_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -16,11 +15,9 @@ import (
 	"time"
 
 	gozk "github.com/go-zookeeper/zk"
-	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/source/interest"
 	zksrc "github.com/heraldhq/herald/internal/source/zk"
 	"github.com/heraldhq/herald/internal/testutil"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Scale: 100 groups of 100 znodes under /scale, watched as /scale/**:
@@ -50,14 +47,7 @@ func TestScale10k(t *testing.T) {
 	t.Logf("created %d znodes in %v", scaleNodes, time.Since(start).Round(time.Millisecond))
 
 	t.Run("in process", func(t *testing.T) {
-		ns := testutil.RunNATS(t)
-		js, err := jetstream.New(testutil.Connect(t, ns))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := bus.EnsureStreams(context.Background(), js, bus.DefaultStreamConfig()); err != nil {
-			t.Fatal(err)
-		}
+		_, js := testutil.ConnectStreams(t, testutil.RunNATS(t))
 		r := &rig{t: t, zk: z, zc: zc, js: js}
 		cfg := zksrc.Config{Watch: []string{"/scale/**"}}
 		for _, round := range []string{"first start (publishes every znode)", "restart (seeded from the stream, publishes nothing)"} {
