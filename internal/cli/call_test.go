@@ -79,22 +79,10 @@ func (f *callFixture) call(stdin string, args ...string) result {
 // stored returns the calls of every stored event of typ.
 func (f *callFixture) stored(typ string) []call.Call {
 	f.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cons, err := f.js.OrderedConsumer(ctx, events.EventsStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{events.EventPrefix + "." + typ + ".>"},
-	})
-	if err != nil {
-		f.t.Fatal(err)
-	}
 	var out []call.Call
-	for n := cons.CachedInfo().NumPending; n > 0; n-- {
-		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
-		if err != nil {
-			f.t.Fatal(err)
-		}
+	for _, e := range testutil.StoredEvents(f.t, f.js, 10*time.Second, events.EventPrefix+"."+typ+".>") {
 		var c call.Call
-		if err := json.Unmarshal(m.Data(), &c); err != nil {
+		if err := json.Unmarshal(e.Data, &c); err != nil {
 			f.t.Fatal(err)
 		}
 		out = append(out, c)
