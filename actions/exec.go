@@ -172,7 +172,7 @@ func (e *Exec) Run(ctx context.Context, req Request) Result {
 	if err != nil {
 		return fail(err)
 	}
-	stdout, stderr := newTailBuffer(events.TailBytes), newTailBuffer(events.TailBytes)
+	stdout, stderr := NewTailBuffer(events.TailBytes), NewTailBuffer(events.TailBytes)
 	cmd := exec.Command(e.cfg.Argv[0], e.cfg.Argv[1:]...)
 	cmd.Dir = e.cfg.Workdir
 	cmd.Env = e.environ(req, id.env)

@@ -228,7 +228,7 @@ func (h *HooksDir) Run(ctx context.Context, req Request) Result {
 	if err != nil {
 		return fail(err)
 	}
-	stdout, stderr := newTailBuffer(events.TailBytes), newTailBuffer(events.TailBytes)
+	stdout, stderr := NewTailBuffer(events.TailBytes), NewTailBuffer(events.TailBytes)
 	res.Status = events.StatusOK
 	for _, hk := range hooks {
 		x, err := NewExec(h.cfg.exec(hk, req.Event.Type))
@@ -263,7 +263,7 @@ func (h *HooksDir) Run(ctx context.Context, req Request) Result {
 }
 
 // section appends one hook's output, headed by its name, to a tail.
-func section(t *tailBuffer, name, out string) {
+func section(t *TailBuffer, name, out string) {
 	if out == "" {
 		return
 	}

@@ -147,7 +147,7 @@ func (h *HTTP) Run(ctx context.Context, req Request) Result {
 		return finish(events.StatusError, fmt.Errorf("%w: %w", ErrStart, err))
 	}
 	defer resp.Body.Close()
-	body := newTailBuffer(events.TailBytes)
+	body := NewTailBuffer(events.TailBytes)
 	_, rerr := io.Copy(body, resp.Body)
 	res.Stdout = body.String()
 	switch {

@@ -2,22 +2,24 @@ package actions
 
 import "sync"
 
-// tailBuffer is an io.Writer that keeps only the last max bytes written to
-// it. Memory stays below 2*max however much is written: a write appends,
-// and once the buffer holds more than 2*max bytes the last max are moved to
-// the front.
-type tailBuffer struct {
+// TailBuffer is an io.Writer, safe for concurrent use, that keeps only
+// the last max bytes written to it: the tails of output a Result carries.
+// Memory stays below 2*max however much is written: a write appends, and
+// once the buffer holds more than 2*max bytes the last max are moved to the
+// front.
+type TailBuffer struct {
 	mu  sync.Mutex
 	max int
 	buf []byte
 }
 
-func newTailBuffer(max int) *tailBuffer {
-	return &tailBuffer{max: max, buf: make([]byte, 0, 2*max)}
+// NewTailBuffer keeps the last max bytes written.
+func NewTailBuffer(max int) *TailBuffer {
+	return &TailBuffer{max: max, buf: make([]byte, 0, 2*max)}
 }
 
 // Write keeps the tail of p; it never fails.
-func (t *tailBuffer) Write(p []byte) (int, error) {
+func (t *TailBuffer) Write(p []byte) (int, error) {
 	n := len(p)
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -34,7 +36,7 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 }
 
 // String returns the last max bytes written.
-func (t *tailBuffer) String() string {
+func (t *TailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	b := t.buf

@@ -10,7 +10,7 @@ func TestTailBuffer_Write(t *testing.T) {
 	const max = 64
 	for seed := range uint64(50) {
 		r := rand.New(rand.NewPCG(seed, 1))
-		tb := newTailBuffer(max)
+		tb := NewTailBuffer(max)
 		var all []byte
 		for range 200 {
 			p := make([]byte, r.IntN(3*max))
@@ -33,7 +33,7 @@ func TestTailBuffer_Write(t *testing.T) {
 			}
 		}
 	}
-	tb := newTailBuffer(4)
+	tb := NewTailBuffer(4)
 	big := bytes.Repeat([]byte("x"), 1<<20)
 	big = append(big, "wxyz"...)
 	tb.Write(big)

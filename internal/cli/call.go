@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"os/user"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -292,7 +291,7 @@ func (c *callCmd) ask(ctx context.Context, cl call.Call) (call.Verdict, *callCon
 // its output, and returns the result and herald call's exit status.
 func (c *callCmd) runCommand(ctx context.Context, s stdio, argv []string) (*call.Result, int) {
 	res := &call.Result{Start: time.Now().UTC()}
-	outTail, errTail := newCallTail(events.TailBytes), newCallTail(events.TailBytes)
+	outTail, errTail := actions.NewTailBuffer(events.TailBytes), actions.NewTailBuffer(events.TailBytes)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdin = s.in
 	cmd.Stdout = io.MultiWriter(s.out, outTail)
@@ -344,32 +343,3 @@ func (c *callCmd) report(cl call.Call, js jetstream.JetStream) error {
 }
 
 func callMS(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// callTail keeps the last max bytes written to it.
-type callTail struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func newCallTail(max int) *callTail { return &callTail{max: max} }
-
-func (t *callTail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > 2*t.max {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *callTail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	b := t.buf
-	if len(b) > t.max {
-		b = b[len(b)-t.max:]
-	}
-	return string(b)
-}
