@@ -43,7 +43,6 @@ var (
 	ErrNotCloudEvent = errors.New("message is not a binary-mode cloudevent")
 )
 
-
 // Event is one change: a CloudEvents 1.0 event whose subject is the key.
 type Event struct {
 	ID              string    `json:"id"`
