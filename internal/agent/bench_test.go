@@ -50,7 +50,12 @@ func BenchmarkAgent_QueueAbsorb(b *testing.B) {
 		return nil
 	})
 	var decided atomic.Int64
-	sub, err := nc.Subscribe(events.OutcomePrefix+".>", func(*nats.Msg) { decided.Add(1) })
+	all := make(chan struct{})
+	sub, err := nc.Subscribe(events.OutcomePrefix+".>", func(*nats.Msg) {
+		if decided.Add(1) == int64(b.N) {
+			close(all)
+		}
+	})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -64,12 +69,10 @@ func BenchmarkAgent_QueueAbsorb(b *testing.B) {
 		}
 	}
 	<-js.PublishAsyncComplete()
-	deadline := time.Now().Add(2 * time.Minute)
-	for decided.Load() < int64(b.N) && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	b.StopTimer()
-	if decided.Load() < int64(b.N) {
+	select {
+	case <-all:
+	case <-time.After(2 * time.Minute):
 		b.Fatalf("%d of %d decided", decided.Load(), b.N)
 	}
+	b.StopTimer()
 }
