@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/heraldhq/herald/events"
@@ -177,6 +178,18 @@ func (w *bucketWatch) watch(ctx context.Context) error {
 	if err := w.catchUp(ctx, pub, state, created); err != nil {
 		return err
 	}
+	// Follow what every dispatcher stores for the bucket, to repair a key
+	// whose newest stored event is older than its entry in the bucket.
+	stored := make(chan storedEvent, 64)
+	fctx, stopFollow := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stopFollow()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		w.follow(fctx, stored)
+	}()
 	check := time.NewTicker(GenerationCheck)
 	defer check.Stop()
 	for {
@@ -199,6 +212,11 @@ func (w *bucketWatch) watch(ctx context.Context) error {
 				continue
 			}
 			if err := w.live(ctx, e, created); err != nil {
+				return err
+			}
+			state[e.Key()] = e
+		case s := <-stored:
+			if err := w.onStored(ctx, s, state, created); err != nil {
 				return err
 			}
 		}
@@ -454,6 +472,7 @@ func (w *bucketWatch) publish(ctx context.Context, e events.Event, created time.
 const (
 	whyCatchUp = "catch-up"
 	whyChange  = "change"
+	whyRepair  = "repair"
 )
 
 // storedBefore reports whether the event at seq of the events stream was

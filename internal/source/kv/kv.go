@@ -22,8 +22,12 @@
 // dedup window drops the repeats. A watch that is behind checks the last
 // stored event of the key first and skips a revision already superseded;
 // should a slower dispatcher still store an older revision after a newer
-// one, the first dispatcher that finds its own newer publish dropped as a
-// repeat stores it again (a repair). A bucket deleted and created again is
+// one, the entry is stored again (a repair, version "REV.rSEQ", the same on
+// every dispatcher): by the first dispatcher that finds its own newer
+// publish dropped as a repeat, or by any running watch, which follows what
+// every dispatcher stores for its bucket and compares the newest stored
+// event of each key with the bucket's entry it has seen, so a slow
+// dispatcher that dies first leaves nothing stale. A bucket deleted and created again is
 // noticed (GenerationCheck) and its revisions, which restart at 1, are not
 // confused with the old bucket's. Reconnects and catch-ups are logged,
 // counted in Stats and exported by the Source as a prometheus.Collector.

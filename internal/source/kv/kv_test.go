@@ -477,3 +477,70 @@ func TestSource_Collect(t *testing.T) {
 		t.Fatalf("metrics %q, want %q", names, want)
 	}
 }
+
+// A slower dispatcher stores an older revision after the newest one and
+// dies before noticing: the running sources, which follow the events
+// stream, store the bucket's current entry again, once, so that the last
+// stored event of the key is current without any further change to it.
+func TestSource_Run_RepairsStaleEventStoredByAnotherDispatcher(t *testing.T) {
+	b := newBench(t)
+	bucket := b.bucket("cfg")
+	// Only the last revision of each key is published by the catch-up, so
+	// the older ones, stored later as stale, are not dropped as repeats.
+	put(t, bucket, "a", "v1")
+	revA := put(t, bucket, "a", "v2")
+	put(t, bucket, "b", "w1")
+	putB := put(t, bucket, "b", "w2")
+	s1 := b.run(kv.Config{Watch: []string{"cfg"}}, nil)
+	s2 := b.run(kv.Config{Watch: []string{"cfg"}}, nil)
+	b.waitLast("cfg/a", kv.TypePut, "v2", fmt.Sprint(revA))
+	b.waitLast("cfg/b", kv.TypePut, "w2", fmt.Sprint(putB))
+	delB := del(t, bucket, "b")
+	b.waitLast("cfg/b", kv.TypeDeleted, "", fmt.Sprint(delB))
+
+	// stale stores what a slow dispatcher would: an older put of key,
+	// after the newest event of the key.
+	stale := func(t *testing.T, key, data string, rev uint64) uint64 {
+		t.Helper()
+		e := events.New(kv.SourcePrefix+"cfg", kv.TypePut, "cfg/"+key, []byte(data))
+		e.Version = fmt.Sprint(rev)
+		ack, err := bus.PublishEvent(context.Background(), b.js, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ack.Duplicate {
+			t.Fatalf("stale %s version %s dropped as a repeat", key, e.Version)
+		}
+		return ack.Sequence
+	}
+	// storedOnce checks that the repair, made by both sources, is stored
+	// once.
+	storedOnce := func(t *testing.T, key, version string) {
+		t.Helper()
+		n := 0
+		for _, e := range b.stored("cfg") {
+			if e.Key == key && e.Version == version {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s version %s stored %d times, want 1", key, version, n)
+		}
+	}
+
+	t.Run("older put stored after the newest put", func(t *testing.T) {
+		seq := stale(t, "a", "v1", revA-1)
+		want := fmt.Sprintf("%d.r%d", revA, seq)
+		b.waitLast("cfg/a", kv.TypePut, "v2", want)
+		storedOnce(t, "cfg/a", want)
+	})
+	t.Run("older put stored after the newest delete", func(t *testing.T) {
+		seq := stale(t, "b", "w1", putB-1)
+		want := fmt.Sprintf("%d.r%d", delB, seq)
+		b.waitLast("cfg/b", kv.TypeDeleted, "", want)
+		storedOnce(t, "cfg/b", want)
+	})
+	if r := s1.src.Stats().Repairs + s2.src.Stats().Repairs; r < 2 {
+		t.Errorf("repairs counted: %d, want at least 2", r)
+	}
+}
