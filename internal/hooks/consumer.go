@@ -67,6 +67,7 @@ func (e *Engine) consume(rt *runtime, cons jetstream.Consumer) {
 	sem := make(chan struct{}, e.cfg.MaxConcurrent)
 	var mu sync.Mutex
 	held := map[uint64]bool{}
+	stopping := false // set under mu before wg.Wait: no wg.Go after it
 	var wg sync.WaitGroup
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		md, err := m.Metadata()
@@ -76,6 +77,12 @@ func (e *Engine) consume(rt *runtime, cons jetstream.Consumer) {
 		}
 		seq := md.Sequence.Stream
 		mu.Lock()
+		if stopping {
+			// Consume's Stop does not wait for a handler already called;
+			// the event stays unacked and is redelivered.
+			mu.Unlock()
+			return
+		}
 		if held[seq] {
 			mu.Unlock()
 			return // redelivered while still running here
@@ -90,7 +97,17 @@ func (e *Engine) consume(rt *runtime, cons jetstream.Consumer) {
 			mu.Unlock()
 			return
 		}
-		wg.Go(func() {
+		mu.Lock()
+		if stopping {
+			delete(held, seq)
+			mu.Unlock()
+			<-sem
+			return
+		}
+		wg.Add(1)
+		mu.Unlock()
+		go func() {
+			defer wg.Done()
 			defer func() {
 				<-sem
 				mu.Lock()
@@ -98,7 +115,7 @@ func (e *Engine) consume(rt *runtime, cons jetstream.Consumer) {
 				mu.Unlock()
 			}()
 			e.handleResult(rt, m)
-		})
+		}()
 	}, jetstream.PullMaxMessages(e.cfg.MaxConcurrent),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
@@ -111,6 +128,9 @@ func (e *Engine) consume(rt *runtime, cons jetstream.Consumer) {
 	}
 	<-rt.ctx.Done()
 	cc.Stop()
+	mu.Lock()
+	stopping = true
+	mu.Unlock()
 	wg.Wait()
 }
 
