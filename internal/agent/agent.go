@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/nats-io/nats.go"
@@ -251,7 +252,7 @@ func (a *Agent) runOnLoad(rt *runtime) {
 	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
 	defer cancel()
 	n := 0
-	err := busLastPerSubject(ctx, a.js, w.Source.Filters(), func(m jetstream.Msg) error {
+	err := bus.LastPerSubject(ctx, a.js, events.EventsStream, reduceFilters(w.Source.Filters()), func(m jetstream.Msg) error {
 		ev, err := events.FromMsg(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
 		if err != nil || !w.Source.Match(ev.Type, ev.Key) {
 			return nil
@@ -387,28 +388,6 @@ func (a *Agent) heartbeat() {
 		case <-ack.C:
 			a.extendAcks()
 		}
-	}
-}
-
-// announce publishes the agent's announcement (latest per agent is kept).
-func (a *Agent) announce(stopping bool) {
-	if a.nc == nil {
-		return
-	}
-	ann := events.Announcement{
-		Name: a.cfg.Name, Version: versionString(), Started: a.started, Heartbeat: time.Now().UTC(),
-		Interval: a.cfg.Heartbeat.Seconds(), Stopping: stopping, Watches: []events.WatchSummary{},
-	}
-	for _, rt := range a.runtimes() {
-		ann.Watches = append(ann.Watches, rt.watch().Summary())
-	}
-	sortSummaries(ann.Watches)
-	data, err := jsonMarshal(ann)
-	if err != nil {
-		return
-	}
-	if err := a.nc.Publish(events.AgentSubject(a.cfg.Name), data); err != nil {
-		a.log.Debug().Err(err).Msg("announce")
 	}
 }
 

@@ -1,16 +1,11 @@
 package agent
 
 import (
-	"context"
 	"encoding/json"
-	"sort"
 
 	"github.com/heraldhq/herald/events"
-	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/logging"
-	"github.com/heraldhq/herald/internal/version"
 	"github.com/heraldhq/herald/internal/watch"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // decide publishes the outcome of an event for a watch, counts it, and lets
@@ -36,16 +31,4 @@ func (a *Agent) decide(w *watch.Watch, d *delivery, o events.Outcome) {
 		}
 	}
 	a.release(d)
-}
-
-func busLastPerSubject(ctx context.Context, js jetstream.JetStream, filters []string, fn func(jetstream.Msg) error) error {
-	return bus.LastPerSubject(ctx, js, events.EventsStream, reduceFilters(filters), fn)
-}
-
-func versionString() string { return version.Version }
-
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
-
-func sortSummaries(s []events.WatchSummary) {
-	sort.Slice(s, func(i, j int) bool { return s[i].Name < s[j].Name })
 }

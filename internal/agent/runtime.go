@@ -136,12 +136,6 @@ func (rt *runtime) remove() {
 	}
 }
 
-func (rt *runtime) name() string {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	return rt.w.Name
-}
-
 func (rt *runtime) watch() *watch.Watch {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()

@@ -1,0 +1,34 @@
+package agent
+
+import (
+	"encoding/json"
+	"sort"
+	"time"
+
+	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/version"
+)
+
+// announce publishes the agent's announcement on herald.agent.<name>; the
+// agents stream keeps the latest per agent, which herald status and the
+// dispatcher's interest tracker read.
+func (a *Agent) announce(stopping bool) {
+	if a.nc == nil {
+		return
+	}
+	ann := events.Announcement{
+		Name: a.cfg.Name, Version: version.Version, Started: a.started, Heartbeat: time.Now().UTC(),
+		Interval: a.cfg.Heartbeat.Seconds(), Stopping: stopping, Watches: []events.WatchSummary{},
+	}
+	for _, rt := range a.runtimes() {
+		ann.Watches = append(ann.Watches, rt.watch().Summary())
+	}
+	sort.Slice(ann.Watches, func(i, j int) bool { return ann.Watches[i].Name < ann.Watches[j].Name })
+	data, err := json.Marshal(ann)
+	if err != nil {
+		return
+	}
+	if err := a.nc.Publish(events.AgentSubject(a.cfg.Name), data); err != nil {
+		a.log.Debug().Err(err).Msg("announce")
+	}
+}
