@@ -252,27 +252,3 @@ var signals = map[string]syscall.Signal{
 func (w *Watch) Summary() events.WatchSummary {
 	return events.WatchSummary{Name: w.Name, On: w.On, RunMode: w.RunMode, File: w.File}
 }
-
-// LoadDir parses every watch file in dir. Files that fail are returned in
-// errs keyed by path; the others in files. Watch names must be unique across
-// the directory; a later file (by name) that repeats a name is an error.
-func LoadDir(dir string) (files map[string]*File, errs map[string]error, err error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read watches dir: %w", err)
-	}
-	files, errs = map[string]*File{}, map[string]error{}
-	for _, e := range entries {
-		if e.IsDir() || !IsWatchFile(e.Name()) {
-			continue
-		}
-		p := filepath.Join(dir, e.Name())
-		f, perr := ParseFile(p)
-		if perr != nil {
-			errs[p] = perr
-			continue
-		}
-		files[p] = f
-	}
-	return files, errs, nil
-}
