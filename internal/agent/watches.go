@@ -13,6 +13,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/watch"
+	"github.com/heraldhq/herald/internal/yamlfile"
 )
 
 // fileState is what the agent has loaded from one watch file.
@@ -129,7 +130,7 @@ func (a *Agent) rescan(live bool) {
 // loadFile parses one file and applies it if it is valid and changed. It
 // returns the runtimes that are new or changed.
 func (a *Agent) loadFile(p string) []*runtime {
-	data, err := os.ReadFile(p)
+	data, err := yamlfile.ReadFile(p)
 	if err != nil {
 		a.metrics.reloadErrs.Inc()
 		a.log.Error().Err(err).Str("file", p).Msg("cannot read watch file; its previous version stays active")

@@ -3,7 +3,6 @@ package watch
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -37,10 +36,15 @@ func IsWatchFile(name string) bool {
 	return ext == ".yaml" || ext == ".yml"
 }
 
-// ParseFile reads and parses one watch file.
+// ParseFile reads and parses one watch file. A file over
+// yamlfile.MaxFileSize is a *FieldError.
 func ParseFile(path string) (*File, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlfile.ReadFile(path)
 	if err != nil {
+		var ye *yamlfile.Error
+		if errors.As(err, &ye) {
+			return nil, (*FieldError)(ye)
+		}
 		return nil, fmt.Errorf("read watch file: %w", err)
 	}
 	return Parse(path, data)
