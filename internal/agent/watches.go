@@ -147,6 +147,9 @@ func (a *Agent) loadFile(p string) []*runtime {
 	if err == nil {
 		err = a.checkNames(p, f)
 	}
+	if err == nil {
+		err = checkActions(p, f)
+	}
 	if err != nil {
 		if st.errHash != sum {
 			a.metrics.reloadErrs.Inc()
@@ -228,6 +231,20 @@ func (a *Agent) checkNames(p string, f *watch.File) error {
 						Msg: fmt.Sprintf("watch %q is already defined in %s", w.Name, other)})
 				}
 			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkActions builds each watch's action once before the file is applied,
+// so that a watch that cannot be built makes its file invalid (logged, and
+// the previous version stays active) instead of being skipped while the
+// rest of the file loads.
+func checkActions(p string, f *watch.File) error {
+	var errs []error
+	for i, w := range f.Watches {
+		if _, err := buildAction(w); err != nil {
+			errs = append(errs, &watch.FieldError{File: p, Line: w.Line, Field: fmt.Sprintf("watches[%d]", i), Msg: err.Error()})
 		}
 	}
 	return errors.Join(errs...)

@@ -31,3 +31,24 @@ func TestMain_RunValidate_InputLimits(t *testing.T) {
 		}
 	}
 }
+
+// A user or group the host lacks, in a watch or a handler, is a validate
+// error naming file, line and field.
+func TestMain_RunValidate_UnknownUser(t *testing.T) {
+	t.Setenv(cli.EnvNATS, "nats://127.0.0.1:1")
+	dir := t.TempDir()
+	w := writeFile(t, dir, "w.yaml", "watches:\n  - name: a\n    on: event:t\n    exec: [x]\n    user: herald-no-such-user\n")
+	h := writeFile(t, dir, "h.yaml", "handlers:\n  - name: page\n    exec: [x]\n    group: herald-no-such-group\n")
+	r := run(t, nil, nil, "validate", dir)
+	if r.code() != cli.ExitFailure {
+		t.Fatalf("exit %d, want 1; stderr %q", r.code(), r.errOut)
+	}
+	for _, want := range []string{
+		w + `:5: watches[0].user: unknown user "herald-no-such-user"`,
+		h + `:4: handlers[0].group: unknown group "herald-no-such-group"`,
+	} {
+		if !strings.Contains(r.errOut, want+"\n") {
+			t.Errorf("stderr has no line %q:\n%s", want, r.errOut)
+		}
+	}
+}

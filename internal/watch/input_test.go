@@ -72,3 +72,30 @@ func TestParseFile_TooBig(t *testing.T) {
 		t.Errorf("ParseFile = %v, want ErrInvalid naming %s, its size and the limit", err, p)
 	}
 }
+
+// A user or group this host lacks is a validate error naming file, line
+// and field, not a run that fails later.
+func TestParse_UnknownUserOrGroup(t *testing.T) {
+	for _, tc := range []struct {
+		cred, want string
+	}{
+		{"user: herald-no-such-user", `w.yaml:5: watches[0].user: unknown user "herald-no-such-user"`},
+		{"group: herald-no-such-group", `w.yaml:5: watches[0].group: unknown group "herald-no-such-group"`},
+		{"user: root", ""},
+		{"group: \"0\"", ""},
+	} {
+		t.Run(tc.cred, func(t *testing.T) {
+			doc := "watches:\n  - name: a\n    on: event:t\n    exec: [x]\n    " + tc.cred + "\n"
+			_, err := watch.Parse("w.yaml", []byte(doc))
+			if tc.want == "" {
+				if err != nil {
+					t.Errorf("Parse = %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, watch.ErrInvalid) || err == nil || err.Error() != tc.want {
+				t.Errorf("Parse = %v, want %s", err, tc.want)
+			}
+		})
+	}
+}

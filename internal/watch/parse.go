@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/yamlfile"
 	"gopkg.in/yaml.v3"
@@ -209,6 +210,18 @@ func (w *Watch) validate() []*FieldError {
 		}
 		if strings.HasPrefix(k, "HERALD_") {
 			bad("env", "%q: HERALD_* variables are set by the agent", k)
+		}
+	}
+	if w.User != "" || w.Group != "" {
+		// Looked up now, as a run would, so that a user or group this
+		// host lacks is a validate and load error, not a run that fails.
+		if err := actions.CheckIdentity(w.User, w.Group); err != nil {
+			field := "user"
+			var ie *actions.IdentityError
+			if errors.As(err, &ie) {
+				field, err = ie.Field, ie.Err
+			}
+			bad(field, "%v", err)
 		}
 	}
 	if w.Workdir != "" && !filepath.IsAbs(w.Workdir) {
