@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/internal/agent"
 	"github.com/heraldhq/herald/internal/dispatcher"
 	"github.com/heraldhq/herald/internal/hooks"
@@ -138,5 +139,38 @@ func TestExamples_ConfigsShowEveryKey(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The kill grace default is actions.DefaultKillGrace (5s) wherever it is
+// written down: the README's watch table, hook example and herald
+// call/op usage, the watch schema and the samples.
+func TestExamples_KillGraceDefault(t *testing.T) {
+	d := actions.DefaultKillGrace.String()
+	if d != "5s" {
+		t.Fatalf("actions.DefaultKillGrace = %s, want 5s (issue 7)", d)
+	}
+	for _, tc := range []struct{ file, want string }{
+		{filepath.Join("..", "README.md"), "| `kill_grace` | `" + d + "` |"},
+		{filepath.Join("..", "README.md"), "SIGTERM, SIGKILL " + d + " later"},
+		{filepath.Join("..", "README.md"), "[--kill-grace " + d + "]"},
+		{filepath.Join("..", "README.md"), "[--hook-kill-grace " + d + "]"},
+		{filepath.Join("..", "README.md"), "`--hook-kill-grace` (default " + d + ")"},
+		{"watches.schema.json", "Time between SIGTERM and SIGKILL. Absent or 0: " + d + "."},
+		{filepath.Join("..", "deploy", "examples", "watches.yaml"), "(default " + d + ")"},
+		{hooksExample, "SIGTERM, SIGKILL " + d + " later"},
+	} {
+		if !strings.Contains(string(must(os.ReadFile(tc.file))), tc.want) {
+			t.Errorf("%s does not say %q", tc.file, tc.want)
+		}
+	}
+	// No other default is written next to a kill: "SIGKILL 2s later".
+	other := regexp.MustCompile(`SIGKILL ([0-9]+(ms|s|m)) later|kill[_-]grace[^|\n]*default ([0-9]+(ms|s|m))`)
+	for _, f := range append([]string{filepath.Join("..", "README.md")}, exampleFiles(t)...) {
+		for _, m := range other.FindAllStringSubmatch(string(must(os.ReadFile(f))), -1) {
+			if got := m[1] + m[3]; got != d {
+				t.Errorf("%s: %q gives the kill grace default as %s, not %s", f, m[0], got, d)
+			}
+		}
 	}
 }
