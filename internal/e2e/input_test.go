@@ -2,8 +2,11 @@ package e2e_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/testutil"
@@ -82,6 +85,34 @@ watches:
 	for _, w := range []string{"sibling", "nouser"} {
 		if n := out.count(w, ""); n != 0 {
 			t.Errorf("watch %s of the invalid file decided %d events, want none (the file is not loaded)", w, n)
+		}
+	}
+}
+
+// Both daemons refuse a --config file with a key given twice, or over 1
+// MiB, before they start: exit 2 and the file, line (or size) on stderr.
+func TestDaemons_ConfigDuplicateKeyAndSize(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		bin, content, want string
+	}{
+		{"dispatcher", "http: \"\"\nhttp: 127.0.0.1:0\n", `:2: duplicate key "http" (first at line 1)`},
+		{"agent", "nats:\n  url: nats://127.0.0.1:1\n  url: nats://127.0.0.1:2\n", `:3: nats: duplicate key "url" (first at line 2)`},
+		{"agent", "name: a\n" + strings.Repeat("# padding\n", yamlfile.MaxFileSize/10), `: file is too big: 1048578 bytes, the limit is 1048576 bytes (1 MiB)`},
+	} {
+		p := filepath.Join(dir, fmt.Sprintf("%s-%d.yaml", tc.bin, len(tc.content)))
+		if err := os.WriteFile(p, []byte(tc.content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		d := start(t, tc.bin, "--config", p)
+		select {
+		case <-d.done:
+		case <-time.After(wait):
+			t.Fatalf("%s --config %s did not exit", tc.bin, p)
+		}
+		if code := d.cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(d.out.String(), p+tc.want) {
+			t.Errorf("%s --config with %q: exit %d, output %q; want 2 and %q", tc.bin, tc.want, code, d.out.String(), p+tc.want)
 		}
 	}
 }
