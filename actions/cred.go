@@ -16,6 +16,26 @@ type identity struct {
 	env  []string
 }
 
+// IdentityError is a user or group that does not resolve on this host.
+type IdentityError struct {
+	// Field is "user" or "group".
+	Field string
+	Err   error
+}
+
+func (e *IdentityError) Error() string { return e.Field + ": " + e.Err.Error() }
+
+func (e *IdentityError) Unwrap() error { return e.Err }
+
+// CheckIdentity looks up userName and groupName as a run does, so that a
+// config naming a user or group this host lacks is refused when it is
+// loaded rather than when an event arrives. The error is an
+// *IdentityError naming the field.
+func CheckIdentity(userName, groupName string) error {
+	_, err := resolveIdentity(userName, groupName)
+	return err
+}
+
 // resolveIdentity looks up userName and groupName (names or numeric ids;
 // names are tried first, as chown does). Empty means unchanged; both empty
 // returns a nil credential.
@@ -40,7 +60,7 @@ func resolveIdentity(userName, groupName string) (identity, error) {
 	if groupName != "" {
 		g, err := lookupGroup(groupName)
 		if err != nil {
-			return identity{}, fmt.Errorf("group: %w", err)
+			return identity{}, &IdentityError{Field: "group", Err: err}
 		}
 		gid, hasGID = g, true
 	}
@@ -53,19 +73,19 @@ func resolveIdentity(userName, groupName string) (identity, error) {
 	}
 	u, uid, err := lookupUser(userName)
 	if err != nil {
-		return identity{}, fmt.Errorf("user: %w", err)
+		return identity{}, &IdentityError{Field: "user", Err: err}
 	}
 	if u == nil {
 		// A numeric id with no entry in the user database.
 		if !hasGID {
-			return identity{}, fmt.Errorf("user: id %d has no entry in the user database: set group too", uid)
+			return identity{}, &IdentityError{Field: "user", Err: fmt.Errorf("id %d has no entry in the user database: set group too", uid)}
 		}
 		return identity{cred: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{gid}}}, nil
 	}
 	if !hasGID {
 		g, err := parseID(u.Gid)
 		if err != nil {
-			return identity{}, fmt.Errorf("user: %q has primary group id %q: %w", userName, u.Gid, err)
+			return identity{}, &IdentityError{Field: "user", Err: fmt.Errorf("%q has primary group id %q: %w", userName, u.Gid, err)}
 		}
 		gid = g
 	}

@@ -3,7 +3,10 @@
 // the small Action interface: exec.go (a program run directly, or a shell
 // string the caller wraps as /bin/sh -c), hooksdir.go (every executable of a
 // hooks.d directory, in name order, as TKLBAM ran them) and http.go (POST
-// the event to a URL).
+// the event to a URL). Around them: a run's HERALD_* environment (env.go),
+// the user and group it switches to, which CheckIdentity also looks up when
+// a config is loaded (cred.go), and the bounded tails of its output
+// (tail.go).
 //
 // The package knows nothing about NATS, watch files, run modes, retries or
 // how outcomes are published: the caller decides when to run, how often and

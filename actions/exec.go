@@ -106,9 +106,13 @@ func (c ExecConfig) Validate() error {
 		bad("notify_signal", "%d is not a signal number", int(c.NotifySignal))
 	}
 	if c.User != "" || c.Group != "" {
-		if _, err := resolveIdentity(c.User, c.Group); err != nil {
-			field, msg, _ := strings.Cut(err.Error(), ": ")
-			bad(field, "%s", msg)
+		if err := CheckIdentity(c.User, c.Group); err != nil {
+			var ie *IdentityError
+			if errors.As(err, &ie) {
+				bad(ie.Field, "%v", ie.Err)
+			} else {
+				bad("user", "%v", err)
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/natsconn"
+	"github.com/heraldhq/herald/internal/yamlfile"
 	"github.com/rs/zerolog"
 	"gopkg.in/yaml.v3"
 )
@@ -96,11 +97,14 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// LoadConfigFile reads a YAML config file over c. Unknown keys are errors
-// naming the file and line.
+// LoadConfigFile reads a YAML config file over c. Unknown and duplicate
+// keys are errors naming the file and line.
 func (c *Config) LoadConfigFile(path string) error {
-	data, err := os.ReadFile(path)
+	data, err := yamlfile.ReadFile(path)
 	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if err := yamlfile.CheckDuplicates(path, data); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))

@@ -57,7 +57,7 @@ func (a *Agent) runHook(ctx context.Context, m *nats.Msg) {
 		return
 	}
 	act, err := actions.NewExec(actions.ExecConfig{
-		Argv: req.Argv, PipeStdin: true, Env: req.Env, Timeout: timeout, KillGrace: hooks.KillGrace,
+		Argv: req.Argv, PipeStdin: true, Env: req.Env, Timeout: timeout, KillGrace: actions.DefaultKillGrace,
 	})
 	var areq actions.Request
 	if err == nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/watch"
+	"github.com/heraldhq/herald/internal/yamlfile"
 )
 
 // fileState is what the agent has loaded from one watch file.
@@ -129,7 +130,7 @@ func (a *Agent) rescan(live bool) {
 // loadFile parses one file and applies it if it is valid and changed. It
 // returns the runtimes that are new or changed.
 func (a *Agent) loadFile(p string) []*runtime {
-	data, err := os.ReadFile(p)
+	data, err := yamlfile.ReadFile(p)
 	if err != nil {
 		a.metrics.reloadErrs.Inc()
 		a.log.Error().Err(err).Str("file", p).Msg("cannot read watch file; its previous version stays active")
@@ -145,6 +146,9 @@ func (a *Agent) loadFile(p string) []*runtime {
 	f, err := watch.Parse(p, data)
 	if err == nil {
 		err = a.checkNames(p, f)
+	}
+	if err == nil {
+		err = checkActions(p, f)
 	}
 	if err != nil {
 		if st.errHash != sum {
@@ -227,6 +231,20 @@ func (a *Agent) checkNames(p string, f *watch.File) error {
 						Msg: fmt.Sprintf("watch %q is already defined in %s", w.Name, other)})
 				}
 			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkActions builds each watch's action once before the file is applied,
+// so that a watch that cannot be built makes its file invalid (logged, and
+// the previous version stays active) instead of being skipped while the
+// rest of the file loads.
+func checkActions(p string, f *watch.File) error {
+	var errs []error
+	for i, w := range f.Watches {
+		if _, err := buildAction(w); err != nil {
+			errs = append(errs, &watch.FieldError{File: p, Line: w.Line, Field: fmt.Sprintf("watches[%d]", i), Msg: err.Error()})
 		}
 	}
 	return errors.Join(errs...)

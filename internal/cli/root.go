@@ -5,9 +5,12 @@
 // own flag set and file; Main.Run drives them in-process so tests need no
 // binary, and the main package only maps the returned error to an exit code.
 //
-// It talks to Herald only through the wire format of package events and the
-// stream helpers of package bus: it knows nothing about how the dispatcher
-// or the agent work inside, and it never runs a watch's action.
+// It talks to the daemons only through the wire formats of packages events
+// and hooks/call and the stream helpers of package bus; validate checks
+// files with the parsers the daemons load them with (packages watch and
+// hooks), and op runs its hooks through package hooksd. It knows nothing
+// about how the dispatcher or the agent work inside, and it never runs a
+// watch's action.
 package cli
 
 import (

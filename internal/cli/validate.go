@@ -11,6 +11,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/hooks"
 	"github.com/heraldhq/herald/internal/watch"
+	"github.com/heraldhq/herald/internal/yamlfile"
 	"gopkg.in/yaml.v3"
 )
 
@@ -112,8 +113,12 @@ func (c *validateCmd) run(_ context.Context, _ *Main, s stdio, args []string) er
 // not already defined in its directory, and counts what it holds when it
 // is valid.
 func checkFile(path string, seen names, t *tally) error {
-	data, err := os.ReadFile(path)
+	data, err := yamlfile.ReadFile(path)
 	if err != nil {
+		var ye *yamlfile.Error
+		if errors.As(err, &ye) {
+			return ye
+		}
 		return fmt.Errorf("read %s: %w", path, err)
 	}
 	dir := filepath.Dir(path)

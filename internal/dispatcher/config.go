@@ -17,6 +17,7 @@ import (
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/source/kv"
 	"github.com/heraldhq/herald/internal/source/zk"
+	"github.com/heraldhq/herald/internal/yamlfile"
 	"github.com/rs/zerolog"
 	"gopkg.in/yaml.v3"
 )
@@ -176,12 +177,15 @@ func checkHostPort(addr string) error {
 
 var yamlLineRe = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
-// LoadConfigFile reads the YAML file at path over c. Unknown keys and bad
-// values are errors naming the file and line.
+// LoadConfigFile reads the YAML file at path over c. Unknown and duplicate
+// keys and bad values are errors naming the file and line.
 func (c *Config) LoadConfigFile(path string) error {
-	data, err := os.ReadFile(path)
+	data, err := yamlfile.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("%w: config: %w", ErrInvalidConfig, err)
+	}
+	if err := yamlfile.CheckDuplicates(path, data); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

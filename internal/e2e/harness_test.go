@@ -1,5 +1,6 @@
-// Package e2e_test runs the real dispatcher and agent binaries as processes
-// against each other and proves the rules of the core issue end to end.
+// Package e2e_test runs the real dispatcher, agent and herald binaries as
+// processes against each other and proves the README's guarantees end to
+// end.
 package e2e_test
 
 import (

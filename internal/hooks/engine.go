@@ -36,9 +36,6 @@ const (
 	// DefaultAgentGrace is how long past a hook's timeout and kill grace
 	// the dispatcher waits for an agent's reply.
 	DefaultAgentGrace = 5 * time.Second
-	// KillGrace is the time between SIGTERM and SIGKILL for a hook that
-	// timed out.
-	KillGrace = 2 * time.Second
 	// auditTimeout bounds storing a call.hooks_skipped event.
 	auditTimeout = 10 * time.Second
 )

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/heraldhq/herald/internal/handlers"
+	"github.com/heraldhq/herald/internal/yamlfile"
 	"github.com/rs/zerolog"
 )
 
@@ -138,8 +139,12 @@ func (l *loader) load(p string, isJob bool, bad func(string, error)) bool {
 		st.errHash, st.errText = sum, err.Error()
 		return false
 	}
-	data, err := os.ReadFile(p)
+	data, err := yamlfile.ReadFile(p)
 	if err != nil {
+		var ye *yamlfile.Error
+		if errors.As(err, &ye) {
+			return fail([32]byte{}, (*FieldError)(ye))
+		}
 		return fail([32]byte{}, fmt.Errorf("%w: %s: %w", ErrInvalid, p, err))
 	}
 	sum := sha256.Sum256(data)

@@ -25,7 +25,7 @@ func newAction(h *Hook) (actions.Action, error) {
 		PipeStdin: true,
 		Env:       h.Env,
 		Timeout:   h.HookTimeout(),
-		KillGrace: KillGrace,
+		KillGrace: actions.DefaultKillGrace,
 	})
 }
 
@@ -125,7 +125,7 @@ func judge(h *Hook, st events.Status, stdout string, runErr error) (bool, string
 // it, in parallel, and returns one verdict per agent (or one no_agent
 // verdict when none matches).
 func (e *Engine) runOnAgents(rt *runtime, h *Hook, c call.Call, phase string) []hookRun {
-	wait := h.HookTimeout() + KillGrace + e.cfg.AgentGrace
+	wait := h.HookTimeout() + actions.DefaultKillGrace + e.cfg.AgentGrace
 	lctx, cancel := context.WithTimeout(rt.ctx, wait)
 	targets := rt.fleet.live(lctx, h.Run.Agents)
 	cancel()

@@ -3,13 +3,13 @@ package watch
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
 	"syscall"
 
+	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/yamlfile"
 	"gopkg.in/yaml.v3"
@@ -37,10 +37,15 @@ func IsWatchFile(name string) bool {
 	return ext == ".yaml" || ext == ".yml"
 }
 
-// ParseFile reads and parses one watch file.
+// ParseFile reads and parses one watch file. A file over
+// yamlfile.MaxFileSize is a *FieldError.
 func ParseFile(path string) (*File, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlfile.ReadFile(path)
 	if err != nil {
+		var ye *yamlfile.Error
+		if errors.As(err, &ye) {
+			return nil, (*FieldError)(ye)
+		}
 		return nil, fmt.Errorf("read watch file: %w", err)
 	}
 	return Parse(path, data)
@@ -205,6 +210,18 @@ func (w *Watch) validate() []*FieldError {
 		}
 		if strings.HasPrefix(k, "HERALD_") {
 			bad("env", "%q: HERALD_* variables are set by the agent", k)
+		}
+	}
+	if w.User != "" || w.Group != "" {
+		// Looked up now, as a run would, so that a user or group this
+		// host lacks is a validate and load error, not a run that fails.
+		if err := actions.CheckIdentity(w.User, w.Group); err != nil {
+			field := "user"
+			var ie *actions.IdentityError
+			if errors.As(err, &ie) {
+				field, err = ie.Field, ie.Err
+			}
+			bad(field, "%v", err)
 		}
 	}
 	if w.Workdir != "" && !filepath.IsAbs(w.Workdir) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldhq/herald/actions"
 	"gopkg.in/yaml.v3"
 )
 
@@ -25,7 +26,6 @@ const (
 
 // Defaults.
 const (
-	DefaultKillGrace   = 5 * time.Second
 	DefaultMaxParallel = 4
 )
 
@@ -85,10 +85,10 @@ func (w *Watch) Attempts() int {
 	return w.Retry.Attempts
 }
 
-// Grace is kill_grace with its default.
+// Grace is kill_grace with its default, actions.DefaultKillGrace.
 func (w *Watch) Grace() time.Duration {
 	if w.KillGrace.D <= 0 {
-		return DefaultKillGrace
+		return actions.DefaultKillGrace
 	}
 	return w.KillGrace.D
 }

@@ -1,8 +1,10 @@
-// Package yamlfile holds the located-error machinery shared by Herald's
-// YAML configuration files (watch files, hook files, job files): an error
-// type that names file, line and field, a Parser that collects such errors
-// while decoding a document key by key, and helpers that pull the line out
-// of a yaml.v3 error and read a struct's yaml keys.
+// Package yamlfile holds what Herald's YAML files share (watch files, hook
+// files, job files, the dispatcher's and the agent's --config files): the
+// one reader with the size limit (ReadFile), the duplicate-key check
+// (Duplicates, CheckDuplicates), an error type that names file, line and
+// field, a Parser that collects such errors while decoding a document key
+// by key, and helpers that pull the line out of a yaml.v3 error and read a
+// struct's yaml keys.
 //
 // It knows nothing of what the files mean: each file format keeps its own
 // error type and sentinel (converting from Error) and its own validation.
@@ -97,7 +99,8 @@ func (p *Parser) Err() error { return errors.Join(p.Errs...) }
 // Root decodes the document and returns its top-level mapping. It returns
 // nil for an empty document, and nil with a recorded error for a syntax
 // error or a document that is not a mapping ("want a mapping with " +
-// want).
+// want). Every duplicate key of the document is recorded (Duplicates); the
+// mapping is still returned, so that the caller reports its other problems.
 func (p *Parser) Root(data []byte, want string) *yaml.Node {
 	var doc yaml.Node
 	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
@@ -108,6 +111,10 @@ func (p *Parser) Root(data []byte, want string) *yaml.Node {
 	}
 	if len(doc.Content) == 0 {
 		return nil
+	}
+	for _, e := range Duplicates(&doc, "") {
+		e.File = p.Path
+		p.Errs = append(p.Errs, p.Wrap(e))
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {

@@ -1,0 +1,40 @@
+package agent_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/heraldhq/herald/internal/agent"
+	"github.com/heraldhq/herald/internal/yamlfile"
+)
+
+func writeConfig(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "agent.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfig_LoadConfigFile_DuplicateKey(t *testing.T) {
+	p := writeConfig(t, "name: web-1\nwatches: /etc/a\nname: web-2\n")
+	c := agent.DefaultConfig()
+	err := c.LoadConfigFile(p)
+	want := p + `:3: duplicate key "name" (first at line 1)`
+	if !errors.Is(err, agent.ErrInvalidConfig) || !strings.Contains(err.Error(), want) {
+		t.Errorf("LoadConfigFile = %v, want ErrInvalidConfig with %q", err, want)
+	}
+}
+
+func TestConfig_LoadConfigFile_TooBig(t *testing.T) {
+	p := writeConfig(t, "name: web-1\n"+strings.Repeat("# padding\n", yamlfile.MaxFileSize/10))
+	c := agent.DefaultConfig()
+	err := c.LoadConfigFile(p)
+	if !errors.Is(err, agent.ErrInvalidConfig) || !strings.Contains(err.Error(), p+": file is too big: ") {
+		t.Errorf("LoadConfigFile = %v, want ErrInvalidConfig naming %s and its size", err, p)
+	}
+}
