@@ -122,6 +122,14 @@ be unique among the files of one directory. Needs no NATS.`,
 	{name: "call", args: callArgs, summary: "run a scheduler call (COMMAND) between the dispatcher's pre and post|err call hooks", help: callHelp, new: func() subcommand { return &callCmd{} }},
 	{name: "op", args: "OPERATION [flags] -- COMMAND [ARGS...]", summary: "run COMMAND between the pre and post|err hooks of a hooks.d directory", help: opHelp, new: func() subcommand { return &opCmd{} }},
 	{name: "kv", args: kvArgs, summary: "put, get or delete a key of a NATS KV bucket (the kv: source)", help: kvHelp, new: func() subcommand { return &kvCmd{} }},
+	{
+		name:    "version",
+		args:    "",
+		summary: "print herald's version, VCS revision and Go version (also: herald --version)",
+		help: `Print one line: herald, the release (or devel), the VCS revision, time and
+modified flag the binary was built from, the Go version and the platform.`,
+		new: func() subcommand { return &versionCmd{} },
+	},
 }
 
 func lookup(name string) (commandSpec, bool) {
@@ -146,6 +154,8 @@ func (m *Main) Run(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	switch name {
 	case "help", "-h", "-help", "--help":
 		return m.help(s, rest)
+	case "-version", "--version":
+		name = "version"
 	}
 	spec, ok := lookup(name)
 	if !ok {

@@ -17,6 +17,7 @@ import (
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/source/kv"
 	"github.com/heraldhq/herald/internal/source/zk"
+	"github.com/heraldhq/herald/internal/version"
 	"github.com/rs/zerolog"
 	"gopkg.in/yaml.v3"
 )
@@ -254,7 +255,8 @@ func (f *listFlag) Set(v string) error {
 // ParseArgs builds the configuration from the command line: defaults, then
 // the --config file if one is named, then every flag given explicitly, then
 // the NATS secrets from the environment if still unset. The result is
-// validated. flag.ErrHelp is returned (unwrapped) for -h.
+// validated. flag.ErrHelp is returned (unwrapped) for -h, and
+// version.ErrRequested for --version.
 func ParseArgs(args []string, output io.Writer) (Config, error) {
 	cfg := DefaultConfig()
 	fs := flag.NewFlagSet("dispatcher", flag.ContinueOnError)
@@ -262,6 +264,7 @@ func ParseArgs(args []string, output io.Writer) (Config, error) {
 	var configFile string
 	fs.StringVar(&configFile, "config", "", "YAML config `file` (flags given on the command line override it)")
 	cfg.bindFlags(fs)
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: dispatcher [flags]\n\n"+
 			"Runs an embedded NATS server with JetStream (or, with --nats, uses an external one),\n"+
@@ -276,6 +279,9 @@ func ParseArgs(args []string, output io.Writer) (Config, error) {
 			return Config{}, err
 		}
 		return Config{}, fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	if *showVersion {
+		return Config{}, version.ErrRequested
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
