@@ -9,11 +9,14 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/hooks"
+	"github.com/heraldhq/herald/internal/hooks/call"
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/source/kv"
 	"github.com/heraldhq/herald/internal/source/zk"
@@ -81,6 +84,11 @@ type Config struct {
 	// dispatcher-wide: every call is allowed without running hooks, and
 	// each records a call.hooks_skipped audit event with this reason.
 	HooksDisabled string `yaml:"hooks_disabled"`
+	// CallMethods are the scheduler-call methods the dispatcher knows
+	// (file only); the default, and what empty means, is
+	// call.DefaultMethods, Aurora's seven. A call to any other method is denied, and a hook file naming
+	// one is a load error.
+	CallMethods []string `yaml:"call_methods"`
 }
 
 // DefaultConfig returns the defaults: an embedded server on
@@ -95,6 +103,7 @@ func DefaultConfig() Config {
 		LogLevel:        "info",
 		ConnectTimeout:  DefaultConnectTimeout,
 		ShutdownTimeout: DefaultShutdownTimeout,
+		CallMethods:     slices.Clone(call.DefaultMethods),
 	}
 }
 
@@ -147,6 +156,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return bad("shutdown_timeout", "must be positive")
+	}
+	if err := hooks.ValidateMethods(c.CallMethods); err != nil {
+		return fmt.Errorf("%w: call_methods%v", ErrInvalidConfig, err)
 	}
 	if err := c.Streams.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
