@@ -119,6 +119,10 @@ func (a *Agent) Start(ctx context.Context) error {
 			a.log.Info().Str("url", c.ConnectedUrlRedacted()).Msg("nats reconnected")
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if natsconn.IsAuthError(err) {
+				a.log.Error().Err(err).Msg("nats refused the agent's credentials; still trying to reconnect")
+				return
+			}
 			a.log.Warn().Err(err).Msg("nats error")
 		}),
 	)

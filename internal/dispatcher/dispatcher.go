@@ -187,6 +187,10 @@ func (d *Dispatcher) start(ctx context.Context) error {
 			}
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if natsconn.IsAuthError(err) {
+				d.log.Error().Err(err).Msg("nats refused the dispatcher's credentials; still trying to reconnect")
+				return
+			}
 			d.log.Warn().Err(err).Msg("nats async error")
 		}),
 	}
