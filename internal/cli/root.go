@@ -1,9 +1,11 @@
 // Package cli is the herald command a person types: publish an event, tail
 // events or outcomes as they arrive, show the agents and the last outcome of
 // each of their watches, validate watch, hook and job files, read and write
-// KV keys, and run a command between hooks (call, op). Every subcommand has its
-// own flag set and file; Main.Run drives them in-process so tests need no
-// binary, and the main package only maps the returned error to an exit code.
+// KV keys, run a command between hooks (call, op), print its version and a
+// shell completion script generated from the command table. Every
+// subcommand has its own flag set and file; Main.Run drives them in-process
+// so tests need no binary, and the main package only maps the returned
+// error to an exit code.
 //
 // It talks to Herald only through the wire format of package events and the
 // stream helpers of package bus: it knows nothing about how the dispatcher
@@ -74,6 +76,9 @@ type commandSpec struct {
 	summary string // one line for the command list
 	help    string // paragraph above the flags
 	new     func() subcommand
+	// words are the fixed values of the first argument, for shell
+	// completion (none: files).
+	words []string
 }
 
 var commands = []commandSpec{
@@ -124,7 +129,8 @@ Needs no NATS.`,
 	},
 	{name: "call", args: callArgs, summary: "run a scheduler call (COMMAND) between the dispatcher's pre and post|err call hooks", help: callHelp, new: func() subcommand { return &callCmd{} }},
 	{name: "op", args: "OPERATION [flags] -- COMMAND [ARGS...]", summary: "run COMMAND between the pre and post|err hooks of a hooks.d directory", help: opHelp, new: func() subcommand { return &opCmd{} }},
-	{name: "kv", args: kvArgs, summary: "put, get or delete a key of a NATS KV bucket (the kv: source)", help: kvHelp, new: func() subcommand { return &kvCmd{} }},
+	{name: "kv", args: kvArgs, summary: "put, get or delete a key of a NATS KV bucket (the kv: source)", help: kvHelp, new: func() subcommand { return &kvCmd{} }, words: []string{"put", "get", "del"}},
+	{name: "completion", args: "bash|zsh|fish", summary: "print a shell completion script for herald", help: completionHelp, new: func() subcommand { return &completionCmd{} }, words: completionShells},
 	{
 		name:    "version",
 		args:    "",
