@@ -219,7 +219,7 @@ func writeFishCompletion(w io.Writer, cmds []compCommand) {
 }
 
 // shellQuote quotes s for sh, bash and zsh: single quotes, with each '
-// written as '\''.
+// written as '\”.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // zshEscape escapes what _arguments and _describe give a meaning to.
