@@ -218,8 +218,8 @@ func writeFishCompletion(w io.Writer, cmds []compCommand) {
 	}
 }
 
-// shellQuote quotes s for sh, bash and zsh: single quotes, with each '
-// written as '\”.
+// shellQuote quotes s for sh, bash and zsh: in single quotes, where each
+// single quote becomes quote, backslash, quote, quote (close, escaped, reopen).
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // zshEscape escapes what _arguments and _describe give a meaning to.
