@@ -90,7 +90,9 @@ func TestNATSAuth_LostAfterStart(t *testing.T) {
 	t.Parallel()
 	srv, opts := runNATSAuth(t)
 	url := srv.ClientURL()
-	testutil.ConnectStreams(t, srv, nats.UserInfo(natsUser, natsPassword))
+	// This connection loses its authorization too; keep its refusals quiet.
+	testutil.ConnectStreams(t, srv, nats.UserInfo(natsUser, natsPassword),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
 	f := newFixture(t)
 	c := &cluster{t: t, url: url}
 	// The password comes from the config file, not the command line.
