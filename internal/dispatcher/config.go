@@ -86,8 +86,8 @@ type Config struct {
 	HooksDisabled string `yaml:"hooks_disabled"`
 	// CallMethods are the scheduler-call methods the dispatcher knows
 	// (file only); the default, and what empty means, is
-	// call.DefaultMethods, Aurora's seven. A call to any other method is denied, and a hook file naming
-	// one is a load error.
+	// call.DefaultMethods, Aurora's seven. A call to any other method is
+	// denied, and a hook file naming one is a load error.
 	CallMethods []string `yaml:"call_methods"`
 }
 
