@@ -90,7 +90,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: agent_grace: must not be negative", ErrInvalidConfig)
 	}
 	if err := ValidateMethods(c.Methods); err != nil {
-		return fmt.Errorf("%w: call_methods%w", ErrInvalidConfig, err)
+		return fmt.Errorf("%w: call_methods%v", ErrInvalidConfig, err)
 	}
 	return nil
 }
