@@ -156,7 +156,12 @@ func (a *Agent) bootstrap() {
 		if err == nil {
 			break
 		}
-		a.log.Warn().Err(err).Dur("retry_in", wait).Msg("cannot set up the event consumer yet")
+		if authErr := a.nc.LastError(); natsconn.IsAuthError(authErr) {
+			// NATS was not up at Start and now refuses the credentials.
+			a.log.Error().Err(authErr).Dur("retry_in", wait).Msg("nats refuses the agent's credentials; cannot set up the event consumer")
+		} else {
+			a.log.Warn().Err(err).Dur("retry_in", wait).Msg("cannot set up the event consumer yet")
+		}
 		select {
 		case <-a.ctx.Done():
 			return

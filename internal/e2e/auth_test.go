@@ -126,3 +126,32 @@ func TestNATSAuth_LostAfterStart(t *testing.T) {
 	reload(natsPassword)
 	a.waitLog("nats reconnected")
 }
+
+// An agent started while NATS is down, which then comes up refusing the
+// credentials, logs the server's refusal at error level while it retries.
+func TestNATSAuth_RefusedAfterServerComesUp(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	f := newFixture(t)
+	conf := f.path("agent.yaml")
+	writeFile(t, conf, "nats:\n  user: "+natsUser+"\n  password: "+wrongPassword+"\n")
+	a := start(t, "agent", "--nats", fmt.Sprintf("nats://127.0.0.1:%d", port), "--config", conf,
+		"--name", "a1", "--watches", f.watches, "--state", t.TempDir(), "--log-format", "json")
+	testutil.RunNATSWithOptions(t, &server.Options{Port: port, Username: natsUser, Password: natsPassword})
+	testutil.Eventually(t, wait, func() error {
+		for _, l := range strings.Split(a.out.String(), "\n") {
+			if strings.Contains(l, `"level":"error"`) && strings.Contains(l, "nats: Authorization Violation") {
+				return nil
+			}
+		}
+		return fmt.Errorf("the agent has not logged the refusal at error level")
+	})
+	if strings.Contains(a.out.String(), wrongPassword) {
+		t.Fatal("the password was logged")
+	}
+}
