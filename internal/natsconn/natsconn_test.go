@@ -65,3 +65,32 @@ func TestConnect_ServerLaterUp(t *testing.T) {
 		return nil
 	})
 }
+
+// A server that comes up while Connect waits and refuses the credentials
+// ends the wait at once with its message.
+func TestConnect_LateServerRefuses(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	const wait = time.Minute
+	done := make(chan error, 1)
+	go func() {
+		nc, err := natsconn.Connect(natsconn.Config{URL: "nats://127.0.0.1:" + strconv.Itoa(port), User: "herald", Password: "wrong"}, "test", wait)
+		if nc != nil {
+			nc.Close()
+		}
+		done <- err
+	}()
+	testutil.RunNATSWithOptions(t, &server.Options{Port: port, Username: "herald", Password: "right"})
+	select {
+	case err := <-done:
+		if !natsconn.IsAuthError(err) || !strings.Contains(err.Error(), "nats: Authorization Violation") {
+			t.Fatalf("Connect: %v, want the server's authorization violation", err)
+		}
+	case <-time.After(wait - 10*time.Second):
+		t.Fatal("Connect still waiting although the server refused the credentials")
+	}
+}
