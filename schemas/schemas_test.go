@@ -1343,6 +1343,7 @@ func TestDispatcherSchema_AgreesWithLoader(t *testing.T) {
 		{nil, "zk", []any{"zk-1:2181", map[string]any{}}},
 		{nil, "kv.watch", []any{[]any{}, []any{"config", "config/app.yaml", "config/app.>"}, "config"}},
 		{nil, "kv.bogus", []any{1}},
+		{nil, "call_methods", []any{[]any{}, []any{"create_job", "deploy.v2", "Kill-Job"}, []any{"kill_*"}, []any{"a", "a"}, []any{""}, []any{"-x"}, "create_job"}},
 		{nil, "bogus", []any{"x"}},
 		{nil, "name", []any{"web-1"}},
 	})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/agent"
 	"github.com/heraldhq/herald/internal/logging"
+	"github.com/heraldhq/herald/internal/version"
 )
 
 func main() {
@@ -23,6 +24,10 @@ func main() {
 func run(args []string) int {
 	opts, err := agent.ParseFlags(args, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if errors.Is(err, version.ErrRequested) {
+		fmt.Println(version.Get().String("agent"))
 		return 0
 	}
 	if err != nil {

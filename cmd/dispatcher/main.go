@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/heraldhq/herald/internal/dispatcher"
+	"github.com/heraldhq/herald/internal/version"
 )
 
 func main() {
@@ -20,6 +21,9 @@ func main() {
 	stop()
 	switch {
 	case err == nil:
+		os.Exit(0)
+	case errors.Is(err, version.ErrRequested):
+		fmt.Println(version.Get().String("dispatcher"))
 		os.Exit(0)
 	case errors.Is(err, dispatcher.ErrUsage), errors.Is(err, dispatcher.ErrInvalidConfig):
 		fmt.Fprintf(os.Stderr, "dispatcher: %v\n", err)

@@ -1,8 +1,9 @@
 // Command herald is Herald's command line for people: publish an event, tail
 // events or outcomes, show agent status, validate watch, hook and job
 // files, read and write KV keys, run an operation between hooks.d hooks
-// (op) and wrap a scheduler call in its hooks (call). All the work is in
-// package cli; main only wires the process to it.
+// (op), wrap a scheduler call in its hooks (call), and print its version
+// and shell completion scripts. All the work is in package cli; main only
+// wires the process to it.
 package main
 
 import (

@@ -119,6 +119,10 @@ func (a *Agent) Start(ctx context.Context) error {
 			a.log.Info().Str("url", c.ConnectedUrlRedacted()).Msg("nats reconnected")
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if natsconn.IsAuthError(err) {
+				a.log.Error().Err(err).Msg("nats refused the agent's credentials; still trying to reconnect")
+				return
+			}
 			a.log.Warn().Err(err).Msg("nats error")
 		}),
 	)
@@ -152,7 +156,12 @@ func (a *Agent) bootstrap() {
 		if err == nil {
 			break
 		}
-		a.log.Warn().Err(err).Dur("retry_in", wait).Msg("cannot set up the event consumer yet")
+		if authErr := a.nc.LastError(); natsconn.IsAuthError(authErr) {
+			// NATS was not up at Start and now refuses the credentials.
+			a.log.Error().Err(authErr).Dur("retry_in", wait).Msg("nats refuses the agent's credentials; cannot set up the event consumer")
+		} else {
+			a.log.Warn().Err(err).Dur("retry_in", wait).Msg("cannot set up the event consumer yet")
+		}
 		select {
 		case <-a.ctx.Done():
 			return

@@ -17,7 +17,7 @@ func (a *Agent) announce(stopping bool) {
 		return
 	}
 	ann := events.Announcement{
-		Name: a.cfg.Name, Version: version.Version, Started: a.started, Heartbeat: time.Now().UTC(),
+		Name: a.cfg.Name, Version: version.Get().Short(), Started: a.started, Heartbeat: time.Now().UTC(),
 		Interval: a.cfg.Heartbeat.Seconds(), Stopping: stopping, Watches: []events.WatchSummary{},
 	}
 	for _, rt := range a.runtimes() {

@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+
+	"github.com/heraldhq/herald/internal/version"
 )
 
 // Options are the command-line settings of cmd/agent.
@@ -36,8 +38,12 @@ func ParseFlags(args []string, stderr io.Writer) (Options, error) {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	bindFlags(fs, &o.Config, &o.ConfigFile)
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if *showVersion {
+		return o, version.ErrRequested
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -52,7 +58,7 @@ func ParseFlags(args []string, stderr io.Writer) (Options, error) {
 		bindFlags(over, &c, &ignored)
 		var err error
 		fs.Visit(func(f *flag.Flag) {
-			if f.Name != "config" && err == nil {
+			if f.Name != "config" && f.Name != "version" && err == nil {
 				err = over.Set(f.Name, f.Value.String())
 			}
 		})

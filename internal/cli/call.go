@@ -47,7 +47,11 @@ hooks, as Aurora's client hooks do:
   1. Ask the dispatcher (NATS request on herald.call.pre.METHOD) to run every
      pre hook that matches METHOD and the job. If any denies, fails to start,
      crashes or times out (with on_timeout: deny), print each hook that
-     denied with its reason, do not run COMMAND, and exit 3.
+     denied with its reason, do not run COMMAND, and exit 3. METHOD must be
+     one the dispatcher knows (its call_methods; by default Aurora's
+     create_job, update_job, kill_job, restart, cancel_update,
+     add_instances, start_cronjob): any other is denied, so that a typo
+     cannot skip the hooks.
   2. Run COMMAND with herald call's stdin, stdout and stderr.
   3. Store a call.post event (COMMAND exited 0) or a call.err event
      (non-zero exit, killed by a signal, could not start) with the exit
@@ -163,6 +167,11 @@ func (c *callCmd) run(ctx context.Context, _ *Main, s stdio, args []string) erro
 		if len(cl.SkipHooks) > 0 {
 			fmt.Fprintf(s.errOut, "herald call: the skipped hooks could not be audited\n")
 		}
+	case !v.Allow && len(v.Denied) == 0 && v.Error != "":
+		// Refused before any hook ran: an unknown method, a bad call, an
+		// audit event that could not be stored.
+		fmt.Fprintf(s.errOut, "herald call: %s %s denied by the dispatcher; the command did not run:\n  %s\n", method, cl.Job, v.Error)
+		return reported(&ExitStatus{Code: ExitCallDenied, Msg: v.Error})
 	case !v.Allow:
 		fmt.Fprintf(s.errOut, "herald call: %s %s denied by the dispatcher's pre hooks; the command did not run:\n%s", method, cl.Job, v.DenialText())
 		return reported(&ExitStatus{Code: ExitCallDenied, Msg: "denied by pre hooks"})

@@ -24,7 +24,8 @@ const OpNATSTimeout = 2 * time.Second
 
 // ExitStatus is an error that makes ExitCode return Code: a command that
 // wraps another (herald op) exits with the wrapped command's status, or
-// with its own documented status (3: aborted by a pre hook).
+// with its own documented status (3: aborted by a pre hook, 4: a post hook
+// failed).
 type ExitStatus struct {
 	Code int
 	Msg  string
@@ -61,8 +62,10 @@ are skipped. Hooks are executed directly, never through a shell.
   2. COMMAND runs with herald op's stdin, stdout and stderr.
   3. Each hook runs with OPERATION post when COMMAND exited 0, otherwise
      (non-zero exit, killed, not started, or an abort in step 1) with
-     OPERATION err. All of them run, whatever happened; their failures are
-     printed but do not change the exit status.
+     OPERATION err. All of them run, whatever happened, and each failure
+     is printed. A failing post hook makes herald op exit 4 (the command
+     succeeded, its post hooks did not); a failing err hook does not change
+     the exit status.
 
 Hooks get HERALD_OPERATION, HERALD_STATE (pre, post, err), HERALD_HOOK (the
 hook's file name), for post and err HERALD_EXIT_CODE (herald op's exit
@@ -82,7 +85,8 @@ published when NATS answers within --timeout; when it does not, a note is
 printed and the operation goes on.
 
 Exit status: COMMAND's own; 128+N when it was killed by signal N; 127 when
-it could not be started; 3 when a pre hook aborted the operation; 1 when the
+it could not be started; 3 when a pre hook aborted the operation; 4 when
+COMMAND exited 0 and a post hook failed; 1 when the
 hooks directory could not be read (nothing ran); 2 for a wrong command line.
 
 The hooks directory defaults to ` + hooksd.DefaultDir + ` (missing: no hooks);
@@ -185,6 +189,16 @@ func (c *opCmd) run(ctx context.Context, _ *Main, s stdio, args []string) error 
 		msg = fmt.Sprintf("%s: the command was killed by %s", operation, rep.Signal)
 	case rep.CommandErr != nil:
 		msg = fmt.Sprintf("%s: %v", operation, rep.CommandErr)
+	case rep.ExitStatus == hooksd.ExitHookFailed && rep.State == hooksd.StatePost:
+		var failed []string
+		for _, h := range rep.FailedAfter() {
+			failed = append(failed, fmt.Sprintf("%q (%v)", h.Name, h.Err))
+		}
+		hooks := "hook"
+		if len(failed) > 1 {
+			hooks = "hooks"
+		}
+		msg = fmt.Sprintf("%s: the command succeeded but post %s %s failed", operation, hooks, strings.Join(failed, ", "))
 	}
 	if msg != "" {
 		fmt.Fprintf(s.errOut, "herald op: %s (exit status %d)\n", msg, rep.ExitStatus)
@@ -205,6 +219,8 @@ func (c *opCmd) printHook(w io.Writer, operation string, h hooksd.HookRun) {
 	case h.OK():
 		fmt.Fprintf(w, "herald op: %s %s hook %q: ok (%v)\n", operation, h.State, h.Name, h.Duration.Round(time.Millisecond))
 	case h.State == hooksd.StatePre:
+		fmt.Fprintf(w, "herald op: %s %s hook %q failed: %v\n", operation, h.State, h.Name, h.Err)
+	case h.State == hooksd.StatePost:
 		fmt.Fprintf(w, "herald op: %s %s hook %q failed: %v\n", operation, h.State, h.Name, h.Err)
 	default:
 		fmt.Fprintf(w, "herald op: %s %s hook %q failed: %v (the exit status does not change)\n", operation, h.State, h.Name, h.Err)

@@ -182,19 +182,29 @@ func TestMain_RunOp(t *testing.T) {
 		}
 	})
 
-	t.Run("failing post hooks are printed, all run, the exit status stays", func(t *testing.T) {
+	t.Run("a failing post hook is printed, all run, exit 4", func(t *testing.T) {
 		f := newOpFixture(t)
 		f.hook(t, "10-a", `[ "$2" = post ] && { echo "cannot start mysql" >&2; exit 1; }; true`)
 		f.hook(t, "20-b", "")
 		r := f.op(t, "backup", []string{"--no-events"}, "/bin/sh", "-c", logCommand)
-		if r.err != nil {
-			t.Fatalf("exit %d (%v), want 0", r.code(), r.err)
+		if r.code() != hooksd.ExitHookFailed {
+			t.Fatalf("exit %d (%v), want %d", r.code(), r.err, hooksd.ExitHookFailed)
 		}
-		if !strings.Contains(r.errOut, `backup post hook "10-a" failed: exit status 1 (the exit status does not change)`) || !strings.Contains(r.errOut, "cannot start mysql") {
+		if !strings.Contains(r.errOut, `backup post hook "10-a" failed: exit status 1`+"\n") || !strings.Contains(r.errOut, "cannot start mysql") ||
+			!strings.Contains(r.errOut, `herald op: backup: the command succeeded but post hook "10-a" (exit status 1) failed (exit status 4)`) {
 			t.Fatalf("stderr %q", r.errOut)
 		}
 		if got := f.lines(t); len(got) != 5 || got[4] != entry("20-b", "backup post", "post", "0") {
 			t.Fatalf("log %q: the post hook after the failing one must run", got)
+		}
+	})
+
+	t.Run("a failing err hook leaves the command's status", func(t *testing.T) {
+		f := newOpFixture(t)
+		f.hook(t, "10-a", `[ "$2" = err ] && exit 1; true`)
+		r := f.op(t, "backup", []string{"--no-events"}, "/bin/sh", "-c", logCommand+"; exit 7")
+		if r.code() != 7 || !strings.Contains(r.errOut, `backup err hook "10-a" failed: exit status 1 (the exit status does not change)`) {
+			t.Fatalf("exit %d (%v), want 7\nstderr: %s", r.code(), r.err, r.errOut)
 		}
 	})
 

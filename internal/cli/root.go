@@ -1,9 +1,11 @@
 // Package cli is the herald command a person types: publish an event, tail
 // events or outcomes as they arrive, show the agents and the last outcome of
 // each of their watches, validate watch, hook and job files, read and write
-// KV keys, and run a command between hooks (call, op). Every subcommand has its
-// own flag set and file; Main.Run drives them in-process so tests need no
-// binary, and the main package only maps the returned error to an exit code.
+// KV keys, run a command between hooks (call, op), print its version and a
+// shell completion script generated from the command table. Every
+// subcommand has its own flag set and file; Main.Run drives them in-process
+// so tests need no binary, and the main package only maps the returned
+// error to an exit code.
 //
 // It talks to the daemons only through the wire formats of packages events
 // and hooks/call and the stream helpers of package bus; validate checks
@@ -77,6 +79,9 @@ type commandSpec struct {
 	summary string // one line for the command list
 	help    string // paragraph above the flags
 	new     func() subcommand
+	// words are the fixed values of the first argument, for shell
+	// completion (none: files).
+	words []string
 }
 
 var commands = []commandSpec{
@@ -115,16 +120,28 @@ heartbeat intervals.`,
 	},
 	{
 		name:    "validate",
-		args:    "PATH...",
+		args:    "[--dispatcher-config FILE] PATH...",
 		summary: "check watch, hook and job files (or directories of them) without running anything",
 		help: `Parse every watch file named, or every *.yaml / *.yml file in a directory
 named, and print each problem as file:line: field: message. Watch names must
-be unique among the files of one directory. Needs no NATS.`,
+be unique among the files of one directory. A hook file's methods must be
+methods the dispatcher knows: the call_methods of --dispatcher-config, or
+Aurora's seven by default (a glob matching none of them is a warning).
+Needs no NATS.`,
 		new: func() subcommand { return &validateCmd{} },
 	},
 	{name: "call", args: callArgs, summary: "run a scheduler call (COMMAND) between the dispatcher's pre and post|err call hooks", help: callHelp, new: func() subcommand { return &callCmd{} }},
 	{name: "op", args: "OPERATION [flags] -- COMMAND [ARGS...]", summary: "run COMMAND between the pre and post|err hooks of a hooks.d directory", help: opHelp, new: func() subcommand { return &opCmd{} }},
-	{name: "kv", args: kvArgs, summary: "put, get or delete a key of a NATS KV bucket (the kv: source)", help: kvHelp, new: func() subcommand { return &kvCmd{} }},
+	{name: "kv", args: kvArgs, summary: "put, get or delete a key of a NATS KV bucket (the kv: source)", help: kvHelp, new: func() subcommand { return &kvCmd{} }, words: []string{"put", "get", "del"}},
+	{name: "completion", args: "bash|zsh|fish", summary: "print a shell completion script for herald", help: completionHelp, new: func() subcommand { return &completionCmd{} }, words: completionShells},
+	{
+		name:    "version",
+		args:    "",
+		summary: "print herald's version, VCS revision and Go version (also: herald --version)",
+		help: `Print one line: herald, the release (or devel), the VCS revision, time and
+modified flag the binary was built from, the Go version and the platform.`,
+		new: func() subcommand { return &versionCmd{} },
+	},
 }
 
 func lookup(name string) (commandSpec, bool) {
@@ -149,6 +166,8 @@ func (m *Main) Run(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	switch name {
 	case "help", "-h", "-help", "--help":
 		return m.help(s, rest)
+	case "-version", "--version":
+		name = "version"
 	}
 	spec, ok := lookup(name)
 	if !ok {

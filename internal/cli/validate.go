@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -16,9 +17,15 @@ import (
 )
 
 // validateCmd is "herald validate".
-type validateCmd struct{}
+type validateCmd struct {
+	// dispatcherConfig is the dispatcher's --config file, read for its
+	// call_methods; empty: the default methods.
+	dispatcherConfig string
+}
 
-func (c *validateCmd) flags(*flag.FlagSet) {}
+func (c *validateCmd) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.dispatcherConfig, "dispatcher-config", "", "the dispatcher's config `FILE`: hook files are checked against its call_methods (default: Aurora's seven methods)")
+}
 
 // fileKind is what a file is checked as.
 type fileKind int
@@ -87,6 +94,10 @@ func (c *validateCmd) run(_ context.Context, _ *Main, s stdio, args []string) er
 			problems++
 		}
 	}
+	known, err := readCallMethods(c.dispatcherConfig)
+	if err != nil {
+		return err
+	}
 	files, errs := validateFiles(args, s)
 	for _, err := range errs {
 		report(err)
@@ -96,7 +107,7 @@ func (c *validateCmd) run(_ context.Context, _ *Main, s stdio, args []string) er
 	var t tally
 	for _, path := range files {
 		t.files++
-		if err := checkFile(path, seen, &t); err != nil {
+		if err := checkFile(path, seen, &t, methodCheck{known: known, warn: s.errOut}); err != nil {
 			report(err)
 			badFiles++
 		}
@@ -109,10 +120,17 @@ func (c *validateCmd) run(_ context.Context, _ *Main, s stdio, args []string) er
 	return nil
 }
 
+// methodCheck is what hook files' methods are checked against: the
+// dispatcher's call methods, and where warnings go.
+type methodCheck struct {
+	known []string // empty: the default methods
+	warn  io.Writer
+}
+
 // checkFile parses one file as its kind says, checks that its names are
-// not already defined in its directory, and counts what it holds when it
-// is valid.
-func checkFile(path string, seen names, t *tally) error {
+// not already defined in its directory (and a hook file's methods against
+// mc), and counts what it holds when it is valid.
+func checkFile(path string, seen names, t *tally, mc methodCheck) error {
 	data, err := yamlfile.ReadFile(path)
 	if err != nil {
 		var ye *yamlfile.Error
@@ -152,6 +170,13 @@ func checkFile(path string, seen names, t *tally) error {
 					Msg: fmt.Sprintf("duplicate handler name %q (also at %s:%d)", h.Name, prev.file, prev.line)})
 			}
 		}
+		warns, err := f.CheckMethods(mc.known)
+		for _, w := range warns {
+			fmt.Fprintf(mc.warn, "warning: %v\n", w)
+		}
+		if err != nil {
+			dups = append(dups, err)
+		}
 		if len(dups) > 0 {
 			return errors.Join(dups...)
 		}
@@ -176,6 +201,42 @@ func checkFile(path string, seen names, t *tally) error {
 		t.watches += len(f.Watches)
 	}
 	return nil
+}
+
+// readCallMethods reads call_methods from the dispatcher config file at
+// path (nothing else of it: the dispatcher checks the rest); empty path,
+// or no call_methods in the file, is the default list (nil).
+func readCallMethods(path string) ([]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := yamlfile.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--dispatcher-config: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("--dispatcher-config: %s: %w", path, err)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	root := doc.Content[0]
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		if k.Value != "call_methods" {
+			continue
+		}
+		var methods []string
+		if err := v.Decode(&methods); err != nil {
+			return nil, fmt.Errorf("%s:%d: call_methods: want a list of method names", path, v.Line)
+		}
+		if err := hooks.ValidateMethods(methods); err != nil {
+			return nil, fmt.Errorf("%s:%d: call_methods%v", path, v.Line, err)
+		}
+		return methods, nil
+	}
+	return nil, nil
 }
 
 // kindOf says what a file is: a job file when it is in a directory named

@@ -9,14 +9,18 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/hooks"
+	"github.com/heraldhq/herald/internal/hooks/call"
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/source/kv"
 	"github.com/heraldhq/herald/internal/source/zk"
+	"github.com/heraldhq/herald/internal/version"
 	"github.com/heraldhq/herald/internal/yamlfile"
 	"github.com/rs/zerolog"
 	"gopkg.in/yaml.v3"
@@ -81,6 +85,11 @@ type Config struct {
 	// dispatcher-wide: every call is allowed without running hooks, and
 	// each records a call.hooks_skipped audit event with this reason.
 	HooksDisabled string `yaml:"hooks_disabled"`
+	// CallMethods are the scheduler-call methods the dispatcher knows
+	// (file only); the default, and what empty means, is
+	// call.DefaultMethods, Aurora's seven. A call to any other method is
+	// denied, and a hook file naming one is a load error.
+	CallMethods []string `yaml:"call_methods"`
 }
 
 // DefaultConfig returns the defaults: an embedded server on
@@ -95,6 +104,7 @@ func DefaultConfig() Config {
 		LogLevel:        "info",
 		ConnectTimeout:  DefaultConnectTimeout,
 		ShutdownTimeout: DefaultShutdownTimeout,
+		CallMethods:     slices.Clone(call.DefaultMethods),
 	}
 }
 
@@ -147,6 +157,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return bad("shutdown_timeout", "must be positive")
+	}
+	if err := hooks.ValidateMethods(c.CallMethods); err != nil {
+		return fmt.Errorf("%w: call_methods%v", ErrInvalidConfig, err)
 	}
 	if err := c.Streams.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -258,7 +271,8 @@ func (f *listFlag) Set(v string) error {
 // ParseArgs builds the configuration from the command line: defaults, then
 // the --config file if one is named, then every flag given explicitly, then
 // the NATS secrets from the environment if still unset. The result is
-// validated. flag.ErrHelp is returned (unwrapped) for -h.
+// validated. flag.ErrHelp is returned (unwrapped) for -h, and
+// version.ErrRequested for --version.
 func ParseArgs(args []string, output io.Writer) (Config, error) {
 	cfg := DefaultConfig()
 	fs := flag.NewFlagSet("dispatcher", flag.ContinueOnError)
@@ -266,6 +280,7 @@ func ParseArgs(args []string, output io.Writer) (Config, error) {
 	var configFile string
 	fs.StringVar(&configFile, "config", "", "YAML config `file` (flags given on the command line override it)")
 	cfg.bindFlags(fs)
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: dispatcher [flags]\n\n"+
 			"Runs an embedded NATS server with JetStream (or, with --nats, uses an external one),\n"+
@@ -280,6 +295,9 @@ func ParseArgs(args []string, output io.Writer) (Config, error) {
 			return Config{}, err
 		}
 		return Config{}, fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	if *showVersion {
+		return Config{}, version.ErrRequested
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))

@@ -122,7 +122,7 @@ func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 		d.httpSrc = newHTTPSource(d.log)
 		builtin = append([]Source{d.httpSrc}, builtin...)
 	}
-	if d.calls, err = hooks.New(hooks.Config{Dir: cfg.Hooks, Disabled: cfg.HooksDisabled}); err != nil {
+	if d.calls, err = hooks.New(hooks.Config{Dir: cfg.Hooks, Disabled: cfg.HooksDisabled, Methods: cfg.CallMethods}); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	d.handlers = handlers.New(handlers.Config{})
@@ -187,6 +187,10 @@ func (d *Dispatcher) start(ctx context.Context) error {
 			}
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if natsconn.IsAuthError(err) {
+				d.log.Error().Err(err).Msg("nats refused the dispatcher's credentials; still trying to reconnect")
+				return
+			}
 			d.log.Warn().Err(err).Msg("nats async error")
 		}),
 	}

@@ -14,7 +14,8 @@ import (
 // runs it until ctx is cancelled (main cancels it on SIGTERM or SIGINT) or
 // the dispatcher fails, then stops it gracefully. Errors wrapping ErrUsage
 // or ErrInvalidConfig are the caller's fault; any other error is a runtime
-// failure. -h prints the usage and returns nil.
+// failure. -h prints the usage and returns nil; --version returns
+// version.ErrRequested for main to print the version.
 func Run(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg, err := ParseArgs(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {

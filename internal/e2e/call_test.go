@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -218,5 +219,79 @@ hooks:
 	}
 	if _, err := os.Stat(marker); err != nil {
 		t.Fatal("--fail-open did not run COMMAND")
+	}
+}
+
+// TestCall_UnknownMethod runs the real dispatcher and herald binaries: a
+// typo in the method (kill-job for kill_job) is denied with exit 3 and the
+// known methods instead of skipping the kill_job veto, over NATS and HTTP;
+// a hook file with a typo in its methods is not loaded, and herald validate
+// says why; the dispatcher's call_methods replace the default list.
+func TestCall_UnknownMethod(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	hooksDir := f.path("hooks")
+	if err := os.Mkdir(hooksDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(hooksDir, "hooks.yaml"), `
+hooks:
+  - {name: no-kills, phase: pre, methods: [kill_job], exec: "echo kills are frozen; exit 1"}
+`)
+	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--hooks", hooksDir)
+	marker := f.path("ran")
+	_, err := c.herald(t, "", "call", "kill_job", "--job", "west/www/prod/web", "--", "touch", marker)
+	if code := exitCode(err); code != 3 || !strings.Contains(err.Error(), "no-kills (failed): kills are frozen") {
+		t.Fatalf("kill_job: exit %d: %v", code, err)
+	}
+	_, err = c.herald(t, "", "call", "kill-job", "--job", "west/www/prod/web", "--", "touch", marker)
+	known := "create_job, update_job, kill_job, restart, cancel_update, add_instances, start_cronjob"
+	if code := exitCode(err); code != 3 || !strings.Contains(err.Error(), `unknown method "kill-job"; known: `+known) {
+		t.Fatalf("kill-job: exit %d, want 3 and the known methods: %v", code, err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("COMMAND ran for a method the dispatcher does not know")
+	}
+	resp, err := http.Post("http://"+c.http+"/v1/calls/kill-job/pre", "application/json", strings.NewReader(`{"job":"west/www/prod/web"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v call.Verdict
+	err = json.NewDecoder(resp.Body).Decode(&v)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusForbidden || v.Allow || !strings.HasPrefix(v.Error, `unknown method "kill-job"`) {
+		t.Fatalf("HTTP pre kill-job: %d %+v %v", resp.StatusCode, v, err)
+	}
+
+	// A typo in a hook file: a load error in the dispatcher and in herald
+	// validate.
+	typo := filepath.Join(hooksDir, "typo.yaml")
+	writeFile(t, typo, `
+hooks:
+  - {name: no-cron, phase: pre, methods: [start_cronjb], exec: "false"}
+`)
+	c.disp.waitLog(`typo.yaml:3: hooks[0].methods[0]: unknown method \"start_cronjb\"`)
+	if _, err := c.herald(t, "", "call", "start_cronjob", "--job", "west/www/prod/web", "--", "true"); err != nil {
+		t.Fatalf("start_cronjob with the broken file not loaded: %v", err)
+	}
+	_, err = c.herald(t, "", "validate", hooksDir)
+	if code := exitCode(err); code != 1 || !strings.Contains(err.Error(), typo+`:3: hooks[0].methods[0]: unknown method "start_cronjb"; known: `+known) {
+		t.Fatalf("herald validate: exit %d: %v", code, err)
+	}
+
+	// The dispatcher's own list, from its --config file; herald validate
+	// reads the same file.
+	conf := f.path("dispatcher.yaml")
+	writeFile(t, conf, "call_methods: [deploy, start_cronjb]\n")
+	if out, err := c.herald(t, "", "validate", "--dispatcher-config", conf, typo); err != nil || !strings.HasPrefix(out, "ok: ") {
+		t.Fatalf("herald validate --dispatcher-config: %q %v", out, err)
+	}
+	own := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--config", conf)
+	if _, err := own.herald(t, "", "call", "deploy", "--job", "west/www/prod/web", "--", "true"); err != nil {
+		t.Fatalf("deploy with call_methods [deploy, ...]: %v", err)
+	}
+	_, err = own.herald(t, "", "call", "create_job", "--job", "west/www/prod/web", "--", "true")
+	if code := exitCode(err); code != 3 || !strings.Contains(err.Error(), `unknown method "create_job"; known: deploy, start_cronjb`) {
+		t.Fatalf("create_job with call_methods [deploy, ...]: exit %d: %v", code, err)
 	}
 }

@@ -146,3 +146,37 @@ watches:
 		t.Fatalf("op.log %q", got)
 	}
 }
+
+// The real herald op exits 4 when the command succeeded and a post hook
+// failed, naming the hook and its exit status; when the command failed, a
+// failing err hook leaves the command's status.
+func TestOp_FailingPostHookExits4(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	hooks := f.path("hooks.d")
+	if err := os.Mkdir(hooks, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hook := "#!/bin/sh\ncase \"$2\" in post) echo 'cannot start mysql' >&2; exit 6 ;; err) exit 1 ;; esac\n"
+	if err := os.WriteFile(filepath.Join(hooks, "10-mysql"), []byte(hook), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	herald := filepath.Join(testutil.Binaries(t), "herald")
+	op := func(command ...string) (int, string) {
+		t.Helper()
+		cmd := exec.Command(herald, append([]string{"op", "backup", "--hooks-dir", hooks, "--no-events", "--"}, command...)...)
+		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+		b, _ := cmd.CombinedOutput()
+		if cmd.ProcessState == nil {
+			t.Fatalf("herald op %v did not run:\n%s", command, b)
+		}
+		return cmd.ProcessState.ExitCode(), string(b)
+	}
+	code, out := op("true")
+	if code != hooksd.ExitHookFailed || !strings.Contains(out, `post hook "10-mysql" (exit status 6) failed`) || !strings.Contains(out, "cannot start mysql") {
+		t.Fatalf("herald op -- true: exit %d, want %d naming 10-mysql and its status 6:\n%s", code, hooksd.ExitHookFailed, out)
+	}
+	if code, out := op("/bin/sh", "-c", "exit 5"); code != 5 || !strings.Contains(out, `err hook "10-mysql" failed: exit status 1`) {
+		t.Fatalf("herald op -- exit 5: exit %d, want 5 (the command's own status wins):\n%s", code, out)
+	}
+}

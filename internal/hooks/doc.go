@@ -1,10 +1,12 @@
 // Package hooks is the dispatcher's engine for scheduler-call hooks, in the
 // manner of Aurora's client hooks: it loads hook files (and the job opt-in
 // files under jobs/) from the hooks directory and reloads them when they
-// change, keeping a broken file's previous version; it answers call.pre
-// requests (NATS and POST /v1/calls/{method}/pre) by running every
-// matching pre hook, centrally or on agents, and allowing the call only if
-// all of them allow; it consumes call.post and call.err events and runs the
+// change, keeping a broken file's previous version (a file naming an unknown
+// method is broken); it answers call.pre
+// requests (NATS and POST /v1/calls/{method}/pre) by denying a method
+// outside its list of known methods (call_methods) and otherwise running
+// every matching pre hook, centrally or on agents, allowing the call only
+// if all of them allow; it consumes call.post and call.err events and runs the
 // matching post and err hooks for their effects, recording each run as an
 // outcome; it records call.hooks_skipped audit events and publishes its own
 // state for herald status.

@@ -70,6 +70,10 @@ type Config struct {
 	ReloadDelay time.Duration
 	// AgentGrace: 0 means DefaultAgentGrace.
 	AgentGrace time.Duration
+	// Methods are the methods calls may name (config call_methods); empty
+	// means call.DefaultMethods. A call to another method is denied, and a
+	// hook file naming one is not loaded.
+	Methods []string
 }
 
 // Validate names the first bad field.
@@ -81,6 +85,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: reload_delay: must not be negative", ErrInvalidConfig)
 	case c.AgentGrace < 0:
 		return fmt.Errorf("%w: agent_grace: must not be negative", ErrInvalidConfig)
+	}
+	if err := ValidateMethods(c.Methods); err != nil {
+		return fmt.Errorf("%w: call_methods%v", ErrInvalidConfig, err)
 	}
 	return nil
 }
@@ -104,6 +111,7 @@ func (c Config) withDefaults() Config {
 	if c.AgentGrace <= 0 {
 		c.AgentGrace = DefaultAgentGrace
 	}
+	c.Methods = methodsOrDefault(c.Methods)
 	return c
 }
 
@@ -196,7 +204,7 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 	defer cancel()
 	rt := &runtime{ctx: ctx, nc: env.JS.Conn(), js: env.JS, pub: env.Pub, log: env.Log, wg: &wg}
 	rt.fleet = newFleet(env.JS, env.Log.With().Str("component", "fleet").Logger())
-	ld := newLoader(e.cfg.Dir, env.Log)
+	ld := newLoader(e.cfg.Dir, e.cfg.Methods, env.Log)
 	dw := e.watchHooksDir(rt)
 	if err := e.rescan(rt, ld); err != nil {
 		dw.close()
@@ -312,6 +320,12 @@ func (e *Engine) pre(rt *runtime, c call.Call) call.Verdict {
 	if err := c.Validate(); err != nil {
 		v.Error = err.Error()
 		log.Warn().Err(err).Msg("call.pre refused: invalid call")
+		return v
+	}
+	// Before the kill switch: a typo is denied even with hooks disabled.
+	if err := call.CheckKnownMethod(c.Method, e.cfg.Methods); err != nil {
+		v.Error = err.Error()
+		log.Warn().Err(err).Msg("call.pre denied: unknown method")
 		return v
 	}
 	job, _ := call.ParseJob(c.Job)
@@ -451,6 +465,9 @@ func (e *Engine) Report(ctx context.Context, c call.Call) (string, error) {
 	}
 	if c.Phase == call.PhasePre {
 		return "", fmt.Errorf("%w: phase: report post or err", call.ErrInvalidCall)
+	}
+	if err := call.CheckKnownMethod(c.Method, e.cfg.Methods); err != nil {
+		return "", fmt.Errorf("%w: %w", call.ErrInvalidCall, err)
 	}
 	ev, err := call.ResultEvent(e.source(), c)
 	if err != nil {

@@ -51,19 +51,21 @@ type fileState struct {
 
 // loader reads the hooks directory. It is used by one goroutine at a time.
 type loader struct {
-	dir   string
-	log   zerolog.Logger
-	files map[string]*fileState // hook files and job files, by path
+	dir     string
+	methods []string // the known call methods (empty: call.DefaultMethods)
+	log     zerolog.Logger
+	files   map[string]*fileState // hook files and job files, by path
 }
 
-func newLoader(dir string, log zerolog.Logger) *loader {
-	return &loader{dir: dir, log: log, files: map[string]*fileState{}}
+func newLoader(dir string, methods []string, log zerolog.Logger) *loader {
+	return &loader{dir: dir, methods: methods, log: log, files: map[string]*fileState{}}
 }
 
-// LoadDir reads a hooks directory once, as the engine does at start: the
-// set of everything that loaded, and every file that did not with why.
+// LoadDir reads a hooks directory once, as the engine does at start with
+// the default call methods: the set of everything that loaded, and every
+// file that did not with why.
 func LoadDir(dir string) (*Set, map[string]error, error) {
-	l := newLoader(dir, zerolog.Nop())
+	l := newLoader(dir, nil, zerolog.Nop())
 	errs := map[string]error{}
 	set, _, err := l.scan(func(p string, err error) { errs[p] = err })
 	if err != nil {
@@ -168,6 +170,13 @@ func (l *loader) load(p string, isJob bool, bad func(string, error)) bool {
 		f, err := Parse(p, data)
 		if err == nil {
 			err = l.checkNames(p, f)
+		}
+		if err == nil {
+			var warns []*FieldError
+			warns, err = f.CheckMethods(l.methods)
+			for _, w := range warns {
+				l.log.Warn().Str("file", p).Str("warning", w.Error()).Msg("hook file: a methods glob matches no call method")
+			}
 		}
 		if err != nil {
 			return fail(sum, err)

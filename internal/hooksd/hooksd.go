@@ -6,7 +6,8 @@
 // Run is one operation: every hook with "OPERATION pre" (the first failure
 // aborts the operation), then the command, then every hook with
 // "OPERATION post" when the command exited 0 or "OPERATION err" otherwise
-// (including after an abort). Each state is described by an op.pre,
+// (including after an abort). A failing post hook makes the operation fail
+// (ExitHookFailed); a failing err hook leaves the failure's own status. Each state is described by an op.pre,
 // op.post or op.err event handed to the caller, who may publish it.
 //
 // Listing the directory and running one hook (process group, timeout,
@@ -79,6 +80,10 @@ const (
 	// ExitAborted: a pre hook failed and the command did not run (the
 	// status of a veto elsewhere in Herald).
 	ExitAborted = 3
+	// ExitHookFailed: the command exited 0 but a post hook failed (TKLBAM
+	// raises HookError on any hook that fails). When the command failed,
+	// its own status wins over a failing err hook.
+	ExitHookFailed = 4
 	// ExitNotStarted: the command could not be started (not found, not
 	// executable), as a shell reports it.
 	ExitNotStarted = 127
@@ -209,8 +214,20 @@ type Report struct {
 	State          string    // StatePost or StateErr: the hooks that ran after
 	After          []HookRun // those hooks, all of them, in order
 	// ExitStatus is the operation's: the command's exit code,
-	// ExitSignalBase+N, ExitNotStarted or ExitAborted.
+	// ExitSignalBase+N, ExitNotStarted, ExitAborted, or ExitHookFailed
+	// when the command exited 0 and a post hook failed.
 	ExitStatus int
+}
+
+// FailedAfter returns the post or err hooks that failed, in order.
+func (r *Report) FailedAfter() []HookRun {
+	var failed []HookRun
+	for _, h := range r.After {
+		if !h.OK() {
+			failed = append(failed, h)
+		}
+	}
+	return failed
 }
 
 // HookData is one hook in an op.* event.
@@ -344,6 +361,9 @@ func (o *op) run(ctx context.Context) {
 	ev = o.event(r.State)
 	for _, h := range o.hooks {
 		r.After = append(r.After, o.runHook(after, ev, h, r.State, vars))
+	}
+	if r.State == StatePost && len(r.FailedAfter()) > 0 {
+		r.ExitStatus = ExitHookFailed
 	}
 	o.emit(ev, r.State, r.CommandTime, r.After)
 }

@@ -337,8 +337,11 @@ func TestRun_AfterHookFailures(t *testing.T) {
 	f.hook(t, "20-b", `[ "$2" = post ] && kill -KILL $$; true`)
 	f.hook(t, "30-c", "")
 	rep := f.run(t, context.Background(), f.config("backup", "/bin/sh", "-c", command))
-	if rep.ExitStatus != 0 || rep.State != hooksd.StatePost {
-		t.Fatalf("report %+v: a post hook's failure must not change the exit status", rep)
+	if rep.ExitStatus != hooksd.ExitHookFailed || rep.State != hooksd.StatePost {
+		t.Fatalf("report %+v: a failing post hook after a successful command must exit %d", rep, hooksd.ExitHookFailed)
+	}
+	if failed := rep.FailedAfter(); len(failed) != 2 || failed[0].Name != "10-a" || failed[1].Name != "20-b" {
+		t.Fatalf("FailedAfter %+v, want 10-a and 20-b", failed)
 	}
 	want := []string{"10-a backup pre", "20-b backup pre", "30-c backup pre", "command", "10-a backup post", "20-b backup post", "30-c backup post"}
 	if got := f.sequence(t); !slices.Equal(got, want) {
@@ -351,6 +354,30 @@ func TestRun_AfterHookFailures(t *testing.T) {
 	if !slices.Equal(hookNames(data[1]), []string{"10-a:failed", "20-b:failed", "30-c:ok"}) || data[1].Hooks[1].Signal != "SIGKILL" {
 		t.Fatalf("op.post hooks %+v", data[1].Hooks)
 	}
+	if intp(data[1].ExitCode) != "0" || intp(data[1].ExitStatus) != "4" {
+		t.Fatalf("op.post exit_code %s exit_status %s, want 0 and 4", intp(data[1].ExitCode), intp(data[1].ExitStatus))
+	}
+}
+
+// A failing err hook leaves the failure's own status: the command's, or
+// the abort's.
+func TestRun_ErrHookFailureKeepsStatus(t *testing.T) {
+	t.Run("command failed", func(t *testing.T) {
+		f := newFixture(t)
+		f.hook(t, "10-a", `[ "$2" = err ] && exit 9; true`)
+		rep := f.run(t, context.Background(), f.config("backup", "/bin/sh", "-c", command+"; exit 7"))
+		if rep.ExitStatus != 7 || rep.State != hooksd.StateErr || len(rep.FailedAfter()) != 1 {
+			t.Fatalf("report %+v: want the command's 7 with one failed err hook", rep)
+		}
+	})
+	t.Run("aborted", func(t *testing.T) {
+		f := newFixture(t)
+		f.hook(t, "10-a", `exit 9`)
+		rep := f.run(t, context.Background(), f.config("backup", "/bin/sh", "-c", command))
+		if rep.ExitStatus != hooksd.ExitAborted || rep.AbortedBy != "10-a" || len(rep.FailedAfter()) != 1 {
+			t.Fatalf("report %+v: want the abort's %d with one failed err hook", rep, hooksd.ExitAborted)
+		}
+	})
 }
 
 func TestRun_CommandEnds(t *testing.T) {

@@ -1,7 +1,10 @@
 // Package natsconn turns Herald's NATS flags (URLs, user/password, token,
 // creds file, TLS CA/cert/key) into a connection with sane reconnect
-// behaviour. The dispatcher, the agent and the CLI share it, so a flag means
-// the same thing everywhere. It knows nothing about events or streams.
+// behaviour: a server that refuses the credentials at start is an error
+// (with the server's own message), one that is not up yet is retried, and
+// a connection that loses its authorization later keeps reconnecting. The
+// dispatcher, the agent and the CLI share it, so a flag means the same
+// thing everywhere. It knows nothing about events or streams.
 package natsconn
 
 import (
@@ -9,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -90,6 +94,10 @@ func (c Config) Options(name string) []nats.Option {
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectJitter(100*time.Millisecond, time.Second),
 		nats.RetryOnFailedConnect(true),
+		// Credentials revoked or changed on a running server: keep trying
+		// (each refusal reaches the ErrorHandler) instead of closing the
+		// connection for good after two refusals.
+		nats.IgnoreAuthErrorAbort(),
 		nats.PingInterval(20 * time.Second),
 	}
 	if c.User != "" {
@@ -118,30 +126,62 @@ func (c Config) URLs() string {
 	return c.URL
 }
 
-// Connect dials the server. Extra options (handlers) are appended. With
-// RetryOnFailedConnect the first dial does not fail when the server is not
-// up yet; wait is how long to wait for the first connection before giving
-// up (zero: do not wait).
+// IsAuthError reports whether err is a server's refusal of the
+// credentials: authorization violation, expired or revoked.
+func IsAuthError(err error) bool {
+	return errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) ||
+		errors.Is(err, nats.ErrAuthRevoked) || errors.Is(err, nats.ErrAccountAuthExpired)
+}
+
+// Connect dials the server. Extra options (handlers) are appended. The
+// first dial is made once, without retrying: a server that refuses the
+// credentials fails Connect at once with its own message (nats:
+// Authorization Violation), so that a daemon with a wrong password exits
+// instead of retrying forever. With RetryOnFailedConnect (the default) a
+// server that is not up yet is then retried in the background; wait is how
+// long to wait for that first connection before giving up (zero: do not
+// wait), and a refusal of the credentials seen while waiting fails too.
 func Connect(c Config, name string, wait time.Duration, extra ...nats.Option) (*nats.Conn, error) {
 	opts := append(c.Options(name), extra...)
-	nc, err := nats.Connect(c.URLs(), opts...)
+	fail := func(err error) error { return fmt.Errorf("nats: connect %s: %w", c.URLs(), err) }
+	nc, err := nats.Connect(c.URLs(), append(slices.Clone(opts), nats.RetryOnFailedConnect(false))...)
+	if err == nil {
+		return nc, nil
+	}
+	if IsAuthError(err) || !retries(opts) {
+		return nil, fail(err)
+	}
+	nc, err = nats.Connect(c.URLs(), opts...)
 	if err != nil {
-		return nil, fmt.Errorf("nats: connect %s: %w", c.URLs(), err)
+		return nil, fail(err)
 	}
 	if wait <= 0 {
 		return nc, nil
 	}
 	deadline := time.Now().Add(wait)
 	for !nc.IsConnected() {
+		if err := nc.LastError(); IsAuthError(err) {
+			nc.Close()
+			return nil, fail(err)
+		}
 		if time.Now().After(deadline) {
 			err := nc.LastError()
 			nc.Close()
 			if err == nil {
 				err = nats.ErrNoServers
 			}
-			return nil, fmt.Errorf("nats: connect %s: %w", c.URLs(), err)
+			return nil, fail(err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	return nc, nil
+}
+
+// retries reports whether opts leave RetryOnFailedConnect on.
+func retries(opts []nats.Option) bool {
+	o := nats.GetDefaultOptions()
+	for _, opt := range opts {
+		_ = opt(&o)
+	}
+	return o.RetryOnFailedConnect
 }

@@ -101,13 +101,33 @@ var (
 )
 
 // ValidateMethod checks a method name: letters, digits, '_', '.', '-',
-// starting with a letter or digit (create_job, update_job, ...). Methods are
-// free names.
+// starting with a letter or digit (create_job, update_job, ...). Which
+// methods a dispatcher accepts is its list (CheckKnownMethod).
 func ValidateMethod(m string) error {
 	if !methodRe.MatchString(m) {
 		return fmt.Errorf("%w: method %q: want letters, digits, '_', '.' or '-', starting with a letter or digit", ErrInvalidCall, m)
 	}
 	return nil
+}
+
+// DefaultMethods are the methods a dispatcher knows when its config gives
+// no call_methods: Aurora's client API methods that its client hooks wrap.
+var DefaultMethods = []string{"create_job", "update_job", "kill_job", "restart", "cancel_update", "add_instances", "start_cronjob"}
+
+// ErrUnknownMethod is wrapped by CheckKnownMethod's error: a call to a
+// method outside the dispatcher's list is denied, so that a typo
+// (kill-job for kill_job) cannot skip every hook.
+var ErrUnknownMethod = errors.New("unknown method")
+
+// CheckKnownMethod returns an error naming m and the known methods when m
+// is not one of them: unknown method "kill-job"; known: create_job, ...
+func CheckKnownMethod(m string, known []string) error {
+	for _, k := range known {
+		if k == m {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w %q; known: %s", ErrUnknownMethod, m, strings.Join(known, ", "))
 }
 
 // ValidateArgName checks an argument name; it becomes HERALD_ARG_<NAME> in
@@ -298,7 +318,8 @@ type Verdict struct {
 	// on: the call is allowed and no hook ran.
 	HooksDisabled string `json:"hooks_disabled,omitempty"`
 	// Error is set when the dispatcher could not evaluate the call (bad
-	// request, audit event not stored); Allow is then false.
+	// request, unknown method, audit event not stored); Allow is then
+	// false.
 	Error string `json:"error,omitempty"`
 }
 
