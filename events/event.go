@@ -112,6 +112,9 @@ const (
 	MaxIDLen      = 256
 	MaxSourceLen  = 1024
 	MaxVersionLen = 256
+	// MaxContentTypeLen bounds datacontenttype (sent twice, in
+	// ce-datacontenttype and Content-Type).
+	MaxContentTypeLen = 256
 )
 
 // Validate checks the attributes an event must carry. Errors are
@@ -128,6 +131,9 @@ func (e Event) Validate() error {
 	}
 	if e.Key == "" {
 		return fieldErr("subject", "the key is empty")
+	}
+	if err := validateHeaderAttr("datacontenttype", e.DataContentType, MaxContentTypeLen, false); err != nil {
+		return err
 	}
 	return validateHeaderAttr("heraldversion", e.Version, MaxVersionLen, false)
 }
