@@ -158,16 +158,23 @@ func (e Event) Subject() string { return EventSubject(e.Type, e.Key) }
 
 // MsgID is the JetStream Nats-Msg-Id: (source, key, version) when the source
 // gives a version, so that publishing the same change twice is dropped by the
-// stream's dedup window; the event id otherwise.
+// stream's dedup window; (source, id) otherwise, the pair CloudEvents makes
+// unique, so that a client resending an event is stored once while two
+// sources may use the same id.
 func (e Event) MsgID() string {
 	if e.Version == "" {
-		return e.ID
+		return "i:" + digest(e.Source, e.ID)
 	}
+	return "v:" + digest(e.Source, e.Key, e.Version)
+}
+
+// digest hashes fields with unambiguous boundaries.
+func digest(fields ...string) string {
 	h := sha256.New()
-	for _, f := range []string{e.Source, e.Key, e.Version} {
+	for _, f := range fields {
 		fmt.Fprintf(h, "%d:%s;", len(f), f)
 	}
-	return "v:" + hex.EncodeToString(h.Sum(nil)[:16])
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // ToMsg encodes the event as a NATS message in binary content mode: the

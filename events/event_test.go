@@ -53,6 +53,17 @@ func TestEvent_MsgIDFromSourceKeyVersion(t *testing.T) {
 	if a.MsgID() == b.MsgID() {
 		t.Fatal("events without a version must not share a Nats-Msg-Id")
 	}
+	// Without a version, (source, id) is the identity, as in CloudEvents.
+	same := a
+	same.Data = []byte("resent")
+	if same.MsgID() != a.MsgID() {
+		t.Fatal("the same (source, id) must give the same Nats-Msg-Id")
+	}
+	other := a
+	other.Source = "ci://other"
+	if other.MsgID() == a.MsgID() {
+		t.Fatal("two sources using the same id share a Nats-Msg-Id")
+	}
 	a.Version, b.Version = "42", "42"
 	if a.MsgID() != b.MsgID() {
 		t.Fatal("the same (source, key, version) must give the same Nats-Msg-Id")

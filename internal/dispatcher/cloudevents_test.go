@@ -143,8 +143,14 @@ func TestHTTPSource_CloudEventsFromSDK(t *testing.T) {
 	if code != http.StatusOK || len(br.Events) != 2 || !br.Events[0].Duplicate || !br.Events[1].Duplicate {
 		t.Errorf("batch again = %d %+v, want 200, both duplicates", code, br)
 	}
-	if n, err := streamMsgs(nc, events.EventsStream); err != nil || n != 4 {
-		t.Errorf("stored events = %d, %v; want 4", n, err)
+	// (source, id) is the identity: another source may reuse an id.
+	other := sdkEvent("batch-1", "demo.y", "plain")
+	other.SetSource("/other-probe")
+	if code := sendSDK(t, cloudevents.WithEncodingBinary(ctx), c, other); code != http.StatusCreated {
+		t.Errorf("id batch-1 from another source: %d, want 201", code)
+	}
+	if n, err := streamMsgs(nc, events.EventsStream); err != nil || n != 5 {
+		t.Errorf("stored events = %d, %v; want 5", n, err)
 	}
 }
 
