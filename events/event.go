@@ -43,6 +43,9 @@ var (
 	// binary content mode (no ce-specversion header) nor in structured
 	// content mode.
 	ErrNotCloudEvent = errors.New("message is not a cloudevent")
+	// ErrSubjectMismatch is returned for a message whose type or subject
+	// attribute disagree with the NATS subject it was published on.
+	ErrSubjectMismatch = errors.New("cloudevent attributes disagree with the nats subject")
 )
 
 // Event is one change: a CloudEvents 1.0 event whose subject is the key.
@@ -203,10 +206,6 @@ func (e Event) ToMsg() *nats.Msg {
 	m.Data = e.Data
 	return m
 }
-
-// ErrSubjectMismatch is returned for a message whose ce-type or ce-subject
-// disagree with the NATS subject it was published on.
-var ErrSubjectMismatch = errors.New("cloudevent attributes disagree with the nats subject")
 
 // FromMsg decodes a CloudEvent from a NATS message in binary content mode
 // (ce-* headers) or structured content mode (no ce-specversion header, a
