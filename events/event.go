@@ -39,8 +39,13 @@ const DefaultContentType = "application/octet-stream"
 var (
 	// ErrInvalidEvent wraps every validation failure of an event.
 	ErrInvalidEvent = errors.New("invalid event")
-	// ErrNotCloudEvent is returned for a NATS message without ce-* headers.
-	ErrNotCloudEvent = errors.New("message is not a binary-mode cloudevent")
+	// ErrNotCloudEvent is returned for a NATS message that is neither in
+	// binary content mode (no ce-specversion header) nor in structured
+	// content mode.
+	ErrNotCloudEvent = errors.New("message is not a cloudevent")
+	// ErrSubjectMismatch is returned for a message whose type or subject
+	// attribute disagree with the NATS subject it was published on.
+	ErrSubjectMismatch = errors.New("cloudevent attributes disagree with the nats subject")
 )
 
 // Event is one change: a CloudEvents 1.0 event whose subject is the key.
@@ -103,19 +108,50 @@ func validType(typ string) bool {
 	return !start
 }
 
-// Validate checks the attributes an event must carry.
+// Limits on the attributes carried in NATS headers. JetStream refuses a
+// message whose headers exceed 64 KiB, so a publisher must refuse these
+// first, naming the field.
+const (
+	MaxIDLen      = 256
+	MaxSourceLen  = 1024
+	MaxVersionLen = 256
+	// MaxContentTypeLen bounds datacontenttype (sent twice, in
+	// ce-datacontenttype and Content-Type).
+	MaxContentTypeLen = 256
+)
+
+// Validate checks the attributes an event must carry. Errors are
+// *FieldError naming the CloudEvents attribute.
 func (e Event) Validate() error {
-	if e.ID == "" {
-		return fmt.Errorf("%w: id is empty", ErrInvalidEvent)
-	}
-	if e.Source == "" {
-		return fmt.Errorf("%w: source is empty", ErrInvalidEvent)
-	}
-	if err := ValidateType(e.Type); err != nil {
+	if err := validateHeaderAttr("id", e.ID, MaxIDLen, true); err != nil {
 		return err
 	}
+	if err := validateHeaderAttr("source", e.Source, MaxSourceLen, true); err != nil {
+		return err
+	}
+	if !validType(e.Type) {
+		return fieldErr("type", "%q must be dot-separated tokens of [a-z0-9_-] starting with a letter or digit", e.Type)
+	}
 	if e.Key == "" {
-		return fmt.Errorf("%w: key (subject) is empty", ErrInvalidEvent)
+		return fieldErr("subject", "the key is empty")
+	}
+	if err := validateHeaderAttr("datacontenttype", e.DataContentType, MaxContentTypeLen, false); err != nil {
+		return err
+	}
+	return validateHeaderAttr("heraldversion", e.Version, MaxVersionLen, false)
+}
+
+// validateHeaderAttr checks an attribute that travels verbatim in a NATS
+// header: bounded, and free of what a header cannot carry (see
+// headerSafe).
+func validateHeaderAttr(field, v string, max int, required bool) error {
+	switch {
+	case v == "" && required:
+		return fieldErr(field, "empty")
+	case len(v) > max:
+		return fieldErr(field, "too long: %d bytes (at most %d)", len(v), max)
+	case !headerSafe(v):
+		return fieldErr(field, "%q has a control character or leading or trailing space, which a NATS header cannot carry", v)
 	}
 	return nil
 }
@@ -125,20 +161,29 @@ func (e Event) Subject() string { return EventSubject(e.Type, e.Key) }
 
 // MsgID is the JetStream Nats-Msg-Id: (source, key, version) when the source
 // gives a version, so that publishing the same change twice is dropped by the
-// stream's dedup window; the event id otherwise.
+// stream's dedup window; (source, id) otherwise, the pair CloudEvents makes
+// unique, so that a client resending an event is stored once while two
+// sources may use the same id.
 func (e Event) MsgID() string {
 	if e.Version == "" {
-		return e.ID
+		return "i:" + digest(e.Source, e.ID)
 	}
+	return "v:" + digest(e.Source, e.Key, e.Version)
+}
+
+// digest hashes fields with unambiguous boundaries.
+func digest(fields ...string) string {
 	h := sha256.New()
-	for _, f := range []string{e.Source, e.Key, e.Version} {
+	for _, f := range fields {
 		fmt.Fprintf(h, "%d:%s;", len(f), f)
 	}
-	return "v:" + hex.EncodeToString(h.Sum(nil)[:16])
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // ToMsg encodes the event as a NATS message in binary content mode: the
-// attributes in ce-* headers, the data as the raw payload.
+// attributes in ce-* headers, the data as the raw payload. Header values are
+// verbatim, as the CloudEvents SDKs write and read them, except a key that
+// a NATS header cannot carry (see HeaderKey).
 func (e Event) ToMsg() *nats.Msg {
 	m := nats.NewMsg(e.Subject())
 	h := m.Header
@@ -146,7 +191,7 @@ func (e Event) ToMsg() *nats.Msg {
 	h.Set(HeaderID, e.ID)
 	h.Set(HeaderSource, e.Source)
 	h.Set(HeaderType, e.Type)
-	h.Set(HeaderSubject, headerEscape(e.Key))
+	h.Set(HeaderSubject, HeaderKey(e.Key))
 	h.Set(HeaderTime, e.Time.UTC().Format(time.RFC3339Nano))
 	ct := e.DataContentType
 	if ct == "" {
@@ -155,39 +200,88 @@ func (e Event) ToMsg() *nats.Msg {
 	h.Set(HeaderDataContentType, ct)
 	h.Set(HeaderContentType, ct)
 	if e.Version != "" {
-		h.Set(HeaderVersion, headerEscape(e.Version))
+		h.Set(HeaderVersion, e.Version)
 	}
 	h.Set(nats.MsgIdHdr, e.MsgID())
 	m.Data = e.Data
 	return m
 }
 
-// FromMsg decodes a binary-mode CloudEvent. The key comes from ce-subject;
-// the NATS subject is not needed.
+// FromMsg decodes a CloudEvent from a NATS message in binary content mode
+// (ce-* headers) or structured content mode (no ce-specversion header, a
+// Content-Type of application/cloudevents+json or none, the JSON format
+// in the payload).
+//
+// The NATS subject is the authority: type and key are taken from it, and a
+// message whose type or subject attribute disagree with it is refused with
+// ErrSubjectMismatch, so that subject permissions bind what runs. A
+// missing subject attribute takes the key from the NATS subject.
 func FromMsg(m *nats.Msg) (Event, error) {
 	h := m.Header
-	if h == nil || h.Get(HeaderSpecVersion) == "" {
+	var (
+		e   Event
+		err error
+	)
+	if sv := h.Get(HeaderSpecVersion); sv != "" {
+		e, err = fromBinary(h, sv, m.Data)
+	} else if ct := h.Get(HeaderContentType); IsStructured(ct) || ct == "" && looksLikeJSONObject(m.Data) {
+		e, err = decodeJSON(m.Data)
+	} else {
 		return Event{}, ErrNotCloudEvent
 	}
-	if v := h.Get(HeaderSpecVersion); v != SpecVersion {
-		return Event{}, fmt.Errorf("%w: specversion %q, want %q", ErrInvalidEvent, v, SpecVersion)
-	}
-	key, err := headerUnescape(h.Get(HeaderSubject))
 	if err != nil {
-		return Event{}, fmt.Errorf("%w: ce-subject: %w", ErrInvalidEvent, err)
+		return Event{}, err
 	}
-	ver, err := headerUnescape(h.Get(HeaderVersion))
+	typ, enc, err := splitEventSubject(m.Subject)
 	if err != nil {
-		return Event{}, fmt.Errorf("%w: ce-heraldversion: %w", ErrInvalidEvent, err)
+		return Event{}, err
+	}
+	if e.Type != typ {
+		return Event{}, fmt.Errorf("%w: type %q on subject %q of type %q", ErrSubjectMismatch, e.Type, m.Subject, typ)
+	}
+	// Fast path: ce-subject verbatim, no decoding and no allocation.
+	key := e.Key
+	if !encodedKeyEquals(enc, key) {
+		if key, err = DecodeKey(enc); err != nil {
+			return Event{}, err
+		}
+		if !keyAgrees(e.Key, key) {
+			return Event{}, fmt.Errorf("%w: subject attribute %q on subject %q of key %q", ErrSubjectMismatch, e.Key, m.Subject, key)
+		}
+	}
+	e.Key = key
+	if err := e.Validate(); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+// looksLikeJSONObject reports whether b starts, after white space, with
+// '{': a payload without headers is taken for structured mode only then.
+func looksLikeJSONObject(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		return c == '{'
+	}
+	return false
+}
+
+// fromBinary reads the ce-* headers; FromMsg validates.
+func fromBinary(h nats.Header, sv string, data []byte) (Event, error) {
+	if sv != SpecVersion {
+		return Event{}, fieldErr("specversion", "%q, want %q", sv, SpecVersion)
 	}
 	e := Event{
 		ID:              h.Get(HeaderID),
 		Source:          h.Get(HeaderSource),
 		Type:            h.Get(HeaderType),
-		Key:             key,
+		Key:             h.Get(HeaderSubject),
 		DataContentType: h.Get(HeaderDataContentType),
-		Version:         ver,
-		Data:            m.Data,
+		Version:         h.Get(HeaderVersion),
+		Data:            data,
 	}
 	if e.DataContentType == "" {
 		e.DataContentType = h.Get(HeaderContentType)
@@ -195,34 +289,39 @@ func FromMsg(m *nats.Msg) (Event, error) {
 	if ts := h.Get(HeaderTime); ts != "" {
 		t, err := time.Parse(time.RFC3339Nano, ts)
 		if err != nil {
-			return Event{}, fmt.Errorf("%w: ce-time %q: %w", ErrInvalidEvent, ts, err)
+			return Event{}, fieldErr("time", "ce-time %q is not an RFC 3339 time", ts)
 		}
 		e.Time = t
-	}
-	if err := e.Validate(); err != nil {
-		return Event{}, err
 	}
 	return e, nil
 }
 
-// headerEscape percent-encodes what cannot travel in a NATS header value
-// (control characters, '%', non-ASCII), as the CloudEvents bindings do.
-func headerEscape(s string) string {
-	need := false
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '%' {
-			need = true
-			break
-		}
+// keyAgrees reports whether a subject attribute agrees with the key of the
+// NATS subject: absent, verbatim, or percent-encoded by HeaderKey or by
+// the escaping of older Herald versions (every control character, '%' and
+// non-ASCII byte as %XX), which stored events may still carry.
+func keyAgrees(attr, key string) bool {
+	return attr == "" || attr == key ||
+		escapedEquals(attr, key, headerUnsafeByte) ||
+		escapedEquals(attr, key, legacyEscapedByte)
+}
+
+// HeaderKey is the ce-subject value of a key. A key a NATS header carries
+// as is (see headerSafe) is written verbatim; any other key is written
+// with every byte below 0x21 (control characters and space), 0x7F and '%'
+// percent-encoded as %XX. The NATS subject carries every key exactly.
+func HeaderKey(key string) string {
+	if headerSafe(key) {
+		return key
 	}
-	if !need {
-		return s
-	}
+	const hexd = "0123456789ABCDEF"
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= 0x7f || c == '%' {
-			fmt.Fprintf(&b, "%%%02X", c)
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if headerUnsafeByte(c) {
+			b.WriteByte('%')
+			b.WriteByte(hexd[c>>4])
+			b.WriteByte(hexd[c&15])
 			continue
 		}
 		b.WriteByte(c)
@@ -230,11 +329,49 @@ func headerEscape(s string) string {
 	return b.String()
 }
 
-func headerUnescape(s string) (string, error) {
-	if !strings.Contains(s, "%") {
-		return s, nil
+// headerSafe reports whether a NATS header value carries s unchanged:
+// nats.go replaces CR and LF by spaces and trims leading and trailing
+// white space, and the NATS ADR-4 header grammar has no control
+// characters. UTF-8 travels as is.
+func headerSafe(s string) bool {
+	if s == "" {
+		return true
 	}
-	return unescapeBytes(s)
+	if s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func headerUnsafeByte(c byte) bool { return c <= 0x20 || c == 0x7f || c == '%' }
+
+func legacyEscapedByte(c byte) bool { return c < 0x20 || c >= 0x7f || c == '%' }
+
+// escapedEquals reports whether enc is key with exactly the bytes esc
+// selects written as %XX (upper-case hex), without allocating.
+func escapedEquals(enc, key string, esc func(byte) bool) bool {
+	const hexd = "0123456789ABCDEF"
+	j := 0
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if !esc(c) {
+			if j >= len(enc) || enc[j] != c {
+				return false
+			}
+			j++
+			continue
+		}
+		if j+3 > len(enc) || enc[j] != '%' || enc[j+1] != hexd[c>>4] || enc[j+2] != hexd[c&15] {
+			return false
+		}
+		j += 3
+	}
+	return j == len(enc)
 }
 
 func unescapeBytes(s string) (string, error) {

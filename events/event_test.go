@@ -53,6 +53,17 @@ func TestEvent_MsgIDFromSourceKeyVersion(t *testing.T) {
 	if a.MsgID() == b.MsgID() {
 		t.Fatal("events without a version must not share a Nats-Msg-Id")
 	}
+	// Without a version, (source, id) is the identity, as in CloudEvents.
+	same := a
+	same.Data = []byte("resent")
+	if same.MsgID() != a.MsgID() {
+		t.Fatal("the same (source, id) must give the same Nats-Msg-Id")
+	}
+	other := a
+	other.Source = "ci://other"
+	if other.MsgID() == a.MsgID() {
+		t.Fatal("two sources using the same id share a Nats-Msg-Id")
+	}
 	a.Version, b.Version = "42", "42"
 	if a.MsgID() != b.MsgID() {
 		t.Fatal("the same (source, key, version) must give the same Nats-Msg-Id")
@@ -77,8 +88,24 @@ func TestFromMsg_Rejects(t *testing.T) {
 	e := events.New("s", "ok.type", "k", nil)
 	m := e.ToMsg()
 	m.Header.Set("ce-type", "Bad Type")
-	if _, err := events.FromMsg(m); !errors.Is(err, events.ErrInvalidEvent) {
+	if _, err := events.FromMsg(m); !errors.Is(err, events.ErrSubjectMismatch) {
 		t.Errorf("bad type: %v", err)
+	}
+	m = e.ToMsg()
+	m.Header.Set("ce-source", "a\x01b")
+	var fe *events.FieldError
+	if _, err := events.FromMsg(m); !errors.As(err, &fe) || fe.Field != "source" {
+		t.Errorf("control character in source: %v", err)
+	}
+	m = e.ToMsg()
+	m.Subject = "herald.event.ok.type"
+	if _, err := events.FromMsg(m); !errors.Is(err, events.ErrBadSubject) {
+		t.Errorf("subject without a key: %v", err)
+	}
+	m = e.ToMsg()
+	m.Header = nats.Header{"Content-Type": {"text/plain"}}
+	if _, err := events.FromMsg(m); !errors.Is(err, events.ErrNotCloudEvent) {
+		t.Errorf("text/plain payload: %v", err)
 	}
 	m = e.ToMsg()
 	m.Header.Set("ce-specversion", "0.3")

@@ -116,24 +116,82 @@ func EventSubject(typ, key string) string {
 
 // ParseEventSubject splits an event subject into its type and key.
 func ParseEventSubject(subject string) (typ, key string, err error) {
+	typ, enc, err := splitEventSubject(subject)
+	if err != nil {
+		return "", "", err
+	}
+	key, err = DecodeKey(enc)
+	return typ, key, err
+}
+
+// splitEventSubject splits an event subject into its type and its encoded
+// key without allocating: the type is the tokens up to the first one that
+// starts with '/' or ':'.
+func splitEventSubject(subject string) (typ, enc string, err error) {
 	rest, ok := strings.CutPrefix(subject, EventPrefix+".")
 	if !ok {
 		return "", "", fmt.Errorf("%w: %q does not start with %s.", ErrBadSubject, subject, EventPrefix)
 	}
-	toks := strings.Split(rest, ".")
-	n := 0
-	for n < len(toks) && toks[n] != "" && toks[n][0] != '/' && toks[n][0] != ':' {
-		n++
+	i := 0
+	for i < len(rest) && rest[i] != '.' && rest[i] != '/' && rest[i] != ':' {
+		j := strings.IndexByte(rest[i:], '.')
+		if j < 0 {
+			i = len(rest)
+			break
+		}
+		i += j + 1
 	}
-	if n == 0 || n == len(toks) {
+	if i == 0 || i >= len(rest) || rest[i-1] != '.' {
 		return "", "", fmt.Errorf("%w: %q has no type or no key", ErrBadSubject, subject)
 	}
-	typ = strings.Join(toks[:n], ".")
+	typ, enc = rest[:i-1], rest[i:]
 	if err := ValidateType(typ); err != nil {
 		return "", "", fmt.Errorf("%w: %w", ErrBadSubject, err)
 	}
-	key, err = DecodeKey(strings.Join(toks[n:], "."))
-	return typ, key, err
+	return typ, enc, nil
+}
+
+// encodedKeyEquals reports whether EncodeKey(key) == enc, without
+// allocating.
+func encodedKeyEquals(enc, key string) bool {
+	const hexd = "0123456789ABCDEF"
+	j := 0
+	put := func(c byte) bool {
+		if j < len(enc) && enc[j] == c {
+			j++
+			return true
+		}
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		switch {
+		case c == '/' && i == 0:
+			if !put('/') {
+				return false
+			}
+			continue
+		case i == 0:
+			if !put(':') {
+				return false
+			}
+		case c == '/':
+			if !put('.') || !put('/') {
+				return false
+			}
+			continue
+		}
+		if safeByte(c) {
+			if !put(c) {
+				return false
+			}
+			continue
+		}
+		if !put('%') || !put(hexd[c>>4]) || !put(hexd[c&15]) {
+			return false
+		}
+	}
+	return key != "" && j == len(enc)
 }
 
 // EncodeToken encodes any string as exactly one subject token (host and

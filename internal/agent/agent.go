@@ -289,13 +289,16 @@ func (a *Agent) handleMsg(m jetstream.Msg) {
 	a.metrics.received.Inc()
 	md, err := m.Metadata()
 	if err != nil {
-		a.log.Warn().Err(err).Msg("event without metadata; terminating it")
+		a.metrics.malformed.WithLabelValues(reasonNoMetadata).Inc()
+		a.log.Warn().Err(err).Str("reason", reasonNoMetadata).Msg("event without metadata; terminating it")
 		_ = m.Term()
 		return
 	}
 	ev, err := events.FromMsg(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
 	if err != nil {
-		a.log.Warn().Err(err).Str("subject", m.Subject()).Uint64("seq", md.Sequence.Stream).Msg("malformed event; terminating it")
+		reason := malformedReason(err)
+		a.metrics.malformed.WithLabelValues(reason).Inc()
+		a.log.Warn().Err(err).Str("reason", reason).Str("subject", m.Subject()).Uint64("seq", md.Sequence.Stream).Msg("malformed event; terminating it")
 		_ = m.Term()
 		return
 	}

@@ -1,6 +1,9 @@
 package agent
 
 import (
+	"errors"
+
+	"github.com/heraldhq/herald/events"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -19,6 +22,30 @@ type metrics struct {
 	reloadErrs  prometheus.Counter
 	inFlight    *prometheus.GaugeVec
 	redelivered prometheus.Counter
+	malformed   *prometheus.CounterVec
+}
+
+// Reasons of herald_agent_malformed_events_total: a fixed set, one per way
+// an event can be dropped before any watch sees it.
+const (
+	reasonNoMetadata      = "no_metadata"      // JetStream metadata unreadable
+	reasonNotCloudEvent   = "not_cloudevent"   // neither binary nor structured mode
+	reasonBadSubject      = "bad_subject"      // the NATS subject is not an event subject
+	reasonSubjectMismatch = "subject_mismatch" // ce-type or ce-subject disagree with the subject
+	reasonInvalid         = "invalid"          // a missing or malformed attribute
+)
+
+// malformedReason maps an events.FromMsg error to its reason.
+func malformedReason(err error) string {
+	switch {
+	case errors.Is(err, events.ErrNotCloudEvent):
+		return reasonNotCloudEvent
+	case errors.Is(err, events.ErrBadSubject):
+		return reasonBadSubject
+	case errors.Is(err, events.ErrSubjectMismatch):
+		return reasonSubjectMismatch
+	}
+	return reasonInvalid
 }
 
 func newMetrics() *metrics {
@@ -59,9 +86,15 @@ func newMetrics() *metrics {
 		redelivered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_agent_redeliveries_total", Help: "Events JetStream delivered again (after a crash or an ack timeout).",
 		}),
+		malformed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_agent_malformed_events_total", Help: "Events dropped (terminated) before any watch saw them, by reason.",
+		}, []string{"reason"}),
+	}
+	for _, r := range []string{reasonNoMetadata, reasonNotCloudEvent, reasonBadSubject, reasonSubjectMismatch, reasonInvalid} {
+		m.malformed.WithLabelValues(r)
 	}
 	m.reg.MustRegister(m.received, m.runs, m.collapsed, m.discarded, m.duration, m.latency,
-		m.reconnects, m.watches, m.reloadErrs, m.inFlight, m.redelivered,
+		m.reconnects, m.watches, m.reloadErrs, m.inFlight, m.redelivered, m.malformed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -163,9 +163,19 @@ func badField(field, format string, a ...any) *requestError {
 	return &requestError{status: http.StatusBadRequest, field: field, msg: fmt.Sprintf(format, a...)}
 }
 
-// ServeHTTP publishes one event: 201 when stored, 202 when the stream
-// dropped it as a duplicate, 400/413 for bad input, 503 when it cannot be
-// published now.
+// batchResponse answers a batch: one entry per published event, in
+// order; with an error, the events before the one that failed.
+type batchResponse struct {
+	Events []publishResponse `json:"events"`
+	Error  string            `json:"error,omitempty"`
+	Field  string            `json:"field,omitempty"`
+}
+
+// ServeHTTP publishes the events of a request: Herald's own JSON body or
+// one of the CloudEvents HTTP modes. One event: 201 when stored, 202 when
+// the stream dropped it as a duplicate, 400/413 for bad input, 503 when it
+// cannot be published now. A batch: 200 with every event's result, or
+// the status of the first event that failed with the results before it.
 func (h *httpSource) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.RLock()
 	pub := h.pub
@@ -174,30 +184,65 @@ func (h *httpSource) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, errorResponse{Error: "dispatcher not ready"})
 		return
 	}
-	e, rerr := h.decode(w, r)
+	mode := requestMode(r)
+	var (
+		evs  []events.Event
+		rerr *requestError
+	)
+	if mode == modeHerald {
+		var e events.Event
+		e, rerr = h.decode(w, r)
+		evs = []events.Event{e}
+	} else {
+		evs, rerr = h.decodeCloudEvents(w, r, mode)
+	}
 	if rerr != nil {
 		writeJSON(w, rerr.status, errorResponse{Error: rerr.Error(), Field: rerr.field})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), publishTimeout)
 	defer cancel()
+	if mode != modeBatch {
+		res, perr := publishOne(ctx, pub, evs[0])
+		if perr != nil {
+			writeJSON(w, perr.status, errorResponse{Error: perr.msg, Field: perr.field})
+			return
+		}
+		code := http.StatusCreated
+		if res.Duplicate {
+			code = http.StatusAccepted
+		}
+		writeJSON(w, code, res)
+		return
+	}
+	out := batchResponse{Events: make([]publishResponse, 0, len(evs))}
+	for i, e := range evs {
+		res, perr := publishOne(ctx, pub, e)
+		if perr != nil {
+			out.Error, out.Field = fmt.Sprintf("[%d]: %s", i, perr.msg), fmt.Sprintf("[%d]", i)
+			if perr.field != "" {
+				out.Field += "." + perr.field
+			}
+			writeJSON(w, perr.status, out)
+			return
+		}
+		out.Events = append(out.Events, res)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// publishOne publishes e and maps a failure to a status.
+func publishOne(ctx context.Context, pub Publisher, e events.Event) (publishResponse, *requestError) {
 	res, err := pub.Publish(ctx, e)
 	switch {
 	case errors.Is(err, events.ErrInvalidEvent):
-		writeJSON(w, http.StatusBadRequest, errorResponse{Error: err.Error()})
-		return
+		return publishResponse{}, &requestError{status: http.StatusBadRequest, msg: err.Error()}
 	case errors.Is(err, nats.ErrMaxPayload):
-		writeJSON(w, http.StatusRequestEntityTooLarge, errorResponse{Error: err.Error(), Field: "data"})
-		return
+		return publishResponse{}, &requestError{status: http.StatusRequestEntityTooLarge, field: "data", msg: err.Error()}
 	case err != nil:
-		writeJSON(w, http.StatusServiceUnavailable, errorResponse{Error: err.Error()})
-		return
+		return publishResponse{}, &requestError{status: http.StatusServiceUnavailable, msg: err.Error()}
 	}
-	code := http.StatusCreated
-	if res.Duplicate {
-		code = http.StatusAccepted
-	}
-	writeJSON(w, code, publishResponse{ID: res.ID, StreamSeq: res.Seq, Duplicate: res.Duplicate})
+	return publishResponse{ID: res.ID, StreamSeq: res.Seq, Duplicate: res.Duplicate}, nil
 }
 
 // decode reads and checks the request body and builds the event.
@@ -256,6 +301,13 @@ func (h *httpSource) decode(w http.ResponseWriter, r *http.Request) (events.Even
 		e.DataContentType = req.DataContentType
 	}
 	e.Version = req.Version
+	if err := e.Validate(); err != nil {
+		var fe *events.FieldError
+		if errors.As(err, &fe) {
+			return events.Event{}, badField(heraldField(fe.Field), "%s", fe.Msg)
+		}
+		return events.Event{}, badField("body", "%v", err)
+	}
 	return e, nil
 }
 

@@ -140,6 +140,10 @@ func TestHTTPSource_BadRequest(t *testing.T) {
 		{"bad base64", `{"type":"a","key":"b","data_base64":"%%%"}`, 400, "data_base64"},
 		{"bad content type", `{"type":"a","key":"b","datacontenttype":"not a type/"}`, 400, "datacontenttype"},
 		{"key too long", fmt.Sprintf(`{"type":"a","key":%q}`, strings.Repeat("é", 1000)), 400, "key"},
+		{"version too long", fmt.Sprintf(`{"type":"a","key":"b","version":%q}`, strings.Repeat("7", 70000)), 400, "version"},
+		{"source too long", fmt.Sprintf(`{"type":"a","key":"b","source":%q}`, strings.Repeat("s", 70000)), 400, "source"},
+		{"content type too long", fmt.Sprintf(`{"type":"a","key":"b","datacontenttype":"text/%s"}`, strings.Repeat("x", 70000)), 400, "datacontenttype"},
+		{"version with a newline", `{"type":"a","key":"b","version":"1\n2"}`, 400, "version"},
 		{"body too large", fmt.Sprintf(`{"type":"a","key":"b","data":%q}`, strings.Repeat("x", 1<<20)), 413, "body"},
 	}
 	for _, tt := range tests {
