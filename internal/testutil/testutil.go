@@ -1,8 +1,9 @@
 // Package testutil holds the helpers Herald's tests share: a real in-process
 // NATS server with JetStream, polling with a deadline instead of sleeping,
 // building the real binaries for end-to-end tests, a cuttable TCP proxy, a
-// private ZooKeeper, a goroutine-safe output buffer, and publishing and
-// reading back events on Herald's streams. Only tests import it.
+// private ZooKeeper, a goroutine-safe output buffer, a test CA with server
+// and client certificates, and publishing and reading back events on
+// Herald's streams. Only tests import it.
 package testutil
 
 import (
