@@ -2,8 +2,9 @@
 // NATS server with JetStream, polling with a deadline instead of sleeping,
 // building the real binaries for end-to-end tests, a cuttable TCP proxy, a
 // private ZooKeeper, a goroutine-safe output buffer, a test CA with server
-// and client certificates, and publishing and reading back events on
-// Herald's streams. Only tests import it.
+// and client certificates, timeout tests that wait for their script to be
+// ready (UntilReady), and publishing and reading back events on Herald's
+// streams. Only tests import it.
 package testutil
 
 import (
