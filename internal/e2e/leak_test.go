@@ -2,6 +2,8 @@ package e2e_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
@@ -35,11 +37,20 @@ watches:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = syscall.Kill(child, syscall.SIGKILL) })
+	// The agent records the run's group right after starting it; a kill
+	// before that instant is the window the README names.
+	testutil.Eventually(t, wait, func() error {
+		if ents, _ := os.ReadDir(filepath.Join(state, "runs")); len(ents) != 1 {
+			return fmt.Errorf("%d process groups recorded in %s/runs, want 1", len(ents), state)
+		}
+		return nil
+	})
 	a.kill()
 	if !alive(child) {
 		t.Fatalf("background child %d died with the agent; the test proves nothing", child)
 	}
-	c.startAgent(agentOpts{name: "a1", watches: f.watches, state: state})
+	b := c.startAgent(agentOpts{name: "a1", watches: f.watches, state: state})
+	b.waitLog("killed what a run of the previous agent left running")
 	testutil.Eventually(t, wait, func() error {
 		if alive(child) {
 			return fmt.Errorf("background child %d of the killed agent's run survived the restart", child)
