@@ -13,9 +13,9 @@ import (
 )
 
 // groupsDir is where, under --state, the agent records the process group
-// of every run in flight: one file per group, named by its id and holding
-// "PGID STARTTIME" (the leader's start time in clock ticks since boot,
-// /proc/PID/stat field 22).
+// of every run in flight: one file per group, named PGID-STARTTIME and
+// holding "PGID STARTTIME" (the leader's start time in clock ticks since
+// boot, /proc/PID/stat field 22).
 const groupsDir = "runs"
 
 // groups records the process groups of the agent's runs (it is the
@@ -42,7 +42,9 @@ func (g *groups) GroupStarted(pgid int) func() {
 		g.log.Warn().Err(err).Int("pgid", pgid).Msg("cannot record the run's process group")
 		return nil
 	}
-	path := filepath.Join(g.dir, strconv.Itoa(pgid))
+	// Named by start time too: a pid reused at once by the next run cannot
+	// have its record removed by the end of this one.
+	path := filepath.Join(g.dir, fmt.Sprintf("%d-%d", pgid, start))
 	if err := os.WriteFile(path, []byte(fmt.Sprintf("%d %d\n", pgid, start)), 0o600); err != nil {
 		g.log.Warn().Err(err).Int("pgid", pgid).Msg("cannot record the run's process group")
 		return nil

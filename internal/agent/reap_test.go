@@ -64,7 +64,11 @@ func TestGroups_KillLeftoversOfADeadAgent(t *testing.T) {
 	}
 	// The run is recorded and never ended: the agent dies here.
 	_ = g.GroupStarted(leader.Process.Pid)
-	if _, err := os.Stat(filepath.Join(state, groupsDir, strconv.Itoa(leader.Process.Pid))); err != nil {
+	start, err := procStart(leader.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(state, groupsDir, fmt.Sprintf("%d-%d", leader.Process.Pid, start))); err != nil {
 		t.Fatalf("no record of the run's group: %v", err)
 	}
 	// Pdeathsig kills the leader; its background child lives on.
