@@ -135,6 +135,9 @@ func (c ExecConfig) Validate() error {
 //     Killed orphans are reaped by init (or the nearest child subreaper).
 //   - Run then reaps the leader and reads stdout and stderr to EOF, for at
 //     most PipeDrainTimeout.
+//   - A GroupRecorder in ctx (WithGroupRecorder) hears of the group from
+//     start until it is gone, so that what is left of it can be killed after
+//     the caller itself was killed.
 type Exec struct {
 	cfg ExecConfig
 }
@@ -200,6 +203,8 @@ func (e *Exec) Run(ctx context.Context, req Request) Result {
 	}
 	res.Started = time.Now()
 	pgid := cmd.Process.Pid
+	// Deferred: runs after the final SIGKILL to the group and the reap below.
+	defer groupStarted(ctx, pgid)()
 
 	// The waiter ends when the leader exits; Run always waits for it below,
 	// and every path to that point ends in SIGKILL for the group.

@@ -439,17 +439,26 @@ func TestExec_Run_MetacharactersAreInert(t *testing.T) {
 func TestExec_Run_Timeout(t *testing.T) {
 	noLeaks(t)
 	t.Run("SIGTERM ignored: SIGKILL to the whole group after the grace", func(t *testing.T) {
-		dir := t.TempDir()
-		sh := script(t, dir, `trap '' TERM
+		const grace = 300 * time.Millisecond
+		var dir string
+		r, timeout := testutil.UntilReady(t, func(timeout time.Duration) (runResult, string, time.Time) {
+			dir = t.TempDir()
+			sh := script(t, dir, `trap '' TERM
 echo $$ > "$D/leader.pid"
 cut -d' ' -f5 /proc/$$/stat > "$D/pgid"
 sleep 1000 &
 echo $! > "$D/gc.pid"
 echo started
+`+testutil.ReadyLine(`"$D/ready"`)+`
 wait`)
-		const timeout, grace = 200 * time.Millisecond, 300 * time.Millisecond
-		a := newExec(t, actions.ExecConfig{Argv: []string{sh}, Timeout: timeout, KillGrace: grace, Env: map[string]string{"D": dir}})
-		r := await(t, runAsync(context.Background(), a, request("/k", nil)))
+			a := newExec(t, actions.ExecConfig{Argv: []string{sh}, Timeout: timeout, KillGrace: grace, Env: map[string]string{"D": dir}})
+			r := await(t, runAsync(context.Background(), a, request("/k", nil)))
+			if gc, err := os.ReadFile(filepath.Join(dir, "gc.pid")); err == nil {
+				pid, _ := strconv.Atoi(strings.TrimSpace(string(gc)))
+				waitDead(t, pid)
+			}
+			return r, filepath.Join(dir, "ready"), r.res.Started
+		})
 		res := r.res
 		if res.Status != events.StatusTimeout || res.Signal != "SIGKILL" || res.ExitCode != nil {
 			t.Fatalf("status %q signal %q exit %s, want timeout SIGKILL <nil>", res.Status, res.Signal, exitCode(res))
@@ -460,7 +469,7 @@ wait`)
 		if res.Duration < timeout+grace {
 			t.Fatalf("killed after %v, before timeout+grace %v", res.Duration, timeout+grace)
 		}
-		if r.elapsed > timeout+grace+5*time.Second {
+		if r.elapsed > timeout+grace+poll {
 			t.Fatalf("Run took %v", r.elapsed)
 		}
 		if res.Stdout != "started\n" {
@@ -475,8 +484,13 @@ wait`)
 		waitDead(t, leader)
 	})
 	t.Run("dies on SIGTERM: no wait for the grace", func(t *testing.T) {
-		a := newExec(t, actions.ExecConfig{Argv: []string{"/bin/sh", "-c", "sleep 1000 & wait"}, Timeout: 200 * time.Millisecond, KillGrace: time.Minute})
-		r := await(t, runAsync(context.Background(), a, request("/k", nil)))
+		r, _ := testutil.UntilReady(t, func(timeout time.Duration) (runResult, string, time.Time) {
+			dir := t.TempDir()
+			a := newExec(t, actions.ExecConfig{Argv: []string{"/bin/sh", "-c", "sleep 1000 & " + testutil.ReadyLine(`"$D/ready"`) + "; wait"},
+				Timeout: timeout, KillGrace: time.Minute, Env: map[string]string{"D": dir}})
+			r := await(t, runAsync(context.Background(), a, request("/k", nil)))
+			return r, filepath.Join(dir, "ready"), r.res.Started
+		})
 		if r.res.Status != events.StatusTimeout || r.res.Signal != "SIGTERM" {
 			t.Fatalf("status %q signal %q, want timeout SIGTERM", r.res.Status, r.res.Signal)
 		}

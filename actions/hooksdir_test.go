@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/testutil"
 )
 
 // writeHook writes a /bin/sh hook called name into dir with mode perm.
@@ -235,14 +236,24 @@ func TestHooksDir_Run_StopsAtFirstFailure(t *testing.T) {
 
 func TestHooksDir_Run_Timeout(t *testing.T) {
 	noLeaks(t)
-	dir, tmp := t.TempDir(), t.TempDir()
-	writeHook(t, dir, "10-stuck", 0o755, `trap '' TERM
+	var tmp string
+	res, _ := testutil.UntilReady(t, func(timeout time.Duration) (actions.Result, string, time.Time) {
+		dir := t.TempDir()
+		tmp = t.TempDir()
+		writeHook(t, dir, "10-stuck", 0o755, `trap '' TERM
 echo $$ > "$D/pid"
 sleep 1000 &
+`+testutil.ReadyLine(`"$D/ready"`)+`
 wait`)
-	writeHook(t, dir, "20-never", 0o755, `touch "$D/ran"`)
-	h := newHooksDir(t, actions.HooksDirConfig{Dir: dir, Env: map[string]string{"D": tmp}, Timeout: 200 * time.Millisecond, KillGrace: 200 * time.Millisecond})
-	res := await(t, runAsync(context.Background(), h, request("/k", nil))).res
+		writeHook(t, dir, "20-never", 0o755, `touch "$D/ran"`)
+		h := newHooksDir(t, actions.HooksDirConfig{Dir: dir, Env: map[string]string{"D": tmp}, Timeout: timeout, KillGrace: 200 * time.Millisecond})
+		clock := time.Now() // before the hook starts, so before its timeout's clock
+		res := await(t, runAsync(context.Background(), h, request("/k", nil))).res
+		if _, err := os.Stat(filepath.Join(tmp, "pid")); err == nil {
+			waitDead(t, readPID(t, filepath.Join(tmp, "pid")))
+		}
+		return res, filepath.Join(tmp, "ready"), clock
+	})
 	if res.Status != events.StatusTimeout || res.Signal != "SIGKILL" || !errors.Is(res.Err, actions.ErrTimeout) || !errors.Is(res.Err, actions.ErrHookFailed) {
 		t.Fatalf("status %q signal %q err %v, want timeout SIGKILL", res.Status, res.Signal, res.Err)
 	}

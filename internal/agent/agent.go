@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/logging"
@@ -98,6 +99,12 @@ func (a *Agent) Start(ctx context.Context) error {
 	if err := a.takeLock(); err != nil {
 		return err
 	}
+	g, err := newGroups(a.cfg.State, a.log)
+	if err != nil {
+		return err
+	}
+	g.killLeftovers()
+	a.runCtx = actions.WithGroupRecorder(a.runCtx, g)
 	if a.cfg.Metrics != "" {
 		if err := a.serveMetrics(); err != nil {
 			return err

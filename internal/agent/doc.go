@@ -6,7 +6,9 @@
 // once every watch it reached has decided it, so nothing is lost when the
 // agent stops or crashes. Started with --accept-hooks, it also runs the
 // call hooks the dispatcher sends it (run: agents) and answers how they
-// ended.
+// ended. It records the process group of every run in its state dir, so
+// that at the next start it kills what the runs of an agent that was killed
+// left running.
 //
 // It does not know how a process is started (package actions), how run
 // modes decide (package runmode) or how a watch file is written (package

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/testutil"
@@ -192,28 +193,35 @@ watches:
 
 func TestAgent_TimeoutKillsIgnoringProcessGroup(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t)
-	f := newFixture(t)
-	f.script("stubborn.sh", `trap '' TERM
+	var f *fixture
+	o, _ := testutil.UntilReady(t, func(timeout time.Duration) (events.Outcome, string, time.Time) {
+		c := newCluster(t)
+		f = newFixture(t)
+		f.script("stubborn.sh", `trap '' TERM
 sleep 1000 &
 echo $! > "$DIR/child.pid"
 echo $$ > "$DIR/leader.pid"
+`+testutil.ReadyLine(`"$DIR/ready"`)+`
 while :; do sleep 0.05; done`)
-	f.watchFile("t.yaml", `
+		f.watchFile("t.yaml", `
 watches:
   - name: t
     on: event:test.timeout
     exec: ["%DIR%/stubborn.sh"]
     env: {DIR: "%DIR%"}
-    timeout: 300ms
+    timeout: `+timeout.String()+`
     kill_grace: 300ms
     run_on_load: false
 `)
-	out := c.watchOutcomes()
-	c.startAgent(agentOpts{name: "a1", watches: f.watches})
-	c.publish("test.timeout", "k", "x")
-	out.waitCount(t, "t", events.StatusTimeout, 1)
-	o := out.Snapshot()[0]
+		out := c.watchOutcomes()
+		c.startAgent(agentOpts{name: "a1", watches: f.watches})
+		c.publish("test.timeout", "k", "x")
+		out.waitCount(t, "t", events.StatusTimeout, 1)
+		o := out.Snapshot()[0]
+		// The outcome's start is when the process was running, before the
+		// timeout's clock started.
+		return o, f.path("ready"), o.Start
+	})
 	if o.Signal != "SIGKILL" {
 		t.Errorf("signal = %q, want SIGKILL (SIGTERM was ignored)", o.Signal)
 	}

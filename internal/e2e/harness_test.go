@@ -36,11 +36,17 @@ type proc struct {
 
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, name, nil, args...)
+}
+
+// startEnv is start with extra environment variables (secrets).
+func startEnv(t *testing.T, name string, env []string, args ...string) *proc {
+	t.Helper()
 	bin := filepath.Join(testutil.Binaries(t), name)
 	p := &proc{t: t, name: name, cmd: exec.Command(bin, args...), out: &testutil.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	// Race-enabled binaries otherwise sleep a second at exit.
-	p.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+	p.cmd.Env = append(append(os.Environ(), "GORACE=atexit_sleep_ms=0"), env...)
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
@@ -142,6 +148,7 @@ type agentOpts struct {
 	watches string
 	state   string
 	extra   []string
+	env     []string // extra environment (NATS secrets)
 }
 
 func (c *cluster) startAgent(o agentOpts) *proc {
@@ -150,7 +157,7 @@ func (c *cluster) startAgent(o agentOpts) *proc {
 		o.state = c.t.TempDir()
 	}
 	args := []string{"--nats", c.url, "--name", o.name, "--watches", o.watches, "--state", o.state, "--log-format", "json", "--log-level", "debug"}
-	a := start(c.t, "agent", append(args, o.extra...)...)
+	a := startEnv(c.t, "agent", o.env, append(args, o.extra...)...)
 	a.waitLog("agent consuming events")
 	return a
 }
