@@ -2,6 +2,7 @@ package actions_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/testutil"
 )
 
 // groupLog is a GroupRecorder that remembers which groups are live.
@@ -43,12 +45,21 @@ while [ ! -f "$1/gate" ]; do sleep 0.01; done`)
 	rec := &groupLog{live: map[int]bool{}}
 	ctx := actions.WithGroupRecorder(context.Background(), rec)
 	x := newExec(t, actions.ExecConfig{Argv: []string{sh, dir}})
+	gate := filepath.Join(dir, "gate")
 	ch := runAsync(ctx, x, request("/k", nil))
+	// However this test ends, the script is let go, so no run outlives it.
+	t.Cleanup(func() { _ = os.WriteFile(gate, nil, 0o644) })
 	leader := readPID(t, filepath.Join(dir, "leader.pid"))
-	if !rec.isLive(leader) {
-		t.Fatalf("running group %d not reported live (started: %v)", leader, rec.started)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "gate"), nil, 0o644); err != nil {
+	// The leader can write its pid before Run has reported the group: poll.
+	testutil.Eventually(t, poll, func() error {
+		if !rec.isLive(leader) {
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			return fmt.Errorf("running group %d not reported live (started: %v)", leader, rec.started)
+		}
+		return nil
+	})
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r := await(t, ch)
