@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -246,12 +247,16 @@ func (a *Agent) ensureConsumer(force bool) error {
 	return nil
 }
 
-// runOnLoad offers the latest event of every key the watch selects.
+// runOnLoad offers, for every key the watch selects, one event: the newest
+// of that key across every type the watch receives (highest stream
+// sequence), in stream order. The last message per subject alone would
+// give one per (type, key): a zk.changed from before the key's deletion
+// next to the zk.deleted that followed it.
 func (a *Agent) runOnLoad(rt *runtime) {
 	w := rt.watch()
 	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
 	defer cancel()
-	n := 0
+	newest := map[string]*delivery{}
 	err := bus.LastPerSubject(ctx, a.js, events.EventsStream, reduceFilters(w.Source.Filters()), func(m jetstream.Msg) error {
 		ev, err := events.FromMsg(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
 		if err != nil || !w.Source.Match(ev.Type, ev.Key) {
@@ -261,17 +266,25 @@ func (a *Agent) runOnLoad(rt *runtime) {
 		if err != nil {
 			return nil
 		}
-		d := &delivery{ev: ev, seq: md.Sequence.Stream}
-		d.refs.Store(1)
-		n++
-		rt.offer(d)
+		if d, ok := newest[ev.Key]; !ok || md.Sequence.Stream > d.seq {
+			newest[ev.Key] = &delivery{ev: ev, seq: md.Sequence.Stream}
+		}
 		return nil
 	})
 	if err != nil {
 		a.log.Warn().Err(err).Str(logging.FieldWatch, w.Name).Msg("run_on_load: cannot read the latest events")
 		return
 	}
-	a.log.Debug().Str(logging.FieldWatch, w.Name).Int("events", n).Msg("run_on_load")
+	offers := make([]*delivery, 0, len(newest))
+	for _, d := range newest {
+		offers = append(offers, d)
+	}
+	sort.Slice(offers, func(i, j int) bool { return offers[i].seq < offers[j].seq })
+	for _, d := range offers {
+		d.refs.Store(1)
+		rt.offer(d)
+	}
+	a.log.Debug().Str(logging.FieldWatch, w.Name).Int("events", len(offers)).Msg("run_on_load")
 }
 
 // handleMsg is called by the consumer for each event, one at a time. It
