@@ -153,7 +153,7 @@ func (a *Agent) bootstrap() {
 		if err == nil {
 			break
 		}
-		a.log.Warn().Err(err).Dur("retry_in", wait).Msg("cannot set up the event consumer yet")
+		a.log.Warn().Err(err).Float64("retry_in_ms", logging.Millis(wait)).Msg("cannot set up the event consumer yet")
 		select {
 		case <-a.ctx.Done():
 			return

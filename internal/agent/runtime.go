@@ -212,8 +212,9 @@ func (rt *runtime) carryOut(res runmode.Result) {
 // lets go of the event and asks the policy for the next.
 func (rt *runtime) execute(ctx context.Context, w *watch.Watch, act actions.Action, r *run) {
 	d := r.item.Value.(*delivery)
+	// rt.a.log carries the host already.
 	log := rt.a.log.With().Str(logging.FieldEventID, d.ev.ID).Str(logging.FieldWatch, w.Name).
-		Str(logging.FieldHost, rt.a.cfg.Name).Str(logging.FieldKey, d.ev.Key).Logger()
+		Str(logging.FieldKey, d.ev.Key).Logger()
 	m := rt.a.metrics
 	m.inFlight.WithLabelValues(w.Name).Inc()
 	defer m.inFlight.WithLabelValues(w.Name).Dec()

@@ -22,6 +22,11 @@ const (
 	FieldType    = "type"
 )
 
+// Millis is d in milliseconds, for the *_ms fields that carry every
+// duration in Herald's logs (zerolog's Dur depends on a global unit and
+// its field names do not say it).
+func Millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
 // setTimeFormat sets zerolog's global time format once, before any logger
 // of ours writes.
 var setTimeFormat sync.Once

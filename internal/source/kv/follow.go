@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/logging"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -27,7 +28,7 @@ func (w *bucketWatch) follow(ctx context.Context, out chan<- storedEvent) {
 		if ctx.Err() != nil {
 			return
 		}
-		w.log.Warn().Err(err).Dur("retry_in", RetryInterval).Msg("kv: following the events stream; retrying")
+		w.log.Warn().Err(err).Float64("retry_in_ms", logging.Millis(RetryInterval)).Msg("kv: following the events stream; retrying")
 		select {
 		case <-ctx.Done():
 			return
