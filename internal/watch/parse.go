@@ -178,13 +178,14 @@ func (w *Watch) validate() []*FieldError {
 	default:
 		bad("run_mode", "%q: want queue, discard or parallel", w.RunMode)
 	}
+	_, givenMax := w.lines["max_parallel"]
 	if w.MaxParallel < 0 {
-		bad("max_parallel", "must be positive")
+		bad("max_parallel", "must be 0 (no cap) or more")
 	} else if w.MaxParallel > 0 && w.RunMode != ModeParallel {
 		bad("max_parallel", "only applies to run_mode: parallel")
 	}
-	if w.RunMode == ModeParallel && w.MaxParallel == 0 {
-		w.MaxParallel = DefaultMaxParallel
+	if w.RunMode == ModeParallel && !givenMax {
+		w.MaxParallel = DefaultMaxParallel // absent: 4; an explicit 0 is no cap
 	}
 	if w.NotifySignal != "" {
 		if _, err := ParseSignal(w.NotifySignal); err != nil {

@@ -45,7 +45,7 @@ type Watch struct {
 	PipeStdin    *bool             `yaml:"pipe_stdin"`
 	RunOnLoad    *bool             `yaml:"run_on_load"`
 	RunMode      string            `yaml:"run_mode"`
-	MaxParallel  int               `yaml:"max_parallel"`
+	MaxParallel  int               `yaml:"max_parallel"` // parallel mode's cap; 0: none (absent: DefaultMaxParallel)
 	User         string            `yaml:"user"`
 	Group        string            `yaml:"group"`
 	NotifySignal string            `yaml:"notify_signal"`

@@ -181,3 +181,26 @@ func TestParse_HooksDir(t *testing.T) {
 		})
 	}
 }
+
+func TestParse_MaxParallel(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want int
+	}{
+		{"", watch.DefaultMaxParallel},
+		{"    max_parallel: 0\n", 0},
+		{"    max_parallel: 9\n", 9},
+	} {
+		f, err := watch.Parse("p.yaml", []byte("watches:\n  - name: p\n    on: event:t\n    exec: [x]\n    run_mode: parallel\n"+tc.line))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.line, err)
+		}
+		if got := f.Watches[0].MaxParallel; got != tc.want {
+			t.Errorf("%q: max_parallel %d, want %d", tc.line, got, tc.want)
+		}
+	}
+	_, err := watch.Parse("p.yaml", []byte("watches:\n  - name: p\n    on: event:t\n    exec: [x]\n    run_mode: parallel\n    max_parallel: -1\n"))
+	if err == nil || !strings.Contains(err.Error(), "p.yaml:6: watches[0].max_parallel: must be 0 (no cap) or more") {
+		t.Errorf("negative max_parallel: %v", err)
+	}
+}
