@@ -845,6 +845,12 @@ func TestWatchesSchema_AgreesWithParse(t *testing.T) {
 			"kv:b", "kv:/k", "kv:b/", "kv:b/.k", "kv:b/k.", "kv:b/k*", "kv:b.c/k", 3,
 		}},
 		{discard, "on", []any{"zk:/x", "event:x"}},
+		{discard, "types", []any{
+			[]any{"zk.changed"}, []any{"zk.created", "zk.changed", "zk.deleted", "zk.children"},
+			[]any{}, []any{"zk.changed", "zk.changed"}, []any{"kv.put"}, []any{"zk.bogus"}, "zk.changed", []any{1},
+		}},
+		{parallel, "types", []any{[]any{"kv.put"}, []any{"kv.put", "kv.deleted"}, []any{"zk.changed"}, []any{}}},
+		{queue, "types", []any{[]any{"git.push"}, []any{"zk.changed"}}},
 		{queue, "key", []any{"**", "infra/*", "a/b?c/[xy]", "x"}},
 		{queue, "exec", []any{"true", []any{"/bin/true"}, []any{"/bin/echo", "a", ""}, []any{}, []any{""}, []any{"", "x"}, "", map[string]any{}}},
 		{queue, "pipe_stdin", []any{true, false, "true", "maybe", 1}},

@@ -153,6 +153,12 @@ func (w *Watch) validate() []*FieldError {
 			field = "key"
 		}
 		bad(field, "%v", err)
+	} else if _, given := w.lines["types"]; given {
+		if sel, err = sel.WithTypes(w.Types); err != nil {
+			bad("types", "%v", err)
+		} else {
+			w.Source = sel
+		}
 	} else {
 		w.Source = sel
 	}

@@ -40,6 +40,7 @@ type Watch struct {
 	Name         string            `yaml:"name"`
 	On           string            `yaml:"on"`
 	Key          string            `yaml:"key"`
+	Types        []string          `yaml:"types"` // event types received; nil: the selector's default
 	Exec         Command           `yaml:"exec"`
 	HooksDir     string            `yaml:"hooksdir"` // instead of exec: run this hooks.d directory
 	PipeStdin    *bool             `yaml:"pipe_stdin"`

@@ -2,9 +2,11 @@ package watch_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/watch"
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -202,5 +204,66 @@ func TestParse_MaxParallel(t *testing.T) {
 	_, err := watch.Parse("p.yaml", []byte("watches:\n  - name: p\n    on: event:t\n    exec: [x]\n    run_mode: parallel\n    max_parallel: -1\n"))
 	if err == nil || !strings.Contains(err.Error(), "p.yaml:6: watches[0].max_parallel: must be 0 (no cap) or more") {
 		t.Errorf("negative max_parallel: %v", err)
+	}
+}
+
+func TestParse_Types(t *testing.T) {
+	parse := func(on, types string) (*watch.Watch, error) {
+		src := "watches:\n  - name: t\n    on: " + on + "\n    exec: [x]\n"
+		if types != "" {
+			src += "    types: " + types + "\n"
+		}
+		f, err := watch.Parse("t.yaml", []byte(src))
+		if err != nil {
+			return nil, err
+		}
+		return f.Watches[0], nil
+	}
+	for _, tc := range []struct {
+		on, types string
+		want      []string
+	}{
+		{"zk:/git/head", "", []string{"zk.created", "zk.changed", "zk.deleted"}},
+		{"zk:/git/**", "", []string{"zk.created", "zk.changed", "zk.deleted", "zk.children"}},
+		{"kv:cfg/app", "", []string{"kv.put", "kv.deleted"}},
+		{"event:git.push", "", []string{"git.push"}},
+		{"zk:/git/head", "[zk.children]", []string{"zk.children"}},
+		{"zk:/git/head", "[zk.changed, zk.children]", []string{"zk.changed", "zk.children"}},
+		{"kv:cfg/app.>", "[kv.put]", []string{"kv.put"}},
+	} {
+		w, err := parse(tc.on, tc.types)
+		if err != nil {
+			t.Fatalf("%s types %s: %v", tc.on, tc.types, err)
+		}
+		if got := w.Source.Types(); strings.Join(got, ",") != strings.Join(tc.want, ",") {
+			t.Errorf("%s types %q: %v, want %v", tc.on, tc.types, got, tc.want)
+		}
+		for _, typ := range []string{"zk.created", "zk.changed", "zk.deleted", "zk.children", "kv.put", "kv.deleted", "git.push"} {
+			key := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(tc.on, "zk:"), "kv:"), "event:"), "/**")
+			key = strings.TrimSuffix(key, ".>") + map[bool]string{true: ".x", false: ""}[strings.HasSuffix(tc.on, ".>")]
+			if got, want := w.Source.Match(typ, key), slices.Contains(tc.want, typ); got != want {
+				t.Errorf("%s types %q: Match(%s, %s) = %v, want %v", tc.on, tc.types, typ, key, got, want)
+			}
+		}
+		// The consumer's filters carry only the watch's types.
+		for _, f := range w.Source.Filters() {
+			typ := strings.Split(strings.TrimPrefix(f, events.EventPrefix+"."), ".")
+			if !slices.Contains(tc.want, typ[0]+"."+typ[1]) && tc.on != "event:git.push" {
+				t.Errorf("%s types %q: filter %s is for another type", tc.on, tc.types, f)
+			}
+		}
+	}
+	for _, tc := range []struct{ on, types, want string }{
+		{"zk:/a", "[kv.put]", `t.yaml:5: watches[0].types: "kv.put" is not a type of zk:`},
+		{"kv:b/k", "[zk.changed]", `t.yaml:5: watches[0].types: "zk.changed" is not a type of kv:`},
+		{"zk:/a", "[zk.changed, zk.changed]", `t.yaml:5: watches[0].types: "zk.changed" given twice`},
+		{"zk:/a", "[]", `t.yaml:5: watches[0].types: want at least one of`},
+		{"zk:/a", "[zk.bogus]", `t.yaml:5: watches[0].types: "zk.bogus" is not a type of zk:`},
+		{"event:git.push", "[git.push]", `t.yaml:5: watches[0].types: not allowed with event:`},
+		{"zk:/a", "zk.changed", `t.yaml:5: watches[0].types:`},
+	} {
+		if _, err := parse(tc.on, tc.types); err == nil || !errors.Is(err, watch.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s types %s: err = %v, want %q", tc.on, tc.types, err, tc.want)
+		}
 	}
 }
