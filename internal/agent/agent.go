@@ -52,6 +52,7 @@ type Agent struct {
 	mu       sync.Mutex
 	watches  map[string]*runtime // by watch name
 	files    map[string]fileState
+	dirs     []string // directories of the watches tree, as last read
 	unacked  map[uint64]*delivery
 	filters  []string
 	consumer jetstream.Consumer

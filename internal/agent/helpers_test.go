@@ -182,3 +182,6 @@ func (b *rig) readLines(name string) []string {
 	}
 	return strings.Split(s, "\n")
 }
+
+// fmtWatch fills the %s of a watch file template with name.
+func fmtWatch(tmpl, name string) string { return strings.ReplaceAll(tmpl, "%s", name) }
