@@ -115,8 +115,10 @@ heartbeat intervals.`,
 		args:    "PATH...",
 		summary: "check watch, hook and job files (or directories of them) without running anything",
 		help: `Parse every watch file named, or every *.yaml / *.yml file in a directory
-named, and print each problem as file:line: field: message. Watch names must
-be unique among the files of one directory. Needs no NATS.`,
+named (read recursively, as the agent reads its watches directory: path
+order, hidden files and directories skipped), and print each problem as
+file:line: field: message. Watch names must be unique in one directory
+tree. Needs no NATS.`,
 		new: func() subcommand { return &validateCmd{} },
 	},
 	{name: "call", args: callArgs, summary: "run a scheduler call (COMMAND) between the dispatcher's pre and post|err call hooks", help: callHelp, new: func() subcommand { return &callCmd{} }},
