@@ -287,7 +287,7 @@ var agreements = []agreement{
 	{schema: schemas.Announcement, pointer: "/$defs/watchSummary", typ: reflect.TypeFor[events.WatchSummary](), tag: "json"},
 	{
 		schema: schemas.Watches, pointer: "/$defs/watch", typ: reflect.TypeFor[watch.Watch](), tag: "yaml",
-		required: []string{"name", "on"}, // and exactly one of exec and hooksdir (allOf/oneOf)
+		required: []string{"on"}, // and exactly one of exec and hooksdir (allOf/oneOf); name defaults to the file's
 	},
 	{
 		schema: schemas.Watches, pointer: "/$defs/retry", typ: reflect.TypeFor[watch.Retry](), tag: "yaml",

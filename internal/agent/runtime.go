@@ -213,8 +213,12 @@ func (rt *runtime) carryOut(res runmode.Result) {
 func (rt *runtime) execute(ctx context.Context, w *watch.Watch, act actions.Action, r *run) {
 	d := r.item.Value.(*delivery)
 	// rt.a.log carries the host already.
-	log := rt.a.log.With().Str(logging.FieldEventID, d.ev.ID).Str(logging.FieldWatch, w.Name).
-		Str(logging.FieldKey, d.ev.Key).Logger()
+	lc := rt.a.log.With().Str(logging.FieldEventID, d.ev.ID).Str(logging.FieldWatch, w.Name).
+		Str(logging.FieldKey, d.ev.Key)
+	if w.Description != "" {
+		lc = lc.Str(logging.FieldDescription, w.Description)
+	}
+	log := lc.Logger()
 	m := rt.a.metrics
 	m.inFlight.WithLabelValues(w.Name).Inc()
 	defer m.inFlight.WithLabelValues(w.Name).Dec()

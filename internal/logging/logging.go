@@ -20,6 +20,9 @@ const (
 	FieldHost    = "host"
 	FieldKey     = "key"
 	FieldType    = "type"
+	// FieldDescription is the watch's description, on every line about
+	// a run of a watch that has one.
+	FieldDescription = "description"
 )
 
 // Millis is d in milliseconds, for the *_ms fields that carry every

@@ -109,6 +109,9 @@ func Parse(path string, data []byte) (*File, error) {
 		if bad {
 			continue
 		}
+		if _, given := w.lines["name"]; !given {
+			w.Name = DefaultName(path, i, len(list.Content))
+		}
 		for _, fe := range w.validate() {
 			fe.File = path
 			fe.Field = field + "." + fe.Field
@@ -118,10 +121,14 @@ func Parse(path string, data []byte) (*File, error) {
 			p.Errs = append(p.Errs, fe)
 		}
 		if w.Name != "" {
-			if prev, dup := names[w.Name]; dup {
-				p.Fail(w.lines["name"], field+".name", "duplicate watch name %q (also at line %d)", w.Name, prev)
+			line := w.lines["name"]
+			if line == 0 {
+				line = w.Line // named after its file
 			}
-			names[w.Name] = w.lines["name"]
+			if prev, dup := names[w.Name]; dup {
+				p.Fail(line, field+".name", "duplicate watch name %q (also at line %d)", w.Name, prev)
+			}
+			names[w.Name] = line
 		}
 		if !unknown {
 			f.Watches = append(f.Watches, w)
@@ -133,6 +140,19 @@ func Parse(path string, data []byte) (*File, error) {
 	return f, nil
 }
 
+// DefaultName is the name of a watch that has none: the stem of its file
+// (the base name without .yaml or .yml) for a file's only watch, and
+// stem-N for the N-th (1-based, counting every watch of the file) of
+// several.
+func DefaultName(path string, index, count int) string {
+	base := filepath.Base(path)
+	stem := strings.TrimSuffix(strings.TrimSuffix(base, ".yaml"), ".yml")
+	if count == 1 {
+		return stem
+	}
+	return fmt.Sprintf("%s-%d", stem, index+1)
+}
+
 // validate checks one watch's values; errors carry the field name and, where
 // known, the line.
 func (w *Watch) validate() []*FieldError {
@@ -141,7 +161,7 @@ func (w *Watch) validate() []*FieldError {
 		errs = append(errs, &FieldError{Line: w.lines[field], Field: field, Msg: fmt.Sprintf(format, a...)})
 	}
 	if w.Name == "" {
-		bad("name", "required")
+		bad("name", "must not be empty (leave name out to name the watch after its file)")
 	} else if strings.ContainsAny(w.Name, "\x00\n") {
 		bad("name", "must be one line")
 	}

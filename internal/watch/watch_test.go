@@ -267,3 +267,40 @@ func TestParse_Types(t *testing.T) {
 		}
 	}
 }
+
+func TestParse_DefaultNames(t *testing.T) {
+	w := func(name string) string {
+		s := "  - on: event:t\n    exec: [x]\n"
+		if name != "" {
+			s = "  - name: " + name + "\n    on: event:t\n    exec: [x]\n"
+		}
+		return s
+	}
+	f, err := watch.Parse("/etc/herald/watches.d/team/git-pull.yaml", []byte("watches:\n"+w("")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Watches[0].Name; got != "git-pull" {
+		t.Errorf("only watch named %q, want git-pull (the file's stem)", got)
+	}
+	f, err = watch.Parse("deploy.yml", []byte("watches:\n"+w("")+w("named")+w("")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, x := range f.Watches {
+		got = append(got, x.Name)
+	}
+	if strings.Join(got, ",") != "deploy-1,named,deploy-3" {
+		t.Errorf("names %q, want deploy-1,named,deploy-3 (N is the 1-based position)", got)
+	}
+	// A default name that collides with an explicit one is a duplicate.
+	_, err = watch.Parse("d.yaml", []byte("watches:\n"+w("d-2")+w("")))
+	if err == nil || !strings.Contains(err.Error(), `d.yaml:5: watches[1].name: duplicate watch name "d-2" (also at line 2)`) {
+		t.Errorf("collision: %v", err)
+	}
+	_, err = watch.Parse("e.yaml", []byte("watches:\n  - name: \"\"\n    on: event:t\n    exec: [x]\n"))
+	if err == nil || !strings.Contains(err.Error(), "e.yaml:2: watches[0].name: must not be empty") {
+		t.Errorf("empty name: %v", err)
+	}
+}
