@@ -101,6 +101,11 @@ func Parse(path string, data []byte) (*File, error) {
 			if k.Value == "retry" && p.UnknownKeys(v, field+".retry.", knownRetryKeys, "unknown field (want attempts, backoff)") {
 				unknown = true
 			}
+			if k.Value == "retry" && v.Kind == yaml.MappingNode {
+				for n := 0; n+1 < len(v.Content); n += 2 {
+					w.lines["retry."+v.Content[n].Value] = v.Content[n].Line
+				}
+			}
 			// Decode field by field so a type error names its field.
 			if !p.DecodeField(k, v, field+"."+k.Value, w) {
 				bad = true
@@ -238,11 +243,15 @@ func (w *Watch) validate() []*FieldError {
 		bad("workdir", "%q must be an absolute path", w.Workdir)
 	}
 	if w.Retry != nil {
-		if w.Retry.Attempts < 1 {
-			bad("retry", "attempts must be at least 1")
+		if _, given := w.lines["retry.attempts"]; !given {
+			bad("retry", "attempts: required (how many tries in all)")
+		} else if w.Retry.Attempts < 1 || w.Retry.Attempts > MaxRetryAttempts {
+			bad("retry.attempts", "%d: want 1 to %d", w.Retry.Attempts, MaxRetryAttempts)
 		}
-		if w.Retry.Backoff.D < 0 {
-			bad("retry", "backoff must not be negative")
+		if _, given := w.lines["retry.backoff"]; !given {
+			w.Retry.Backoff.D = DefaultRetryBackoff
+		} else if w.Retry.Backoff.D < MinRetryBackoff {
+			bad("retry.backoff", "%v: want at least %v", w.Retry.Backoff.D, MinRetryBackoff)
 		}
 	}
 	switch w.OnFailure {

@@ -27,6 +27,14 @@ const (
 const (
 	DefaultKillGrace   = 5 * time.Second
 	DefaultMaxParallel = 4
+	// DefaultRetryBackoff is retry.backoff when it is left out.
+	DefaultRetryBackoff = time.Second
+)
+
+// Limits of retry.
+const (
+	MaxRetryAttempts = 100
+	MinRetryBackoff  = 100 * time.Millisecond
 )
 
 // File is one parsed watch file.
@@ -66,7 +74,9 @@ type Watch struct {
 	rawOrder int
 }
 
-// Retry re-runs a failed action.
+// Retry re-runs a failed action: Attempts tries in all (1 to
+// MaxRetryAttempts), waiting Backoff × the attempt number after each
+// failure (at least MinRetryBackoff; absent: DefaultRetryBackoff).
 type Retry struct {
 	Attempts int      `yaml:"attempts"`
 	Backoff  Duration `yaml:"backoff"`

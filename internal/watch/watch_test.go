@@ -304,3 +304,31 @@ func TestParse_DefaultNames(t *testing.T) {
 		t.Errorf("empty name: %v", err)
 	}
 }
+
+func TestParse_RetryLimits(t *testing.T) {
+	parse := func(retry string) (*watch.Watch, error) {
+		f, err := watch.Parse("r.yaml", []byte("watches:\n  - name: r\n    on: event:t\n    exec: [x]\n    retry:\n"+retry))
+		if err != nil {
+			return nil, err
+		}
+		return f.Watches[0], nil
+	}
+	w, err := parse("      attempts: 100\n")
+	if err != nil || w.Attempts() != 100 || w.Retry.Backoff.D != watch.DefaultRetryBackoff {
+		t.Fatalf("attempts 100, no backoff: %v %+v", err, w)
+	}
+	if w, err := parse("      attempts: 2\n      backoff: 100ms\n"); err != nil || w.Retry.Backoff.D.Milliseconds() != 100 {
+		t.Fatalf("backoff 100ms: %v", err)
+	}
+	for retry, want := range map[string]string{
+		"      attempts: 101\n":                    "r.yaml:6: watches[0].retry.attempts: 101: want 1 to 100",
+		"      attempts: 0\n":                      "r.yaml:6: watches[0].retry.attempts: 0: want 1 to 100",
+		"      attempts: 2\n      backoff: 99ms\n": "r.yaml:7: watches[0].retry.backoff: 99ms: want at least 100ms",
+		"      attempts: 2\n      backoff: 0\n":    "r.yaml:7: watches[0].retry.backoff: 0s: want at least 100ms",
+		"      backoff: 1s\n":                      "r.yaml:5: watches[0].retry: attempts: required",
+	} {
+		if _, err := parse(retry); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", retry, err, want)
+		}
+	}
+}
