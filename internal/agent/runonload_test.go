@@ -52,13 +52,14 @@ func (c runOnLoadCase) key() string {
 
 // TestRunOnLoad_NewestOfKeyAcrossTypes: run_on_load offers one event per
 // key, the newest across every type the watch receives, in every run
-// mode, both when the agent starts and when the watch file appears later.
+// mode, when the agent starts, when the watch file appears later and when
+// it changes.
 func TestRunOnLoad_NewestOfKeyAcrossTypes(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
 	r.script("rec.sh", recordScript)
 	for _, mode := range []string{"queue", "discard", "parallel"} {
-		for _, when := range []string{"start", "reload"} {
+		for _, when := range []string{"start", "reload", "change"} {
 			for _, c := range runOnLoadCases(mode + "-" + when) {
 				t.Run(mode+"/"+when+"/"+c.name, func(t *testing.T) {
 					r := *r
@@ -75,10 +76,14 @@ watches:
     exec: ["%%DIR%%/rec.sh", "%s"]
     env: {DIR: "%%DIR%%"}
 `, name, c.on, mode, name)
-					if when == "start" {
+					switch when {
+					case "start":
 						r.startAgent(name, map[string]string{"w.yaml": file})
-					} else {
+					case "reload": // the file is added while the agent runs
 						ra := r.startAgent(name, nil)
+						r.writeWatch(ra, "w.yaml", file)
+					case "change": // a watch without run_on_load gets it
+						ra := r.startAgent(name, map[string]string{"w.yaml": file + "    run_on_load: false\n"})
 						r.writeWatch(ra, "w.yaml", file)
 					}
 					r.waitOutcomes(name, 1)
