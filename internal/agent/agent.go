@@ -53,6 +53,7 @@ type Agent struct {
 	watches  map[string]*runtime // by watch name
 	files    map[string]fileState
 	dirs     []string // directories of the watches tree, as last read
+	dirErr   string   // what could not be read in it, as last logged (rescan only)
 	unacked  map[uint64]*delivery
 	filters  []string
 	consumer jetstream.Consumer

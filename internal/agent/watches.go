@@ -51,9 +51,7 @@ func (a *Agent) watchDir() {
 		fsEvents, fsErrors = fw.Events, fw.Errors
 	}
 	var debounce <-chan time.Time
-	if a.syncDirWatches(fw, watched) {
-		debounce = time.After(a.cfg.Reload)
-	}
+	a.syncDirWatches(fw, watched) // the tree Start loaded
 	for {
 		select {
 		case <-a.ctx.Done():
@@ -135,9 +133,13 @@ func (a *Agent) rescan(live bool) {
 		a.log.Error().Err(err).Str("dir", a.cfg.Watches).Msg("cannot read the watches dir; keeping the loaded watches")
 		return
 	}
-	if err != nil {
+	if err != nil && err.Error() != a.dirErr { // logged once until it changes
 		a.log.Error().Strs("errors", splitErrors(err)).Str("dir", a.cfg.Watches).
 			Msg("cannot read part of the watches dir; what was loaded from there stays active")
+	}
+	a.dirErr = ""
+	if err != nil {
+		a.dirErr = err.Error()
 	}
 	seen := map[string]bool{}
 	var loaded []*runtime
