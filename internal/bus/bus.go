@@ -194,14 +194,28 @@ func LastPerSubject(ctx context.Context, js jetstream.JetStream, stream string, 
 	}
 }
 
-// DeleteConsumer deletes a consumer Herald created for a one-off read,
-// best effort: it runs even when ctx is already cancelled (the read was
-// interrupted), bounded by a few seconds; the consumer's inactive
-// threshold removes it should the delete not arrive.
+// DeleteConsumer deletes a consumer Herald created for a one-off read or
+// a follower that ends, best effort: it runs even when ctx is already
+// cancelled (the read was interrupted), bounded by two seconds, and not at
+// all while disconnected; the consumer's inactive threshold removes it
+// should the delete not arrive.
 func DeleteConsumer(ctx context.Context, js jetstream.JetStream, stream, name string) {
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	if nc := js.Conn(); nc == nil || !nc.IsConnected() || name == "" {
+		return
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	_ = js.DeleteConsumer(dctx, stream, name)
+}
+
+// DeleteOrdered deletes the server-side consumer an ordered consumer uses
+// now (it replaces it on every reset, deleting the previous one itself),
+// with DeleteConsumer. Followers defer it so that they leave nothing
+// behind when they end.
+func DeleteOrdered(ctx context.Context, js jetstream.JetStream, stream string, c jetstream.Consumer) {
+	if info := c.CachedInfo(); info != nil {
+		DeleteConsumer(ctx, js, stream, info.Name)
+	}
 }
 
 // IsConnected is a readiness helper for health checks.

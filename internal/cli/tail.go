@@ -72,7 +72,7 @@ func (c *tailCmd) run(ctx context.Context, _ *Main, s stdio, args []string) erro
 		return streamHint(fmt.Errorf("stream %s: %w", stream, err))
 	}
 	// Deleted on the way out (after it.Stop) rather than left to expire.
-	defer func() { bus.DeleteConsumer(ctx, js, stream, cons.CachedInfo().Name) }()
+	defer bus.DeleteOrdered(ctx, js, stream, cons)
 	it, err := cons.Messages()
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", stream, err)

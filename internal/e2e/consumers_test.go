@@ -67,3 +67,54 @@ watches:
 		}
 	}
 }
+
+// TestConsumers_StoppedDaemonsLeaveOnlyDurables: a dispatcher (ZooKeeper
+// and KV sources, call hooks, handlers) and an agent on an external NATS,
+// both stopped: the server keeps their durable consumers and nothing else
+// (no follower's ordered consumer waiting 5 minutes to expire).
+func TestConsumers_StoppedDaemonsLeaveOnlyDurables(t *testing.T) {
+	t.Parallel()
+	z := testutil.RunZooKeeper(t)
+	zc := z.Connect(t)
+	if _, err := zc.Create("/cons", []byte("a"), 0, zkOpenACL); err != nil {
+		t.Fatal(err)
+	}
+	ns := testutil.RunNATS(t)
+	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--nats", ns.ClientURL(), "--zk", z.Addr(), "--kv-watch", "cfg")
+	f := newFixture(t)
+	f.watchFile("w.yaml", `
+watches:
+  - name: z
+    on: zk:/cons
+    exec: ["/bin/true"]
+  - name: k
+    on: kv:cfg/app
+    exec: ["/bin/true"]
+`)
+	out := c.watchOutcomes()
+	a := c.startAgent(agentOpts{name: "cons-2", watches: f.watches})
+	out.waitCount(t, "z", events.StatusOK, 1)
+	if _, err := c.herald(t, "", "kv", "put", "cfg/app", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	out.waitCount(t, "k", events.StatusOK, 1)
+	if code := a.stop(); code != 0 {
+		t.Fatalf("agent exited %d", code)
+	}
+	if code := c.disp.stop(); code != 0 {
+		t.Fatalf("dispatcher exited %d", code)
+	}
+	var left []string
+	for _, n := range c.consumers(t) {
+		switch {
+		case strings.HasPrefix(n, events.EventsStream+"/herald-agent-cons-2-"),
+			n == events.OutcomesStream+"/herald-handlers",
+			strings.HasSuffix(n, "/herald-call-hooks"):
+		default:
+			left = append(left, n)
+		}
+	}
+	if len(left) != 0 {
+		t.Fatalf("consumers left behind by the stopped daemons: %q", left)
+	}
+}

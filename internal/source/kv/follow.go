@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -45,6 +46,7 @@ func (w *bucketWatch) followOnce(ctx context.Context, out chan<- storedEvent) er
 	if err != nil {
 		return err
 	}
+	defer bus.DeleteOrdered(ctx, w.env.JS, events.EventsStream, cons)
 	it, err := cons.Messages()
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/source"
 	"github.com/heraldhq/herald/internal/watch"
@@ -1263,6 +1264,7 @@ func (w *watcher) followOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer bus.DeleteOrdered(ctx, w.env.JS, events.EventsStream, cons)
 	ready := false
 	if cons.CachedInfo().NumPending == 0 {
 		if !w.send(ctx, followMsg{ready: true}) {
