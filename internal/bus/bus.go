@@ -1,7 +1,8 @@
 // Package bus holds Herald's JetStream plumbing shared by every binary:
 // creating or updating the streams idempotently, publishing an event and
-// waiting for JetStream to store it, and reading the latest message per
-// subject. It knows the stream layout from package events and nothing about
+// waiting for JetStream to store it, reading the latest message per
+// subject, and deleting the consumers of one-off reads and followers when
+// they end. It knows the stream layout from package events and nothing about
 // watches or processes.
 package bus
 
