@@ -109,7 +109,17 @@ func (a *Agent) Start(ctx context.Context) error {
 	if _, err := os.Stat(a.cfg.Watches); err != nil {
 		return fmt.Errorf("watches dir: %w", err)
 	}
+	// Watch the tree before reading it, so that no change in between is
+	// missed; watchDir owns fw from here on.
+	fw, watched := a.watchTree()
+	running := false
+	defer func() {
+		if !running && fw != nil {
+			fw.Close()
+		}
+	}()
 	a.rescan(false)
+	a.syncDirWatches(fw, watched)
 
 	nc, err := natsconn.Connect(a.cfg.NATS, "herald-agent "+a.cfg.Name, 0,
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
@@ -139,8 +149,9 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 
 	a.wg.Add(3)
+	running = true
 	go a.bootstrap()
-	go a.watchDir()
+	go a.watchDir(fw, watched)
 	go a.heartbeat()
 	return nil
 }

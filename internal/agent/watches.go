@@ -36,22 +36,15 @@ func (a *Agent) Reload() {
 // Every directory of the tree is watched, subdirectories created later
 // too: after a rescan finds a new one, it is watched and the tree is
 // rescanned once more, for the files written into it before the watch.
-func (a *Agent) watchDir() {
+func (a *Agent) watchDir(fw *fsnotify.Watcher, watched map[string]bool) {
 	defer a.wg.Done()
-	fw, err := fsnotify.NewWatcher()
-	if err != nil {
-		a.log.Error().Err(err).Msg("cannot watch the watches dir; send SIGHUP to reload")
-	} else {
-		defer fw.Close()
-	}
-	watched := map[string]bool{}
 	var fsEvents <-chan fsnotify.Event
 	var fsErrors <-chan error
 	if fw != nil {
+		defer fw.Close()
 		fsEvents, fsErrors = fw.Events, fw.Errors
 	}
 	var debounce <-chan time.Time
-	a.syncDirWatches(fw, watched) // the tree Start loaded
 	for {
 		select {
 		case <-a.ctx.Done():
@@ -87,6 +80,19 @@ func (a *Agent) watchDir() {
 			}
 		}
 	}
+}
+
+// watchTree starts watching the watches directory itself (nil when the
+// system refuses: SIGHUP still reloads). syncDirWatches adds the rest.
+func (a *Agent) watchTree() (*fsnotify.Watcher, map[string]bool) {
+	watched := map[string]bool{}
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		a.log.Error().Err(err).Msg("cannot watch the watches dir; send SIGHUP to reload")
+		return nil, watched
+	}
+	a.syncDirWatches(fw, watched)
+	return fw, watched
 }
 
 // syncDirWatches makes fw watch exactly the directories the last rescan
@@ -125,8 +131,8 @@ func (a *Agent) syncDirWatches(fw *fsnotify.Watcher, watched map[string]bool) bo
 
 // rescan loads what changed in the watches directory. A file that fails to
 // parse or validate is logged and its previous version stays active. A file
-// that is gone stops its watches. When live, new and changed watches get
-// their run_on_load run and the consumer's filters follow.
+// that is gone stops its watches. When live, the consumer's filters follow
+// and new and changed watches get their run_on_load run.
 func (a *Agent) rescan(live bool) {
 	tree, err := watch.ReadDir(a.cfg.Watches)
 	if tree == nil {
@@ -164,13 +170,16 @@ func (a *Agent) rescan(live bool) {
 	if !live {
 		return
 	}
+	// Filters first, then run_on_load: an event stored in between is both
+	// delivered and read, and the policy runs its stream sequence once;
+	// the other order would lose it.
+	if err := a.ensureConsumer(false); err != nil {
+		a.log.Error().Err(err).Msg("cannot update the consumer's filters; retrying on next reload")
+	}
 	for _, rt := range loaded {
 		if rt.watch().RunsOnLoad() {
 			a.runOnLoad(rt)
 		}
-	}
-	if err := a.ensureConsumer(false); err != nil {
-		a.log.Error().Err(err).Msg("cannot update the consumer's filters; retrying on next reload")
 	}
 	a.announce(false)
 }
