@@ -43,6 +43,7 @@ func StoredEvents(tb testing.TB, js jetstream.JetStream, wait time.Duration, fil
 	if err != nil {
 		tb.Fatal(err)
 	}
+	defer bus.DeleteOrdered(ctx, js, events.EventsStream, c) // tests count consumers
 	if c.CachedInfo().NumPending == 0 {
 		return nil
 	}
