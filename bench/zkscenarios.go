@@ -225,9 +225,18 @@ type watchedLine struct {
 	Time      time.Time `json:"time"`
 	Znodes    int       `json:"znodes"`
 	Published uint64    `json:"published"`
-	// Took is the load's own time, from the source's start (zerolog writes
-	// durations in milliseconds).
-	Took float64 `json:"took"`
+	// TookMS is the load's own time, from the source's start, in
+	// milliseconds; binaries before the *_ms log fields wrote it as Took.
+	TookMS float64 `json:"took_ms"`
+	Took   float64 `json:"took"`
+}
+
+// tookMS is the load's time in milliseconds, from either field.
+func (l watchedLine) tookMS() float64 {
+	if l.TookMS != 0 {
+		return l.TookMS
+	}
+	return l.Took
 }
 
 // zkScale measures a dispatcher watching /scale/** with zkScaleNodes
@@ -277,7 +286,7 @@ func zkScale(ctx context.Context, r *benchRun, cfg Config) ([]result, error) {
 		}
 		out = append(out,
 			num(sc, round+": dispatcher start→all watched", l.Time.Sub(r.dispStarted).Seconds(), "s", watchedTarget),
-			num(sc, round+": source load (zk start→all watched)", l.Took/1000, "s", nil),
+			num(sc, round+": source load (zk start→all watched)", l.tookMS()/1000, "s", nil),
 			num(sc, round+": dispatcher RSS settled", mb(rss), "MB", rssTarget),
 			num(sc, round+": dispatcher peak RSS (VmHWM)", mb(float64(hwm)/1024), "MB", nil),
 			num(sc, round+": events published", float64(l.Published), "", nil),

@@ -23,14 +23,17 @@ func TestZKVersionPrefix(t *testing.T) {
 }
 
 func TestWatchedLine_ParsesDispatcherLog(t *testing.T) {
-	line := `{"level":"info","source":"zk","znodes":10101,"roots":["/scale/**"],"took":1690.5,"published":10101,"time":"2026-11-25T10:29:05.123456789Z","message":"zk: watches set"}`
-	var l watchedLine
-	if err := json.Unmarshal([]byte(line), &l); err != nil {
-		t.Fatal(err)
-	}
-	want := watchedLine{Time: time.Date(2026, 11, 25, 10, 29, 5, 123456789, time.UTC), Znodes: 10101, Published: 10101, Took: 1690.5}
-	if !l.Time.Equal(want.Time) || l.Znodes != want.Znodes || l.Published != want.Published || l.Took != want.Took {
-		t.Errorf("parsed %+v, want %+v", l, want)
+	// took_ms today; took from binaries before the *_ms fields.
+	for _, field := range []string{"took_ms", "took"} {
+		line := `{"level":"info","source":"zk","znodes":10101,"roots":["/scale/**"],"` + field + `":1690.5,"published":10101,"time":"2026-11-25T10:29:05.123456789Z","message":"zk: watches set"}`
+		var l watchedLine
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatal(err)
+		}
+		want := watchedLine{Time: time.Date(2026, 11, 25, 10, 29, 5, 123456789, time.UTC), Znodes: 10101, Published: 10101}
+		if !l.Time.Equal(want.Time) || l.Znodes != want.Znodes || l.Published != want.Published || l.tookMS() != 1690.5 {
+			t.Errorf("%s: parsed %+v", field, l)
+		}
 	}
 }
 

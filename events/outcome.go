@@ -47,6 +47,8 @@ type Outcome struct {
 	Error string `json:"error,omitempty"`
 	// SupersededBy names the event that replaced this one.
 	SupersededBy string `json:"superseded_by,omitempty"`
+	// Description is the watch's description, when it has one.
+	Description string `json:"description,omitempty"`
 }
 
 // Subject is where the outcome is published.

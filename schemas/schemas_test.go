@@ -287,7 +287,7 @@ var agreements = []agreement{
 	{schema: schemas.Announcement, pointer: "/$defs/watchSummary", typ: reflect.TypeFor[events.WatchSummary](), tag: "json"},
 	{
 		schema: schemas.Watches, pointer: "/$defs/watch", typ: reflect.TypeFor[watch.Watch](), tag: "yaml",
-		required: []string{"name", "on"}, // and exactly one of exec and hooksdir (allOf/oneOf)
+		required: []string{"on"}, // and exactly one of exec and hooksdir (allOf/oneOf); name defaults to the file's
 	},
 	{
 		schema: schemas.Watches, pointer: "/$defs/retry", typ: reflect.TypeFor[watch.Retry](), tag: "yaml",
@@ -845,6 +845,12 @@ func TestWatchesSchema_AgreesWithParse(t *testing.T) {
 			"kv:b", "kv:/k", "kv:b/", "kv:b/.k", "kv:b/k.", "kv:b/k*", "kv:b.c/k", 3,
 		}},
 		{discard, "on", []any{"zk:/x", "event:x"}},
+		{discard, "types", []any{
+			[]any{"zk.changed"}, []any{"zk.created", "zk.changed", "zk.deleted", "zk.children"},
+			[]any{}, []any{"zk.changed", "zk.changed"}, []any{"kv.put"}, []any{"zk.bogus"}, "zk.changed", []any{1},
+		}},
+		{parallel, "types", []any{[]any{"kv.put"}, []any{"kv.put", "kv.deleted"}, []any{"zk.changed"}, []any{}}},
+		{queue, "types", []any{[]any{"git.push"}, []any{"zk.changed"}}},
 		{queue, "key", []any{"**", "infra/*", "a/b?c/[xy]", "x"}},
 		{queue, "exec", []any{"true", []any{"/bin/true"}, []any{"/bin/echo", "a", ""}, []any{}, []any{""}, []any{"", "x"}, "", map[string]any{}}},
 		{queue, "pipe_stdin", []any{true, false, "true", "maybe", 1}},
@@ -873,6 +879,13 @@ func TestWatchesSchema_AgreesWithParse(t *testing.T) {
 			map[string]any{"attempts": 0}, map[string]any{"attempts": -2}, map[string]any{"backoff": "1s"},
 			map[string]any{"attempts": 2, "backoff": "soon"}, map[string]any{"attempts": 2, "backoff": "-1s"},
 			map[string]any{"attempts": 2, "jitter": "1s"}, 3, "3",
+			map[string]any{"attempts": 100}, map[string]any{"attempts": 101},
+			map[string]any{"attempts": 2, "backoff": "100ms"}, map[string]any{"attempts": 2, "backoff": "99ms"},
+			map[string]any{"attempts": 2, "backoff": "99.9ms"}, map[string]any{"attempts": 2, "backoff": "150ms"},
+			map[string]any{"attempts": 2, "backoff": 0.1}, map[string]any{"attempts": 2, "backoff": 0.05},
+			map[string]any{"attempts": 2, "backoff": "0"}, map[string]any{"attempts": 2, "backoff": 0},
+			map[string]any{"attempts": 2, "backoff": "0s"}, map[string]any{"attempts": 2, "backoff": "500us"},
+			map[string]any{"attempts": 2, "backoff": "1m"}, map[string]any{"attempts": 2, "backoff": "1h30m"},
 		}},
 		{queue, "on_failure", []any{"keep", "stop", "Stop", "retry", 0}},
 		{queue, "description", []any{"text", "multi\nline"}},
@@ -921,6 +934,10 @@ func TestWatchesSchema_KnownDifferences(t *testing.T) {
 		{"empty user means no user", "user", "", true, nil},
 		{"empty hooksdir beside exec means no hooksdir", "hooksdir", "", true, nil},
 		{"max_parallel truncated", "max_parallel", 1.5, true, parallel},
+		// Looser: a duration string below retry's 100ms that the pattern
+		// does not spell out.
+		{"backoff 0.05s", "retry", map[string]any{"attempts": 2, "backoff": "0.05s"}, false, nil},
+		{"backoff 50ms10us", "retry", map[string]any{"attempts": 2, "backoff": "50ms10us"}, false, nil},
 		// Looser: the schema cannot check glob syntax.
 		{"bad glob bracket", "key", "a/[", false, nil},
 		{"** inside a segment", "key", "a**", false, nil},

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,6 +53,8 @@ type Agent struct {
 	mu       sync.Mutex
 	watches  map[string]*runtime // by watch name
 	files    map[string]fileState
+	dirs     []string // directories of the watches tree, as last read
+	dirErr   string   // what could not be read in it, as last logged (rescan only)
 	unacked  map[uint64]*delivery
 	filters  []string
 	consumer jetstream.Consumer
@@ -113,7 +116,17 @@ func (a *Agent) Start(ctx context.Context) error {
 	if _, err := os.Stat(a.cfg.Watches); err != nil {
 		return fmt.Errorf("watches dir: %w", err)
 	}
+	// Watch the tree before reading it, so that no change in between is
+	// missed; watchDir owns fw from here on.
+	fw, watched := a.watchTree()
+	running := false
+	defer func() {
+		if !running && fw != nil {
+			fw.Close()
+		}
+	}()
 	a.rescan(false)
+	a.syncDirWatches(fw, watched)
 
 	nc, err := natsconn.Connect(a.cfg.NATS, "herald-agent "+a.cfg.Name, 0,
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
@@ -147,8 +160,9 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 
 	a.wg.Add(3)
+	running = true
 	go a.bootstrap()
-	go a.watchDir()
+	go a.watchDir(fw, watched)
 	go a.heartbeat()
 	return nil
 }
@@ -165,9 +179,9 @@ func (a *Agent) bootstrap() {
 		}
 		if authErr := a.nc.LastError(); natsconn.IsAuthError(authErr) {
 			// NATS was not up at Start and now refuses the credentials.
-			a.log.Error().Err(authErr).Dur("retry_in", wait).Msg("nats refuses the agent's credentials; cannot set up the event consumer")
+			a.log.Error().Err(authErr).Float64("retry_in_ms", logging.Millis(wait)).Msg("nats refuses the agent's credentials; cannot set up the event consumer")
 		} else {
-			a.log.Warn().Err(err).Dur("retry_in", wait).Msg("cannot set up the event consumer yet")
+			a.log.Warn().Err(err).Float64("retry_in_ms", logging.Millis(wait)).Msg("cannot set up the event consumer yet")
 		}
 		select {
 		case <-a.ctx.Done():
@@ -262,12 +276,16 @@ func (a *Agent) ensureConsumer(force bool) error {
 	return nil
 }
 
-// runOnLoad offers the latest event of every key the watch selects.
+// runOnLoad offers, for every key the watch selects, one event: the newest
+// of that key across every type the watch receives (highest stream
+// sequence), in stream order. The last message per subject alone would
+// give one per (type, key): a zk.changed from before the key's deletion
+// next to the zk.deleted that followed it.
 func (a *Agent) runOnLoad(rt *runtime) {
 	w := rt.watch()
 	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
 	defer cancel()
-	n := 0
+	newest := map[string]*delivery{}
 	err := bus.LastPerSubject(ctx, a.js, events.EventsStream, reduceFilters(w.Source.Filters()), func(m jetstream.Msg) error {
 		ev, err := events.FromMsg(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
 		if err != nil || !w.Source.Match(ev.Type, ev.Key) {
@@ -277,17 +295,25 @@ func (a *Agent) runOnLoad(rt *runtime) {
 		if err != nil {
 			return nil
 		}
-		d := &delivery{ev: ev, seq: md.Sequence.Stream}
-		d.refs.Store(1)
-		n++
-		rt.offer(d)
+		if d, ok := newest[ev.Key]; !ok || md.Sequence.Stream > d.seq {
+			newest[ev.Key] = &delivery{ev: ev, seq: md.Sequence.Stream}
+		}
 		return nil
 	})
 	if err != nil {
 		a.log.Warn().Err(err).Str(logging.FieldWatch, w.Name).Msg("run_on_load: cannot read the latest events")
 		return
 	}
-	a.log.Debug().Str(logging.FieldWatch, w.Name).Int("events", n).Msg("run_on_load")
+	offers := make([]*delivery, 0, len(newest))
+	for _, d := range newest {
+		offers = append(offers, d)
+	}
+	sort.Slice(offers, func(i, j int) bool { return offers[i].seq < offers[j].seq })
+	for _, d := range offers {
+		d.refs.Store(1)
+		rt.offer(d)
+	}
+	a.log.Debug().Str(logging.FieldWatch, w.Name).Int("events", len(offers)).Msg("run_on_load")
 }
 
 // handleMsg is called by the consumer for each event, one at a time. It

@@ -14,6 +14,7 @@ import (
 func (a *Agent) decide(w *watch.Watch, d *delivery, o events.Outcome) {
 	o.EventID, o.EventType, o.Key, o.Version = d.ev.ID, d.ev.Type, d.ev.Key, d.ev.Version
 	o.Watch, o.Host = w.Name, a.cfg.Name
+	o.Description = w.Description
 	a.metrics.runs.WithLabelValues(w.Name, string(o.Status)).Inc()
 	switch o.Status {
 	case events.StatusSuperseded:

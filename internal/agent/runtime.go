@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -44,7 +45,18 @@ type runtime struct {
 	running map[uint64]*run
 	removed bool
 	stopped string // non-empty: why the watch stopped (on_failure: stop)
+	// retries is cancelled, with the reason as its cause, when this
+	// version of the watch is changed or removed: runs started by it try
+	// no further attempt.
+	retries       context.Context
+	cancelRetries context.CancelCauseFunc
 }
+
+// Why a run's retries stopped early; the cause of runtime.retries.
+var (
+	errWatchChanged = errors.New("the watch was changed")
+	errWatchRemoved = errors.New("the watch was removed")
+)
 
 func newRuntime(a *Agent, w *watch.Watch) (*runtime, error) {
 	act, err := buildAction(w)
@@ -55,7 +67,9 @@ func newRuntime(a *Agent, w *watch.Watch) (*runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &runtime{a: a, w: w, action: act, policy: p, running: map[uint64]*run{}}, nil
+	rt := &runtime{a: a, w: w, action: act, policy: p, running: map[uint64]*run{}}
+	rt.retries, rt.cancelRetries = context.WithCancelCause(context.Background())
+	return rt, nil
 }
 
 // buildAction turns a watch into its action. One explicit switch over the
@@ -112,6 +126,8 @@ func (rt *runtime) update(w *watch.Watch) error {
 		}
 	}
 	rt.w, rt.action, rt.stopped = w, act, ""
+	rt.cancelRetries(errWatchChanged)
+	rt.retries, rt.cancelRetries = context.WithCancelCause(context.Background())
 	var moved []runmode.Item
 	if p != nil {
 		moved = rt.policy.Drain()
@@ -129,6 +145,7 @@ func (rt *runtime) update(w *watch.Watch) error {
 func (rt *runtime) remove() {
 	rt.mu.Lock()
 	rt.removed = true
+	rt.cancelRetries(errWatchRemoved)
 	pending := rt.policy.Drain()
 	rt.mu.Unlock()
 	for _, it := range pending {
@@ -176,7 +193,7 @@ func (rt *runtime) carryOut(res runmode.Result) {
 		rt.running[it.Seq] = r
 		starts = append(starts, r)
 	}
-	act := rt.action
+	act, retries := rt.action, rt.retries
 	rt.mu.Unlock()
 
 	for _, dr := range res.Dropped {
@@ -201,7 +218,7 @@ func (rt *runtime) carryOut(res runmode.Result) {
 		}
 	}
 	for _, r := range starts {
-		if !rt.a.startRun(func(ctx context.Context) { rt.execute(ctx, w, act, r) }) {
+		if !rt.a.startRun(func(ctx context.Context) { rt.execute(ctx, retries, w, act, r) }) {
 			// Shutting down: leave the event unacknowledged for redelivery.
 			return
 		}
@@ -209,11 +226,20 @@ func (rt *runtime) carryOut(res runmode.Result) {
 }
 
 // execute runs one item through all its attempts, publishes the outcome,
-// lets go of the event and asks the policy for the next.
-func (rt *runtime) execute(ctx context.Context, w *watch.Watch, act actions.Action, r *run) {
+// lets go of the event and asks the policy for the next. ctx ends with
+// the agent (the process is terminated, no outcome); retries ends when
+// this version of the watch is changed or removed: the attempt in flight
+// finishes, no further one starts, and the outcome is that of the last
+// attempt with error saying why the retries stopped.
+func (rt *runtime) execute(ctx, retries context.Context, w *watch.Watch, act actions.Action, r *run) {
 	d := r.item.Value.(*delivery)
-	log := rt.a.log.With().Str(logging.FieldEventID, d.ev.ID).Str(logging.FieldWatch, w.Name).
-		Str(logging.FieldHost, rt.a.cfg.Name).Str(logging.FieldKey, d.ev.Key).Logger()
+	// rt.a.log carries the host already.
+	lc := rt.a.log.With().Str(logging.FieldEventID, d.ev.ID).Str(logging.FieldWatch, w.Name).
+		Str(logging.FieldKey, d.ev.Key)
+	if w.Description != "" {
+		lc = lc.Str(logging.FieldDescription, w.Description)
+	}
+	log := lc.Logger()
 	m := rt.a.metrics
 	m.inFlight.WithLabelValues(w.Name).Inc()
 	defer m.inFlight.WithLabelValues(w.Name).Dec()
@@ -221,6 +247,7 @@ func (rt *runtime) execute(ctx context.Context, w *watch.Watch, act actions.Acti
 	var res actions.Result
 	var started time.Time // when the first attempt's process was running
 	attempts := 0
+	var retriesStopped error
 	for attempt := 1; attempt <= w.Attempts(); attempt++ {
 		attempts = attempt
 		log.Debug().Int("attempt", attempt).Msg("run starting")
@@ -234,16 +261,28 @@ func (rt *runtime) execute(ctx context.Context, w *watch.Watch, act actions.Acti
 		if res.Status == events.StatusOK || ctx.Err() != nil || attempt == w.Attempts() {
 			break
 		}
-		log.Warn().Int("attempt", attempt).Str("status", string(res.Status)).Msg("run failed, retrying")
-		if w.Retry != nil && w.Retry.Backoff.D > 0 {
-			t := time.NewTimer(w.Retry.Backoff.D * time.Duration(attempt))
-			select {
-			case <-ctx.Done():
-			case <-t.C:
-			}
-			t.Stop()
+		if retries.Err() != nil {
+			retriesStopped = context.Cause(retries)
+			break
 		}
+		var backoff time.Duration
+		if w.Retry != nil {
+			backoff = w.Retry.Backoff.D * time.Duration(attempt)
+		}
+		log.Warn().Int("attempt", attempt).Str("status", string(res.Status)).
+			Float64("retry_in_ms", logging.Millis(backoff)).Msg("run failed, retrying")
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+		case <-retries.Done():
+		case <-t.C:
+		}
+		t.Stop()
 		if ctx.Err() != nil {
+			break
+		}
+		if retries.Err() != nil {
+			retriesStopped = context.Cause(retries)
 			break
 		}
 	}
@@ -263,6 +302,14 @@ func (rt *runtime) execute(ctx context.Context, w *watch.Watch, act actions.Acti
 	}
 	if res.Err != nil {
 		o.Error = res.Err.Error()
+	}
+	if retriesStopped != nil {
+		why := fmt.Sprintf("retries stopped after attempt %d of %d: %v", attempts, w.Attempts(), retriesStopped)
+		if o.Error != "" {
+			why += "; " + o.Error
+		}
+		o.Error = why
+		log.Warn().Int("attempt", attempts).Err(retriesStopped).Msg("retries stopped")
 	}
 	m.duration.WithLabelValues(w.Name).Observe(time.Since(start).Seconds())
 	ev := log.Info()

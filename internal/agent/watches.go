@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -34,20 +33,15 @@ func (a *Agent) Reload() {
 // watchDir rescans the watches directory when it changes. Events are
 // debounced, and every rescan compares file contents, so editors that write
 // in several steps, renames and symlink swaps all end in one consistent load.
-func (a *Agent) watchDir() {
+// Every directory of the tree is watched, subdirectories created later
+// too: after a rescan finds a new one, it is watched and the tree is
+// rescanned once more, for the files written into it before the watch.
+func (a *Agent) watchDir(fw *fsnotify.Watcher, watched map[string]bool) {
 	defer a.wg.Done()
-	fw, err := fsnotify.NewWatcher()
-	if err != nil {
-		a.log.Error().Err(err).Msg("cannot watch the watches dir; send SIGHUP to reload")
-	} else {
-		defer fw.Close()
-		if err := fw.Add(a.cfg.Watches); err != nil {
-			a.log.Error().Err(err).Str("dir", a.cfg.Watches).Msg("cannot watch the watches dir; send SIGHUP to reload")
-		}
-	}
 	var fsEvents <-chan fsnotify.Event
 	var fsErrors <-chan error
 	if fw != nil {
+		defer fw.Close()
 		fsEvents, fsErrors = fw.Events, fw.Errors
 	}
 	var debounce <-chan time.Time
@@ -60,7 +54,9 @@ func (a *Agent) watchDir() {
 				fsEvents = nil
 				continue
 			}
-			if !watch.IsWatchFile(ev.Name) && !strings.HasPrefix(filepath.Base(ev.Name), "..") {
+			// Hidden names are editors' temporary files, except "..data"
+			// style directories that a symlink swap replaces.
+			if base := filepath.Base(ev.Name); strings.HasPrefix(base, ".") && !strings.HasPrefix(base, "..") {
 				continue
 			}
 			debounce = time.After(a.cfg.Reload)
@@ -73,37 +69,95 @@ func (a *Agent) watchDir() {
 			debounce = time.After(a.cfg.Reload)
 		case <-a.reloadCh:
 			a.rescan(true)
+			if a.syncDirWatches(fw, watched) {
+				debounce = time.After(a.cfg.Reload)
+			}
 		case <-debounce:
 			debounce = nil
 			a.rescan(true)
+			if a.syncDirWatches(fw, watched) {
+				debounce = time.After(a.cfg.Reload)
+			}
 		}
 	}
 }
 
+// watchTree starts watching the watches directory itself (nil when the
+// system refuses: SIGHUP still reloads). syncDirWatches adds the rest.
+func (a *Agent) watchTree() (*fsnotify.Watcher, map[string]bool) {
+	watched := map[string]bool{}
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		a.log.Error().Err(err).Msg("cannot watch the watches dir; send SIGHUP to reload")
+		return nil, watched
+	}
+	a.syncDirWatches(fw, watched)
+	return fw, watched
+}
+
+// syncDirWatches makes fw watch exactly the directories the last rescan
+// read. It reports whether it added one.
+func (a *Agent) syncDirWatches(fw *fsnotify.Watcher, watched map[string]bool) bool {
+	if fw == nil {
+		return false
+	}
+	a.mu.Lock()
+	dirs := a.dirs
+	a.mu.Unlock()
+	want := map[string]bool{a.cfg.Watches: true}
+	for _, d := range dirs {
+		want[d] = true
+	}
+	added := false
+	for d := range want {
+		if watched[d] {
+			continue
+		}
+		if err := fw.Add(d); err != nil {
+			a.log.Error().Err(err).Str("dir", d).Msg("cannot watch a watches dir; send SIGHUP to reload")
+			continue
+		}
+		watched[d] = true
+		added = true
+	}
+	for d := range watched {
+		if !want[d] {
+			_ = fw.Remove(d) // gone already, most likely
+			delete(watched, d)
+		}
+	}
+	return added
+}
+
 // rescan loads what changed in the watches directory. A file that fails to
 // parse or validate is logged and its previous version stays active. A file
-// that is gone stops its watches. When live, new and changed watches get
-// their run_on_load run and the consumer's filters follow.
+// that is gone stops its watches. When live, the consumer's filters follow
+// and new and changed watches get their run_on_load run.
 func (a *Agent) rescan(live bool) {
-	entries, err := os.ReadDir(a.cfg.Watches)
-	if err != nil {
+	tree, err := watch.ReadDir(a.cfg.Watches)
+	if tree == nil {
 		a.log.Error().Err(err).Str("dir", a.cfg.Watches).Msg("cannot read the watches dir; keeping the loaded watches")
 		return
 	}
+	if err != nil && err.Error() != a.dirErr { // logged once until it changes
+		a.log.Error().Strs("errors", splitErrors(err)).Str("dir", a.cfg.Watches).
+			Msg("cannot read part of the watches dir; what was loaded from there stays active")
+	}
+	a.dirErr = ""
+	if err != nil {
+		a.dirErr = err.Error()
+	}
 	seen := map[string]bool{}
 	var loaded []*runtime
-	for _, e := range entries {
-		if e.IsDir() || !watch.IsWatchFile(e.Name()) {
-			continue
-		}
-		p := filepath.Join(a.cfg.Watches, e.Name())
+	for _, p := range tree.Files {
 		seen[p] = true
 		loaded = append(loaded, a.loadFile(p)...)
 	}
 	var gone []string
 	a.mu.Lock()
+	a.dirs = tree.Dirs
 	for p := range a.files {
-		if !seen[p] {
+		if !seen[p] && !under(p, tree.Unreadable) {
 			gone = append(gone, p)
 		}
 	}
@@ -116,13 +170,16 @@ func (a *Agent) rescan(live bool) {
 	if !live {
 		return
 	}
+	// Filters first, then run_on_load: an event stored in between is both
+	// delivered and read, and the policy runs its stream sequence once;
+	// the other order would lose it.
+	if err := a.ensureConsumer(false); err != nil {
+		a.log.Error().Err(err).Msg("cannot update the consumer's filters; retrying on next reload")
+	}
 	for _, rt := range loaded {
 		if rt.watch().RunsOnLoad() {
 			a.runOnLoad(rt)
 		}
-	}
-	if err := a.ensureConsumer(false); err != nil {
-		a.log.Error().Err(err).Msg("cannot update the consumer's filters; retrying on next reload")
 	}
 	a.announce(false)
 }
@@ -270,6 +327,16 @@ func (a *Agent) removeWatch(name, file string) {
 		rt.remove()
 		a.log.Info().Str(logging.FieldWatch, name).Str("file", file).Msg("watch removed; an in-flight run finishes")
 	}
+}
+
+// under reports whether p is one of paths or inside one of them.
+func under(p string, paths []string) bool {
+	for _, u := range paths {
+		if p == u || strings.HasPrefix(p, u+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
 }
 
 func splitErrors(err error) []string {

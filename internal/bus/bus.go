@@ -1,7 +1,8 @@
 // Package bus holds Herald's JetStream plumbing shared by every binary:
 // creating or updating the streams idempotently, publishing an event and
-// waiting for JetStream to store it, and reading the latest message per
-// subject. It knows the stream layout from package events and nothing about
+// waiting for JetStream to store it, reading the latest message per
+// subject, and deleting the consumers of one-off reads and followers when
+// they end. It knows the stream layout from package events and nothing about
 // watches or processes.
 package bus
 
@@ -126,8 +127,14 @@ func PublishEvent(ctx context.Context, js jetstream.JetStream, e events.Event) (
 	return ack, nil
 }
 
+// oneOffInactive bounds how long the server keeps a one-off read's consumer
+// should its explicit delete never arrive (the process died mid-read).
+const oneOffInactive = 30 * time.Second
+
 // LastPerSubject calls fn with the latest message of every subject of
-// stream that matches one of filters, in stream order, then returns.
+// stream that matches one of filters, in stream order, then returns. It
+// reads through one ephemeral consumer that it deletes before returning,
+// so a one-off read leaves nothing behind on the server.
 func LastPerSubject(ctx context.Context, js jetstream.JetStream, stream string, filters []string, fn func(jetstream.Msg) error) error {
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
@@ -140,19 +147,27 @@ func LastPerSubject(ctx context.Context, js jetstream.JetStream, stream string, 
 	if info.State.Msgs == 0 {
 		return nil
 	}
-	c, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: filters,
-		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+	if len(filters) == 0 {
+		filters = []string{">"} // last per subject needs a filter
+	}
+	// Not an ordered consumer: it replaces its server-side consumer on
+	// every Fetch and leaves the last one to expire after 5 minutes.
+	c, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		FilterSubjects:    filters,
+		DeliverPolicy:     jetstream.DeliverLastPerSubjectPolicy,
+		AckPolicy:         jetstream.AckNonePolicy,
+		InactiveThreshold: oneOffInactive,
+		MemoryStorage:     true,
+		Replicas:          1,
 	})
 	if err != nil {
-		return fmt.Errorf("stream %s: ordered consumer: %w", stream, err)
+		return fmt.Errorf("stream %s: consumer: %w", stream, err)
 	}
+	defer DeleteConsumer(ctx, js, stream, c.CachedInfo().Name)
 	if c.CachedInfo().NumPending == 0 {
 		return nil
 	}
 	for {
-		// FetchNoWait returns what is there now; Fetch waits briefly for the
-		// first message of a consumer that is still starting.
 		batch, err := c.Fetch(256, jetstream.FetchMaxWait(time.Second), jetstream.FetchHeartbeat(250*time.Millisecond))
 		if err != nil {
 			return fmt.Errorf("stream %s: fetch: %w", stream, err)
@@ -177,6 +192,30 @@ func LastPerSubject(ctx context.Context, js jetstream.JetStream, stream string, 
 		if !got {
 			return nil
 		}
+	}
+}
+
+// DeleteConsumer deletes a consumer Herald created for a one-off read or
+// a follower that ends, best effort: it runs even when ctx is already
+// cancelled (the read was interrupted), bounded by two seconds, and not at
+// all while disconnected; the consumer's inactive threshold removes it
+// should the delete not arrive.
+func DeleteConsumer(ctx context.Context, js jetstream.JetStream, stream, name string) {
+	if nc := js.Conn(); nc == nil || !nc.IsConnected() || name == "" {
+		return
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	_ = js.DeleteConsumer(dctx, stream, name)
+}
+
+// DeleteOrdered deletes the server-side consumer an ordered consumer uses
+// now (it replaces it on every reset, deleting the previous one itself),
+// with DeleteConsumer. Followers defer it so that they leave nothing
+// behind when they end.
+func DeleteOrdered(ctx context.Context, js jetstream.JetStream, stream string, c jetstream.Consumer) {
+	if info := c.CachedInfo(); info != nil {
+		DeleteConsumer(ctx, js, stream, info.Name)
 	}
 }
 

@@ -109,6 +109,10 @@ func TestLastPerSubject(t *testing.T) {
 	if len(got) != 2 || got["/a/x"] != "4" || got["/a/y"] != "4" {
 		t.Fatalf("latest per subject = %v, want /a/x and /a/y at 4", got)
 	}
+	// The read's consumer is deleted before LastPerSubject returns.
+	if left := testutil.Consumers(t, js, events.EventsStream); len(left) != 0 {
+		t.Fatalf("consumers left behind: %v", left)
+	}
 }
 
 func TestLastEvent(t *testing.T) {

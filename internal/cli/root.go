@@ -123,11 +123,12 @@ heartbeat intervals.`,
 		args:    "[--dispatcher-config FILE] PATH...",
 		summary: "check watch, hook and job files (or directories of them) without running anything",
 		help: `Parse every watch file named, or every *.yaml / *.yml file in a directory
-named, and print each problem as file:line: field: message. Watch names must
-be unique among the files of one directory. A hook file's methods must be
-methods the dispatcher knows: the call_methods of --dispatcher-config, or
-Aurora's seven by default (a glob matching none of them is a warning).
-Needs no NATS.`,
+named (read recursively, as the agent reads its watches directory: path
+order, hidden files and directories skipped), and print each problem as
+file:line: field: message. Watch names must be unique in one directory
+tree. A hook file's methods must be methods the dispatcher knows: the
+call_methods of --dispatcher-config, or Aurora's seven by default (a glob
+matching none of them is a warning). Needs no NATS.`,
 		new: func() subcommand { return &validateCmd{} },
 	},
 	{name: "call", args: callArgs, summary: "run a scheduler call (COMMAND) between the dispatcher's pre and post|err call hooks", help: callHelp, new: func() subcommand { return &callCmd{} }},

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -70,6 +71,8 @@ func (c *tailCmd) run(ctx context.Context, _ *Main, s stdio, args []string) erro
 	if err != nil {
 		return streamHint(fmt.Errorf("stream %s: %w", stream, err))
 	}
+	// Deleted on the way out (after it.Stop) rather than left to expire.
+	defer bus.DeleteOrdered(ctx, js, stream, cons)
 	it, err := cons.Messages()
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", stream, err)

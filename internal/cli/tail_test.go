@@ -251,3 +251,21 @@ func TestMain_RunTail(t *testing.T) {
 		}
 	})
 }
+
+// TestTail_LeavesNoConsumer: herald tail deletes its consumer when it
+// ends, by --count or by being stopped.
+func TestTail_LeavesNoConsumer(t *testing.T) {
+	s, js := natsWithStreams(t)
+	tr := startTail(t, "--nats", s.ClientURL(), "--count", "1", "--type", "tail.cons")
+	publish(t, js, events.New("test://t", "tail.cons", "/a", []byte("x")))
+	tr.wait(t)
+	if left := testutil.Consumers(t, js, events.EventsStream); len(left) != 0 {
+		t.Fatalf("tail --count left consumers %v", left)
+	}
+	tr = startTail(t, "--nats", s.ClientURL(), "--outcomes")
+	tr.cancel()
+	tr.wait(t)
+	if left := testutil.Consumers(t, js, events.OutcomesStream); len(left) != 0 {
+		t.Fatalf("a stopped tail left consumers %v", left)
+	}
+}

@@ -45,9 +45,9 @@ type firstName struct {
 	line int
 }
 
-// names records the names defined in each directory, per kind of name
-// ("watch", "hook", "handler", "job"): the agent and the dispatcher each
-// load one directory, so names must be unique per directory.
+// names records the names defined under each directory argument, per kind
+// of name ("watch", "hook", "handler", "job"): the agent and the
+// dispatcher each load one directory tree, so names must be unique in it.
 type names map[string]map[string]firstName
 
 // claim records name in dir and returns where it was defined before, if it
@@ -105,9 +105,9 @@ func (c *validateCmd) run(_ context.Context, _ *Main, s stdio, args []string) er
 	}
 	seen := names{}
 	var t tally
-	for _, path := range files {
+	for _, f := range files {
 		t.files++
-		if err := checkFile(path, seen, &t, methodCheck{known: known, warn: s.errOut}); err != nil {
+		if err := checkFile(f.path, f.root, seen, &t, methodCheck{known: known, warn: s.errOut}); err != nil {
 			report(err)
 			badFiles++
 		}
@@ -128,9 +128,9 @@ type methodCheck struct {
 }
 
 // checkFile parses one file as its kind says, checks that its names are
-// not already defined in its directory (and a hook file's methods against
-// mc), and counts what it holds when it is valid.
-func checkFile(path string, seen names, t *tally, mc methodCheck) error {
+// not already defined under root (and a hook file's methods against mc),
+// and counts what it holds when it is valid.
+func checkFile(path, root string, seen names, t *tally, mc methodCheck) error {
 	data, err := yamlfile.ReadFile(path)
 	if err != nil {
 		var ye *yamlfile.Error
@@ -139,7 +139,7 @@ func checkFile(path string, seen names, t *tally, mc methodCheck) error {
 		}
 		return fmt.Errorf("read %s: %w", path, err)
 	}
-	dir := filepath.Dir(path)
+	dir := root
 	switch kindOf(path, data) {
 	case kindJob:
 		j, err := hooks.ParseJobFile(path, data)
@@ -274,39 +274,32 @@ func kindOf(path string, data []byte) fileKind {
 	return kindWatch
 }
 
-// validateFiles expands the arguments: a file is itself; a directory is its
-// *.yaml and *.yml files that are not hidden (not recursively), then those
-// of its jobs subdirectory, in name order. Each path is returned once. A
-// path that cannot be read is an error; the others are still returned.
-func validateFiles(args []string, s stdio) ([]string, []error) {
-	var files []string
+// checked is one file to check and the directory its names must be
+// unique in: the directory argument it was found under, or its own
+// directory when it was named itself.
+type checked struct {
+	path, root string
+}
+
+// validateFiles expands the arguments: a file is itself; a directory is
+// read as the agent reads its watches directory (watch.ReadDir:
+// recursively, in path order, hidden files and directories skipped), which
+// also takes in a hooks directory's jobs subdirectory. Each path is
+// returned once. A path that cannot be read is an error; the others are
+// still returned.
+func validateFiles(args []string, s stdio) ([]checked, []error) {
+	var files []checked
 	var errs []error
 	seen := map[string]bool{}
-	add := func(p string) {
+	add := func(p, root string) {
 		key := p
 		if abs, err := filepath.Abs(p); err == nil {
 			key = abs
 		}
 		if !seen[key] {
 			seen[key] = true
-			files = append(files, p)
+			files = append(files, checked{p, root})
 		}
-	}
-	// listDir adds dir's files and returns how many it has.
-	listDir := func(dir string) (int, error) {
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			return 0, err
-		}
-		n := 0
-		for _, e := range entries {
-			if e.IsDir() || !watch.IsWatchFile(e.Name()) {
-				continue
-			}
-			add(filepath.Join(dir, e.Name()))
-			n++
-		}
-		return n, nil
 	}
 	for _, arg := range args {
 		fi, err := os.Stat(arg)
@@ -315,23 +308,20 @@ func validateFiles(args []string, s stdio) ([]string, []error) {
 			continue
 		}
 		if !fi.IsDir() {
-			add(arg)
+			add(arg, filepath.Dir(arg))
 			continue
 		}
-		n, err := listDir(arg)
+		d, err := watch.ReadDir(arg)
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, splitJoined(err)...)
+		}
+		if d == nil {
 			continue
 		}
-		jobs := filepath.Join(arg, hooks.JobsDir)
-		if fi, err := os.Stat(jobs); err == nil && fi.IsDir() {
-			m, err := listDir(jobs)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			n += m
+		for _, p := range d.Files {
+			add(p, arg)
 		}
-		if n == 0 {
+		if len(d.Files) == 0 {
 			fmt.Fprintf(s.errOut, "herald validate: warning: no watch, hook or job files (*.yaml, *.yml) in %s\n", arg)
 		}
 	}

@@ -275,7 +275,7 @@ func (a *aggregator) consider(ctx context.Context, k string, st aggState, rev ui
 		return
 	}
 	if !complete {
-		log.Info().Strs("missing", missing).Dur("wait", h.wait()).Msg("not every agent reported in time; running with what was reported")
+		log.Info().Strs("missing", missing).Float64("wait_ms", logging.Millis(h.wait())).Msg("not every agent reported in time; running with what was reported")
 	}
 	req := aggregateRequest(h, st, complete, missing)
 	a.r.wg.Go(func() {

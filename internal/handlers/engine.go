@@ -272,7 +272,7 @@ func (r *run) setup(ctx context.Context) (jetstream.Consumer, jetstream.KeyValue
 		if err == nil {
 			return cons, kv, nil
 		}
-		r.log.Warn().Err(err).Dur("retry_in", wait).Msg("cannot set up the outcome consumer yet")
+		r.log.Warn().Err(err).Float64("retry_in_ms", logging.Millis(wait)).Msg("cannot set up the outcome consumer yet")
 		select {
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
@@ -473,7 +473,7 @@ func (r *run) execute(ctx context.Context, h *compiled, req actions.Request) boo
 		ev = r.log.Warn().Str("stderr", res.Stderr).AnErr("error", res.Err)
 	}
 	ev.Str("handler", h.Name).Str(logging.FieldEventID, req.Event.ID).Str(logging.FieldWatch, req.Watch).
-		Str(logging.FieldHost, req.Host).Str("status", string(res.Status)).Dur("duration", res.Duration).Msg("handler ran")
+		Str(logging.FieldHost, req.Host).Str("status", string(res.Status)).Float64("duration_ms", logging.Millis(res.Duration)).Msg("handler ran")
 	data, err := o.Marshal()
 	if err == nil {
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

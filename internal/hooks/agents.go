@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/hooks/call"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -96,6 +97,7 @@ func (f *fleet) follow(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer bus.DeleteOrdered(ctx, f.js, events.AgentsStream, cons)
 	if cons.CachedInfo().NumPending == 0 {
 		f.markReady()
 	}

@@ -49,7 +49,7 @@ func (e *Engine) setupConsumer(rt *runtime) jetstream.Consumer {
 		if rt.ctx.Err() != nil {
 			return nil
 		}
-		rt.log.Warn().Err(err).Dur("retry_in", wait).Msg("cannot set up the call.post/call.err consumer yet")
+		rt.log.Warn().Err(err).Float64("retry_in_ms", logging.Millis(wait)).Msg("cannot set up the call.post/call.err consumer yet")
 		select {
 		case <-rt.ctx.Done():
 			return nil

@@ -20,7 +20,15 @@ const (
 	FieldHost    = "host"
 	FieldKey     = "key"
 	FieldType    = "type"
+	// FieldDescription is the watch's description, on every line about
+	// a run of a watch that has one.
+	FieldDescription = "description"
 )
+
+// Millis is d in milliseconds, for the *_ms fields that carry every
+// duration in Herald's logs (zerolog's Dur depends on a global unit and
+// its field names do not say it).
+func Millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // setTimeFormat sets zerolog's global time format once, before any logger
 // of ours writes.

@@ -35,7 +35,7 @@ const (
 // parallel or "".
 var ErrUnknownMode = errors.New("unknown run mode")
 
-// ErrMaxParallel is returned by New for parallel mode with maxParallel < 1.
+// ErrMaxParallel is returned by New for parallel mode with maxParallel < 0.
 var ErrMaxParallel = errors.New("invalid max parallel")
 
 // Item is one event for one key, as the agent hands it to a policy.
@@ -95,7 +95,8 @@ type Policy interface {
 }
 
 // New returns the policy for mode ("" means queue). maxParallel is the cap
-// on runs in flight for parallel mode and is ignored by the others.
+// on runs in flight for parallel mode, 0 for no cap (Twitcher's PARALLEL
+// ran every update at once); the other modes ignore it.
 func New(mode string, maxParallel int) (Policy, error) {
 	switch mode {
 	case "", ModeQueue:
@@ -103,8 +104,8 @@ func New(mode string, maxParallel int) (Policy, error) {
 	case ModeDiscard:
 		return &discard{seqs: newSeqs()}, nil
 	case ModeParallel:
-		if maxParallel < 1 {
-			return nil, fmt.Errorf("%w: max_parallel %d for run mode parallel: want at least 1", ErrMaxParallel, maxParallel)
+		if maxParallel < 0 {
+			return nil, fmt.Errorf("%w: max_parallel %d for run mode parallel: want 0 (no cap) or more", ErrMaxParallel, maxParallel)
 		}
 		return &parallel{seqs: newSeqs(), max: maxParallel, running: map[id]Item{}}, nil
 	default:
@@ -281,10 +282,11 @@ func (d *discard) Done(it Item) Result {
 
 func (d *discard) Drain() []Item { return nil }
 
-// parallel runs up to max items at once; the rest wait in arrival order.
+// parallel runs up to max items at once (max 0: all of them); the rest
+// wait in arrival order.
 type parallel struct {
 	seqs
-	max     int
+	max     int // 0: no cap
 	running map[id]Item
 	waiting []Item // FIFO
 }
@@ -298,7 +300,7 @@ func (p *parallel) Offer(it Item) Result {
 		return staleResult(it)
 	}
 	p.hold(it)
-	if len(p.running) < p.max {
+	if p.max == 0 || len(p.running) < p.max {
 		p.run(it)
 		return Result{Start: []Item{it}}
 	}

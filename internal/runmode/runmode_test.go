@@ -264,7 +264,7 @@ func TestNew_Errors(t *testing.T) {
 	}{
 		{"fifo", 1, runmode.ErrUnknownMode, `"fifo"`},
 		{"Queue", 1, runmode.ErrUnknownMode, `"Queue"`},
-		{"parallel", 0, runmode.ErrMaxParallel, "0"},
+		{"parallel", -1, runmode.ErrMaxParallel, "-1"},
 		{"parallel", -3, runmode.ErrMaxParallel, "-3"},
 	}
 	for _, tc := range tests {
@@ -748,5 +748,19 @@ func BenchmarkQueue_Offer(b *testing.B) {
 				b.Fatalf("pending = %d, want %d", p.Pending(), keys)
 			}
 		})
+	}
+}
+
+// TestParallel_ZeroIsNoCap: max_parallel 0 starts every offer at once.
+func TestParallel_ZeroIsNoCap(t *testing.T) {
+	p := mustNew(t, "parallel", 0)
+	for i := range 1000 {
+		res := p.Offer(runmode.Item{Key: fmt.Sprintf("/k%d", i%7), Seq: uint64(i + 1)})
+		if len(res.Start) != 1 || len(res.Dropped) != 0 {
+			t.Fatalf("offer %d: %+v, want it started", i, res)
+		}
+	}
+	if p.Running() != 1000 || p.Pending() != 0 {
+		t.Fatalf("running %d pending %d, want 1000 and 0", p.Running(), p.Pending())
 	}
 }

@@ -3,6 +3,7 @@ package testutil
 import (
 	"context"
 	"encoding/json"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -42,6 +43,7 @@ func StoredEvents(tb testing.TB, js jetstream.JetStream, wait time.Duration, fil
 	if err != nil {
 		tb.Fatal(err)
 	}
+	defer bus.DeleteOrdered(ctx, js, events.EventsStream, c) // tests count consumers
 	if c.CachedInfo().NumPending == 0 {
 		return nil
 	}
@@ -152,4 +154,26 @@ func ConnectStreams(tb testing.TB, s *server.Server, opts ...nats.Option) (*nats
 		tb.Fatal(err)
 	}
 	return nc, js
+}
+
+// Consumers returns the names of the consumers stream has on the server
+// now, sorted.
+func Consumers(tb testing.TB, js jetstream.JetStream, stream string) []string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		tb.Fatalf("stream %s: %v", stream, err)
+	}
+	var names []string
+	l := s.ConsumerNames(ctx)
+	for n := range l.Name() {
+		names = append(names, n)
+	}
+	if err := l.Err(); err != nil {
+		tb.Fatalf("stream %s consumers: %v", stream, err)
+	}
+	sort.Strings(names)
+	return names
 }

@@ -106,6 +106,11 @@ func Parse(path string, data []byte) (*File, error) {
 			if k.Value == "retry" && p.UnknownKeys(v, field+".retry.", knownRetryKeys, "unknown field (want attempts, backoff)") {
 				unknown = true
 			}
+			if k.Value == "retry" && v.Kind == yaml.MappingNode {
+				for n := 0; n+1 < len(v.Content); n += 2 {
+					w.lines["retry."+v.Content[n].Value] = v.Content[n].Line
+				}
+			}
 			// Decode field by field so a type error names its field.
 			if !p.DecodeField(k, v, field+"."+k.Value, w) {
 				bad = true
@@ -113,6 +118,9 @@ func Parse(path string, data []byte) (*File, error) {
 		}
 		if bad {
 			continue
+		}
+		if _, given := w.lines["name"]; !given {
+			w.Name = DefaultName(path, i, len(list.Content))
 		}
 		for _, fe := range w.validate() {
 			fe.File = path
@@ -123,10 +131,14 @@ func Parse(path string, data []byte) (*File, error) {
 			p.Errs = append(p.Errs, fe)
 		}
 		if w.Name != "" {
-			if prev, dup := names[w.Name]; dup {
-				p.Fail(w.lines["name"], field+".name", "duplicate watch name %q (also at line %d)", w.Name, prev)
+			line := w.lines["name"]
+			if line == 0 {
+				line = w.Line // named after its file
 			}
-			names[w.Name] = w.lines["name"]
+			if prev, dup := names[w.Name]; dup {
+				p.Fail(line, field+".name", "duplicate watch name %q (also at line %d)", w.Name, prev)
+			}
+			names[w.Name] = line
 		}
 		if !unknown {
 			f.Watches = append(f.Watches, w)
@@ -138,6 +150,19 @@ func Parse(path string, data []byte) (*File, error) {
 	return f, nil
 }
 
+// DefaultName is the name of a watch that has none: the stem of its file
+// (the base name without .yaml or .yml) for a file's only watch, and
+// stem-N for the N-th (1-based, counting every watch of the file) of
+// several.
+func DefaultName(path string, index, count int) string {
+	base := filepath.Base(path)
+	stem := strings.TrimSuffix(strings.TrimSuffix(base, ".yaml"), ".yml")
+	if count == 1 {
+		return stem
+	}
+	return fmt.Sprintf("%s-%d", stem, index+1)
+}
+
 // validate checks one watch's values; errors carry the field name and, where
 // known, the line.
 func (w *Watch) validate() []*FieldError {
@@ -146,7 +171,7 @@ func (w *Watch) validate() []*FieldError {
 		errs = append(errs, &FieldError{Line: w.lines[field], Field: field, Msg: fmt.Sprintf(format, a...)})
 	}
 	if w.Name == "" {
-		bad("name", "required")
+		bad("name", "must not be empty (leave name out to name the watch after its file)")
 	} else if strings.ContainsAny(w.Name, "\x00\n") {
 		bad("name", "must be one line")
 	}
@@ -158,6 +183,12 @@ func (w *Watch) validate() []*FieldError {
 			field = "key"
 		}
 		bad(field, "%v", err)
+	} else if _, given := w.lines["types"]; given {
+		if sel, err = sel.WithTypes(w.Types); err != nil {
+			bad("types", "%v", err)
+		} else {
+			w.Source = sel
+		}
 	} else {
 		w.Source = sel
 	}
@@ -183,13 +214,14 @@ func (w *Watch) validate() []*FieldError {
 	default:
 		bad("run_mode", "%q: want queue, discard or parallel", w.RunMode)
 	}
+	_, givenMax := w.lines["max_parallel"]
 	if w.MaxParallel < 0 {
-		bad("max_parallel", "must be positive")
+		bad("max_parallel", "must be 0 (no cap) or more")
 	} else if w.MaxParallel > 0 && w.RunMode != ModeParallel {
 		bad("max_parallel", "only applies to run_mode: parallel")
 	}
-	if w.RunMode == ModeParallel && w.MaxParallel == 0 {
-		w.MaxParallel = DefaultMaxParallel
+	if w.RunMode == ModeParallel && !givenMax {
+		w.MaxParallel = DefaultMaxParallel // absent: 4; an explicit 0 is no cap
 	}
 	if w.NotifySignal != "" {
 		if _, err := ParseSignal(w.NotifySignal); err != nil {
@@ -228,11 +260,15 @@ func (w *Watch) validate() []*FieldError {
 		bad("workdir", "%q must be an absolute path", w.Workdir)
 	}
 	if w.Retry != nil {
-		if w.Retry.Attempts < 1 {
-			bad("retry", "attempts must be at least 1")
+		if _, given := w.lines["retry.attempts"]; !given {
+			bad("retry", "attempts: required (how many tries in all)")
+		} else if w.Retry.Attempts < 1 || w.Retry.Attempts > MaxRetryAttempts {
+			bad("retry.attempts", "%d: want 1 to %d", w.Retry.Attempts, MaxRetryAttempts)
 		}
-		if w.Retry.Backoff.D < 0 {
-			bad("retry", "backoff must not be negative")
+		if _, given := w.lines["retry.backoff"]; !given {
+			w.Retry.Backoff.D = DefaultRetryBackoff
+		} else if w.Retry.Backoff.D < MinRetryBackoff {
+			bad("retry.backoff", "%v: want at least %v", w.Retry.Backoff.D, MinRetryBackoff)
 		}
 	}
 	switch w.OnFailure {

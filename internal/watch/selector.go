@@ -2,6 +2,7 @@ package watch
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/heraldhq/herald/events"
@@ -28,7 +29,16 @@ type Selector struct {
 	Subtree bool
 	// Bucket and KVKey for KindKV; KVKey may end in ".>" for a prefix.
 	Bucket, KVKey string
+	// Only is the watch's types: list (WithTypes); nil: the kind's
+	// default, see Types.
+	Only []string
 }
+
+// Event types of the zk and kv sources, as watches name them in types:.
+var (
+	zkTypes = []string{"zk.created", "zk.changed", "zk.deleted", "zk.children"}
+	kvTypes = []string{"kv.put", "kv.deleted"}
+)
 
 // ParseSelector parses on and key: "event:<type>" (key is a glob, default
 // "**"), "zk:/path", "zk:/path/**", "kv:BUCKET/KEY", "kv:BUCKET/PREFIX.>".
@@ -118,15 +128,56 @@ func validKVKey(s string) bool {
 	return true
 }
 
-// Types returns the event types the selector receives.
+// Types returns the event types the selector receives: its types: list,
+// or by default for an exact zk:/path the node's own zk.created,
+// zk.changed and zk.deleted (not zk.children: Twitcher watched a node's
+// data), for a zk subtree all four, for kv: both kv types, and for
+// event:TYPE that type.
 func (s Selector) Types() []string {
+	if s.Only != nil {
+		return s.Only
+	}
 	switch s.Kind {
 	case KindZK:
-		return []string{"zk.changed", "zk.created", "zk.deleted", "zk.children"}
+		if !s.Subtree {
+			return zkTypes[:3]
+		}
+		return zkTypes
 	case KindKV:
-		return []string{"kv.put", "kv.deleted"}
+		return kvTypes
 	}
 	return []string{s.Type}
+}
+
+// WithTypes returns s receiving only types (a watch's types: list). The
+// list must be non-empty, without repeats, and hold only types of the
+// selector's source: zk.* for zk:, kv.* for kv:. An event:TYPE selector
+// takes no list: its one type is in on:.
+func (s Selector) WithTypes(types []string) (Selector, error) {
+	var allowed []string
+	switch s.Kind {
+	case KindZK:
+		allowed = zkTypes
+	case KindKV:
+		allowed = kvTypes
+	default:
+		return s, fmt.Errorf("not allowed with event: (on: event:TYPE names the one type it receives)")
+	}
+	if len(types) == 0 {
+		return s, fmt.Errorf("want at least one of %s", strings.Join(allowed, ", "))
+	}
+	seen := map[string]bool{}
+	for _, t := range types {
+		if !slices.Contains(allowed, t) {
+			return s, fmt.Errorf("%q is not a type of %s: want %s", t, s.Kind+":", strings.Join(allowed, ", "))
+		}
+		if seen[t] {
+			return s, fmt.Errorf("%q given twice", t)
+		}
+		seen[t] = true
+	}
+	s.Only = slices.Clone(types)
+	return s, nil
 }
 
 // Filters returns the NATS subject filters that cover every event the
@@ -153,12 +204,12 @@ func (s Selector) Match(typ, key string) bool {
 	case KindEvent:
 		return typ == s.Type && s.Glob.Match(key)
 	case KindZK:
-		if !strings.HasPrefix(typ, "zk.") {
+		if !slices.Contains(s.Types(), typ) {
 			return false
 		}
 		return key == s.Path || (s.Subtree && s.Glob.Match(key))
 	case KindKV:
-		if typ != "kv.put" && typ != "kv.deleted" {
+		if !slices.Contains(s.Types(), typ) {
 			return false
 		}
 		bucket, k, ok := strings.Cut(key, "/")

@@ -27,6 +27,14 @@ const (
 // Defaults.
 const (
 	DefaultMaxParallel = 4
+	// DefaultRetryBackoff is retry.backoff when it is left out.
+	DefaultRetryBackoff = time.Second
+)
+
+// Limits of retry.
+const (
+	MaxRetryAttempts = 100
+	MinRetryBackoff  = 100 * time.Millisecond
 )
 
 // File is one parsed watch file.
@@ -40,12 +48,13 @@ type Watch struct {
 	Name         string            `yaml:"name"`
 	On           string            `yaml:"on"`
 	Key          string            `yaml:"key"`
+	Types        []string          `yaml:"types"` // event types received; nil: the selector's default
 	Exec         Command           `yaml:"exec"`
 	HooksDir     string            `yaml:"hooksdir"` // instead of exec: run this hooks.d directory
 	PipeStdin    *bool             `yaml:"pipe_stdin"`
 	RunOnLoad    *bool             `yaml:"run_on_load"`
 	RunMode      string            `yaml:"run_mode"`
-	MaxParallel  int               `yaml:"max_parallel"`
+	MaxParallel  int               `yaml:"max_parallel"` // parallel mode's cap; 0: none (absent: DefaultMaxParallel)
 	User         string            `yaml:"user"`
 	Group        string            `yaml:"group"`
 	NotifySignal string            `yaml:"notify_signal"`
@@ -65,7 +74,9 @@ type Watch struct {
 	rawOrder int
 }
 
-// Retry re-runs a failed action.
+// Retry re-runs a failed action: Attempts tries in all (1 to
+// MaxRetryAttempts), waiting Backoff × the attempt number after each
+// failure (at least MinRetryBackoff; absent: DefaultRetryBackoff).
 type Retry struct {
 	Attempts int      `yaml:"attempts"`
 	Backoff  Duration `yaml:"backoff"`

@@ -2,9 +2,11 @@ package watch_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/watch"
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -179,5 +181,154 @@ func TestParse_HooksDir(t *testing.T) {
 				t.Fatalf("err = %v, want one containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestParse_MaxParallel(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want int
+	}{
+		{"", watch.DefaultMaxParallel},
+		{"    max_parallel: 0\n", 0},
+		{"    max_parallel: 9\n", 9},
+	} {
+		f, err := watch.Parse("p.yaml", []byte("watches:\n  - name: p\n    on: event:t\n    exec: [x]\n    run_mode: parallel\n"+tc.line))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.line, err)
+		}
+		if got := f.Watches[0].MaxParallel; got != tc.want {
+			t.Errorf("%q: max_parallel %d, want %d", tc.line, got, tc.want)
+		}
+	}
+	_, err := watch.Parse("p.yaml", []byte("watches:\n  - name: p\n    on: event:t\n    exec: [x]\n    run_mode: parallel\n    max_parallel: -1\n"))
+	if err == nil || !strings.Contains(err.Error(), "p.yaml:6: watches[0].max_parallel: must be 0 (no cap) or more") {
+		t.Errorf("negative max_parallel: %v", err)
+	}
+}
+
+func TestParse_Types(t *testing.T) {
+	parse := func(on, types string) (*watch.Watch, error) {
+		src := "watches:\n  - name: t\n    on: " + on + "\n    exec: [x]\n"
+		if types != "" {
+			src += "    types: " + types + "\n"
+		}
+		f, err := watch.Parse("t.yaml", []byte(src))
+		if err != nil {
+			return nil, err
+		}
+		return f.Watches[0], nil
+	}
+	for _, tc := range []struct {
+		on, types string
+		want      []string
+	}{
+		{"zk:/git/head", "", []string{"zk.created", "zk.changed", "zk.deleted"}},
+		{"zk:/git/**", "", []string{"zk.created", "zk.changed", "zk.deleted", "zk.children"}},
+		{"kv:cfg/app", "", []string{"kv.put", "kv.deleted"}},
+		{"event:git.push", "", []string{"git.push"}},
+		{"zk:/git/head", "[zk.children]", []string{"zk.children"}},
+		{"zk:/git/head", "[zk.changed, zk.children]", []string{"zk.changed", "zk.children"}},
+		{"kv:cfg/app.>", "[kv.put]", []string{"kv.put"}},
+	} {
+		w, err := parse(tc.on, tc.types)
+		if err != nil {
+			t.Fatalf("%s types %s: %v", tc.on, tc.types, err)
+		}
+		if got := w.Source.Types(); strings.Join(got, ",") != strings.Join(tc.want, ",") {
+			t.Errorf("%s types %q: %v, want %v", tc.on, tc.types, got, tc.want)
+		}
+		for _, typ := range []string{"zk.created", "zk.changed", "zk.deleted", "zk.children", "kv.put", "kv.deleted", "git.push"} {
+			key := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(tc.on, "zk:"), "kv:"), "event:"), "/**")
+			key = strings.TrimSuffix(key, ".>") + map[bool]string{true: ".x", false: ""}[strings.HasSuffix(tc.on, ".>")]
+			if got, want := w.Source.Match(typ, key), slices.Contains(tc.want, typ); got != want {
+				t.Errorf("%s types %q: Match(%s, %s) = %v, want %v", tc.on, tc.types, typ, key, got, want)
+			}
+		}
+		// The consumer's filters carry only the watch's types.
+		for _, f := range w.Source.Filters() {
+			typ := strings.Split(strings.TrimPrefix(f, events.EventPrefix+"."), ".")
+			if !slices.Contains(tc.want, typ[0]+"."+typ[1]) && tc.on != "event:git.push" {
+				t.Errorf("%s types %q: filter %s is for another type", tc.on, tc.types, f)
+			}
+		}
+	}
+	for _, tc := range []struct{ on, types, want string }{
+		{"zk:/a", "[kv.put]", `t.yaml:5: watches[0].types: "kv.put" is not a type of zk:`},
+		{"kv:b/k", "[zk.changed]", `t.yaml:5: watches[0].types: "zk.changed" is not a type of kv:`},
+		{"zk:/a", "[zk.changed, zk.changed]", `t.yaml:5: watches[0].types: "zk.changed" given twice`},
+		{"zk:/a", "[]", `t.yaml:5: watches[0].types: want at least one of`},
+		{"zk:/a", "[zk.bogus]", `t.yaml:5: watches[0].types: "zk.bogus" is not a type of zk:`},
+		{"event:git.push", "[git.push]", `t.yaml:5: watches[0].types: not allowed with event:`},
+		{"zk:/a", "zk.changed", `t.yaml:5: watches[0].types:`},
+	} {
+		if _, err := parse(tc.on, tc.types); err == nil || !errors.Is(err, watch.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s types %s: err = %v, want %q", tc.on, tc.types, err, tc.want)
+		}
+	}
+}
+
+func TestParse_DefaultNames(t *testing.T) {
+	w := func(name string) string {
+		s := "  - on: event:t\n    exec: [x]\n"
+		if name != "" {
+			s = "  - name: " + name + "\n    on: event:t\n    exec: [x]\n"
+		}
+		return s
+	}
+	f, err := watch.Parse("/etc/herald/watches.d/team/git-pull.yaml", []byte("watches:\n"+w("")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Watches[0].Name; got != "git-pull" {
+		t.Errorf("only watch named %q, want git-pull (the file's stem)", got)
+	}
+	f, err = watch.Parse("deploy.yml", []byte("watches:\n"+w("")+w("named")+w("")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, x := range f.Watches {
+		got = append(got, x.Name)
+	}
+	if strings.Join(got, ",") != "deploy-1,named,deploy-3" {
+		t.Errorf("names %q, want deploy-1,named,deploy-3 (N is the 1-based position)", got)
+	}
+	// A default name that collides with an explicit one is a duplicate.
+	_, err = watch.Parse("d.yaml", []byte("watches:\n"+w("d-2")+w("")))
+	if err == nil || !strings.Contains(err.Error(), `d.yaml:5: watches[1].name: duplicate watch name "d-2" (also at line 2)`) {
+		t.Errorf("collision: %v", err)
+	}
+	_, err = watch.Parse("e.yaml", []byte("watches:\n  - name: \"\"\n    on: event:t\n    exec: [x]\n"))
+	if err == nil || !strings.Contains(err.Error(), "e.yaml:2: watches[0].name: must not be empty") {
+		t.Errorf("empty name: %v", err)
+	}
+}
+
+func TestParse_RetryLimits(t *testing.T) {
+	parse := func(retry string) (*watch.Watch, error) {
+		f, err := watch.Parse("r.yaml", []byte("watches:\n  - name: r\n    on: event:t\n    exec: [x]\n    retry:\n"+retry))
+		if err != nil {
+			return nil, err
+		}
+		return f.Watches[0], nil
+	}
+	w, err := parse("      attempts: 100\n")
+	if err != nil || w.Attempts() != 100 || w.Retry.Backoff.D != watch.DefaultRetryBackoff {
+		t.Fatalf("attempts 100, no backoff: %v %+v", err, w)
+	}
+	if w, err := parse("      attempts: 2\n      backoff: 100ms\n"); err != nil || w.Retry.Backoff.D.Milliseconds() != 100 {
+		t.Fatalf("backoff 100ms: %v", err)
+	}
+	for retry, want := range map[string]string{
+		"      attempts: 101\n":                    "r.yaml:6: watches[0].retry.attempts: 101: want 1 to 100",
+		"      attempts: 0\n":                      "r.yaml:6: watches[0].retry.attempts: 0: want 1 to 100",
+		"      attempts: 2\n      backoff: 99ms\n": "r.yaml:7: watches[0].retry.backoff: 99ms: want at least 100ms",
+		"      attempts: 2\n      backoff: 0\n":    "r.yaml:7: watches[0].retry.backoff: 0s: want at least 100ms",
+		"      backoff: 1s\n":                      "r.yaml:5: watches[0].retry: attempts: required",
+	} {
+		if _, err := parse(retry); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", retry, err, want)
+		}
 	}
 }

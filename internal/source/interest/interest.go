@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
@@ -145,6 +146,7 @@ func (t *Tracker) follow(ctx context.Context, tick <-chan time.Time) error {
 	if err != nil {
 		return err
 	}
+	defer bus.DeleteOrdered(ctx, t.js, events.AgentsStream, cons)
 	if cons.CachedInfo().NumPending == 0 {
 		t.markReady()
 	}

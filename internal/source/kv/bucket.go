@@ -11,6 +11,7 @@ import (
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/source"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -88,7 +89,7 @@ func (w *bucketWatch) run(ctx context.Context) {
 		case errors.Is(err, errWatchClosed), errors.Is(err, errBucketReplaced):
 			w.log.Warn().Err(err).Msg("kv watch ended; watching again and catching up")
 		default:
-			w.log.Warn().Err(err).Dur("retry_in", RetryInterval).Msg("kv watch failed; retrying and catching up")
+			w.log.Warn().Err(err).Float64("retry_in_ms", logging.Millis(RetryInterval)).Msg("kv watch failed; retrying and catching up")
 		}
 		select {
 		case <-ctx.Done():
@@ -264,7 +265,7 @@ func (w *bucketWatch) bucketMissing(ctx context.Context) error {
 		return err
 	}
 	w.missing = true
-	w.log.Info().Dur("retry_every", RetryInterval).Msg("kv bucket does not exist; waiting for it")
+	w.log.Info().Float64("retry_every_ms", logging.Millis(RetryInterval)).Msg("kv bucket does not exist; waiting for it")
 	return errBucketMissing
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/logging"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -27,7 +29,7 @@ func (w *bucketWatch) follow(ctx context.Context, out chan<- storedEvent) {
 		if ctx.Err() != nil {
 			return
 		}
-		w.log.Warn().Err(err).Dur("retry_in", RetryInterval).Msg("kv: following the events stream; retrying")
+		w.log.Warn().Err(err).Float64("retry_in_ms", logging.Millis(RetryInterval)).Msg("kv: following the events stream; retrying")
 		select {
 		case <-ctx.Done():
 			return
@@ -44,6 +46,7 @@ func (w *bucketWatch) followOnce(ctx context.Context, out chan<- storedEvent) er
 	if err != nil {
 		return err
 	}
+	defer bus.DeleteOrdered(ctx, w.env.JS, events.EventsStream, cons)
 	it, err := cons.Messages()
 	if err != nil {
 		return err

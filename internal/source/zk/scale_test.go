@@ -122,7 +122,7 @@ func TestScale10k(t *testing.T) {
 			took := time.Since(t0)
 			pid := cmd.Process.Pid
 			t.Logf("dispatcher (race=%v): watches set after %v from process start (source: %vms); VmRSS %.1f MB, VmHWM %.1f MB",
-				raceBuild(), took.Round(time.Millisecond), line["took"], float64(rss(t, pid))/1e6, float64(hwm(t, pid))/1e6)
+				raceBuild(), took.Round(time.Millisecond), line["took_ms"], float64(rss(t, pid))/1e6, float64(hwm(t, pid))/1e6)
 			if r := rss(t, pid); r > 100e6 && !raceBuild() {
 				t.Errorf("RSS %.1f MB, target 100 MB", float64(r)/1e6)
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/source"
 	"github.com/heraldhq/herald/internal/watch"
@@ -281,7 +282,7 @@ func (w *watcher) run(ctx context.Context) error {
 	w.loadStart = time.Now()
 	w.retryTimer = time.NewTimer(time.Hour)
 	w.retryTimer.Stop()
-	w.log.Info().Str("servers", w.cfg.Servers).Str("chroot", w.chroot).Dur("session_timeout", w.cfg.sessionTimeout()).
+	w.log.Info().Str("servers", w.cfg.Servers).Str("chroot", w.chroot).Float64("session_timeout_ms", logging.Millis(w.cfg.sessionTimeout())).
 		Msg("zk: connecting")
 
 	var wg sync.WaitGroup
@@ -1206,12 +1207,12 @@ func (w *watcher) noteProgress() {
 	}
 	if !w.loaded {
 		w.loaded = true
-		w.log.Info().Int("znodes", len(w.nodes)).Strs("roots", w.stats.Roots).Dur("took", time.Since(w.loadStart)).
+		w.log.Info().Int("znodes", len(w.nodes)).Strs("roots", w.stats.Roots).Float64("took_ms", logging.Millis(time.Since(w.loadStart))).
 			Uint64("published", w.stats.Published).Msg("zk: watches set")
 	}
 	if w.resyncing {
 		w.resyncing = false
-		w.log.Info().Int("znodes", len(w.nodes)).Uint64("published", w.resyncEvs).Dur("took", time.Since(w.resyncAt)).
+		w.log.Info().Int("znodes", len(w.nodes)).Uint64("published", w.resyncEvs).Float64("took_ms", logging.Millis(time.Since(w.resyncAt))).
 			Msg("zk: caught up")
 	}
 }
@@ -1263,6 +1264,7 @@ func (w *watcher) followOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer bus.DeleteOrdered(ctx, w.env.JS, events.EventsStream, cons)
 	ready := false
 	if cons.CachedInfo().NumPending == 0 {
 		if !w.send(ctx, followMsg{ready: true}) {

@@ -1,0 +1,120 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/testutil"
+)
+
+// consumers lists every consumer of every stream, as "STREAM/NAME".
+func (c *cluster) consumers(t *testing.T) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	var out []string
+	names := c.js.StreamNames(ctx)
+	for s := range names.Name() {
+		for _, n := range testutil.Consumers(t, c.js, s) {
+			out = append(out, s+"/"+n)
+		}
+	}
+	if err := names.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestConsumers_OneOffReadsLeaveNone: herald status (the real binary) and
+// an agent's run_on_load delete the consumers they read through: after
+// them the server holds the same consumers as before, plus the agent's
+// own durable one.
+func TestConsumers_OneOffReadsLeaveNone(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	f := newFixture(t)
+	c.publish("test.cons", "/k", "boot")
+	f.watchFile("w.yaml", `
+watches:
+  - name: w
+    on: event:test.cons
+    exec: ["/bin/true"]
+`)
+	before := c.consumers(t)
+	out := c.watchOutcomes()
+	c.startAgent(agentOpts{name: "cons-1", watches: f.watches})
+	out.waitCount(t, "w", events.StatusOK, 1) // the run_on_load run
+	afterLoad := c.consumers(t)
+	var added []string
+	for _, n := range afterLoad {
+		if !slices.Contains(before, n) {
+			added = append(added, n)
+		}
+	}
+	if len(added) != 1 || !strings.HasPrefix(added[0], events.EventsStream+"/herald-agent-cons-1-") {
+		t.Fatalf("after run_on_load the agent added consumers %q, want only its durable one", added)
+	}
+	for i := range 3 {
+		if _, err := c.herald(t, "", "status"); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.consumers(t); fmt.Sprint(got) != fmt.Sprint(afterLoad) {
+			t.Fatalf("after herald status #%d consumers are %q, want %q", i+1, got, afterLoad)
+		}
+	}
+}
+
+// TestConsumers_StoppedDaemonsLeaveOnlyDurables: a dispatcher (ZooKeeper
+// and KV sources, call hooks, handlers) and an agent on an external NATS,
+// both stopped: the server keeps their durable consumers and nothing else
+// (no follower's ordered consumer waiting 5 minutes to expire).
+func TestConsumers_StoppedDaemonsLeaveOnlyDurables(t *testing.T) {
+	t.Parallel()
+	z := testutil.RunZooKeeper(t)
+	zc := z.Connect(t)
+	if _, err := zc.Create("/cons", []byte("a"), 0, zkOpenACL); err != nil {
+		t.Fatal(err)
+	}
+	ns := testutil.RunNATS(t)
+	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--nats", ns.ClientURL(), "--zk", z.Addr(), "--kv-watch", "cfg")
+	f := newFixture(t)
+	f.watchFile("w.yaml", `
+watches:
+  - name: z
+    on: zk:/cons
+    exec: ["/bin/true"]
+  - name: k
+    on: kv:cfg/app
+    exec: ["/bin/true"]
+`)
+	out := c.watchOutcomes()
+	a := c.startAgent(agentOpts{name: "cons-2", watches: f.watches})
+	out.waitCount(t, "z", events.StatusOK, 1)
+	if _, err := c.herald(t, "", "kv", "put", "cfg/app", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	out.waitCount(t, "k", events.StatusOK, 1)
+	if code := a.stop(); code != 0 {
+		t.Fatalf("agent exited %d", code)
+	}
+	if code := c.disp.stop(); code != 0 {
+		t.Fatalf("dispatcher exited %d", code)
+	}
+	var left []string
+	for _, n := range c.consumers(t) {
+		switch {
+		case strings.HasPrefix(n, events.EventsStream+"/herald-agent-cons-2-"),
+			n == events.OutcomesStream+"/herald-handlers",
+			strings.HasSuffix(n, "/herald-call-hooks"):
+		default:
+			left = append(left, n)
+		}
+	}
+	if len(left) != 0 {
+		t.Fatalf("consumers left behind by the stopped daemons: %q", left)
+	}
+}
