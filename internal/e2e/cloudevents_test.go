@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	cejs "github.com/cloudevents/sdk-go/protocol/nats_jetstream/v2"
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
-	cejs "github.com/cloudevents/sdk-go/protocol/nats_jetstream/v2"
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/nats-io/nats.go"
