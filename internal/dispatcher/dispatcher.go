@@ -373,6 +373,14 @@ func (d *Dispatcher) fail(err error) {
 }
 
 // Done is closed when the dispatcher fails on its own (a source or the
+// Reload rescans the hook files now (SIGHUP), whether or not the hooks
+// directory's change notifications work.
+func (d *Dispatcher) Reload() {
+	if d.calls != nil {
+		d.calls.Reload()
+	}
+}
+
 // HTTP server returned an error); Err tells why. Close does not close it.
 func (d *Dispatcher) Done() <-chan struct{} { return d.done }
 

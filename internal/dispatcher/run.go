@@ -6,13 +6,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/heraldhq/herald/internal/logging"
 )
 
 // Run is the dispatcher command: it parses args, starts the dispatcher and
 // runs it until ctx is cancelled (main cancels it on SIGTERM or SIGINT) or
-// the dispatcher fails, then stops it gracefully. Errors wrapping ErrUsage
+// the dispatcher fails, then stops it gracefully. SIGHUP rescans the hook
+// files (as a change in the hooks directory does). Errors wrapping ErrUsage
 // or ErrInvalidConfig are the caller's fault; any other error is a runtime
 // failure. -h prints the usage and returns nil; --version returns
 // version.ErrRequested for main to print the version.
@@ -39,11 +43,22 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		return err
 	}
-	select {
-	case <-ctx.Done():
-		log.Info().Msg("stopping")
-	case <-d.Done():
-		log.Error().Err(d.Err()).Msg("dispatcher failed, stopping")
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case <-hup:
+			log.Info().Msg("SIGHUP: reloading hook files")
+			d.Reload()
+		case <-ctx.Done():
+			log.Info().Msg("stopping")
+			break wait
+		case <-d.Done():
+			log.Error().Err(d.Err()).Msg("dispatcher failed, stopping")
+			break wait
+		}
 	}
 	cctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()

@@ -272,3 +272,30 @@ func TestDaemons_NATSTLS(t *testing.T) {
 		t.Errorf("runs %q, want the event sent over TLS", got)
 	}
 }
+
+// TestDispatcher_SIGHUPReloadsHookFiles: SIGHUP makes the dispatcher rescan
+// its hook files (for `systemctl reload`), and does not stop it.
+func TestDispatcher_SIGHUPReloadsHookFiles(t *testing.T) {
+	t.Parallel()
+	hooksDir := t.TempDir()
+	writeFile(t, filepath.Join(hooksDir, "gate.yaml"), `hooks:
+  - name: gate
+    phase: pre
+    methods: [kill_job]
+    exec: ["/bin/true"]
+`)
+	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--hooks", hooksDir)
+	c.disp.waitLog("hook loaded")
+	if err := c.disp.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	c.disp.waitLog("SIGHUP: reloading hook files")
+	if v := c.preVerdict(t, "kill_job", "c/r/prod/j"); !v.Allow {
+		t.Fatalf("after SIGHUP the pre hook answered %+v, want allow", v)
+	}
+	select {
+	case <-c.disp.done:
+		t.Fatalf("dispatcher exited on SIGHUP: %v", c.disp.err)
+	default:
+	}
+}
