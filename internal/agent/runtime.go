@@ -23,6 +23,9 @@ type delivery struct {
 	ev   events.Event
 	seq  uint64
 	refs atomic.Int32
+
+	supMu sync.Mutex
+	sup   map[string]*superseded // by watch name: the events it replaced there
 }
 
 // run is one started item of a watch.
@@ -185,8 +188,7 @@ func (rt *runtime) carryOut(res runmode.Result) {
 		case dr.Status == string(events.StatusDiscarded):
 			rt.a.decide(w, d, events.Outcome{Status: events.StatusDiscarded})
 		case dr.By != nil:
-			by := dr.By.Value.(*delivery)
-			rt.a.decide(w, d, events.Outcome{Status: events.StatusSuperseded, SupersededBy: by.ev.ID})
+			rt.a.supersede(w, d, dr.By.Value.(*delivery))
 		default:
 			// A redelivery, or an older event arriving after a newer one for
 			// its key already started: nothing to decide, only to let go.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/source"
 	"github.com/heraldhq/herald/internal/source/interest"
@@ -188,6 +189,8 @@ type run struct {
 	agg     *aggregator
 	sem     chan struct{}
 	wg      sync.WaitGroup
+	// outcomes stores the handlers' own outcomes.
+	outcomes *bus.OutcomeStore
 
 	mu     sync.Mutex
 	held   map[uint64]bool // stream sequences being handled
@@ -201,10 +204,15 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 	if env.JS == nil {
 		return errors.New("handlers: no JetStream")
 	}
+	store, err := bus.NewOutcomeStore(env.JS.Conn(), bus.DefaultOutcomeStoreConfig())
+	if err != nil {
+		return fmt.Errorf("handlers: %w", err)
+	}
+	defer store.Close(context.Background()) // after wg.Wait: nothing is left in flight
 	r := &run{
 		e: e, js: env.JS, log: env.Log, tracker: env.Interest,
 		sem:  make(chan struct{}, e.cfg.MaxConcurrent),
-		held: map[uint64]bool{},
+		held: map[uint64]bool{}, outcomes: store,
 	}
 	defer r.wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
@@ -451,7 +459,8 @@ func outcomeRequest(h *compiled, o events.Outcome, data []byte) actions.Request 
 }
 
 // execute runs h for req and records the run as an outcome. It reports
-// false when the run was cut short because ctx ended (nothing recorded).
+// false when the run was cut short because ctx ended, or ctx ended before
+// its outcome was stored.
 func (r *run) execute(ctx context.Context, h *compiled, req actions.Request) bool {
 	res := h.act.Run(ctx, req)
 	if ctx.Err() != nil && res.Status != events.StatusOK {
@@ -474,14 +483,13 @@ func (r *run) execute(ctx context.Context, h *compiled, req actions.Request) boo
 	}
 	ev.Str("handler", h.Name).Str(logging.FieldEventID, req.Event.ID).Str(logging.FieldWatch, req.Watch).
 		Str(logging.FieldHost, req.Host).Str("status", string(res.Status)).Dur("duration", res.Duration).Msg("handler ran")
-	data, err := o.Marshal()
-	if err == nil {
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		_, err = r.js.Publish(pctx, o.Subject(), data)
-		cancel()
-	}
-	if err != nil {
-		r.log.Warn().Err(err).Str("handler", h.Name).Str(logging.FieldEventID, req.Event.ID).Msg("cannot record the handler's outcome")
+	// One handler outcome per handled outcome: the id names the outcome's
+	// watch and host too, as several hosts report the same event. The
+	// handled outcome is acked only once this one is stored.
+	id := o.MsgID() + "/" + req.Watch + "/" + req.Host
+	if err := r.outcomes.StoreWait(ctx, o, id); err != nil {
+		r.log.Warn().Err(err).Str("handler", h.Name).Str(logging.FieldEventID, req.Event.ID).Msg("handler outcome not stored; the outcome will be handled again")
+		return false
 	}
 	return true
 }
