@@ -271,6 +271,19 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 	}
 }
 
+// BucketConfig is the all_reported bucket the engine creates, with
+// replicas copies; the dispatcher recreates it from this when it is gone.
+func (e *Engine) BucketConfig(replicas int) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:      e.cfg.Bucket,
+		Description: "herald handlers: all_reported aggregates",
+		History:     1,
+		TTL:         BucketTTL,
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+	}
+}
+
 // setup creates or binds the shared consumer and bucket, retrying until it
 // works or ctx ends.
 func (r *run) setup(ctx context.Context) (jetstream.Consumer, jetstream.KeyValue, error) {
@@ -311,14 +324,7 @@ func (r *run) try(ctx context.Context) (jetstream.Consumer, jetstream.KeyValue, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("consumer %s: %w", cfg.Durable, err)
 	}
-	kv, err := r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      cfg.Bucket,
-		Description: "herald handlers: all_reported aggregates",
-		History:     1,
-		TTL:         BucketTTL,
-		Storage:     jetstream.FileStorage,
-		Replicas:    st.CachedInfo().Config.Replicas,
-	})
+	kv, err := r.js.CreateOrUpdateKeyValue(ctx, r.e.BucketConfig(st.CachedInfo().Config.Replicas))
 	if err != nil {
 		return nil, nil, fmt.Errorf("bucket %s: %w", cfg.Bucket, err)
 	}
