@@ -209,7 +209,7 @@ func (s *OutcomeStore) Close(ctx context.Context) {
 	s.mu.Lock()
 	s.closed = true
 	var idle chan struct{}
-	if len(s.pending) > 0 {
+	if len(s.pending) > 0 && s.ctx.Err() == nil {
 		if s.idle == nil {
 			s.idle = make(chan struct{})
 		}
