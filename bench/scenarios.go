@@ -235,10 +235,15 @@ type tally struct {
 	dups    int // outcomes beyond the first for an event
 	foreign int // outcomes for events not in the burst
 	status  map[events.Status]int
-	lastOK  string
-	last    time.Time // when the latest outcome arrived
-	doneAt  time.Time // when every event was decided
-	done    chan struct{}
+	msgs    int // outcome messages received
+	// unlisted is absorbed events counted in superseded_count but not
+	// listed; the queue watch of the bench never absorbs more than
+	// events.MaxSuperseded per run in practice, so it should stay 0.
+	unlisted int
+	lastOK   string
+	last     time.Time // when the latest outcome arrived
+	doneAt   time.Time // when every event was decided
+	done     chan struct{}
 	// lastID is the last event published; lastAt is when its outcome
 	// arrived. Events are delivered in order, so once it is decided every
 	// event that will ever be decided has been.
@@ -272,6 +277,22 @@ func (r *benchRun) subscribeTally(t *tally) error {
 			}
 			id, st = o.EventID, string(o.Status)
 		}
+		// Events a run absorbed (queue mode, superseded before they ran)
+		// are decided by that run's outcome: count them first, so the
+		// run's own event, the newest, comes last.
+		if bytes.Contains(m.Data, []byte(`"superseded":[`)) {
+			var o struct {
+				Superseded []string `json:"superseded"`
+				Count      int      `json:"superseded_count"`
+			}
+			if err := json.Unmarshal(m.Data, &o); err == nil {
+				for _, s := range o.Superseded {
+					t.add(s, events.StatusSuperseded, at)
+				}
+				t.addUnlisted(o.Count - len(o.Superseded))
+			}
+		}
+		t.addMsg()
 		t.add(id, events.Status(st), at)
 	})
 	if err != nil {
@@ -299,6 +320,24 @@ func jsonString(data []byte, prefix string) (string, bool) {
 		return "", false
 	}
 	return string(rest[:j]), true
+}
+
+// addMsg counts one outcome message.
+func (t *tally) addMsg() {
+	t.mu.Lock()
+	t.msgs++
+	t.mu.Unlock()
+}
+
+// addUnlisted counts absorbed events an outcome counted but did not list
+// (beyond events.MaxSuperseded): they are decided but cannot be told apart.
+func (t *tally) addUnlisted(n int) {
+	if n <= 0 {
+		return
+	}
+	t.mu.Lock()
+	t.unlisted += n
+	t.mu.Unlock()
 }
 
 func (t *tally) add(id string, st events.Status, at time.Time) {
@@ -644,6 +683,8 @@ func (t *tally) checks(label string, b burst) []result {
 		check(scThroughput, label+": last ok run = last event", lastText, last),
 		num(scThroughput, label+": ok runs", float64(t.status[events.StatusOK]), "", nil),
 		num(scThroughput, label+": superseded", float64(t.status[events.StatusSuperseded]), "", nil),
+		num(scThroughput, label+": outcome messages per event", float64(t.msgs)/float64(len(t.want)), "", nil),
+		num(scThroughput, label+": superseded not listed", float64(t.unlisted), "", nil),
 	}
 }
 
