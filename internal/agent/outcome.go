@@ -31,12 +31,11 @@ func (a *Agent) decide(w *watch.Watch, d *delivery, o events.Outcome) {
 	}
 }
 
-// supersede folds an event that a newer one replaced before it ran into
-// the newer one's record for the watch, and lets go of it at once: it gets
-// no outcome of its own; the run of by lists it.
+// supersede lets go at once of an event that a newer one, by, replaced
+// before it ran: it gets no outcome of its own. The runtime has already
+// folded it into by's record for the watch (absorb), so by's run lists it.
 func (a *Agent) supersede(w *watch.Watch, d, by *delivery) {
 	a.metrics.collapsed.WithLabelValues(w.Name).Inc()
-	by.absorb(w.Name, d)
 	a.log.Debug().Str(logging.FieldEventID, d.ev.ID).Str(logging.FieldWatch, w.Name).
 		Str("superseded_by", by.ev.ID).Msg("event superseded")
 	a.release(d)

@@ -160,6 +160,14 @@ func (rt *runtime) offer(d *delivery) {
 		return
 	}
 	res := rt.policy.Offer(runmode.Item{Key: d.ev.Key, Seq: d.seq, Value: d})
+	// Fold each superseded event into the one that replaced it before
+	// rt.mu is let go: the replacing event cannot start (and publish its
+	// outcome) before it holds the record.
+	for _, dr := range res.Dropped {
+		if dr.By != nil {
+			dr.By.Value.(*delivery).absorb(rt.w.Name, dr.Item.Value.(*delivery))
+		}
+	}
 	rt.mu.Unlock()
 	rt.carryOut(res)
 }
