@@ -17,7 +17,7 @@ func (a *Agent) decide(w *watch.Watch, d *delivery, o events.Outcome) {
 	o.EventID, o.EventType, o.Key, o.Version = d.ev.ID, d.ev.Type, d.ev.Key, d.ev.Version
 	o.Watch, o.Host = w.Name, a.cfg.Name
 	if s := d.takeSuperseded(w.Name); s != nil {
-		o.Superseded, o.SupersededCount = s.ids, s.count
+		o.Superseded, o.SupersededCount = s.list(), s.count
 	}
 	a.metrics.runs.WithLabelValues(w.Name, string(o.Status)).Inc()
 	if o.Status == events.StatusDiscarded {
