@@ -409,13 +409,17 @@ func (r *run) handle(ctx context.Context, m jetstream.Msg) {
 		if h.When != WhenAllReported || !h.Match.matchesName(o.Watch, o.Host) {
 			continue
 		}
-		if err := r.agg.record(ctx, h, o); err != nil {
-			if ctx.Err() == nil {
-				r.log.Warn().Err(err).Str("handler", h.Name).Str(logging.FieldEventID, o.EventID).
-					Msg("cannot record the outcome for all_reported; retrying")
+		// The events the run absorbed report superseded for this host: they
+		// have no outcome of their own.
+		for _, x := range append(absorbed(o), o) {
+			if err := r.agg.record(ctx, h, x); err != nil {
+				if ctx.Err() == nil {
+					r.log.Warn().Err(err).Str("handler", h.Name).Str(logging.FieldEventID, x.EventID).
+						Msg("cannot record the outcome for all_reported; retrying")
+				}
+				_ = m.NakWithDelay(time.Second)
+				return
 			}
-			_ = m.NakWithDelay(time.Second)
-			return
 		}
 	}
 	var wg sync.WaitGroup
@@ -440,6 +444,19 @@ func (r *run) handle(ctx context.Context, m jetstream.Msg) {
 	if err := m.Ack(); err != nil {
 		r.log.Warn().Err(err).Str(logging.FieldEventID, o.EventID).Msg("ack failed; the outcome will be handled again")
 	}
+}
+
+// absorbed is, for each event o lists as superseded, the outcome it would
+// have had of its own: status superseded, superseded by o's event.
+func absorbed(o events.Outcome) []events.Outcome {
+	out := make([]events.Outcome, 0, len(o.Superseded))
+	for _, id := range o.Superseded {
+		out = append(out, events.Outcome{
+			EventID: id, EventType: o.EventType, Key: o.Key, Watch: o.Watch, Host: o.Host,
+			Status: events.StatusSuperseded, SupersededBy: o.EventID,
+		})
+	}
+	return out
 }
 
 // outcomeRequest is the action request for a per-outcome run: the outcome
