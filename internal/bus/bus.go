@@ -1,6 +1,7 @@
 // Package bus holds Herald's JetStream plumbing shared by every binary:
 // creating or updating the streams idempotently, publishing an event and
-// waiting for JetStream to store it, and reading the latest message per
+// waiting for JetStream to store it, storing outcomes with retries until
+// JetStream has them (OutcomeStore), and reading the latest message per
 // subject. It knows the stream layout from package events and nothing about
 // watches or processes.
 package bus

@@ -159,6 +159,9 @@ func (s *OutcomeStore) publish(m *nats.Msg) {
 func (s *OutcomeStore) stored(m *nats.Msg) {
 	s.mu.Lock()
 	r, ok := s.pending[m]
+	if s.ctx.Err() != nil {
+		ok = false // closed: its caller has given up on it
+	}
 	if ok {
 		delete(s.pending, m)
 		if len(s.pending) == 0 && s.idle != nil {

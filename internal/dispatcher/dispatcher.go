@@ -238,9 +238,11 @@ func (d *Dispatcher) start(ctx context.Context) error {
 	if err := d.ensureStreams(ctx); err != nil {
 		return err
 	}
+	// The buckets are created here so that /healthz is green from the
+	// start; a failure is left to the store check, which retries.
 	for _, b := range d.buckets() {
 		if err := d.ensureBucket(ctx, js, b.Bucket); err != nil {
-			return err
+			d.log.Warn().Err(err).Str("bucket", b.Bucket).Msg("cannot create bucket yet; retrying")
 		}
 	}
 	ev, err := js.Stream(ctx, events.EventsStream)
