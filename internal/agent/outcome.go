@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"strconv"
+
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/watch"
@@ -25,7 +27,13 @@ func (a *Agent) decide(w *watch.Watch, d *delivery, o events.Outcome) {
 		a.log.Debug().Str(logging.FieldEventID, d.ev.ID).Str(logging.FieldWatch, w.Name).
 			Str("status", string(o.Status)).Msg("event decided without a run")
 	}
-	if err := a.outcomes.Store(o, func() { a.release(d) }); err != nil {
+	id := o.MsgID()
+	if d.msg == nil {
+		// A run_on_load replay runs an event that may have run before:
+		// its outcome is a new one, not a retry, once per agent start.
+		id += "/load/" + strconv.FormatInt(a.started.UnixNano(), 36)
+	}
+	if err := a.outcomes.StoreID(o, id, func() { a.release(d) }); err != nil {
 		// Closed: the agent is stopping and the event is redelivered.
 		a.log.Warn().Err(err).Str(logging.FieldEventID, d.ev.ID).Str(logging.FieldWatch, w.Name).Msg("cannot store outcome; the event will be redelivered")
 	}

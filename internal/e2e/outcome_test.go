@@ -191,3 +191,49 @@ watches:
 		t.Fatalf("runs = %q, want first and e49", runs)
 	}
 }
+
+// A run_on_load replay is a new run, not a retry: an agent restarted within
+// the stream's dedup window stores the replay's outcome too.
+func TestOutcome_RunOnLoadReplayIsStored(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	f := newFixture(t)
+	f.script("rec.sh", `cat >> "$DIR/runs.log"; echo >> "$DIR/runs.log"`)
+	f.watchFile("w.yaml", `
+watches:
+  - name: w
+    on: event:test.load
+    exec: ["%DIR%/rec.sh"]
+    env: {DIR: "%DIR%"}
+    run_on_load: true
+`)
+	state := t.TempDir()
+	a := c.startAgent(agentOpts{name: "load-1", watches: f.watches, state: state})
+	ev := c.publish("test.load", "/k", "v1")
+	subject := events.OutcomeSubject("load-1", "w")
+	stored := func(n uint64) {
+		t.Helper()
+		testutil.Eventually(t, wait, func() error {
+			got, err := testutil.CountStored(context.Background(), c.js, events.OutcomesStream, subject)
+			if err != nil {
+				return err
+			}
+			if got != n {
+				return fmt.Errorf("%d outcomes stored, want %d", got, n)
+			}
+			return nil
+		})
+	}
+	stored(1)
+	if code := a.stop(); code != 0 {
+		t.Fatalf("agent exited %d", code)
+	}
+	c.startAgent(agentOpts{name: "load-1", watches: f.watches, state: state})
+	waitLines(t, f.path("runs.log"), 2)
+	stored(2)
+	for _, o := range testutil.StoredOutcomes(t, c.js, wait, subject) {
+		if o.Outcome.EventID != ev.ID || o.Outcome.Status != events.StatusOK {
+			t.Fatalf("stored outcome %+v, want ok for %s", o.Outcome, ev.ID)
+		}
+	}
+}
