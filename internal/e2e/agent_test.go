@@ -520,8 +520,8 @@ watches:
 	}
 	c.startAgent(agentOpts{name: "a1", watches: f.watches, state: state})
 	testutil.Eventually(t, wait, func() error {
-		if n := out.count("c", ""); n != 6 {
-			return fmt.Errorf("%d outcomes, want 6 (every event decided once)", n)
+		if n := out.decided("c"); n != 6 {
+			return fmt.Errorf("%d events decided, want 6 (every event decided once)", n)
 		}
 		return nil
 	})
