@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/testutil"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // gatedWatch is a queue watch on test.durable running gateScript.
@@ -36,7 +38,7 @@ func waitStoredOnceThenAcked(t *testing.T, c *cluster, agent, subject string, ev
 		}
 		n, err := testutil.CountStored(ctx, c.js, events.OutcomesStream, subject)
 		if err != nil {
-			if ci.NumAckPending == 0 && ci.NumPending == 0 {
+			if errors.Is(err, jetstream.ErrStreamNotFound) && ci.NumAckPending == 0 && ci.NumPending == 0 {
 				t.Fatalf("event acked while the outcomes stream is missing: %v", err)
 			}
 			return err
