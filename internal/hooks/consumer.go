@@ -189,9 +189,11 @@ func (e *Engine) handleResult(rt *runtime, m jetstream.Msg) {
 	if len(skipped) > 0 {
 		log.Info().Strs("skipped", skipped).Str("reason", c.Reason).Msg("hooks skipped by the caller")
 	}
+	// Progress acks until the event is acked: the hooks run, then their
+	// outcomes are stored.
 	stop := keepAlive(rt.ctx, m)
+	defer stop()
 	runs := e.runAll(rt, run, c, phase)
-	stop()
 	if rt.ctx.Err() != nil {
 		// Stopping: the runs were cut short; leave the event to be
 		// handled again.
