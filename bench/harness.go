@@ -43,8 +43,8 @@ type harness struct {
 }
 
 // newHarness builds cmd/dispatcher and cmd/agent (without -race) into a
-// fresh temp dir.
-func newHarness(ctx context.Context, keep bool, stderr io.Writer) (*harness, error) {
+// fresh temp dir, or uses the ones in bin when it is not empty.
+func newHarness(ctx context.Context, keep bool, bin string, stderr io.Writer) (*harness, error) {
 	root, err := moduleRoot(ctx)
 	if err != nil {
 		return nil, err
@@ -54,6 +54,21 @@ func newHarness(ctx context.Context, keep bool, stderr io.Writer) (*harness, err
 		return nil, fmt.Errorf("temp dir: %w", err)
 	}
 	h := &harness{tmp: tmp, bin: filepath.Join(tmp, "bin"), keep: keep, stderr: stderr}
+	if bin != "" {
+		if bin, err = filepath.Abs(bin); err != nil {
+			h.close()
+			return nil, fmt.Errorf("-bin: %w", err)
+		}
+		for _, name := range []string{"dispatcher", "agent"} {
+			if _, err := os.Stat(filepath.Join(bin, name)); err != nil {
+				h.close()
+				return nil, fmt.Errorf("%w: -bin: %w", ErrInvalidConfig, err)
+			}
+		}
+		h.bin = bin
+		fmt.Fprintf(stderr, "bench: using the dispatcher and agent in %s\n", h.bin)
+		return h, nil
+	}
 	bctx, cancel := context.WithTimeout(ctx, buildTimeout)
 	defer cancel()
 	fmt.Fprintf(stderr, "bench: building dispatcher and agent into %s\n", h.bin)

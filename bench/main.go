@@ -72,6 +72,9 @@ type Config struct {
 	Runs int
 	// Keep leaves the temp dir (binaries, data, logs) in place.
 	Keep bool
+	// Bin is a directory holding dispatcher and agent binaries to run
+	// instead of building them (e.g. another commit's, side by side).
+	Bin string
 	// Format is text or markdown.
 	Format string
 }
@@ -125,6 +128,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&c.Stored, "stored", true, "throughput: also measure events stored before the agent starts")
 	fs.IntVar(&c.Runs, "runs", 1, "run each scenario this many times and report the median")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the temp dir with binaries, data and logs")
+	fs.StringVar(&c.Bin, "bin", "", "run the dispatcher and agent binaries in `dir` instead of building them")
 	fs.StringVar(&c.Format, "format", "text", "table format: text or markdown")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -168,7 +172,7 @@ func run(args []string) int {
 func bench(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	m := readMachine()
 	m.print(stdout)
-	h, err := newHarness(ctx, cfg.Keep, stderr)
+	h, err := newHarness(ctx, cfg.Keep, cfg.Bin, stderr)
 	if err != nil {
 		return err
 	}

@@ -235,10 +235,14 @@ type tally struct {
 	dups    int // outcomes beyond the first for an event
 	foreign int // outcomes for events not in the burst
 	status  map[events.Status]int
-	lastOK  string
-	last    time.Time // when the latest outcome arrived
-	doneAt  time.Time // when every event was decided
-	done    chan struct{}
+	msgs    int // outcome messages received
+	// unlisted is absorbed events counted in superseded_count but not
+	// listed (a run absorbed more than events.MaxSuperseded).
+	unlisted int
+	lastOK   string
+	last     time.Time // when the latest outcome arrived
+	doneAt   time.Time // when every event was decided
+	done     chan struct{}
 	// lastID is the last event published; lastAt is when its outcome
 	// arrived. Events are delivered in order, so once it is decided every
 	// event that will ever be decided has been.
@@ -272,6 +276,22 @@ func (r *benchRun) subscribeTally(t *tally) error {
 			}
 			id, st = o.EventID, string(o.Status)
 		}
+		// Events a run absorbed (queue mode, superseded before they ran)
+		// are decided by that run's outcome: count them first, so the
+		// run's own event, the newest, comes last.
+		if bytes.Contains(m.Data, []byte(`"superseded":[`)) {
+			var o struct {
+				Superseded []string `json:"superseded"`
+				Count      int      `json:"superseded_count"`
+			}
+			if err := json.Unmarshal(m.Data, &o); err == nil {
+				for _, s := range o.Superseded {
+					t.add(s, events.StatusSuperseded, at)
+				}
+				t.addUnlisted(o.Count-len(o.Superseded), at)
+			}
+		}
+		t.addMsg()
 		t.add(id, events.Status(st), at)
 	})
 	if err != nil {
@@ -301,6 +321,32 @@ func jsonString(data []byte, prefix string) (string, bool) {
 	return string(rest[:j]), true
 }
 
+// addMsg counts one outcome message.
+func (t *tally) addMsg() {
+	t.mu.Lock()
+	t.msgs++
+	t.mu.Unlock()
+}
+
+// addUnlisted counts absorbed events an outcome counted but did not list
+// (more than events.MaxSuperseded): they are decided, but which ones
+// cannot be told, so they count as decided without a duplicate check.
+func (t *tally) addUnlisted(n int, at time.Time) {
+	if n <= 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.unlisted += n
+	t.status[events.StatusSuperseded] += n
+	t.decided += n
+	t.last = at
+	if t.decided == len(t.want) && t.doneAt.IsZero() {
+		t.doneAt = at
+		close(t.done)
+	}
+}
+
 func (t *tally) add(id string, st events.Status, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -323,7 +369,7 @@ func (t *tally) add(id string, st events.Status, at time.Time) {
 		close(t.lastDone)
 	}
 	t.decided++
-	if t.decided == len(t.want) {
+	if t.decided == len(t.want) && t.doneAt.IsZero() {
 		t.doneAt = at
 		close(t.done)
 	}
@@ -644,6 +690,8 @@ func (t *tally) checks(label string, b burst) []result {
 		check(scThroughput, label+": last ok run = last event", lastText, last),
 		num(scThroughput, label+": ok runs", float64(t.status[events.StatusOK]), "", nil),
 		num(scThroughput, label+": superseded", float64(t.status[events.StatusSuperseded]), "", nil),
+		num(scThroughput, label+": outcome messages", float64(t.msgs), "", nil),
+		num(scThroughput, label+": superseded, counted but not listed", float64(t.unlisted), "", nil),
 	}
 }
 

@@ -2,7 +2,10 @@ package events
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // Status is how a run was decided.
@@ -45,10 +48,42 @@ type Outcome struct {
 	Stderr     string  `json:"stderr,omitempty"`
 	// Error explains StatusError and other non-process failures.
 	Error string `json:"error,omitempty"`
-	// SupersededBy names the event that replaced this one.
+	// SupersededBy names the event that replaced this one (outcomes of
+	// status superseded, which agents no longer publish: see Superseded).
 	SupersededBy string `json:"superseded_by,omitempty"`
 	// Description is the watch's description, when it has one.
 	Description string `json:"description,omitempty"`
+	// Superseded lists the events this run absorbed: queue-mode events of
+	// the same key that a newer one replaced before they ran, the newest
+	// last, at most MaxSuperseded of them. They get no outcome of their own.
+	Superseded []string `json:"superseded,omitempty"`
+	// SupersededCount is how many events the run absorbed in all; it is
+	// above len(Superseded) when older ids were left out.
+	SupersededCount int `json:"superseded_count,omitempty"`
+}
+
+// MaxSuperseded bounds Outcome.Superseded.
+const MaxSuperseded = 1000
+
+// ContentTypeJSON is the Content-Type header of every outcome message.
+const ContentTypeJSON = "application/json"
+
+// MsgID is the Nats-Msg-Id of the outcome: unique to its event, watch and
+// host, so a retried publish is stored once.
+func (o Outcome) MsgID() string { return "outcome/" + o.Host + "/" + o.Watch + "/" + o.EventID }
+
+// ToMsg is the outcome as a NATS message on its subject, JSON with header
+// Content-Type: application/json and Nats-Msg-Id msgID.
+func (o Outcome) ToMsg(msgID string) (*nats.Msg, error) {
+	data, err := o.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("outcome %s: %w", msgID, err)
+	}
+	m := nats.NewMsg(o.Subject())
+	m.Header.Set("Content-Type", ContentTypeJSON)
+	m.Header.Set(nats.MsgIdHdr, msgID)
+	m.Data = data
+	return m, nil
 }
 
 // Subject is where the outcome is published.

@@ -404,6 +404,10 @@ func sampleOutcomes() map[string]events.Outcome {
 		"ok": with(func(o *events.Outcome) {
 			o.Status, o.ExitCode, o.Version, o.Stdout = events.StatusOK, intp(0), "42", "Already up to date.\n"
 		}),
+		"ok with superseded": with(func(o *events.Outcome) {
+			o.Status, o.ExitCode = events.StatusOK, intp(0)
+			o.Superseded, o.SupersededCount = []string{"9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a", "1e2d3c4b-5a69-4788-9a0b-1c2d3e4f5a6b"}, 1002
+		}),
 		"failed exit": with(func(o *events.Outcome) {
 			o.Status, o.ExitCode, o.Attempts, o.Stderr = events.StatusFailed, intp(128), 3, "fatal: not a git repository\n"
 		}),
@@ -446,6 +450,7 @@ func TestOutcomeSchema_RoundTrip(t *testing.T) {
 
 	full := toMap(t, samples["ok"])
 	full["signal"], full["stderr"], full["error"], full["superseded_by"] = "SIGTERM", "e", "x", "y"
+	full["superseded"], full["superseded_count"] = []any{"a", "b"}, 2
 	mustValid(t, schemas.Outcome, full)
 	t.Run("each member removed", func(t *testing.T) {
 		req := requiredNames(schemaAt(t, schemas.Outcome, ""))

@@ -37,8 +37,9 @@ type Agent struct {
 	log     zerolog.Logger
 	metrics *metrics
 
-	nc *nats.Conn
-	js jetstream.JetStream
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	outcomes *bus.OutcomeStore
 
 	ctx    context.Context // cancelled by Close: stops loops
 	cancel context.CancelFunc
@@ -155,6 +156,9 @@ func (a *Agent) Start(ctx context.Context) error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	a.js = js
+	if a.outcomes, err = bus.NewOutcomeStore(nc, bus.DefaultOutcomeStoreConfig()); err != nil {
+		return err
+	}
 	if err := a.subscribeHooks(); err != nil {
 		return err
 	}
@@ -514,6 +518,13 @@ func (a *Agent) Close(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		err = fmt.Errorf("close: runs still stopping: %w", ctx.Err())
+	}
+	if a.outcomes != nil {
+		// Outcomes still in flight get a moment to be stored; the events of
+		// the others stay unacknowledged and are handed back below.
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		a.outcomes.Close(sctx)
+		cancel()
 	}
 	if a.nc != nil {
 		// Events not decided go back at once rather than after AckWait, so

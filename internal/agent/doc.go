@@ -2,9 +2,11 @@
 // JetStream. It loads watch files (and reloads them when they change),
 // holds one durable consumer for every event its watches select, hands each
 // event to the watch's run-mode policy, runs the watch's action, and
-// publishes an outcome for every decided run. An event is acknowledged only
-// once every watch it reached has decided it, so nothing is lost when the
-// agent stops or crashes. Started with --accept-hooks, it also runs the
+// publishes an outcome for every decided run (queue-mode events superseded
+// before they ran are listed in the outcome of the run that replaced them).
+// An event is acknowledged only once every watch it reached has decided it
+// and JetStream has stored the outcomes, so nothing is lost when the agent
+// stops or crashes, or the outcomes stream is briefly gone. Started with --accept-hooks, it also runs the
 // call hooks the dispatcher sends it (run: agents) and answers how they
 // ended. It records the process group of every run in its state dir, so
 // that at the next start it kills what the runs of an agent that was killed

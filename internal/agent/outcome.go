@@ -1,7 +1,7 @@
 package agent
 
 import (
-	"encoding/json"
+	"strconv"
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/logging"
@@ -9,27 +9,43 @@ import (
 )
 
 // decide publishes the outcome of an event for a watch, counts it, and lets
-// go of the event. The outcome is published before the ack, so a crash in
-// between repeats the outcome rather than losing it.
+// go of the event once JetStream has stored the outcome. Until then the
+// event stays unacknowledged: a crash or a stop in between redelivers it
+// rather than losing the outcome, and the outcome's Nats-Msg-Id keeps a
+// repeated publish from being stored twice. The outcome carries the events
+// this run absorbed for the watch (queue mode, superseded before they
+// ran). decide does not block on the store.
 func (a *Agent) decide(w *watch.Watch, d *delivery, o events.Outcome) {
 	o.EventID, o.EventType, o.Key, o.Version = d.ev.ID, d.ev.Type, d.ev.Key, d.ev.Version
 	o.Watch, o.Host = w.Name, a.cfg.Name
 	o.Description = w.Description
+	if s := d.takeSuperseded(w.Name); s != nil {
+		o.Superseded, o.SupersededCount = s.list(), s.count
+	}
 	a.metrics.runs.WithLabelValues(w.Name, string(o.Status)).Inc()
-	switch o.Status {
-	case events.StatusSuperseded:
-		a.metrics.collapsed.WithLabelValues(w.Name).Inc()
-	case events.StatusDiscarded:
+	if o.Status == events.StatusDiscarded {
 		a.metrics.discarded.WithLabelValues(w.Name).Inc()
-	}
-	if o.Status == events.StatusSuperseded || o.Status == events.StatusDiscarded {
 		a.log.Debug().Str(logging.FieldEventID, d.ev.ID).Str(logging.FieldWatch, w.Name).
-			Str("status", string(o.Status)).Str("superseded_by", o.SupersededBy).Msg("event decided without a run")
+			Str("status", string(o.Status)).Msg("event decided without a run")
 	}
-	if data, err := json.Marshal(o); err == nil {
-		if err := a.nc.Publish(o.Subject(), data); err != nil {
-			a.log.Warn().Err(err).Str(logging.FieldEventID, d.ev.ID).Str(logging.FieldWatch, w.Name).Msg("cannot publish outcome")
-		}
+	id := o.MsgID()
+	if d.msg == nil {
+		// A run_on_load replay runs an event that may have run before:
+		// its outcome is a new one, not a retry, once per agent start.
+		id += "/load/" + strconv.FormatInt(a.started.UnixNano(), 36)
 	}
+	if err := a.outcomes.StoreID(o, id, func() { a.release(d) }); err != nil {
+		// Closed: the agent is stopping and the event is redelivered.
+		a.log.Warn().Err(err).Str(logging.FieldEventID, d.ev.ID).Str(logging.FieldWatch, w.Name).Msg("cannot store outcome; the event will be redelivered")
+	}
+}
+
+// supersede lets go at once of an event that a newer one, by, replaced
+// before it ran: it gets no outcome of its own. The runtime has already
+// folded it into by's record for the watch (absorb), so by's run lists it.
+func (a *Agent) supersede(w *watch.Watch, d, by *delivery) {
+	a.metrics.collapsed.WithLabelValues(w.Name).Inc()
+	a.log.Debug().Str(logging.FieldEventID, d.ev.ID).Str(logging.FieldWatch, w.Name).
+		Str("superseded_by", by.ev.ID).Msg("event superseded")
 	a.release(d)
 }

@@ -24,6 +24,9 @@ type delivery struct {
 	ev   events.Event
 	seq  uint64
 	refs atomic.Int32
+
+	supMu sync.Mutex
+	sup   map[string]*superseded // by watch name: the events it replaced there
 }
 
 // run is one started item of a watch.
@@ -174,6 +177,14 @@ func (rt *runtime) offer(d *delivery) {
 		return
 	}
 	res := rt.policy.Offer(runmode.Item{Key: d.ev.Key, Seq: d.seq, Value: d})
+	// Fold each superseded event into the one that replaced it before
+	// rt.mu is let go: the replacing event cannot start (and publish its
+	// outcome) before it holds the record.
+	for _, dr := range res.Dropped {
+		if dr.By != nil {
+			dr.By.Value.(*delivery).absorb(rt.w.Name, dr.Item.Value.(*delivery))
+		}
+	}
 	rt.mu.Unlock()
 	rt.carryOut(res)
 }
@@ -202,8 +213,7 @@ func (rt *runtime) carryOut(res runmode.Result) {
 		case dr.Status == string(events.StatusDiscarded):
 			rt.a.decide(w, d, events.Outcome{Status: events.StatusDiscarded})
 		case dr.By != nil:
-			by := dr.By.Value.(*delivery)
-			rt.a.decide(w, d, events.Outcome{Status: events.StatusSuperseded, SupersededBy: by.ev.ID})
+			rt.a.supersede(w, d, dr.By.Value.(*delivery))
 		default:
 			// A redelivery, or an older event arriving after a newer one for
 			// its key already started: nothing to decide, only to let go.

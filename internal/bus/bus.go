@@ -1,6 +1,7 @@
 // Package bus holds Herald's JetStream plumbing shared by every binary:
 // creating or updating the streams idempotently, publishing an event and
-// waiting for JetStream to store it, reading the latest message per
+// waiting for JetStream to store it, storing outcomes with retries until
+// JetStream has them (OutcomeStore), reading the latest message per
 // subject, and deleting the consumers of one-off reads and followers when
 // they end. It knows the stream layout from package events and nothing about
 // watches or processes.

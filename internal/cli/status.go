@@ -246,6 +246,9 @@ func writeAgentsTable(w io.Writer, doc statusDoc) error {
 			last, exit, at, ev := "-", "-", "-", "-"
 			if o := ws.LastOutcome; o != nil {
 				last, at, ev = string(o.Status), when(doc.Now, ws.LastOutcomeAt), dash(o.EventID)
+				if n := max(o.SupersededCount, len(o.Superseded)); n > 0 {
+					ev += fmt.Sprintf(" (+%d superseded)", n)
+				}
 				switch {
 				case o.ExitCode != nil:
 					exit = fmt.Sprint(*o.ExitCode)

@@ -68,7 +68,8 @@ func TestMain_RunStatus(t *testing.T) {
 	testutil.Announce(t, js, events.Announcement{Name: "web3", Version: "1.1.0", Started: now.Add(-time.Hour), Heartbeat: now, Interval: 10, Stopping: true})
 
 	publishOutcome(t, js, events.Outcome{EventID: "ev-old", EventType: "git.push", Key: "/r", Watch: "git-pull", Host: "web1", Status: events.StatusFailed, ExitCode: intp(1)})
-	publishOutcome(t, js, events.Outcome{EventID: "ev-new", EventType: "git.push", Key: "/r", Watch: "git-pull", Host: "web1", Status: events.StatusOK, ExitCode: intp(0)})
+	publishOutcome(t, js, events.Outcome{EventID: "ev-new", EventType: "git.push", Key: "/r", Watch: "git-pull", Host: "web1", Status: events.StatusOK, ExitCode: intp(0),
+		Superseded: []string{"ev-s1", "ev-s2"}, SupersededCount: 2})
 	publishOutcome(t, js, events.Outcome{EventID: "ev-b", EventType: "db.dump", Key: "/db", Watch: "backup", Host: "web2", Status: events.StatusTimeout, Signal: "KILL"})
 	// Same watch name on another host: must not leak into web1's row.
 	publishOutcome(t, js, events.Outcome{EventID: "ev-other", EventType: "zk.changed", Key: "/app/x", Watch: "conf", Host: "web9", Status: events.StatusOK, ExitCode: intp(0)})
@@ -122,7 +123,7 @@ func TestMain_RunStatus(t *testing.T) {
 			`(?m)^web2 +1\.2\.0 +\S+Z +\S+Z \(31s ago\) +stale$`,
 			`(?m)^web3 +1\.1\.0 +\S+Z +\S+Z \(0s ago\) +stopped$`,
 			`(?m)^watches of web1:\n  WATCH +ON +RUN MODE +LAST +EXIT +WHEN +EVENT$`,
-			`(?m)^  git-pull +event:git\.push +queue +ok +0 +\S+Z \(\S+ ago\) +ev-new$`,
+			`(?m)^  git-pull +event:git\.push +queue +ok +0 +\S+Z \(\S+ ago\) +ev-new \(\+2 superseded\)$`,
 			`(?m)^  conf +zk:/app/\*\* +discard +- +- +- +-$`,
 			`(?m)^  backup +event:db\.dump +parallel +timeout +sig KILL +\S+Z \(\S+ ago\) +ev-b$`,
 			`(?m)^watches of web3:\n  \(none\)$`,

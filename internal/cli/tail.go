@@ -274,6 +274,7 @@ func formatEvent(e events.Event) string {
 
 // formatOutcome is one human-readable line:
 // TIME outcome host=H watch=W status=S [exit=N] [signal=S] dur=D event=ID type=T key=K ...
+// [superseded_count=N superseded=[...,]ID,ID,ID] [error=...]
 func formatOutcome(at time.Time, o events.Outcome) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s outcome host=%s watch=%s status=%s", stamp(at), quoteIfNeeded(o.Host), quoteIfNeeded(o.Watch), o.Status)
@@ -294,10 +295,32 @@ func formatOutcome(at time.Time, o events.Outcome) string {
 	if o.SupersededBy != "" {
 		fmt.Fprintf(&b, " superseded_by=%s", o.SupersededBy)
 	}
+	if o.SupersededCount > 0 || len(o.Superseded) > 0 {
+		fmt.Fprintf(&b, " superseded_count=%d superseded=%s", max(o.SupersededCount, len(o.Superseded)), supersededIDs(o))
+	}
 	if o.Error != "" {
 		fmt.Fprintf(&b, " error=%s", strconv.Quote(o.Error))
 	}
 	return b.String()
+}
+
+// tailSupersededIDs is how many of an outcome's superseded ids a line
+// shows: the newest; --json shows them all.
+const tailSupersededIDs = 3
+
+// supersededIDs is the newest superseded ids of o, comma-separated, with
+// "...," in front when there are more.
+func supersededIDs(o events.Outcome) string {
+	ids := o.Superseded
+	more := max(o.SupersededCount, len(ids)) > tailSupersededIDs
+	if len(ids) > tailSupersededIDs {
+		ids = ids[len(ids)-tailSupersededIDs:]
+	}
+	s := strings.Join(ids, ",")
+	if more {
+		s = "...," + s
+	}
+	return s
 }
 
 // stamp formats a time for a human line, in UTC to the second.

@@ -73,6 +73,8 @@ type Dispatcher struct {
 	// central outcome handlers that the hook files define (a source too).
 	calls    *hooks.Engine
 	handlers *handlers.Engine
+	// storeCheck overrides storeCheckInterval (WithStoreCheck).
+	storeCheck time.Duration
 
 	mu       sync.Mutex
 	started  bool
@@ -240,6 +242,13 @@ func (d *Dispatcher) start(ctx context.Context) error {
 	if err := d.ensureStreams(ctx); err != nil {
 		return err
 	}
+	// The buckets are created here so that /healthz is green from the
+	// start; a failure is left to the store check, which retries.
+	for _, b := range d.buckets() {
+		if err := d.ensureBucket(ctx, js, b.Bucket); err != nil {
+			d.log.Warn().Err(err).Str("bucket", b.Bucket).Msg("cannot create bucket yet; retrying")
+		}
+	}
 	ev, err := js.Stream(ctx, events.EventsStream)
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", events.EventsStream, err)
@@ -256,6 +265,8 @@ func (d *Dispatcher) start(ctx context.Context) error {
 			return err
 		}
 	}
+	d.wg.Add(1)
+	go d.watchStores(js)
 	d.interest = interest.New(js, d.log.With().Str("component", "interest").Logger())
 	d.wg.Add(1)
 	go func() {

@@ -375,7 +375,9 @@ func TestDispatcher_Health(t *testing.T) {
 	s := testutil.RunNATS(t)
 	cfg := testConfig(t)
 	cfg.NATS.URL = s.ClientURL()
-	d := startDispatcher(t, cfg)
+	// Checked for missing streams only after the test: the 503 below
+	// cannot race a repair.
+	d := startDispatcher(t, cfg, dispatcher.WithStoreCheck(time.Hour))
 
 	code, body := get(t, d, "/healthz")
 	var h map[string]any

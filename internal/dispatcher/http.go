@@ -54,11 +54,13 @@ type healthResponse struct {
 	NATS    string            `json:"nats"`
 	Mode    string            `json:"mode"`
 	Streams map[string]string `json:"streams,omitempty"`
+	Buckets map[string]string `json:"buckets,omitempty"`
 	Error   string            `json:"error,omitempty"`
 }
 
-// serveHealth answers 200 when NATS is connected and every stream exists,
-// 503 otherwise.
+// serveHealth answers 200 when NATS is connected and every stream and
+// bucket the dispatcher owns exists, 503 otherwise (the dispatcher
+// recreates a missing one within storeCheckInterval).
 func (d *Dispatcher) serveHealth(w http.ResponseWriter, r *http.Request) {
 	resp := healthResponse{Status: "ok", NATS: "connected", Mode: "external"}
 	if d.cfg.Embedded() {
@@ -76,7 +78,7 @@ func (d *Dispatcher) serveHealth(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 	defer cancel()
 	resp.Streams = map[string]string{}
-	for _, name := range []string{events.EventsStream, events.OutcomesStream, events.AgentsStream} {
+	for _, name := range streamNames {
 		if _, err := js.Stream(ctx, name); err != nil {
 			resp.Streams[name] = err.Error()
 			resp.Status = "unavailable"
@@ -85,6 +87,17 @@ func (d *Dispatcher) serveHealth(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		resp.Streams[name] = "ok"
+	}
+	resp.Buckets = map[string]string{}
+	for _, b := range d.buckets() {
+		if _, err := js.KeyValue(ctx, b.Bucket); err != nil {
+			resp.Buckets[b.Bucket] = err.Error()
+			resp.Status = "unavailable"
+			resp.Error = fmt.Sprintf("bucket %s: %v", b.Bucket, err)
+			code = http.StatusServiceUnavailable
+			continue
+		}
+		resp.Buckets[b.Bucket] = "ok"
 	}
 	writeJSON(w, code, resp)
 }

@@ -191,6 +191,18 @@ func (o *outcomes) count(watch string, st events.Status) int {
 	return n
 }
 
+// decided is how many events the outcomes of watch decided: each its own
+// event and the ones it lists as superseded.
+func (o *outcomes) decided(watch string) int {
+	n := 0
+	for _, x := range o.Snapshot() {
+		if x.Watch == watch {
+			n += 1 + max(x.SupersededCount, len(x.Superseded))
+		}
+	}
+	return n
+}
+
 func (o *outcomes) waitCount(t *testing.T, watch string, st events.Status, n int) {
 	t.Helper()
 	testutil.Eventually(t, wait, func() error {

@@ -144,3 +144,19 @@ func TestEngine_Run_AllReportedWait(t *testing.T) {
 		t.Fatalf("if-failed aggregate lacks b's failure")
 	}
 }
+
+// An event superseded on a host has no outcome of its own: the run that
+// absorbed it reports it, as superseded, for all_reported.
+func TestEngine_Run_AllReportedCountsAbsorbedEvents(t *testing.T) {
+	js := newBus(t)
+	dir := t.TempDir()
+	announce(t, js, events.Announcement{Name: "web-1"}, "git-pull")
+	announce(t, js, events.Announcement{Name: "web-2"}, "git-pull")
+	d := startEngine(t, js, "disp-1", aggHandler(dir, handlers.Handler{Name: "rollout", Match: handlers.Match{Watch: "git-*"}}))
+	d.waitAgents(t, "web-1", "web-2")
+
+	publish(t, js, events.Outcome{EventID: "e1", Watch: "git-pull", Host: "web-1", Status: events.StatusOK})
+	publish(t, js, events.Outcome{EventID: "e2", Watch: "git-pull", Host: "web-2", Status: events.StatusOK,
+		Superseded: []string{"e1"}, SupersededCount: 1})
+	waitLines(t, filepath.Join(dir, "env"), "rollout|e1|git-pull|true|2|1|0|1")
+}

@@ -6,7 +6,8 @@
 //
 // Delivery. Every dispatcher consumes the outcomes stream through one
 // durable consumer (DefaultDurable), so each outcome is handled by one
-// dispatcher. An outcome is acknowledged after every matching handler ran;
+// dispatcher. An outcome is acknowledged after every matching handler ran
+// and the handlers' own outcomes are stored;
 // a dispatcher that stops mid-run leaves it to be handled again, so
 // handlers run at least once and should be idempotent. Outcomes are
 // handled concurrently (Config.MaxConcurrent), not in stream order.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/source"
 	"github.com/heraldhq/herald/internal/source/interest"
@@ -188,6 +189,8 @@ type run struct {
 	agg     *aggregator
 	sem     chan struct{}
 	wg      sync.WaitGroup
+	// outcomes stores the handlers' own outcomes.
+	outcomes *bus.OutcomeStore
 
 	mu     sync.Mutex
 	held   map[uint64]bool // stream sequences being handled
@@ -201,10 +204,15 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 	if env.JS == nil {
 		return errors.New("handlers: no JetStream")
 	}
+	store, err := bus.NewOutcomeStore(env.JS.Conn(), bus.DefaultOutcomeStoreConfig())
+	if err != nil {
+		return fmt.Errorf("handlers: %w", err)
+	}
+	defer store.Close(context.Background()) // after wg.Wait: nothing is left in flight
 	r := &run{
 		e: e, js: env.JS, log: env.Log, tracker: env.Interest,
 		sem:  make(chan struct{}, e.cfg.MaxConcurrent),
-		held: map[uint64]bool{},
+		held: map[uint64]bool{}, outcomes: store,
 	}
 	defer r.wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
@@ -263,6 +271,19 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 	}
 }
 
+// BucketConfig is the all_reported bucket the engine creates, with
+// replicas copies; the dispatcher recreates it from this when it is gone.
+func (e *Engine) BucketConfig(replicas int) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:      e.cfg.Bucket,
+		Description: "herald handlers: all_reported aggregates",
+		History:     1,
+		TTL:         BucketTTL,
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+	}
+}
+
 // setup creates or binds the shared consumer and bucket, retrying until it
 // works or ctx ends.
 func (r *run) setup(ctx context.Context) (jetstream.Consumer, jetstream.KeyValue, error) {
@@ -303,14 +324,7 @@ func (r *run) try(ctx context.Context) (jetstream.Consumer, jetstream.KeyValue, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("consumer %s: %w", cfg.Durable, err)
 	}
-	kv, err := r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      cfg.Bucket,
-		Description: "herald handlers: all_reported aggregates",
-		History:     1,
-		TTL:         BucketTTL,
-		Storage:     jetstream.FileStorage,
-		Replicas:    st.CachedInfo().Config.Replicas,
-	})
+	kv, err := r.js.CreateOrUpdateKeyValue(ctx, r.e.BucketConfig(st.CachedInfo().Config.Replicas))
 	if err != nil {
 		return nil, nil, fmt.Errorf("bucket %s: %w", cfg.Bucket, err)
 	}
@@ -395,13 +409,17 @@ func (r *run) handle(ctx context.Context, m jetstream.Msg) {
 		if h.When != WhenAllReported || !h.Match.matchesName(o.Watch, o.Host) {
 			continue
 		}
-		if err := r.agg.record(ctx, h, o); err != nil {
-			if ctx.Err() == nil {
-				r.log.Warn().Err(err).Str("handler", h.Name).Str(logging.FieldEventID, o.EventID).
-					Msg("cannot record the outcome for all_reported; retrying")
+		// The events the run absorbed report superseded for this host: they
+		// have no outcome of their own.
+		for _, x := range append(absorbed(o), o) {
+			if err := r.agg.record(ctx, h, x); err != nil {
+				if ctx.Err() == nil {
+					r.log.Warn().Err(err).Str("handler", h.Name).Str(logging.FieldEventID, x.EventID).
+						Msg("cannot record the outcome for all_reported; retrying")
+				}
+				_ = m.NakWithDelay(time.Second)
+				return
 			}
-			_ = m.NakWithDelay(time.Second)
-			return
 		}
 	}
 	var wg sync.WaitGroup
@@ -428,6 +446,19 @@ func (r *run) handle(ctx context.Context, m jetstream.Msg) {
 	}
 }
 
+// absorbed is, for each event o lists as superseded, the outcome it would
+// have had of its own: status superseded, superseded by o's event.
+func absorbed(o events.Outcome) []events.Outcome {
+	out := make([]events.Outcome, 0, len(o.Superseded))
+	for _, id := range o.Superseded {
+		out = append(out, events.Outcome{
+			EventID: id, EventType: o.EventType, Key: o.Key, Watch: o.Watch, Host: o.Host,
+			Status: events.StatusSuperseded, SupersededBy: o.EventID,
+		})
+	}
+	return out
+}
+
 // outcomeRequest is the action request for a per-outcome run: the outcome
 // JSON as the data, its event's attributes, its watch and host.
 func outcomeRequest(h *compiled, o events.Outcome, data []byte) actions.Request {
@@ -451,7 +482,8 @@ func outcomeRequest(h *compiled, o events.Outcome, data []byte) actions.Request 
 }
 
 // execute runs h for req and records the run as an outcome. It reports
-// false when the run was cut short because ctx ended (nothing recorded).
+// false when the run was cut short because ctx ended, or ctx ended before
+// its outcome was stored.
 func (r *run) execute(ctx context.Context, h *compiled, req actions.Request) bool {
 	res := h.act.Run(ctx, req)
 	if ctx.Err() != nil && res.Status != events.StatusOK {
@@ -474,14 +506,13 @@ func (r *run) execute(ctx context.Context, h *compiled, req actions.Request) boo
 	}
 	ev.Str("handler", h.Name).Str(logging.FieldEventID, req.Event.ID).Str(logging.FieldWatch, req.Watch).
 		Str(logging.FieldHost, req.Host).Str("status", string(res.Status)).Float64("duration_ms", logging.Millis(res.Duration)).Msg("handler ran")
-	data, err := o.Marshal()
-	if err == nil {
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		_, err = r.js.Publish(pctx, o.Subject(), data)
-		cancel()
-	}
-	if err != nil {
-		r.log.Warn().Err(err).Str("handler", h.Name).Str(logging.FieldEventID, req.Event.ID).Msg("cannot record the handler's outcome")
+	// One handler outcome per handled outcome: the id names the outcome's
+	// watch and host too, as several hosts report the same event. The
+	// handled outcome is acked only once this one is stored.
+	id := o.MsgID() + "/" + req.Watch + "/" + req.Host
+	if err := r.outcomes.StoreWait(ctx, o, id); err != nil {
+		r.log.Warn().Err(err).Str("handler", h.Name).Str(logging.FieldEventID, req.Event.ID).Msg("handler outcome not stored; the outcome will be handled again")
+		return false
 	}
 	return true
 }

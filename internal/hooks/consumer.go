@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -190,9 +189,11 @@ func (e *Engine) handleResult(rt *runtime, m jetstream.Msg) {
 	if len(skipped) > 0 {
 		log.Info().Strs("skipped", skipped).Str("reason", c.Reason).Msg("hooks skipped by the caller")
 	}
+	// Progress acks until the event is acked: the hooks run, then their
+	// outcomes are stored.
 	stop := keepAlive(rt.ctx, m)
+	defer stop()
 	runs := e.runAll(rt, run, c, phase)
-	stop()
 	if rt.ctx.Err() != nil {
 		// Stopping: the runs were cut short; leave the event to be
 		// handled again.
@@ -207,8 +208,12 @@ func (e *Engine) handleResult(rt *runtime, m jetstream.Msg) {
 		}
 		lev.Str("hook", r.Hook).Str("agent", r.Agent).Bool("generic", generic).Str("status", string(o.Status)).
 			Str("error", o.Error).Msg(phase + " hook ran")
-		if err := e.publishOutcome(rt, o); err != nil {
-			log.Warn().Err(err).Str("hook", r.Hook).Msg("cannot publish the hook's outcome")
+		// The event is acked only once every outcome is stored; StoreWait
+		// retries until then or until the dispatcher stops.
+		if err := rt.outcomes.StoreWait(rt.ctx, o, o.MsgID()); err != nil {
+			log.Warn().Err(err).Str("hook", r.Hook).Msg("hook outcome not stored; the event will be handled again")
+			_ = m.Nak()
+			return
 		}
 	}
 	if err := m.Ack(); err != nil {
@@ -242,19 +247,6 @@ func (e *Engine) outcome(ev events.Event, r hookRun) events.Outcome {
 		Start: r.start.UTC(), DurationMS: r.DurationMS,
 		Stdout: r.stdout, Stderr: r.Stderr, Error: errText,
 	}
-}
-
-func (e *Engine) publishOutcome(rt *runtime, o events.Outcome) error {
-	data, err := o.Marshal()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(rt.ctx), 10*time.Second)
-	defer cancel()
-	if _, err := rt.js.Publish(ctx, o.Subject(), data); err != nil {
-		return fmt.Errorf("publish outcome %s: %w", o.Subject(), err)
-	}
-	return nil
 }
 
 // keepAlive sends progress acks for m while its hooks run.

@@ -16,6 +16,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/google/uuid"
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/handlers"
 	"github.com/heraldhq/herald/internal/hooks/call"
 	"github.com/heraldhq/herald/internal/source"
@@ -146,6 +147,8 @@ type runtime struct {
 	log   zerolog.Logger
 	fleet *fleet
 	wg    *sync.WaitGroup
+	// outcomes stores the post and err hooks' outcomes.
+	outcomes *bus.OutcomeStore
 }
 
 var _ source.Source = (*Engine)(nil)
@@ -198,11 +201,16 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 	if env.JS == nil {
 		return errors.New("call hooks: no JetStream")
 	}
+	store, err := bus.NewOutcomeStore(env.JS.Conn(), bus.DefaultOutcomeStoreConfig())
+	if err != nil {
+		return fmt.Errorf("call hooks: %w", err)
+	}
+	defer store.Close(context.Background()) // after wg.Wait: nothing is left in flight
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rt := &runtime{ctx: ctx, nc: env.JS.Conn(), js: env.JS, pub: env.Pub, log: env.Log, wg: &wg}
+	rt := &runtime{ctx: ctx, nc: env.JS.Conn(), js: env.JS, pub: env.Pub, log: env.Log, wg: &wg, outcomes: store}
 	rt.fleet = newFleet(env.JS, env.Log.With().Str("component", "fleet").Logger())
 	ld := newLoader(e.cfg.Dir, e.cfg.Methods, env.Log)
 	dw := e.watchHooksDir(rt)

@@ -30,6 +30,17 @@ func (e *Engine) Status(stopping bool) call.HooksStatus {
 	return st
 }
 
+// StatusBucketConfig is the status bucket (call.StatusBucket) the engine
+// creates; the dispatcher recreates it from this when it is gone.
+func StatusBucketConfig() jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:      call.StatusBucket,
+		Description: "herald call hooks engine state per dispatcher (herald status)",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+	}
+}
+
 // publishStatus puts the engine's state in the status bucket, creating the
 // bucket if needed.
 func (e *Engine) publishStatus(rt *runtime, stopping bool) {
@@ -39,12 +50,7 @@ func (e *Engine) publishStatus(rt *runtime, stopping bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(rt.ctx), 5*time.Second)
 	defer cancel()
-	kv, err := rt.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      call.StatusBucket,
-		Description: "herald call hooks engine state per dispatcher (herald status)",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-	})
+	kv, err := rt.js.CreateOrUpdateKeyValue(ctx, StatusBucketConfig())
 	if err == nil {
 		_, err = kv.Put(ctx, call.StatusKey(e.cfg.Host), data)
 	}

@@ -3,7 +3,9 @@ package testutil
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -176,4 +178,86 @@ func Consumers(tb testing.TB, js jetstream.JetStream, stream string) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// StoredOutcome is one message of the outcomes stream.
+type StoredOutcome struct {
+	Outcome events.Outcome
+	Header  nats.Header
+}
+
+// StoredOutcomes reads every outcome the outcomes stream holds now on one
+// of filters (subjects; none is every subject), in stream order. It fails
+// the test if one does not arrive within wait or does not decode.
+func StoredOutcomes(tb testing.TB, js jetstream.JetStream, wait time.Duration, filters ...string) []StoredOutcome {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	c, err := js.OrderedConsumer(ctx, events.OutcomesStream, jetstream.OrderedConsumerConfig{FilterSubjects: filters})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if c.CachedInfo().NumPending == 0 {
+		return nil
+	}
+	var out []StoredOutcome
+	for {
+		m, err := c.Next(jetstream.FetchMaxWait(wait))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var o events.Outcome
+		if err := json.Unmarshal(m.Data(), &o); err != nil {
+			tb.Fatalf("stored outcome on %s: %v", m.Subject(), err)
+		}
+		out = append(out, StoredOutcome{Outcome: o, Header: m.Headers()})
+		md, err := m.Metadata()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if md.NumPending == 0 {
+			return out
+		}
+	}
+}
+
+// CountStored is how many messages stream holds on subject (wildcards
+// allowed); a missing stream is an error.
+func CountStored(ctx context.Context, js jetstream.JetStream, stream, subject string) (uint64, error) {
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return 0, err
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, c := range info.State.Subjects {
+		n += c
+	}
+	return n, nil
+}
+
+// AgentConsumer is the state of the durable event consumer of the agent
+// named name (agents name it herald-agent-<name>-<hash>).
+func AgentConsumer(ctx context.Context, js jetstream.JetStream, name string) (*jetstream.ConsumerInfo, error) {
+	st, err := js.Stream(ctx, events.EventsStream)
+	if err != nil {
+		return nil, err
+	}
+	names := st.ConsumerNames(ctx)
+	for n := range names.Name() {
+		if strings.HasPrefix(n, "herald-agent-"+name+"-") {
+			c, err := st.Consumer(ctx, n)
+			if err != nil {
+				return nil, err
+			}
+			return c.Info(ctx)
+		}
+	}
+	if err := names.Err(); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("no consumer of agent %s", name)
 }

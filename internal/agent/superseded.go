@@ -1,0 +1,72 @@
+package agent
+
+import "github.com/heraldhq/herald/events"
+
+// superseded is what one delivery absorbed for one watch: the ids of the
+// events it replaced before they ran (the newest last; only the last
+// events.MaxSuperseded are reported) and how many in all. It moves from
+// event to event along a chain of supersessions, so each step costs O(1).
+type superseded struct {
+	ids   []string
+	count int
+}
+
+// add records one more absorbed event. The list is cut back to the
+// newest MaxSuperseded when it reaches twice that, so trimming is
+// amortised too.
+func (s *superseded) add(id string) {
+	s.ids = append(s.ids, id)
+	s.count++
+	if len(s.ids) >= 2*events.MaxSuperseded {
+		n := copy(s.ids, s.ids[len(s.ids)-events.MaxSuperseded:])
+		clear(s.ids[n:])
+		s.ids = s.ids[:n]
+	}
+}
+
+// merge adds what o absorbed.
+func (s *superseded) merge(o *superseded) {
+	for _, id := range o.ids {
+		s.add(id)
+	}
+	s.count += o.count - len(o.ids)
+}
+
+// list is the newest MaxSuperseded ids, oldest first.
+func (s *superseded) list() []string {
+	if n := len(s.ids) - events.MaxSuperseded; n > 0 {
+		return s.ids[n:]
+	}
+	return s.ids
+}
+
+// absorb records that old was superseded by d for watch, carrying forward
+// what old had absorbed for that watch (older than old itself).
+func (d *delivery) absorb(watch string, old *delivery) {
+	carried := old.takeSuperseded(watch)
+	d.supMu.Lock()
+	defer d.supMu.Unlock()
+	if d.sup == nil {
+		d.sup = map[string]*superseded{}
+	}
+	s := d.sup[watch]
+	switch {
+	case s == nil && carried != nil:
+		s = carried
+	case s == nil:
+		s = &superseded{}
+	case carried != nil:
+		s.merge(carried)
+	}
+	d.sup[watch] = s
+	s.add(old.ev.ID)
+}
+
+// takeSuperseded removes and returns what d absorbed for watch, or nil.
+func (d *delivery) takeSuperseded(watch string) *superseded {
+	d.supMu.Lock()
+	defer d.supMu.Unlock()
+	s := d.sup[watch]
+	delete(d.sup, watch)
+	return s
+}

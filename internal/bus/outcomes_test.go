@@ -1,0 +1,104 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/testutil"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func newStore(t *testing.T, js jetstream.JetStream) *bus.OutcomeStore {
+	t.Helper()
+	cfg := bus.DefaultOutcomeStoreConfig()
+	cfg.TryTimeout, cfg.MinBackoff, cfg.MaxBackoff = time.Second, 10*time.Millisecond, 200*time.Millisecond
+	s, err := bus.NewOutcomeStore(js.Conn(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
+}
+
+func storedOn(t *testing.T, js jetstream.JetStream, subject string) uint64 {
+	t.Helper()
+	n, err := testutil.CountStored(context.Background(), js, events.OutcomesStream, subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// An outcome published while the stream is missing is retried until the
+// stream is there, and done is called only once it is stored; a repeat
+// with the same id is stored once.
+func TestOutcomeStore_RetriesUntilStoredAndDedups(t *testing.T) {
+	js := setup(t)
+	ctx := context.Background()
+	s := newStore(t, js)
+	o := events.Outcome{EventID: "e1", Watch: "w", Host: "h", Status: events.StatusOK}
+	var done atomic.Int32
+	if err := s.Store(o, func() { done.Add(1) }); err != nil {
+		t.Fatal(err)
+	}
+	// No stream: not stored, not done, still pending (retrying). A
+	// publish with no stream fails at once (no responders), so a second
+	// attempt has been made by the time Pending is polled again.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if s.Pending() != 1 || done.Load() != 0 {
+			return fmt.Errorf("pending %d, done %d; want 1 and 0", s.Pending(), done.Load())
+		}
+		return nil
+	})
+	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamConfig()); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 20*time.Second, func() error {
+		if done.Load() != 1 {
+			return fmt.Errorf("done %d, want 1", done.Load())
+		}
+		return nil
+	})
+	if n := storedOn(t, js, o.Subject()); n != 1 {
+		t.Fatalf("%d stored, want 1", n)
+	}
+	if err := s.StoreWait(ctx, o, o.MsgID()); err != nil {
+		t.Fatal(err)
+	}
+	if n := storedOn(t, js, o.Subject()); n != 1 {
+		t.Fatalf("%d stored after a repeat with the same Nats-Msg-Id, want 1", n)
+	}
+	got := testutil.StoredOutcomes(t, js, 10*time.Second, o.Subject())
+	if ct := got[0].Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q, want application/json", ct)
+	}
+	if id := got[0].Header.Get("Nats-Msg-Id"); id != o.MsgID() {
+		t.Errorf("Nats-Msg-Id %q, want %q", id, o.MsgID())
+	}
+}
+
+// Close gives up on outcomes it cannot store: their done is never called,
+// and a later Store is refused.
+func TestOutcomeStore_CloseAbandonsUnstored(t *testing.T) {
+	js := setup(t)
+	s := newStore(t, js)
+	var done atomic.Int32
+	if err := s.Store(events.Outcome{EventID: "e1", Watch: "w", Host: "h"}, func() { done.Add(1) }); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	s.Close(ctx)
+	if done.Load() != 0 {
+		t.Fatal("done called for an outcome never stored")
+	}
+	if err := s.Store(events.Outcome{EventID: "e2", Watch: "w", Host: "h"}, nil); !errors.Is(err, bus.ErrStoreClosed) {
+		t.Fatalf("Store after Close = %v, want ErrStoreClosed", err)
+	}
+}
