@@ -172,50 +172,19 @@ func (a *Agent) Start(ctx context.Context) error {
 }
 
 // bootstrap creates the durable consumer (retrying while NATS or the
-// streams are not there yet), replays run_on_load, then starts consuming.
+// streams are not there yet), replays run_on_load, then consumes until
+// the agent closes (see consumeEvents).
 func (a *Agent) bootstrap() {
 	defer a.wg.Done()
-	wait := 100 * time.Millisecond
-	for {
-		err := a.ensureConsumer(true)
-		if err == nil {
-			break
-		}
-		if authErr := a.nc.LastError(); natsconn.IsAuthError(authErr) {
-			// NATS was not up at Start and now refuses the credentials.
-			a.log.Error().Err(authErr).Float64("retry_in_ms", logging.Millis(wait)).Msg("nats refuses the agent's credentials; cannot set up the event consumer")
-		} else {
-			a.log.Warn().Err(err).Float64("retry_in_ms", logging.Millis(wait)).Msg("cannot set up the event consumer yet")
-		}
-		select {
-		case <-a.ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 5*time.Second)
+	if !a.setUpConsumer() {
+		return
 	}
 	for _, rt := range a.runtimes() {
 		if rt.watch().RunsOnLoad() {
 			a.runOnLoad(rt)
 		}
 	}
-	cons := a.currentConsumer()
-	cc, err := cons.Consume(a.handleMsg,
-		jetstream.PullMaxMessages(1024),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-				a.log.Debug().Err(err).Msg("consume")
-			}
-		}))
-	if err != nil {
-		a.log.Error().Err(err).Msg("cannot consume events")
-		return
-	}
-	a.mu.Lock()
-	a.consume = cc
-	a.mu.Unlock()
-	a.log.Info().Str("consumer", a.consumerName()).Strs("filters", a.currentFilters()).Msg("agent consuming events")
-	a.announce(false)
+	a.consumeEvents()
 }
 
 func (a *Agent) currentConsumer() jetstream.Consumer {
@@ -378,7 +347,9 @@ func (a *Agent) release(d *delivery) {
 		a.log.Warn().Err(err).Str(logging.FieldEventID, d.ev.ID).Msg("ack failed; the event will be redelivered")
 	}
 	a.mu.Lock()
-	delete(a.unacked, d.seq)
+	if a.unacked[d.seq] == d { // not a newer stream's event of the same seq
+		delete(a.unacked, d.seq)
+	}
 	a.mu.Unlock()
 }
 

@@ -10,19 +10,20 @@ import (
 
 // metrics are the agent's Prometheus series, on a registry of its own.
 type metrics struct {
-	reg         *prometheus.Registry
-	received    prometheus.Counter
-	runs        *prometheus.CounterVec
-	collapsed   *prometheus.CounterVec
-	discarded   *prometheus.CounterVec
-	duration    *prometheus.HistogramVec
-	latency     *prometheus.HistogramVec
-	reconnects  prometheus.Counter
-	watches     prometheus.Gauge
-	reloadErrs  prometheus.Counter
-	inFlight    *prometheus.GaugeVec
-	redelivered prometheus.Counter
-	malformed   *prometheus.CounterVec
+	reg          *prometheus.Registry
+	received     prometheus.Counter
+	runs         *prometheus.CounterVec
+	collapsed    *prometheus.CounterVec
+	discarded    *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	latency      *prometheus.HistogramVec
+	reconnects   prometheus.Counter
+	consumerLost prometheus.Counter
+	watches      prometheus.Gauge
+	reloadErrs   prometheus.Counter
+	inFlight     *prometheus.GaugeVec
+	redelivered  prometheus.Counter
+	malformed    *prometheus.CounterVec
 }
 
 // Reasons of herald_agent_malformed_events_total: a fixed set, one per way
@@ -71,6 +72,9 @@ func newMetrics() *metrics {
 			Name: "herald_agent_event_start_latency_seconds", Help: "From the event's time to the start of its run.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}, []string{"watch"}),
+		consumerLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_agent_consumer_lost_total", Help: "Times the agent's event consumer was deleted on the server and set up again.",
+		}),
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_nats_reconnects_total", Help: "NATS reconnections.",
 		}),
@@ -94,7 +98,7 @@ func newMetrics() *metrics {
 		m.malformed.WithLabelValues(r)
 	}
 	m.reg.MustRegister(m.received, m.runs, m.collapsed, m.discarded, m.duration, m.latency,
-		m.reconnects, m.watches, m.reloadErrs, m.inFlight, m.redelivered, m.malformed,
+		m.reconnects, m.consumerLost, m.watches, m.reloadErrs, m.inFlight, m.redelivered, m.malformed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

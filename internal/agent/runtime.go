@@ -331,7 +331,9 @@ func (rt *runtime) execute(ctx, retries context.Context, w *watch.Watch, act act
 	rt.a.decide(w, d, o)
 
 	rt.mu.Lock()
-	delete(rt.running, r.item.Seq)
+	if rt.running[r.item.Seq] == r { // not a newer stream's event of the same seq
+		delete(rt.running, r.item.Seq)
+	}
 	if res.Status != events.StatusOK && w.OnFailure == watch.FailureStop && rt.w == w {
 		rt.stopped = "watch stopped after a failed run (on_failure: stop); fix and reload its file"
 		log.Error().Msg(rt.stopped)

@@ -239,3 +239,50 @@ watches:
 		}
 	}
 }
+
+// The agent's durable consumer is deleted by hand, then the whole events
+// stream: each time the agent sets its consumer up again and goes on, and
+// after the stream is recreated (sequences start again at 1) an event of a
+// key it ran before still runs.
+func TestAgent_RecoversDeletedConsumerAndStream(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	f := newFixture(t)
+	f.script("rec.sh", countScript)
+	f.watchFile("w.yaml", echoWatch)
+	out := c.watchOutcomes()
+	a := c.startAgent(agentOpts{name: "rec-1", watches: f.watches})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*wait)
+	defer cancel()
+	for i, data := range []string{"e1", "e2"} {
+		c.publish("test.daemon", "/k", data)
+		out.waitCount(t, "echo", events.StatusOK, i+1)
+	}
+	consumer := func() error {
+		_, err := testutil.AgentConsumer(ctx, c.js, "rec-1")
+		return err
+	}
+
+	ci, err := testutil.AgentConsumer(ctx, c.js, "rec-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.js.DeleteConsumer(ctx, events.EventsStream, ci.Name); err != nil {
+		t.Fatal(err)
+	}
+	a.waitLog("event consumer deleted on the server; setting it up again")
+	testutil.Eventually(t, wait, consumer)
+	c.publish("test.daemon", "/k", "e3")
+	out.waitCount(t, "echo", events.StatusOK, 3)
+
+	if err := c.js.DeleteStream(ctx, events.EventsStream); err != nil {
+		t.Fatal(err)
+	}
+	a.waitLog("the events stream is new (recreated): run modes start afresh")
+	testutil.Eventually(t, wait, consumer)
+	e4 := c.publish("test.daemon", "/k", "e4")
+	out.waitCount(t, "echo", events.StatusOK, 4)
+	if got := out.Snapshot(); got[len(got)-1].EventID != e4.ID {
+		t.Fatalf("last outcome is of %s, want e4 %s", got[len(got)-1].EventID, e4.ID)
+	}
+}

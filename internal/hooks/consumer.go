@@ -68,7 +68,7 @@ func (e *Engine) consume(rt *runtime, cons jetstream.Consumer) {
 	held := map[uint64]bool{}
 	stopping := false // set under mu before wg.Wait: no wg.Go after it
 	var wg sync.WaitGroup
-	cc, err := cons.Consume(func(m jetstream.Msg) {
+	handle := func(m jetstream.Msg) {
 		md, err := m.Metadata()
 		if err != nil {
 			_ = m.Term()
@@ -115,18 +115,41 @@ func (e *Engine) consume(rt *runtime, cons jetstream.Consumer) {
 			}()
 			e.handleResult(rt, m)
 		}()
-	}, jetstream.PullMaxMessages(e.cfg.MaxConcurrent),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-				rt.log.Debug().Err(err).Msg("consume call results")
-			}
-		}))
-	if err != nil {
-		rt.log.Error().Err(err).Msg("cannot consume call.post/call.err events; post and err hooks will not run")
-		return
 	}
-	<-rt.ctx.Done()
-	cc.Stop()
+	// A consumer deleted on the server (by hand, or with the events
+	// stream, which the dispatcher recreates) ends a Consume for good: set
+	// it up again and go on.
+	for rt.ctx.Err() == nil {
+		lost := make(chan struct{})
+		var once sync.Once
+		cc, err := cons.Consume(handle, jetstream.PullMaxMessages(e.cfg.MaxConcurrent),
+			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				switch {
+				case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound):
+					once.Do(func() { close(lost) })
+				case !errors.Is(err, jetstream.ErrNoHeartbeat):
+					rt.log.Debug().Err(err).Msg("consume call results")
+				}
+			}))
+		if err != nil {
+			rt.log.Error().Err(err).Msg("cannot consume call.post/call.err events; setting the consumer up again")
+		} else {
+			select {
+			case <-rt.ctx.Done():
+			case <-lost:
+				rt.log.Warn().Str("consumer", e.cfg.Durable).Msg("call.post/call.err consumer deleted on the server; setting it up again")
+			}
+			cc.Stop()
+		}
+		select {
+		case <-rt.ctx.Done():
+			continue // the loop ends
+		case <-time.After(time.Second):
+		}
+		if cons = e.setupConsumer(rt); cons == nil {
+			break // the run ended while setting up
+		}
+	}
 	mu.Lock()
 	stopping = true
 	mu.Unlock()

@@ -1,6 +1,7 @@
 package hooks_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -650,5 +651,46 @@ handlers:
 			return fmt.Errorf("%d calls, last %v", n, names)
 		}
 		return nil
+	})
+}
+
+// TestEngine_PostConsumerDeleted: the call.post/call.err consumer deleted
+// on the server is set up again, and post hooks go on running.
+func TestEngine_PostConsumerDeleted(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, dir, "hooks.yaml", `
+hooks:
+  - {name: post-a, phase: post, methods: ["*"], exec: "true"}
+`)
+	e := startEngine(t, hooks.Config{Dir: dir}, nil)
+	outs := e.watchOutcomes()
+	zero := 0
+	c := newCall("update_job", "c/r/prod/web")
+	c.ID, c.Phase, c.Result = "call-1", call.PhasePost, &call.Result{ExitCode: &zero}
+	e.report(c)
+	outs.waitFor(t, 1)
+
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := e.js.DeleteConsumer(ctx, events.EventsStream, hooks.DefaultDurable); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, wait, func() error {
+		if !strings.Contains(e.log.String(), "consumer deleted on the server; setting it up again") {
+			return fmt.Errorf("the loss is not logged yet")
+		}
+		_, err := e.js.Consumer(ctx, events.EventsStream, hooks.DefaultDurable)
+		return err
+	})
+	c.ID = "call-2"
+	ev := e.report(c)
+	testutil.Eventually(t, wait, func() error {
+		for _, o := range outs.Snapshot() {
+			if o.EventID == ev.ID && o.Status == events.StatusOK {
+				return nil
+			}
+		}
+		return fmt.Errorf("no ok outcome of post-a for %s yet", ev.ID)
 	})
 }
