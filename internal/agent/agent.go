@@ -63,6 +63,7 @@ type Agent struct {
 
 	started   time.Time
 	lock      *os.File
+	groups    *groups // process groups of runs, journaled in --state
 	metricsLn net.Listener
 	metricsHS *http.Server
 	closed    atomic.Bool
@@ -108,6 +109,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		return err
 	}
 	g.killLeftovers()
+	a.groups = g
 	a.runCtx = actions.WithGroupRecorder(a.runCtx, g)
 	if a.cfg.Metrics != "" {
 		if err := a.serveMetrics(); err != nil {
@@ -508,6 +510,9 @@ func (a *Agent) Close(ctx context.Context) error {
 		a.announce(true)
 		_ = a.nc.FlushTimeout(2 * time.Second)
 		a.nc.Close()
+	}
+	if a.groups != nil {
+		a.groups.close()
 	}
 	if a.lock != nil {
 		a.lock.Close()

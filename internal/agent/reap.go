@@ -7,32 +7,48 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/rs/zerolog"
 )
 
-// groupsDir is where, under --state, the agent records the process group
-// of every run in flight: one file per group, named PGID-STARTTIME and
-// holding "PGID STARTTIME" (the leader's start time in clock ticks since
-// boot, /proc/PID/stat field 22).
-const groupsDir = "runs"
+// groupsFile is the journal, under --state, of the process groups of the
+// agent's runs: one line "+ PGID STARTTIME" when a run starts and one line
+// "- PGID STARTTIME" when its group is gone (STARTTIME: the leader's start
+// time in clock ticks since boot, /proc/PID/stat field 22). A group with a
+// "+" and no "-" is in flight, or was left by an agent that died.
+//
+// One append per start and per end to a file opened once: creating and
+// removing a file per run costs a journaled metadata operation each, which
+// measurably delayed action starts when 20 agents started runs at once
+// (BENCHMARKS.md). Appends reach the kernel's page cache and survive the
+// agent's SIGKILL; a machine crash takes the runs with it.
+const groupsFile = "runs.log"
+
+// groupsCompactAt is the journal size above which it is emptied the next
+// time no run is in flight.
+const groupsCompactAt = 1 << 20
 
 // groups records the process groups of the agent's runs (it is the
 // actions.GroupRecorder of every run) and, at start, kills what an agent
 // that died before (SIGKILL, OOM) left of its runs: Pdeathsig kills only a
 // run's leader, not "sleep 300 &" in its group.
 type groups struct {
-	dir string
-	log zerolog.Logger
+	path string
+	log  zerolog.Logger
+
+	mu   sync.Mutex
+	f    *os.File // the journal, append-only; nil until killLeftovers
+	live int      // groups recorded and not ended
+	size int64
 }
 
 func newGroups(state string, log zerolog.Logger) (*groups, error) {
-	dir := filepath.Join(state, groupsDir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(state, 0o700); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	return &groups{dir: dir, log: log}, nil
+	return &groups{path: filepath.Join(state, groupsFile), log: log}, nil
 }
 
 // GroupStarted records pgid until the returned func is called.
@@ -42,38 +58,113 @@ func (g *groups) GroupStarted(pgid int) func() {
 		g.log.Warn().Err(err).Int("pgid", pgid).Msg("cannot record the run's process group")
 		return nil
 	}
-	// Named by start time too: a pid reused at once by the next run cannot
-	// have its record removed by the end of this one.
-	path := filepath.Join(g.dir, fmt.Sprintf("%d-%d", pgid, start))
-	if err := os.WriteFile(path, []byte(fmt.Sprintf("%d %d\n", pgid, start)), 0o600); err != nil {
-		g.log.Warn().Err(err).Int("pgid", pgid).Msg("cannot record the run's process group")
+	rec := fmt.Sprintf("%d %d\n", pgid, start)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.append("+ " + rec) {
 		return nil
 	}
-	return func() { _ = os.Remove(path) }
+	g.live++
+	return func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.live--
+		if g.f == nil {
+			return // closed: the agent stopped while the run was ending
+		}
+		g.append("- " + rec)
+		if g.live == 0 && g.size > groupsCompactAt && g.f != nil {
+			if err := g.f.Truncate(0); err == nil {
+				g.size = 0
+			}
+		}
+	}
 }
 
-// killLeftovers sends SIGKILL to every recorded group and removes the
-// records. It must run before the agent starts any run. A group is killed
-// when its leader is the recorded process (same pid and start time) or is
-// gone: the kernel does not reuse a pid while a process group of that id
-// has members, so members of group PGID without a leader are what the run
-// left. A live leader with another start time is a recycled pid: not
-// killed. It returns how many groups it signalled.
-func (g *groups) killLeftovers() int {
-	ents, err := os.ReadDir(g.dir)
-	if err != nil {
-		g.log.Warn().Err(err).Msg("cannot read the recorded process groups")
-		return 0
+// append writes one journal line; g.mu is held.
+func (g *groups) append(line string) bool {
+	if g.f == nil {
+		g.log.Warn().Msg("cannot record the run's process group: the journal is not open")
+		return false
 	}
-	n := 0
-	for _, e := range ents {
-		path := filepath.Join(g.dir, e.Name())
-		pgid, start, err := readGroup(path)
-		if err != nil {
-			g.log.Warn().Err(err).Str("file", path).Msg("bad process group record; removing it")
-			_ = os.Remove(path)
+	n, err := g.f.WriteString(line)
+	g.size += int64(n)
+	if err != nil {
+		g.log.Warn().Err(err).Str("file", g.path).Msg("cannot record the run's process group")
+		return false
+	}
+	return true
+}
+
+// close closes the journal; runs still in flight stay recorded.
+func (g *groups) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.f != nil {
+		_ = g.f.Close()
+		g.f = nil
+	}
+}
+
+// leftovers reads the journal: the groups started and not ended, in the
+// order they started, and the number of lines it could not read.
+func leftovers(path string) (recs [][2]uint64, bad int, err error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	type rec struct{ pgid, start uint64 }
+	var order []rec
+	open := map[rec]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" {
 			continue
 		}
+		var op string
+		var r rec
+		if _, err := fmt.Sscanf(line, "%s %d %d", &op, &r.pgid, &r.start); err != nil || r.pgid <= 1 || (op != "+" && op != "-") {
+			bad++
+			continue
+		}
+		if op == "+" {
+			if !open[r] {
+				order = append(order, r)
+			}
+			open[r] = true
+		} else {
+			delete(open, r)
+		}
+	}
+	for _, r := range order {
+		if open[r] {
+			recs = append(recs, [2]uint64{r.pgid, r.start})
+		}
+	}
+	return recs, bad, nil
+}
+
+// killLeftovers sends SIGKILL to every group the journal holds as not
+// ended, empties the journal and opens it for this agent's runs. It must
+// run before the agent starts any run. A group is killed when its leader
+// is the recorded process (same pid and start time) or is gone: the kernel
+// does not reuse a pid while a process group of that id has members, so
+// members of group PGID without a leader are what the run left. A live
+// leader with another start time is a recycled pid: not killed. It
+// returns how many groups it signalled.
+func (g *groups) killLeftovers() int {
+	recs, bad, err := leftovers(g.path)
+	if err != nil {
+		g.log.Warn().Err(err).Str("file", g.path).Msg("cannot read the recorded process groups")
+	}
+	if bad > 0 {
+		g.log.Warn().Int("lines", bad).Str("file", g.path).Msg("bad process group records; ignored")
+	}
+	n := 0
+	for _, r := range recs {
+		pgid, start := int(r[0]), r[1]
 		now, err := procStart(pgid)
 		switch {
 		case err == nil && now != start:
@@ -89,20 +180,15 @@ func (g *groups) killLeftovers() int {
 		default:
 			g.log.Warn().Err(err).Int("pgid", pgid).Msg("cannot check a leftover process group")
 		}
-		_ = os.Remove(path)
 	}
-	return n
-}
-
-func readGroup(path string) (pgid int, start uint64, err error) {
-	b, err := os.ReadFile(path)
+	f, err := os.OpenFile(g.path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return 0, 0, err
+		g.log.Error().Err(err).Str("file", g.path).Msg("cannot open the process group journal; runs are not recorded")
 	}
-	if _, err := fmt.Sscanf(string(b), "%d %d", &pgid, &start); err != nil || pgid <= 1 {
-		return 0, 0, fmt.Errorf("want \"PGID STARTTIME\", got %q", strings.TrimSpace(string(b)))
-	}
-	return pgid, start, nil
+	g.mu.Lock()
+	g.f, g.size = f, 0
+	g.mu.Unlock()
+	return n
 }
 
 // procStart is the start time of process pid (clock ticks since boot), an

@@ -57,6 +57,7 @@ func TestGroups_KillLeftoversOfADeadAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	g.killLeftovers() // opens the journal, as the agent's Start does
 	leader, line := startGroup(t, `sleep 300 & echo $!; wait`)
 	child, err := strconv.Atoi(line)
 	if err != nil {
@@ -68,8 +69,8 @@ func TestGroups_KillLeftoversOfADeadAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(state, groupsDir, fmt.Sprintf("%d-%d", leader.Process.Pid, start))); err != nil {
-		t.Fatalf("no record of the run's group: %v", err)
+	if recs := recorded(t, state); len(recs) != 1 || recs[0] != [2]uint64{uint64(leader.Process.Pid), start} {
+		t.Fatalf("recorded groups %v, want the run's [%d %d]", recs, leader.Process.Pid, start)
 	}
 	// Pdeathsig kills the leader; its background child lives on.
 	_ = leader.Process.Kill()
@@ -91,8 +92,8 @@ func TestGroups_KillLeftoversOfADeadAgent(t *testing.T) {
 		}
 		return nil
 	})
-	if ents, _ := os.ReadDir(filepath.Join(state, groupsDir)); len(ents) != 0 {
-		t.Errorf("records left after killLeftovers: %v", ents)
+	if recs := recorded(t, state); len(recs) != 0 {
+		t.Errorf("records left after killLeftovers: %v", recs)
 	}
 }
 
@@ -109,8 +110,7 @@ func TestGroups_RecycledPidIsNotKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A record of an earlier run whose leader had this pid: another start time.
-	rec := filepath.Join(g.dir, strconv.Itoa(pid))
-	if err := os.WriteFile(rec, []byte(fmt.Sprintf("%d %d\n", pid, start-1)), 0o600); err != nil {
+	if err := os.WriteFile(g.path, []byte(fmt.Sprintf("+ %d %d\n", pid, start-1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if n := g.killLeftovers(); n != 0 {
@@ -119,8 +119,8 @@ func TestGroups_RecycledPidIsNotKilled(t *testing.T) {
 	if !procAlive(pid) {
 		t.Fatalf("process %d, which reused a recorded pid, was killed", pid)
 	}
-	if _, err := os.Stat(rec); !os.IsNotExist(err) {
-		t.Errorf("stale record not removed: %v", err)
+	if recs := recorded(t, state); len(recs) != 0 {
+		t.Errorf("stale record not removed: %v", recs)
 	}
 }
 
@@ -130,19 +130,63 @@ func TestGroups_EndedRunLeavesNoRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	g.killLeftovers() // opens the journal
 	leader, _ := startGroup(t, `echo up; exec sleep 300`)
 	ended := g.GroupStarted(leader.Process.Pid)
-	ended()
-	if ents, _ := os.ReadDir(g.dir); len(ents) != 0 {
-		t.Errorf("records left after the run ended: %v", ents)
+	if recs := recorded(t, state); len(recs) != 1 {
+		t.Fatalf("recorded groups %v while the run is in flight, want 1", recs)
 	}
-	if err := os.WriteFile(filepath.Join(g.dir, "junk"), []byte("x"), 0o600); err != nil {
+	ended()
+	if recs := recorded(t, state); len(recs) != 0 {
+		t.Errorf("records left after the run ended: %v", recs)
+	}
+	f, err := os.OpenFile(g.path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := f.WriteString("junk\n+ 1 2\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
 	if n := g.killLeftovers(); n != 0 {
-		t.Errorf("killLeftovers signalled %d groups for a bad record", n)
+		t.Errorf("killLeftovers signalled %d groups for bad records", n)
 	}
-	if ents, _ := os.ReadDir(g.dir); len(ents) != 0 {
-		t.Errorf("bad record not removed: %v", ents)
+	if b, _ := os.ReadFile(g.path); len(b) != 0 {
+		t.Errorf("journal not emptied after killLeftovers: %q", b)
 	}
+}
+
+// TestGroups_JournalCompactsWhenIdle: the journal is emptied once it is
+// large and no run is in flight, and a run in flight stays recorded.
+func TestGroups_JournalCompactsWhenIdle(t *testing.T) {
+	state := t.TempDir()
+	g, err := newGroups(state, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.killLeftovers()
+	held, _ := startGroup(t, `echo up; exec sleep 300`)
+	hold := g.GroupStarted(held.Process.Pid) // in flight throughout
+	leader, _ := startGroup(t, `echo up; exec sleep 300`)
+	pid := leader.Process.Pid
+	for g.size <= groupsCompactAt {
+		g.GroupStarted(pid)()
+	}
+	if recs := recorded(t, state); len(recs) != 1 {
+		t.Fatalf("recorded %v, want only the run in flight", recs)
+	}
+	hold()
+	if fi, err := os.Stat(g.path); err != nil || fi.Size() != 0 {
+		t.Fatalf("journal not compacted once idle: %v %v", fi.Size(), err)
+	}
+}
+
+// recorded is what the journal in state holds as not ended.
+func recorded(t *testing.T, state string) [][2]uint64 {
+	t.Helper()
+	recs, _, err := leftovers(filepath.Join(state, groupsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
 }

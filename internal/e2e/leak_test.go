@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -40,8 +41,9 @@ watches:
 	// The agent records the run's group right after starting it; a kill
 	// before that instant is the window the README names.
 	testutil.Eventually(t, wait, func() error {
-		if ents, _ := os.ReadDir(filepath.Join(state, "runs")); len(ents) != 1 {
-			return fmt.Errorf("%d process groups recorded in %s/runs, want 1", len(ents), state)
+		b, _ := os.ReadFile(filepath.Join(state, "runs.log"))
+		if n := strings.Count(string(b), "+ "); n != 1 {
+			return fmt.Errorf("%d process groups recorded in %s/runs.log, want 1", n, state)
 		}
 		return nil
 	})
