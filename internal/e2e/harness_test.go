@@ -24,6 +24,13 @@ import (
 
 const wait = 20 * time.Second
 
+// TestMain removes the binaries the tests built once they have run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testutil.RemoveBinaries()
+	os.Exit(code)
+}
+
 // proc is a started binary.
 type proc struct {
 	t    *testing.T

@@ -3,6 +3,7 @@ package zk_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -22,6 +23,13 @@ import (
 
 // wait bounds every poll: generous, for a loaded 2-core machine.
 const wait = 30 * time.Second
+
+// TestMain removes the binaries the scale test built once the tests ran.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testutil.RemoveBinaries()
+	os.Exit(code)
+}
 
 var openACL = gozk.WorldACL(gozk.PermAll)
 
