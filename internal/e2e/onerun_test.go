@@ -99,17 +99,7 @@ watches:
 // dispatchers runs once too.
 func TestOneRun_TwoDispatchers(t *testing.T) {
 	t.Parallel()
-	z := testutil.RunZooKeeper(t)
-	zc := z.Connect(t)
-	if _, err := zc.Create("/k", []byte("init"), 0, zkOpenACL); err != nil {
-		t.Fatal(err)
-	}
-	ns := testutil.RunNATS(t)
-	flags := []string{"--nats", ns.ClientURL(), "--zk", z.Addr(), "--zk-watch", "/k"}
-	a := startDispatcher(t, t.TempDir(), "127.0.0.1:0", flags...)
-	b := startDispatcher(t, t.TempDir(), "127.0.0.1:0", flags...)
-	a.disp.waitLog("zk: watches set")
-	b.disp.waitLog("zk: watches set")
+	zc, a, b := twoZKDispatchers(t)
 
 	f := newFixture(t)
 	f.script("count.sh", countScript)

@@ -93,12 +93,11 @@ watches:
 	}
 }
 
-// TestZK_TwoDispatchersOneKilled runs two dispatcher processes on one
-// ZooKeeper and one external NATS, kills one (SIGKILL) in the middle of a
-// burst, and checks that each change was stored once and that the agent's
-// last run saw the final value.
-func TestZK_TwoDispatchersOneKilled(t *testing.T) {
-	t.Parallel()
+// twoZKDispatchers starts a private ZooKeeper holding /k, an external NATS
+// and two dispatcher processes on both, each watching /k, and returns once
+// both watch it.
+func twoZKDispatchers(t *testing.T) (*gozk.Conn, *cluster, *cluster) {
+	t.Helper()
 	z := testutil.RunZooKeeper(t)
 	zc := z.Connect(t)
 	if _, err := zc.Create("/k", []byte("init"), 0, zkOpenACL); err != nil {
@@ -110,6 +109,16 @@ func TestZK_TwoDispatchersOneKilled(t *testing.T) {
 	b := startDispatcher(t, t.TempDir(), "127.0.0.1:0", flags...)
 	a.disp.waitLog("zk: watches set")
 	b.disp.waitLog("zk: watches set")
+	return zc, a, b
+}
+
+// TestZK_TwoDispatchersOneKilled runs two dispatcher processes on one
+// ZooKeeper and one external NATS, kills one (SIGKILL) in the middle of a
+// burst, and checks that each change was stored once and that the agent's
+// last run saw the final value.
+func TestZK_TwoDispatchersOneKilled(t *testing.T) {
+	t.Parallel()
+	zc, a, b := twoZKDispatchers(t)
 
 	f := newFixture(t)
 	f.script("rec.sh", `data=$(cat); echo "$data" >> "$DIR/runs.log"`)
