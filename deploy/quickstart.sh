@@ -17,7 +17,9 @@ cleanup() {
 if [ "${KEEP:-}" != 1 ]; then trap cleanup EXIT; fi
 
 echo "==> building dispatcher, agent and herald into $work/bin"
-go build -o "$work/bin/" ./cmd/dispatcher ./cmd/agent ./cmd/herald
+# -buildvcs=auto: stamp the revision (herald version, herald status) even
+# where GOFLAGS turns it off; outside a git checkout it stamps nothing.
+go build -buildvcs=auto -o "$work/bin/" ./cmd/dispatcher ./cmd/agent ./cmd/herald
 
 echo "==> starting the dispatcher (embedded NATS with JetStream, data in $work/data)"
 "$work/bin/dispatcher" --data "$work/data" --nats-listen 127.0.0.1:0 --http 127.0.0.1:0 \
