@@ -24,6 +24,7 @@ import (
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 )
@@ -158,9 +159,17 @@ func (a *Agent) Start(ctx context.Context) error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	a.js = js
-	if a.outcomes, err = bus.NewOutcomeStore(nc, bus.DefaultOutcomeStoreConfig()); err != nil {
+	scfg := bus.DefaultOutcomeStoreConfig()
+	scfg.OnRetry = func(subject, msgID string, attempt int, err error) {
+		a.log.Warn().Err(err).Str("subject", subject).Str("msg_id", msgID).Int("attempt", attempt).
+			Msg("outcome not stored yet; retrying (its event stays unacknowledged)")
+	}
+	if a.outcomes, err = bus.NewOutcomeStore(nc, scfg); err != nil {
 		return err
 	}
+	a.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "herald_agent_outcomes_pending", Help: "Outcomes published and not yet stored by JetStream (their events are held).",
+	}, func() float64 { return float64(a.outcomes.Pending()) }))
 	if err := a.subscribeHooks(); err != nil {
 		return err
 	}

@@ -21,14 +21,26 @@ type OutcomeStoreConfig struct {
 	// doubles from MinBackoff up to MaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
 	// MaxPending is how many publishes may wait for their ack at once;
-	// Store blocks briefly beyond it.
+	// Store blocks briefly beyond it. The default is above the agent's
+	// MaxAckPending (50,000), so the events an agent can hold never make
+	// its consumer wait on the store.
 	MaxPending int
+	// OnRetry, if set, hears of an outcome not stored yet: on its first
+	// failed attempt and on every RetryReportEvery-th after, so that a
+	// store that keeps failing (no stream, no permission to publish on
+	// herald.outcome.>) is logged rather than silent.
+	OnRetry func(subject, msgID string, attempt int, err error)
 }
+
+// RetryReportEvery is how often OnRetry hears of an outcome that keeps
+// failing, after its first failure: every 20th attempt, about every 100 s
+// at the longest backoff.
+const RetryReportEvery = 20
 
 // DefaultOutcomeStoreConfig is what the agent, the hooks and the handlers
 // use.
 func DefaultOutcomeStoreConfig() OutcomeStoreConfig {
-	return OutcomeStoreConfig{TryTimeout: 5 * time.Second, MinBackoff: 100 * time.Millisecond, MaxBackoff: 5 * time.Second, MaxPending: 16384}
+	return OutcomeStoreConfig{TryTimeout: 5 * time.Second, MinBackoff: 100 * time.Millisecond, MaxBackoff: 5 * time.Second, MaxPending: 65536}
 }
 
 // Validate names the first bad field.
@@ -177,7 +189,7 @@ func (s *OutcomeStore) stored(m *nats.Msg) {
 
 // failed schedules another attempt. It may be called with the publisher's
 // lock held, so the retry runs in a goroutine of its own.
-func (s *OutcomeStore) failed(m *nats.Msg, _ error) {
+func (s *OutcomeStore) failed(m *nats.Msg, err error) {
 	s.mu.Lock()
 	r, ok := s.pending[m]
 	if !ok || s.ctx.Err() != nil {
@@ -185,6 +197,10 @@ func (s *OutcomeStore) failed(m *nats.Msg, _ error) {
 		return
 	}
 	r.attempt++
+	if s.cfg.OnRetry != nil && (r.attempt == 1 || r.attempt%RetryReportEvery == 0) {
+		attempt, report := r.attempt, s.cfg.OnRetry
+		defer func() { report(m.Subject, m.Header.Get(nats.MsgIdHdr), attempt, err) }()
+	}
 	wait := s.cfg.MinBackoff << min(r.attempt-1, 16)
 	if wait > s.cfg.MaxBackoff || wait <= 0 {
 		wait = s.cfg.MaxBackoff
@@ -202,6 +218,15 @@ func (s *OutcomeStore) failed(m *nats.Msg, _ error) {
 		}
 		s.publish(m)
 	}()
+}
+
+// CloseWithin is Close with a deadline d from now: what a daemon that is
+// stopping calls, so that an outcome that cannot be stored (NATS down, the
+// stream gone) does not hold its shutdown forever.
+func (s *OutcomeStore) CloseWithin(d time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	s.Close(ctx)
 }
 
 // Close stops taking outcomes, waits until the ones in flight are stored

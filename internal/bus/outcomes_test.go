@@ -102,3 +102,50 @@ func TestOutcomeStore_CloseAbandonsUnstored(t *testing.T) {
 		t.Fatalf("Store after Close = %v, want ErrStoreClosed", err)
 	}
 }
+
+// An outcome that cannot be stored (no stream) is reported to OnRetry, and
+// CloseWithin gives up on it at its deadline instead of waiting forever.
+func TestOutcomeStore_ReportsRetriesAndCloseWithinEnds(t *testing.T) {
+	js := setup(t)
+	cfg := bus.DefaultOutcomeStoreConfig()
+	cfg.TryTimeout, cfg.MinBackoff, cfg.MaxBackoff = time.Second, 10*time.Millisecond, 20*time.Millisecond
+	var reports atomic.Int32
+	var first atomic.Value
+	cfg.OnRetry = func(subject, msgID string, attempt int, err error) {
+		if reports.Add(1) == 1 {
+			first.Store(fmt.Sprintf("%s %s %d %v", subject, msgID, attempt, err != nil))
+		}
+	}
+	s, err := bus.NewOutcomeStore(js.Conn(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := events.Outcome{EventID: "e1", Watch: "w", Host: "h", Status: events.StatusOK}
+	if err := s.Store(o, func() { t.Error("done called for an outcome never stored") }); err != nil {
+		t.Fatal(err)
+	}
+	want := o.Subject() + " " + o.MsgID() + " 1 true"
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if got, _ := first.Load().(string); got != want {
+			return fmt.Errorf("first report %q, want %q", got, want)
+		}
+		return nil
+	})
+	// Attempts 2..19 are not reported; the 20th is.
+	testutil.Eventually(t, 20*time.Second, func() error {
+		if n := reports.Load(); n < 2 {
+			return fmt.Errorf("%d reports, want the first and the %dth attempt's", n, bus.RetryReportEvery)
+		}
+		return nil
+	})
+	closed := make(chan struct{})
+	go func() { s.CloseWithin(200 * time.Millisecond); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("CloseWithin did not return with an outcome that cannot be stored")
+	}
+	if s.Pending() != 1 {
+		t.Errorf("pending %d after close, want the unstored outcome still counted", s.Pending())
+	}
+}

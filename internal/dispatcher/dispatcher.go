@@ -383,7 +383,6 @@ func (d *Dispatcher) fail(err error) {
 	})
 }
 
-// Done is closed when the dispatcher fails on its own (a source or the
 // Reload rescans the hook files now (SIGHUP), whether or not the hooks
 // directory's change notifications work.
 func (d *Dispatcher) Reload() {
@@ -392,6 +391,7 @@ func (d *Dispatcher) Reload() {
 	}
 }
 
+// Done is closed when the dispatcher fails on its own (a source or the
 // HTTP server returned an error); Err tells why. Close does not close it.
 func (d *Dispatcher) Done() <-chan struct{} { return d.done }
 

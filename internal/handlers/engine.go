@@ -204,11 +204,18 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 	if env.JS == nil {
 		return errors.New("handlers: no JetStream")
 	}
-	store, err := bus.NewOutcomeStore(env.JS.Conn(), bus.DefaultOutcomeStoreConfig())
+	scfg := bus.DefaultOutcomeStoreConfig()
+	scfg.OnRetry = func(subject, msgID string, attempt int, err error) {
+		env.Log.Warn().Err(err).Str("subject", subject).Str("msg_id", msgID).Int("attempt", attempt).
+			Msg("outcome not stored yet; retrying")
+	}
+	store, err := bus.NewOutcomeStore(env.JS.Conn(), scfg)
 	if err != nil {
 		return fmt.Errorf("handlers: %w", err)
 	}
-	defer store.Close(context.Background()) // after wg.Wait: nothing is left in flight
+	// After wg.Wait: what is left is outcomes not stored yet; a stopping
+	// dispatcher gives them a moment, not forever (NATS may be down).
+	defer store.CloseWithin(5 * time.Second)
 	r := &run{
 		e: e, js: env.JS, log: env.Log, tracker: env.Interest,
 		sem:  make(chan struct{}, e.cfg.MaxConcurrent),
