@@ -60,7 +60,11 @@ type Agent struct {
 	unacked  map[uint64]*delivery
 	filters  []string
 	consumer jetstream.Consumer
-	consume  jetstream.ConsumeContext
+	// deliverFrom is where a consumer set up again after a loss starts
+	// (nil: new events only, for the first one).
+	deliverFrom *deliverFrom
+	lastSeq     atomic.Uint64 // highest stream sequence delivered to this agent
+	consume     jetstream.ConsumeContext
 
 	started   time.Time
 	lock      *os.File
@@ -241,7 +245,7 @@ func (a *Agent) ensureConsumer(force bool) error {
 	}
 	ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
 	defer cancel()
-	cons, err := a.js.CreateOrUpdateConsumer(ctx, events.EventsStream, jetstream.ConsumerConfig{
+	cfg := jetstream.ConsumerConfig{
 		Durable:        a.consumerName(),
 		Description:    "herald agent " + a.cfg.Name,
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
@@ -250,14 +254,37 @@ func (a *Agent) ensureConsumer(force bool) error {
 		MaxDeliver:     -1,
 		MaxAckPending:  50000,
 		FilterSubjects: want,
-	})
+	}
+	a.mu.Lock()
+	if a.deliverFrom != nil { // set up again after a loss: see consumeEvents
+		cfg.DeliverPolicy, cfg.OptStartSeq = a.deliverFrom.policy, a.deliverFrom.seq
+	}
+	a.mu.Unlock()
+	// Where a durable starts cannot be changed later: an existing one keeps
+	// its own (it may have been set up again from a sequence).
+	if old, err := a.js.Consumer(ctx, events.EventsStream, cfg.Durable); err == nil {
+		oc := old.CachedInfo().Config
+		cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = oc.DeliverPolicy, oc.OptStartSeq, oc.OptStartTime
+	}
+	cons, err := a.js.CreateOrUpdateConsumer(ctx, events.EventsStream, cfg)
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", a.consumerName(), err)
 	}
+	a.seen(cons.CachedInfo().Delivered.Stream)
 	a.mu.Lock()
 	a.consumer, a.filters = cons, want
 	a.mu.Unlock()
 	return nil
+}
+
+// seen records that the consumer has reached stream sequence seq.
+func (a *Agent) seen(seq uint64) {
+	for {
+		last := a.lastSeq.Load()
+		if seq <= last || a.lastSeq.CompareAndSwap(last, seq) {
+			return
+		}
+	}
 }
 
 // runOnLoad offers, for every key the watch selects, one event: the newest
@@ -320,6 +347,7 @@ func (a *Agent) handleMsg(m jetstream.Msg) {
 		return
 	}
 	seq := md.Sequence.Stream
+	a.seen(seq)
 	a.mu.Lock()
 	if _, held := a.unacked[seq]; held {
 		a.mu.Unlock()

@@ -41,13 +41,18 @@ func (a *Agent) setUpConsumer() bool {
 // consumeEvents consumes the durable consumer until the agent closes. A
 // consumer deleted under it (by hand, or with the events stream, which the
 // dispatcher then recreates) ends a JetStream Consume for good: the agent
-// sets the consumer up again and goes on. When the events stream itself is
-// new, stream sequences start again at 1, so every watch's run-mode policy
-// starts afresh (its per-key memory of sequences belongs to the old
-// stream); runs in flight finish.
+// sets the consumer up again and goes on, from the sequence after the last
+// one it received, so nothing stored meanwhile is missed. When the events
+// stream itself is new, the consumer starts at its first event, and since
+// stream sequences start again at 1 every watch's run-mode policy starts
+// afresh (its per-key memory of sequences belongs to the old stream); runs
+// in flight finish.
 func (a *Agent) consumeEvents() {
 	announced := false
-	born := a.streamCreated() // the stream the consumer reads
+	born, ok := a.streamBorn() // the stream the consumer reads
+	if !ok {
+		return
+	}
 	for {
 		lost := make(chan struct{})
 		var once sync.Once
@@ -87,11 +92,17 @@ func (a *Agent) consumeEvents() {
 			return
 		case <-time.After(time.Second):
 		}
-		if !a.setUpConsumer() {
+		now, ok := a.streamBorn()
+		if !ok {
 			return
 		}
-		if now := a.streamCreated(); !now.Equal(born) {
+		from := &deliverFrom{policy: jetstream.DeliverByStartSequencePolicy, seq: a.lastSeq.Load() + 1}
+		if !now.Equal(born) {
+			// A new stream: everything it holds is new to this agent, and
+			// its sequences start again at 1.
 			born = now
+			from = &deliverFrom{policy: jetstream.DeliverAllPolicy}
+			a.lastSeq.Store(0)
 			a.log.Warn().Time("created", now).Msg("the events stream is new (recreated): run modes start afresh")
 			// Held events belong to the old stream; their sequences are
 			// reused by the new one.
@@ -102,6 +113,35 @@ func (a *Agent) consumeEvents() {
 				rt.restartPolicy()
 			}
 		}
+		a.mu.Lock()
+		a.deliverFrom = from
+		a.mu.Unlock()
+		if !a.setUpConsumer() {
+			return
+		}
+	}
+}
+
+// deliverFrom is where a durable consumer starts.
+type deliverFrom struct {
+	policy jetstream.DeliverPolicy
+	seq    uint64 // with DeliverByStartSequencePolicy
+}
+
+// streamBorn waits until the events stream is there and returns when it
+// was created; false when the agent closes first.
+func (a *Agent) streamBorn() (time.Time, bool) {
+	wait := 100 * time.Millisecond
+	for {
+		if t := a.streamCreated(); !t.IsZero() {
+			return t, true
+		}
+		select {
+		case <-a.ctx.Done():
+			return time.Time{}, false
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 2*time.Second)
 	}
 }
 

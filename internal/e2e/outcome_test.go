@@ -270,17 +270,36 @@ func TestAgent_RecoversDeletedConsumerAndStream(t *testing.T) {
 	if err := c.js.DeleteConsumer(ctx, events.EventsStream, ci.Name); err != nil {
 		t.Fatal(err)
 	}
+	// Published while the consumer is gone (the agent waits a second
+	// before setting it up again): the new consumer starts after the last
+	// event the agent received, so it still runs.
+	c.publish("test.daemon", "/k", "e3")
+	if consumer() == nil {
+		t.Log("the consumer was back before e3 was stored: the gap is not exercised this time")
+	}
 	a.waitLog("event consumer deleted on the server; setting it up again")
 	testutil.Eventually(t, wait, consumer)
-	c.publish("test.daemon", "/k", "e3")
 	out.waitCount(t, "echo", events.StatusOK, 3)
 
 	if err := c.js.DeleteStream(ctx, events.EventsStream); err != nil {
 		t.Fatal(err)
 	}
+	// Published into the recreated stream as soon as it is there, before
+	// (most likely) the agent's consumer is: it starts at the new
+	// stream's first event.
+	var e4 events.Event
+	testutil.Eventually(t, wait, func() error {
+		if _, err := c.js.Stream(ctx, events.EventsStream); err != nil {
+			return err
+		}
+		e4 = c.publish("test.daemon", "/k", "e4")
+		return nil
+	})
+	if consumer() == nil {
+		t.Log("the consumer was back before e4 was stored: the gap is not exercised this time")
+	}
 	a.waitLog("the events stream is new (recreated): run modes start afresh")
 	testutil.Eventually(t, wait, consumer)
-	e4 := c.publish("test.daemon", "/k", "e4")
 	out.waitCount(t, "echo", events.StatusOK, 4)
 	if got := out.Snapshot(); got[len(got)-1].EventID != e4.ID {
 		t.Fatalf("last outcome is of %s, want e4 %s", got[len(got)-1].EventID, e4.ID)
