@@ -16,8 +16,10 @@ import (
 // groupsFile is the journal, under --state, of the process groups of the
 // agent's runs: one line "+ PGID STARTTIME" when a run starts and one line
 // "- PGID STARTTIME" when its group is gone (STARTTIME: the leader's start
-// time in clock ticks since boot, /proc/PID/stat field 22). A group with a
-// "+" and no "-" is in flight, or was left by an agent that died.
+// time in clock ticks since boot, /proc/PID/stat field 22), after a first
+// line "boot BOOT_ID" (/proc/sys/kernel/random/boot_id): a journal of an
+// earlier boot is ignored. A group with a "+" and no "-" is in flight, or
+// was left by an agent that died.
 //
 // One append per start and per end to a file opened once: creating and
 // removing a file per run costs a journaled metadata operation each, which
@@ -76,6 +78,7 @@ func (g *groups) GroupStarted(pgid int) func() {
 		if g.live == 0 && g.size > groupsCompactAt && g.f != nil {
 			if err := g.f.Truncate(0); err == nil {
 				g.size = 0
+				g.append("boot " + bootID() + "\n")
 			}
 		}
 	}
@@ -123,6 +126,13 @@ func leftovers(path string) (recs [][2]uint64, bad int, err error) {
 		if line == "" {
 			continue
 		}
+		if id, ok := strings.CutPrefix(line, "boot "); ok {
+			if id != bootID() {
+				// Written in an earlier boot: none of its processes runs.
+				return nil, bad, nil
+			}
+			continue
+		}
 		var op string
 		var r rec
 		if _, err := fmt.Sscanf(line, "%s %d %d", &op, &r.pgid, &r.start); err != nil || r.pgid <= 1 || (op != "+" && op != "-") {
@@ -148,12 +158,13 @@ func leftovers(path string) (recs [][2]uint64, bad int, err error) {
 
 // killLeftovers sends SIGKILL to every group the journal holds as not
 // ended, empties the journal and opens it for this agent's runs. It must
-// run before the agent starts any run. A group is killed when its leader
-// is the recorded process (same pid and start time) or is gone: the kernel
-// does not reuse a pid while a process group of that id has members, so
-// members of group PGID without a leader are what the run left. A live
-// leader with another start time is a recycled pid: not killed. It
-// returns how many groups it signalled.
+// run before the agent starts any run. When the recorded leader is still
+// that process (same pid and start time), its whole group is the run's and
+// is killed. When the leader is gone, only the members of group PGID that
+// started after it are killed: those are what the run left, and a process
+// that started before the run cannot be part of it. A live leader with
+// another start time is a recycled pid: nothing is killed. Records of an
+// earlier boot are ignored. It returns how many groups it signalled.
 func (g *groups) killLeftovers() int {
 	recs, bad, err := leftovers(g.path)
 	if err != nil {
@@ -169,13 +180,21 @@ func (g *groups) killLeftovers() int {
 		switch {
 		case err == nil && now != start:
 			g.log.Debug().Int("pgid", pgid).Msg("recorded leader pid now belongs to another process; not killed")
-		case err == nil || errors.Is(err, os.ErrNotExist):
+		case err == nil:
+			// The leader is the run's own: the whole group is the run's.
 			kerr := syscall.Kill(-pgid, syscall.SIGKILL)
 			if kerr == nil {
 				n++
 				g.log.Warn().Int("pgid", pgid).Msg("killed what a run of the previous agent left running")
 			} else if !errors.Is(kerr, syscall.ESRCH) {
 				g.log.Warn().Err(kerr).Int("pgid", pgid).Msg("cannot kill a leftover process group")
+			}
+		case errors.Is(err, os.ErrNotExist):
+			// The leader is gone: kill only the members of its group that
+			// started after it, never a group that reused the id since.
+			if k := killMembers(pgid, start); k > 0 {
+				n++
+				g.log.Warn().Int("pgid", pgid).Int("processes", k).Msg("killed what a run of the previous agent left running")
 			}
 		default:
 			g.log.Warn().Err(err).Int("pgid", pgid).Msg("cannot check a leftover process group")
@@ -187,6 +206,9 @@ func (g *groups) killLeftovers() int {
 	}
 	g.mu.Lock()
 	g.f, g.size = f, 0
+	if f != nil {
+		g.append("boot " + bootID() + "\n")
+	}
 	g.mu.Unlock()
 	return n
 }
@@ -194,24 +216,69 @@ func (g *groups) killLeftovers() int {
 // procStart is the start time of process pid (clock ticks since boot), an
 // error wrapping os.ErrNotExist when there is no such process.
 func procStart(pid int) (uint64, error) {
+	_, start, err := procStat(pid)
+	return start, err
+}
+
+// procStat is the process group and start time (clock ticks since boot)
+// of process pid, an error wrapping os.ErrNotExist when there is none.
+func procStat(pid int) (pgrp int, start uint64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The command name (field 2) is in parentheses and may hold anything.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+		return 0, 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
 	}
 	f := strings.Fields(s[i+1:])
-	const startField = 22 - 3 // fields after ")" begin with field 3
+	const pgrpField, startField = 5 - 3, 22 - 3 // fields after ")" begin with field 3
 	if len(f) <= startField {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
+		return 0, 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
 	}
-	v, err := strconv.ParseUint(f[startField], 10, 64)
+	if pgrp, err = strconv.Atoi(f[pgrpField]); err != nil {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: process group: %w", pid, err)
+	}
+	if start, err = strconv.ParseUint(f[startField], 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: start time: %w", pid, err)
+	}
+	return pgrp, start, nil
+}
+
+// killMembers sends SIGKILL to every process of group pgid that started no
+// earlier than since (clock ticks since boot): what a run whose leader is
+// gone left. A process of that group that is older cannot be the run's.
+// It returns how many it signalled.
+func killMembers(pgid int, since uint64) int {
+	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: start time: %w", pid, err)
+		return 0
 	}
-	return v, nil
+	n := 0
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		pg, start, err := procStat(pid)
+		if err != nil || pg != pgid || start < since {
+			continue
+		}
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// bootID identifies this boot of the machine: a journal written in an
+// earlier boot names processes that are gone, whose pids mean nothing now.
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }

@@ -151,7 +151,7 @@ func TestGroups_EndedRunLeavesNoRecord(t *testing.T) {
 	if n := g.killLeftovers(); n != 0 {
 		t.Errorf("killLeftovers signalled %d groups for bad records", n)
 	}
-	if b, _ := os.ReadFile(g.path); len(b) != 0 {
+	if b, _ := os.ReadFile(g.path); string(b) != "boot "+bootID()+"\n" {
 		t.Errorf("journal not emptied after killLeftovers: %q", b)
 	}
 }
@@ -176,8 +176,8 @@ func TestGroups_JournalCompactsWhenIdle(t *testing.T) {
 		t.Fatalf("recorded %v, want only the run in flight", recs)
 	}
 	hold()
-	if fi, err := os.Stat(g.path); err != nil || fi.Size() != 0 {
-		t.Fatalf("journal not compacted once idle: %v %v", fi.Size(), err)
+	if b, err := os.ReadFile(g.path); err != nil || string(b) != "boot "+bootID()+"\n" {
+		t.Fatalf("journal not compacted once idle: %d bytes, %v", len(b), err)
 	}
 }
 
@@ -189,4 +189,69 @@ func recorded(t *testing.T, state string) [][2]uint64 {
 		t.Fatal(err)
 	}
 	return recs
+}
+
+// TestGroups_EarlierBootIsIgnored: a journal written in another boot names
+// pids that mean nothing now; its records kill nothing, even a live
+// process whose pid and start time match one.
+func TestGroups_EarlierBootIsIgnored(t *testing.T) {
+	if bootID() == "" {
+		t.Skip("no /proc/sys/kernel/random/boot_id")
+	}
+	state := t.TempDir()
+	g, err := newGroups(state, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := startGroup(t, `echo up; exec sleep 300`)
+	pid := other.Process.Pid
+	start, err := procStart(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := fmt.Sprintf("boot another-boot\n+ %d %d\n", pid, start)
+	if err := os.WriteFile(g.path, []byte(rec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if recs := recorded(t, state); len(recs) != 0 {
+		t.Errorf("records of another boot read as in flight: %v", recs)
+	}
+	if n := g.killLeftovers(); n != 0 {
+		t.Errorf("killLeftovers signalled %d groups from another boot's journal", n)
+	}
+	if !procAlive(pid) {
+		t.Fatalf("process %d was killed on a record of another boot", pid)
+	}
+}
+
+// TestGroups_LeaderGoneSparesOlderMembers: with the leader gone, only the
+// group's members that started after it are killed.
+func TestGroups_LeaderGoneSparesOlderMembers(t *testing.T) {
+	state := t.TempDir()
+	g, err := newGroups(state, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader, line := startGroup(t, `sleep 300 & echo $!; wait`)
+	child, err := strconv.Atoi(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	childStart, err := procStart(child)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A record claiming the group started after its child did: the child
+	// is older than the recorded run and must be spared.
+	if err := os.WriteFile(g.path, []byte(fmt.Sprintf("boot %s\n+ %d %d\n", bootID(), leader.Process.Pid, childStart+1000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = leader.Process.Kill()
+	_ = leader.Wait()
+	if n := g.killLeftovers(); n != 0 {
+		t.Errorf("killLeftovers signalled %d groups, want 0", n)
+	}
+	if !procAlive(child) {
+		t.Fatalf("member %d, older than the recorded run, was killed", child)
+	}
 }
