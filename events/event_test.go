@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -143,5 +144,28 @@ func TestValidateType_MatchesPattern(t *testing.T) {
 		if got, want := events.ValidateType(s) == nil, re.MatchString(s); got != want {
 			t.Fatalf("ValidateType(%q) ok=%v, pattern says %v", s, got, want)
 		}
+	}
+}
+
+// Two events that share an id but not a source (CloudEvents makes only
+// (source, id) unique) never share an outcome's message id; the id names
+// its parts and the event.
+func TestOutcomeMsgID_UniquePerEventIdentity(t *testing.T) {
+	a := events.Event{ID: "build-42", Source: "ci-a", Type: "ci.build", Key: "app"}
+	b := a
+	b.Source = "ci-b"
+	ida, idb := events.OutcomeMsgID(a, "web-1", "deploy"), events.OutcomeMsgID(b, "web-1", "deploy")
+	if ida == idb {
+		t.Fatalf("events of two sources share the outcome id %q", ida)
+	}
+	if !strings.HasPrefix(ida, "outcome/web-1/deploy/build-42/") {
+		t.Errorf("outcome id %q does not name host, watch and event", ida)
+	}
+	// "/" inside parts cannot make two different (host, watch) collide.
+	if events.OutcomeMsgID(a, "web/1", "deploy") == events.OutcomeMsgID(a, "web", "1/deploy") {
+		t.Error("parts with / collide")
+	}
+	if events.OutcomeMsgID(a, "web-1", "deploy") != ida {
+		t.Error("the id is not stable for the same event, host and watch")
 	}
 }

@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -68,9 +69,15 @@ const MaxSuperseded = 1000
 // ContentTypeJSON is the Content-Type header of every outcome message.
 const ContentTypeJSON = "application/json"
 
-// MsgID is the Nats-Msg-Id of the outcome: unique to its event, watch and
-// host, so a retried publish is stored once.
-func (o Outcome) MsgID() string { return "outcome/" + o.Host + "/" + o.Watch + "/" + o.EventID }
+// OutcomeMsgID is the Nats-Msg-Id of an outcome of event e, named by parts
+// (host and watch; a central handler adds the handled outcome's watch and
+// host): readable, since it names the parts and the event id, and unique
+// to the parts and the event's own identity (Event.MsgID: source and id,
+// or source, key and version), so that a retried publish is stored once
+// and two events that share an id (two sources) never share an outcome.
+func OutcomeMsgID(e Event, parts ...string) string {
+	return "outcome/" + strings.Join(parts, "/") + "/" + e.ID + "/" + digest(append(parts, e.MsgID())...)
+}
 
 // ToMsg is the outcome as a NATS message on its subject, JSON with header
 // Content-Type: application/json and Nats-Msg-Id msgID.

@@ -64,6 +64,7 @@ type Agent struct {
 	// (nil: new events only, for the first one).
 	deliverFrom *deliverFrom
 	lastSeq     atomic.Uint64 // highest stream sequence delivered to this agent
+	replays     atomic.Uint64 // run_on_load replays offered, for their outcome ids
 	consume     jetstream.ConsumeContext
 
 	started   time.Time
@@ -307,7 +308,7 @@ func (a *Agent) runOnLoad(rt *runtime) {
 			return nil
 		}
 		if d, ok := newest[ev.Key]; !ok || md.Sequence.Stream > d.seq {
-			newest[ev.Key] = &delivery{ev: ev, seq: md.Sequence.Stream}
+			newest[ev.Key] = &delivery{ev: ev, seq: md.Sequence.Stream, replay: a.replays.Add(1)}
 		}
 		return nil
 	})

@@ -28,11 +28,12 @@ func (a *Agent) decide(w *watch.Watch, d *delivery, o events.Outcome) {
 		a.log.Debug().Str(logging.FieldEventID, d.ev.ID).Str(logging.FieldWatch, w.Name).
 			Str("status", string(o.Status)).Msg("event decided without a run")
 	}
-	id := o.MsgID()
+	id := events.OutcomeMsgID(d.ev, a.cfg.Name, w.Name)
 	if d.msg == nil {
-		// A run_on_load replay runs an event that may have run before:
-		// its outcome is a new one, not a retry, once per agent start.
-		id += "/load/" + strconv.FormatInt(a.started.UnixNano(), 36)
+		// A run_on_load replay runs an event that may have run before: its
+		// outcome is a new one, not a retry (unique per agent start and
+		// replay).
+		id += "/load/" + strconv.FormatInt(a.started.UnixNano(), 36) + "." + strconv.FormatUint(d.replay, 36)
 	}
 	if err := a.outcomes.StoreID(o, id, func() { a.release(d) }); err != nil {
 		// Closed: the agent is stopping and the event is redelivered.

@@ -24,6 +24,9 @@ type delivery struct {
 	ev   events.Event
 	seq  uint64
 	refs atomic.Int32
+	// replay numbers a run_on_load replay (msg nil) within this agent
+	// process, for its outcome's message id.
+	replay uint64
 
 	supMu sync.Mutex
 	sup   map[string]*superseded // by watch name: the events it replaced there

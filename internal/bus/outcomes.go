@@ -111,15 +111,9 @@ func NewOutcomeStore(nc *nats.Conn, cfg OutcomeStoreConfig) (*OutcomeStore, erro
 	return s, nil
 }
 
-// Store publishes o with its message id (events.Outcome.MsgID) and calls
-// done once it is stored. done is never called if the store is closed
-// first.
-func (s *OutcomeStore) Store(o events.Outcome, done func()) error {
-	return s.StoreID(o, o.MsgID(), done)
-}
-
-// StoreID is Store with an explicit Nats-Msg-Id, for publishers whose
-// outcomes are not unique per (event, watch, host).
+// StoreID publishes o with Nats-Msg-Id msgID (events.OutcomeMsgID) and
+// calls done once it is stored. done is never called if the store is
+// closed first.
 func (s *OutcomeStore) StoreID(o events.Outcome, msgID string, done func()) error {
 	m, err := o.ToMsg(msgID)
 	if err != nil {

@@ -44,7 +44,7 @@ func TestOutcomeStore_RetriesUntilStoredAndDedups(t *testing.T) {
 	s := newStore(t, js)
 	o := events.Outcome{EventID: "e1", Watch: "w", Host: "h", Status: events.StatusOK}
 	var done atomic.Int32
-	if err := s.Store(o, func() { done.Add(1) }); err != nil {
+	if err := s.StoreID(o, "outcome/h/w/"+o.EventID, func() { done.Add(1) }); err != nil {
 		t.Fatal(err)
 	}
 	// No stream: not stored, not done, still pending (retrying). A
@@ -68,7 +68,7 @@ func TestOutcomeStore_RetriesUntilStoredAndDedups(t *testing.T) {
 	if n := storedOn(t, js, o.Subject()); n != 1 {
 		t.Fatalf("%d stored, want 1", n)
 	}
-	if err := s.StoreWait(ctx, o, o.MsgID()); err != nil {
+	if err := s.StoreWait(ctx, o, "outcome/h/w/"+o.EventID); err != nil {
 		t.Fatal(err)
 	}
 	if n := storedOn(t, js, o.Subject()); n != 1 {
@@ -78,8 +78,8 @@ func TestOutcomeStore_RetriesUntilStoredAndDedups(t *testing.T) {
 	if ct := got[0].Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q, want application/json", ct)
 	}
-	if id := got[0].Header.Get("Nats-Msg-Id"); id != o.MsgID() {
-		t.Errorf("Nats-Msg-Id %q, want %q", id, o.MsgID())
+	if id := got[0].Header.Get("Nats-Msg-Id"); id != "outcome/h/w/"+o.EventID {
+		t.Errorf("Nats-Msg-Id %q, want %q", id, "outcome/h/w/"+o.EventID)
 	}
 }
 
@@ -89,7 +89,7 @@ func TestOutcomeStore_CloseAbandonsUnstored(t *testing.T) {
 	js := setup(t)
 	s := newStore(t, js)
 	var done atomic.Int32
-	if err := s.Store(events.Outcome{EventID: "e1", Watch: "w", Host: "h"}, func() { done.Add(1) }); err != nil {
+	if err := s.StoreID(events.Outcome{EventID: "e1", Watch: "w", Host: "h"}, "outcome/e1", func() { done.Add(1) }); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -98,7 +98,7 @@ func TestOutcomeStore_CloseAbandonsUnstored(t *testing.T) {
 	if done.Load() != 0 {
 		t.Fatal("done called for an outcome never stored")
 	}
-	if err := s.Store(events.Outcome{EventID: "e2", Watch: "w", Host: "h"}, nil); !errors.Is(err, bus.ErrStoreClosed) {
+	if err := s.StoreID(events.Outcome{EventID: "e2", Watch: "w", Host: "h"}, "outcome/e2", nil); !errors.Is(err, bus.ErrStoreClosed) {
 		t.Fatalf("Store after Close = %v, want ErrStoreClosed", err)
 	}
 }
@@ -121,10 +121,10 @@ func TestOutcomeStore_ReportsRetriesAndCloseWithinEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := events.Outcome{EventID: "e1", Watch: "w", Host: "h", Status: events.StatusOK}
-	if err := s.Store(o, func() { t.Error("done called for an outcome never stored") }); err != nil {
+	if err := s.StoreID(o, "outcome/h/w/"+o.EventID, func() { t.Error("done called for an outcome never stored") }); err != nil {
 		t.Fatal(err)
 	}
-	want := o.Subject() + " " + o.MsgID() + " 1 true"
+	want := o.Subject() + " outcome/h/w/e1 1 true"
 	testutil.Eventually(t, 10*time.Second, func() error {
 		if got, _ := first.Load().(string); got != want {
 			return fmt.Errorf("first report %q, want %q", got, want)

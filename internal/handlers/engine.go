@@ -516,7 +516,7 @@ func (r *run) execute(ctx context.Context, h *compiled, req actions.Request) boo
 	// One handler outcome per handled outcome: the id names the outcome's
 	// watch and host too, as several hosts report the same event. The
 	// handled outcome is acked only once this one is stored.
-	id := o.MsgID() + "/" + req.Watch + "/" + req.Host
+	id := events.OutcomeMsgID(req.Event, o.Host, o.Watch, req.Watch, req.Host)
 	if err := r.outcomes.StoreWait(ctx, o, id); err != nil {
 		r.log.Warn().Err(err).Str("handler", h.Name).Str(logging.FieldEventID, req.Event.ID).Msg("handler outcome not stored; the outcome will be handled again")
 		return false

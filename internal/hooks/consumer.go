@@ -233,7 +233,7 @@ func (e *Engine) handleResult(rt *runtime, m jetstream.Msg) {
 			Str("error", o.Error).Msg(phase + " hook ran")
 		// The event is acked only once every outcome is stored; StoreWait
 		// retries until then or until the dispatcher stops.
-		if err := rt.outcomes.StoreWait(rt.ctx, o, o.MsgID()); err != nil {
+		if err := rt.outcomes.StoreWait(rt.ctx, o, events.OutcomeMsgID(ev, o.Host, o.Watch)); err != nil {
 			log.Warn().Err(err).Str("hook", r.Hook).Msg("hook outcome not stored; the event will be handled again")
 			_ = m.Nak()
 			return
