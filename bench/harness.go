@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/build"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -87,11 +87,20 @@ func (h *harness) close() {
 	}
 }
 
+// goBin is testutil.GoBin's rule, which this main package must not
+// import: `go` on PATH first (go test puts its own GOROOT/bin at the
+// front), else GOROOT/bin/go as go/build knows it, else plain "go".
 func goBin() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
+	if root := build.Default.GOROOT; root != "" {
+		p := filepath.Join(root, "bin", "go")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return "go"
 }
 
 func moduleRoot(ctx context.Context) (string, error) {

@@ -1,5 +1,6 @@
 // Package testutil holds the helpers Herald's tests share: a real in-process
 // NATS server with JetStream, polling with a deadline instead of sleeping,
+// finding the go command (GoBin),
 // building the real binaries for end-to-end tests, a cuttable TCP proxy, a
 // private ZooKeeper, a goroutine-safe output buffer, a test CA with server
 // and client certificates, timeout tests that wait for their script to be
@@ -13,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -120,7 +120,7 @@ func Binaries(tb testing.TB) string {
 			args = append(args, "-race")
 		}
 		args = append(args, "./cmd/dispatcher", "./cmd/agent", "./cmd/herald")
-		cmd := exec.Command(goBin(), args...)
+		cmd := exec.Command(GoBin(), args...)
 		cmd.Dir = root
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -142,16 +142,8 @@ func RemoveBinaries() {
 	}
 }
 
-func goBin() string {
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	return "go"
-}
-
 func moduleRoot() (string, error) {
-	out, err := exec.Command(goBin(), "env", "GOMOD").Output()
+	out, err := exec.Command(GoBin(), "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
 	}
