@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"go/build"
 	"io"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-zookeeper/zk"
+	"github.com/heraldhq/herald/internal/gotool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -72,7 +72,7 @@ func newHarness(ctx context.Context, keep bool, bin string, stderr io.Writer) (*
 	bctx, cancel := context.WithTimeout(ctx, buildTimeout)
 	defer cancel()
 	fmt.Fprintf(stderr, "bench: building dispatcher and agent into %s\n", h.bin)
-	cmd := exec.CommandContext(bctx, goBin(), "build", "-o", h.bin+string(filepath.Separator), "./cmd/dispatcher", "./cmd/agent")
+	cmd := exec.CommandContext(bctx, gotool.Path(), "build", "-o", h.bin+string(filepath.Separator), "./cmd/dispatcher", "./cmd/agent")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		h.close()
@@ -87,26 +87,10 @@ func (h *harness) close() {
 	}
 }
 
-// goBin is testutil.GoBin's rule, which this main package must not
-// import: `go` on PATH first (go test puts its own GOROOT/bin at the
-// front), else GOROOT/bin/go as go/build knows it, else plain "go".
-func goBin() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	if root := build.Default.GOROOT; root != "" {
-		p := filepath.Join(root, "bin", "go")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return "go"
-}
-
 func moduleRoot(ctx context.Context) (string, error) {
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(cctx, goBin(), "env", "GOMOD").Output()
+	out, err := exec.CommandContext(cctx, gotool.Path(), "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
 	}

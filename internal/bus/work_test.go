@@ -63,6 +63,29 @@ func (b *workBench) publish(t *testing.T, n int) {
 	}
 }
 
+// waitFor polls until n is want.
+func waitFor(t *testing.T, what string, n *atomic.Int32, want int32) {
+	t.Helper()
+	testutil.Eventually(t, 20*time.Second, func() error {
+		if got := n.Load(); got != want {
+			return fmt.Errorf("%d %s, want %d", got, what, want)
+		}
+		return nil
+	})
+}
+
+// waitInfo polls the consumer's state on the server until cond accepts it.
+func (b *workBench) waitInfo(t *testing.T, cond func(*jetstream.ConsumerInfo) error) {
+	t.Helper()
+	testutil.Eventually(t, 20*time.Second, func() error {
+		c, err := b.js.Consumer(context.Background(), "WORK", "worker")
+		if err != nil {
+			return err
+		}
+		return cond(c.CachedInfo())
+	})
+}
+
 // start runs Work in a goroutine until the test ends; stop cancels it and
 // waits for Work to return.
 func (b *workBench) start(t *testing.T, cfg bus.WorkConfig, handle func(context.Context, jetstream.Msg)) (stop func()) {
@@ -106,19 +129,9 @@ func TestWork_BoundsConcurrency(t *testing.T) {
 		_ = m.Ack()
 	})
 	b.publish(t, 6)
-	testutil.Eventually(t, 20*time.Second, func() error {
-		if running.Load() != 2 {
-			return fmt.Errorf("%d handlers running, want 2", running.Load())
-		}
-		return nil
-	})
+	waitFor(t, "handlers running", &running, 2)
 	close(release)
-	testutil.Eventually(t, 20*time.Second, func() error {
-		if handled.Load() != 6 {
-			return fmt.Errorf("%d handled, want 6", handled.Load())
-		}
-		return nil
-	})
+	waitFor(t, "handled", &handled, 6)
 	if most.Load() != 2 {
 		t.Fatalf("at most %d handlers ran at once, want 2", most.Load())
 	}
@@ -136,24 +149,15 @@ func TestWork_RedeliveryWhileHeldIsIgnored(t *testing.T) {
 		_ = m.Ack()
 	})
 	b.publish(t, 1)
-	testutil.Eventually(t, 20*time.Second, func() error {
-		info, err := b.js.Consumer(context.Background(), "WORK", "worker")
-		if err != nil {
-			return err
-		}
-		ci := info.CachedInfo()
+	b.waitInfo(t, func(ci *jetstream.ConsumerInfo) error {
 		if ci.Delivered.Consumer < 3 {
 			return fmt.Errorf("delivered %d times, want 3 or more", ci.Delivered.Consumer)
 		}
 		return nil
 	})
 	close(release)
-	testutil.Eventually(t, 20*time.Second, func() error {
-		info, err := b.js.Consumer(context.Background(), "WORK", "worker")
-		if err != nil {
-			return err
-		}
-		if n := info.CachedInfo().NumAckPending; n != 0 {
+	b.waitInfo(t, func(ci *jetstream.ConsumerInfo) error {
+		if n := ci.NumAckPending; n != 0 {
 			return fmt.Errorf("%d unacked", n)
 		}
 		return nil
@@ -179,12 +183,7 @@ func TestWork_KeepAliveHoldsTheMessage(t *testing.T) {
 	// Poll until three ack waits have passed: all along, the message
 	// was delivered once and is pending.
 	start := time.Now()
-	testutil.Eventually(t, 20*time.Second, func() error {
-		info, err := b.js.Consumer(context.Background(), "WORK", "worker")
-		if err != nil {
-			return err
-		}
-		ci := info.CachedInfo()
+	b.waitInfo(t, func(ci *jetstream.ConsumerInfo) error {
 		if ci.Delivered.Consumer != 1 {
 			return fmt.Errorf("delivered %d times; want 1 (keep-alive did not hold it)", ci.Delivered.Consumer)
 		}
@@ -197,12 +196,8 @@ func TestWork_KeepAliveHoldsTheMessage(t *testing.T) {
 		return nil
 	})
 	close(release)
-	testutil.Eventually(t, 20*time.Second, func() error {
-		info, err := b.js.Consumer(context.Background(), "WORK", "worker")
-		if err != nil {
-			return err
-		}
-		if ci := info.CachedInfo(); ci.NumAckPending != 0 || ci.Delivered.Consumer != 1 {
+	b.waitInfo(t, func(ci *jetstream.ConsumerInfo) error {
+		if ci.NumAckPending != 0 || ci.Delivered.Consumer != 1 {
 			return fmt.Errorf("ack pending %d, delivered %d; want 0 and 1", ci.NumAckPending, ci.Delivered.Consumer)
 		}
 		return nil
@@ -223,12 +218,7 @@ func TestWork_StopWaitsForRunningHandlers(t *testing.T) {
 		_ = m.Nak()
 	})
 	b.publish(t, 3)
-	testutil.Eventually(t, 20*time.Second, func() error {
-		if started.Load() != 3 {
-			return fmt.Errorf("%d started, want 3", started.Load())
-		}
-		return nil
-	})
+	waitFor(t, "started", &started, 3)
 	var atReturn atomic.Int32
 	returned := make(chan struct{})
 	go func() {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/dispatcher"
+	"github.com/heraldhq/herald/internal/gotool"
 	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/nats-io/nats.go"
 )
@@ -25,7 +26,7 @@ import (
 func buildDispatcher(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "dispatcher")
-	cmd := exec.Command(testutil.GoBin(), "build", "-o", bin, "github.com/heraldhq/herald/cmd/dispatcher")
+	cmd := exec.Command(gotool.Path(), "build", "-o", bin, "github.com/heraldhq/herald/cmd/dispatcher")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

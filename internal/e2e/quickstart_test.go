@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldhq/herald/internal/testutil"
+	"github.com/heraldhq/herald/internal/gotool"
 )
 
 // processesUnder lists the live processes whose command line mentions dir.
@@ -39,7 +39,7 @@ func TestQuickstart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "../../deploy/quickstart.sh")
-	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "PATH="+filepath.Dir(testutil.GoBin())+":"+os.Getenv("PATH"))
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "PATH="+filepath.Dir(gotool.Path())+":"+os.Getenv("PATH"))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("quickstart.sh: %v\n%s", err, out)

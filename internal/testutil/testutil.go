@@ -1,6 +1,5 @@
 // Package testutil holds the helpers Herald's tests share: a real in-process
 // NATS server with JetStream, polling with a deadline instead of sleeping,
-// finding the go command (GoBin),
 // building the real binaries for end-to-end tests, a cuttable TCP proxy, a
 // private ZooKeeper, a goroutine-safe output buffer, a test CA with server
 // and client certificates, timeout tests that wait for their script to be
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/internal/gotool"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -120,7 +120,7 @@ func Binaries(tb testing.TB) string {
 			args = append(args, "-race")
 		}
 		args = append(args, "./cmd/dispatcher", "./cmd/agent", "./cmd/herald")
-		cmd := exec.Command(GoBin(), args...)
+		cmd := exec.Command(gotool.Path(), args...)
 		cmd.Dir = root
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -143,7 +143,7 @@ func RemoveBinaries() {
 }
 
 func moduleRoot() (string, error) {
-	out, err := exec.Command(GoBin(), "env", "GOMOD").Output()
+	out, err := exec.Command(gotool.Path(), "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
 	}
