@@ -6,7 +6,9 @@
 // the event to a URL). Around them: a run's HERALD_* environment (env.go),
 // the user and group it switches to, which CheckIdentity also looks up when
 // a config is loaded (cred.go), and the bounded tails of its output
-// (tail.go).
+// (tail.go). Beside them, RunForeground runs the COMMAND of herald call and
+// herald op with the caller's stdio, with one shell-style exit status
+// (foreground.go).
 //
 // The package knows nothing about NATS, watch files, run modes, retries or
 // how outcomes are published: the caller decides when to run, how often and

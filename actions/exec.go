@@ -296,7 +296,7 @@ loop:
 				code := ws.ExitStatus()
 				res.ExitCode = &code
 			case ws.Signaled():
-				res.Signal = signalName(ws.Signal())
+				res.Signal = SignalName(ws.Signal())
 			}
 		}
 	}
@@ -364,11 +364,12 @@ func signalGroup(pgid int, sig syscall.Signal) error {
 	if err == nil || errors.Is(err, syscall.ESRCH) {
 		return nil
 	}
-	return fmt.Errorf("send %s to process group %d: %w", signalName(sig), pgid, err)
+	return fmt.Errorf("send %s to process group %d: %w", SignalName(sig), pgid, err)
 }
 
-// signalName returns "SIGKILL" style names.
-func signalName(sig syscall.Signal) string {
+// SignalName returns sig's name, "SIGKILL" style, or "signal N" for one
+// without a name.
+func SignalName(sig syscall.Signal) string {
 	if n := unix.SignalName(sig); n != "" {
 		return n
 	}

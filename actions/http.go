@@ -82,7 +82,7 @@ func (c HTTPConfig) Validate() error {
 // (binary mode), and the run's watch, host, attempt and Request.Env in
 // Herald-* headers (HERALD_JOB_NAME becomes Herald-Job-Name). Header values
 // are percent-encoded where they hold control characters, '%' or
-// non-ASCII bytes.
+// non-ASCII bytes (events.HTTPHeaderValue).
 //
 // A 2xx answer is status ok; any other answer is failed, with the HTTP
 // status in Err; no answer within the timeout is timeout; a request that
@@ -171,7 +171,7 @@ func (h *HTTP) setHeaders(hr *http.Request, req Request) {
 	}
 	hdr := hr.Header
 	hdr.Set("Content-Type", ct)
-	set := func(name, v string) { hdr.Set(name, headerValue(v)) }
+	set := func(name, v string) { hdr.Set(name, events.HTTPHeaderValue(v)) }
 	set(events.HeaderSpecVersion, events.SpecVersion)
 	set(events.HeaderID, ev.ID)
 	set(events.HeaderSource, ev.Source)
@@ -194,22 +194,6 @@ func (h *HTTP) setHeaders(hr *http.Request, req Request) {
 	for k, v := range h.cfg.Header {
 		hdr.Set(k, v)
 	}
-}
-
-// headerValue percent-encodes what cannot travel in an HTTP header value
-// as it is (control characters, '%' and non-ASCII bytes), as the
-// CloudEvents HTTP binding does; the body has the exact values.
-func headerValue(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= 0x7f || c == '%' {
-			fmt.Fprintf(&b, "%%%02X", c)
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
 }
 
 // envHeader maps HERALD_JOB_NAME to Herald-Job-Name.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/internal/gotool"
 	"github.com/heraldhq/herald/internal/testutil"
 )
 
@@ -105,10 +106,7 @@ func callBenchBuild(b *testing.B) (bin, dir string) {
 	bin = filepath.Join(dir, "bin")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goCmd); err != nil {
-		goCmd = "go"
-	}
+	goCmd := gotool.Path()
 	out, err := exec.CommandContext(ctx, goCmd, "env", "GOMOD").Output()
 	if err != nil {
 		b.Fatalf("go env GOMOD: %v", err)

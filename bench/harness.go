@@ -10,13 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/go-zookeeper/zk"
+	"github.com/heraldhq/herald/internal/gotool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -72,7 +72,7 @@ func newHarness(ctx context.Context, keep bool, bin string, stderr io.Writer) (*
 	bctx, cancel := context.WithTimeout(ctx, buildTimeout)
 	defer cancel()
 	fmt.Fprintf(stderr, "bench: building dispatcher and agent into %s\n", h.bin)
-	cmd := exec.CommandContext(bctx, goBin(), "build", "-o", h.bin+string(filepath.Separator), "./cmd/dispatcher", "./cmd/agent")
+	cmd := exec.CommandContext(bctx, gotool.Path(), "build", "-o", h.bin+string(filepath.Separator), "./cmd/dispatcher", "./cmd/agent")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		h.close()
@@ -87,17 +87,10 @@ func (h *harness) close() {
 	}
 }
 
-func goBin() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
-}
-
 func moduleRoot(ctx context.Context) (string, error) {
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(cctx, goBin(), "env", "GOMOD").Output()
+	out, err := exec.CommandContext(cctx, gotool.Path(), "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
 	}

@@ -75,6 +75,34 @@ func TestFromMsg_LegacyEscapedSubject(t *testing.T) {
 	}
 }
 
+// HTTPHeaderValue percent-encodes every control character, '%' and
+// non-ASCII byte, even where a NATS header could carry the value as it
+// is; FromMsg accepts a ce-subject written with it.
+func TestHTTPHeaderValue_EncodesControlPercentAndNonASCII(t *testing.T) {
+	for in, want := range map[string]string{
+		"":               "",
+		"/demo/plain":    "/demo/plain",
+		"a b":            "a b",
+		"/caf\u00e9":     "/caf%C3%A9",
+		"/50%off":        "/50%25off",
+		"line\nbreak 5%": "line%0Abreak 5%25",
+		"tab\there":      "tab%09here",
+		"del\x7f":        "del%7F",
+	} {
+		if got := events.HTTPHeaderValue(in); got != want {
+			t.Errorf("HTTPHeaderValue(%q) = %q, want %q", in, got, want)
+		}
+		if in == "" {
+			continue
+		}
+		m := events.New("s", "t", in, nil).ToMsg()
+		m.Header.Set(events.HeaderSubject, events.HTTPHeaderValue(in))
+		if got, err := events.FromMsg(m); err != nil || got.Key != in {
+			t.Errorf("ce-subject %q: key %q, %v; want %q", events.HTTPHeaderValue(in), got.Key, err, in)
+		}
+	}
+}
+
 func TestFromMsg_StructuredMode(t *testing.T) {
 	subject := events.EventSubject("demo.x", "/demo/50%off")
 	body := `{"specversion":"1.0","id":"1","source":"/probe","type":"demo.x","subject":"/demo/50%off",

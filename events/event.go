@@ -314,11 +314,28 @@ func HeaderKey(key string) string {
 	if headerSafe(key) {
 		return key
 	}
+	return escapeBytes(key, headerUnsafeByte)
+}
+
+// HTTPHeaderValue is s as an HTTP header value of the CloudEvents HTTP
+// binding: every control character, '%' and non-ASCII byte is
+// percent-encoded as %XX (upper-case hex), always, and the rest is kept.
+// The http action writes every ce-* and Herald-* header with it. It is
+// stricter than HeaderKey, which NATS headers allow: HTTP header values
+// are ASCII. (Older Herald versions wrote ce-subject on NATS this way too;
+// FromMsg still accepts it.)
+func HTTPHeaderValue(s string) string {
+	return escapeBytes(s, legacyEscapedByte)
+}
+
+// escapeBytes writes the bytes of s that esc selects as %XX (upper-case
+// hex) and the others as they are.
+func escapeBytes(s string, esc func(byte) bool) string {
 	const hexd = "0123456789ABCDEF"
 	var b strings.Builder
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if headerUnsafeByte(c) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if esc(c) {
 			b.WriteByte('%')
 			b.WriteByte(hexd[c>>4])
 			b.WriteByte(hexd[c&15])
@@ -350,6 +367,8 @@ func headerSafe(s string) bool {
 
 func headerUnsafeByte(c byte) bool { return c <= 0x20 || c == 0x7f || c == '%' }
 
+// legacyEscapedByte is HTTPHeaderValue's rule, which older Herald versions
+// used for ce-subject on NATS too.
 func legacyEscapedByte(c byte) bool { return c < 0x20 || c >= 0x7f || c == '%' }
 
 // escapedEquals reports whether enc is key with exactly the bytes esc

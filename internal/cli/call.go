@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/user"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,7 +19,6 @@ import (
 	"github.com/heraldhq/herald/internal/hooks/call"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/sys/unix"
 )
 
 // Exit statuses of herald call besides COMMAND's own.
@@ -30,9 +27,9 @@ const (
 	// not be asked (without --fail-open); COMMAND did not run.
 	ExitCallDenied = 3
 	// ExitCallNotStarted: COMMAND could not be started.
-	ExitCallNotStarted = 127
+	ExitCallNotStarted = actions.ExitNotStarted
 	// ExitCallSignalBase + N: COMMAND was killed by signal N.
-	ExitCallSignalBase = 128
+	ExitCallSignalBase = actions.ExitSignalBase
 )
 
 // DefaultPreTimeout bounds the wait for the dispatcher's verdict, which
@@ -301,39 +298,22 @@ func (c *callCmd) ask(ctx context.Context, cl call.Call) (call.Verdict, *callCon
 func (c *callCmd) runCommand(ctx context.Context, s stdio, argv []string) (*call.Result, int) {
 	res := &call.Result{Start: time.Now().UTC()}
 	outTail, errTail := actions.NewTailBuffer(events.TailBytes), actions.NewTailBuffer(events.TailBytes)
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Stdin = s.in
-	cmd.Stdout = io.MultiWriter(s.out, outTail)
-	cmd.Stderr = io.MultiWriter(s.errOut, errTail)
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	// After a cancel: SIGKILL once this has passed. After the command's
-	// exit: stop copying output that a leftover process holds open.
-	cmd.WaitDelay = c.killGrace
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		res.Error = err.Error()
-		res.DurationMS = callMS(time.Since(start))
+	fr := actions.RunForeground(ctx, actions.Foreground{
+		Argv: argv, Stdin: s.in,
+		Stdout: io.MultiWriter(s.out, outTail), Stderr: io.MultiWriter(s.errOut, errTail),
+		KillGrace: c.killGrace,
+	})
+	res.DurationMS = callMS(fr.Duration)
+	if !fr.Started {
+		res.Error = fr.Err.Error()
 		return res, ExitCallNotStarted
 	}
-	err := cmd.Wait()
-	res.DurationMS = callMS(time.Since(start))
 	res.Stdout, res.Stderr = outTail.String(), errTail.String()
-	status := 1
-	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
-	switch {
-	case ok && ws.Exited():
-		code := ws.ExitStatus()
-		res.ExitCode, status = &code, code
-	case ok && ws.Signaled():
-		res.Signal = unix.SignalName(ws.Signal())
-		if res.Signal == "" {
-			res.Signal = fmt.Sprintf("signal %d", int(ws.Signal()))
-		}
-		status = ExitCallSignalBase + int(ws.Signal())
-	default:
-		res.Error = fmt.Sprintf("wait: %v", err)
+	res.ExitCode, res.Signal = fr.ExitCode, fr.Signal
+	if fr.ExitCode == nil && fr.Signal == "" {
+		res.Error = fr.Err.Error() // "wait: ..."
 	}
-	return res, status
+	return res, fr.Status
 }
 
 // report stores call.post or call.err and waits for JetStream.

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/dispatcher"
+	"github.com/heraldhq/herald/internal/gotool"
 	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/nats-io/nats.go"
 )
@@ -25,12 +25,8 @@ import (
 // buildDispatcher builds ./cmd/dispatcher into a temp dir.
 func buildDispatcher(t *testing.T) string {
 	t.Helper()
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = "go"
-	}
 	bin := filepath.Join(t.TempDir(), "dispatcher")
-	cmd := exec.Command(goBin, "build", "-o", bin, "github.com/heraldhq/herald/cmd/dispatcher")
+	cmd := exec.Command(gotool.Path(), "build", "-o", bin, "github.com/heraldhq/herald/cmd/dispatcher")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

@@ -6,11 +6,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/internal/gotool"
 )
 
 // processesUnder lists the live processes whose command line mentions dir.
@@ -38,7 +39,7 @@ func TestQuickstart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "../../deploy/quickstart.sh")
-	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "PATH="+filepath.Join(runtime.GOROOT(), "bin")+":"+os.Getenv("PATH"))
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "PATH="+filepath.Dir(gotool.Path())+":"+os.Getenv("PATH"))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("quickstart.sh: %v\n%s", err, out)

@@ -187,14 +187,10 @@ type run struct {
 	log     zerolog.Logger
 	tracker *interest.Tracker
 	agg     *aggregator
-	sem     chan struct{}
+	sem     chan struct{} // bounds the outcomes handled and all_reported runs
 	wg      sync.WaitGroup
 	// outcomes stores the handlers' own outcomes.
 	outcomes *bus.OutcomeStore
-
-	mu     sync.Mutex
-	held   map[uint64]bool // stream sequences being handled
-	closed bool            // set once Run stops consuming
 }
 
 // Run consumes outcomes until ctx ends, then stops the runs in flight
@@ -218,8 +214,8 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 	defer store.CloseWithin(5 * time.Second)
 	r := &run{
 		e: e, js: env.JS, log: env.Log, tracker: env.Interest,
-		sem:  make(chan struct{}, e.cfg.MaxConcurrent),
-		held: map[uint64]bool{}, outcomes: store,
+		sem:      make(chan struct{}, e.cfg.MaxConcurrent),
+		outcomes: store,
 	}
 	defer r.wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
@@ -235,47 +231,18 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 	r.agg = newAggregator(r, kv)
 	r.wg.Go(func() { r.agg.watch(ctx) })
 	r.wg.Go(func() { r.agg.tick(ctx) })
-	defer func() {
-		r.mu.Lock()
-		r.closed = true // no wg.Go from receive after this, so wg.Wait is safe
-		r.mu.Unlock()
-	}()
-	for {
-		lost := make(chan struct{})
-		var once sync.Once
-		cc, err := cons.Consume(func(m jetstream.Msg) { r.receive(ctx, m) },
-			jetstream.PullMaxMessages(e.cfg.MaxConcurrent),
-			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				switch {
-				case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound):
-					once.Do(func() { close(lost) })
-				case !errors.Is(err, jetstream.ErrNoHeartbeat):
-					r.log.Debug().Err(err).Msg("consume outcomes")
-				}
-			}))
-		if err != nil {
-			r.log.Warn().Err(err).Msg("cannot consume outcomes; setting up again")
-		} else {
-			r.log.Info().Str("consumer", e.cfg.Durable).Msg("handling outcomes")
-			select {
-			case <-ctx.Done():
-			case <-lost:
-				r.log.Warn().Str("consumer", e.cfg.Durable).Msg("outcome consumer lost; setting it up again")
-			}
-			cc.Stop()
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(time.Second):
-		}
-		if cons, _, err = r.setup(ctx); err != nil {
-			return nil
-		}
-	}
+	return bus.Work(ctx, cons, bus.WorkConfig{
+		Name:          "outcome",
+		Durable:       e.cfg.Durable,
+		MaxConcurrent: e.cfg.MaxConcurrent,
+		Slots:         r.sem,
+		KeepAlive:     e.cfg.AckWait / 3,
+		Setup: func(ctx context.Context) (jetstream.Consumer, error) {
+			cons, _, err := r.setup(ctx)
+			return cons, err
+		},
+		Log: r.log,
+	}, r.handle)
 }
 
 // BucketConfig is the all_reported bucket the engine creates, with
@@ -336,66 +303,6 @@ func (r *run) try(ctx context.Context) (jetstream.Consumer, jetstream.KeyValue, 
 		return nil, nil, fmt.Errorf("bucket %s: %w", cfg.Bucket, err)
 	}
 	return cons, kv, nil
-}
-
-// receive is called by the consumer, one message at a time; it must not
-// block, so each outcome is handled in a goroutine of its own. The
-// consumer's MaxAckPending bounds how many there are.
-func (r *run) receive(ctx context.Context, m jetstream.Msg) {
-	md, err := m.Metadata()
-	if err != nil {
-		_ = m.Term()
-		return
-	}
-	seq := md.Sequence.Stream
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		_ = m.Nak()
-		return
-	}
-	if r.held[seq] {
-		// Redelivered while still being handled here.
-		return
-	}
-	r.held[seq] = true
-	r.wg.Go(func() {
-		defer func() {
-			r.mu.Lock()
-			delete(r.held, seq)
-			r.mu.Unlock()
-		}()
-		stop := r.keepAlive(m)
-		defer stop()
-		select {
-		case r.sem <- struct{}{}:
-		case <-ctx.Done():
-			_ = m.Nak()
-			return
-		}
-		defer func() { <-r.sem }()
-		r.handle(ctx, m)
-	})
-}
-
-// keepAlive tells the server the message is being worked on, at a third
-// of the ack wait, until stop is called.
-func (r *run) keepAlive(m jetstream.Msg) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(r.e.cfg.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = m.InProgress()
-			}
-		}
-	})
-	return func() { close(done); wg.Wait() }
 }
 
 // handle decides one outcome: it records it for the all_reported handlers,

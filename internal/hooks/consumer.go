@@ -3,12 +3,11 @@ package hooks
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/hooks/call"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/nats-io/nats.go"
@@ -63,97 +62,22 @@ func (e *Engine) setupConsumer(rt *runtime) jetstream.Consumer {
 // acknowledged once every matching hook has run, so a dispatcher that
 // stops mid-run leaves it to be handled again.
 func (e *Engine) consume(rt *runtime, cons jetstream.Consumer) {
-	sem := make(chan struct{}, e.cfg.MaxConcurrent)
-	var mu sync.Mutex
-	held := map[uint64]bool{}
-	stopping := false // set under mu before wg.Wait: no wg.Go after it
-	var wg sync.WaitGroup
-	handle := func(m jetstream.Msg) {
-		md, err := m.Metadata()
-		if err != nil {
-			_ = m.Term()
-			return
-		}
-		seq := md.Sequence.Stream
-		mu.Lock()
-		if stopping {
-			// Consume's Stop does not wait for a handler already called;
-			// the event stays unacked and is redelivered.
-			mu.Unlock()
-			return
-		}
-		if held[seq] {
-			mu.Unlock()
-			return // redelivered while still running here
-		}
-		held[seq] = true
-		mu.Unlock()
-		select {
-		case sem <- struct{}{}:
-		case <-rt.ctx.Done():
-			mu.Lock()
-			delete(held, seq)
-			mu.Unlock()
-			return
-		}
-		mu.Lock()
-		if stopping {
-			delete(held, seq)
-			mu.Unlock()
-			<-sem
-			return
-		}
-		wg.Add(1)
-		mu.Unlock()
-		go func() {
-			defer wg.Done()
-			defer func() {
-				<-sem
-				mu.Lock()
-				delete(held, seq)
-				mu.Unlock()
-			}()
-			e.handleResult(rt, m)
-		}()
-	}
-	// A consumer deleted on the server (by hand, or with the events
-	// stream, which the dispatcher recreates) ends a Consume for good: set
-	// it up again and go on.
-	for rt.ctx.Err() == nil {
-		lost := make(chan struct{})
-		var once sync.Once
-		cc, err := cons.Consume(handle, jetstream.PullMaxMessages(e.cfg.MaxConcurrent),
-			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				switch {
-				case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound):
-					once.Do(func() { close(lost) })
-				case !errors.Is(err, jetstream.ErrNoHeartbeat):
-					rt.log.Debug().Err(err).Msg("consume call results")
-				}
-			}))
-		if err != nil {
-			rt.log.Error().Err(err).Msg("cannot consume call.post/call.err events; setting the consumer up again")
-		} else {
-			select {
-			case <-rt.ctx.Done():
-			case <-lost:
-				rt.log.Warn().Str("consumer", e.cfg.Durable).Msg("call.post/call.err consumer deleted on the server; setting it up again")
+	err := bus.Work(rt.ctx, cons, bus.WorkConfig{
+		Name:          "call.post/call.err",
+		Durable:       e.cfg.Durable,
+		MaxConcurrent: e.cfg.MaxConcurrent,
+		KeepAlive:     consumerAckWait / 3,
+		Setup: func(ctx context.Context) (jetstream.Consumer, error) {
+			if cons := e.setupConsumer(rt); cons != nil {
+				return cons, nil
 			}
-			cc.Stop()
-		}
-		select {
-		case <-rt.ctx.Done():
-			continue // the loop ends
-		case <-time.After(time.Second):
-		}
-		if cons = e.setupConsumer(rt); cons == nil {
-			break // the run ended while setting up
-		}
+			return nil, ctx.Err() // the run ended
+		},
+		Log: rt.log,
+	}, func(_ context.Context, m jetstream.Msg) { e.handleResult(rt, m) })
+	if err != nil {
+		rt.log.Error().Err(err).Msg("cannot consume call.post/call.err events")
 	}
-	mu.Lock()
-	stopping = true
-	mu.Unlock()
-	wg.Wait()
 }
 
 // handleResult runs the post or err hooks of one event and records an
@@ -212,10 +136,8 @@ func (e *Engine) handleResult(rt *runtime, m jetstream.Msg) {
 	if len(skipped) > 0 {
 		log.Info().Strs("skipped", skipped).Str("reason", c.Reason).Msg("hooks skipped by the caller")
 	}
-	// Progress acks until the event is acked: the hooks run, then their
-	// outcomes are stored.
-	stop := keepAlive(rt.ctx, m)
-	defer stop()
+	// consume keeps the event alive with progress acks until this
+	// returns: the hooks run, then their outcomes are stored.
 	runs := e.runAll(rt, run, c, phase)
 	if rt.ctx.Err() != nil {
 		// Stopping: the runs were cut short; leave the event to be
@@ -270,25 +192,4 @@ func (e *Engine) outcome(ev events.Event, r hookRun) events.Outcome {
 		Start: r.start.UTC(), DurationMS: r.DurationMS,
 		Stdout: r.stdout, Stderr: r.Stderr, Error: errText,
 	}
-}
-
-// keepAlive sends progress acks for m while its hooks run.
-func keepAlive(ctx context.Context, m jetstream.Msg) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(consumerAckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				_ = m.InProgress()
-			}
-		}
-	})
-	return func() { close(done); wg.Wait() }
 }

@@ -30,10 +30,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
@@ -86,9 +83,9 @@ const (
 	ExitHookFailed = 4
 	// ExitNotStarted: the command could not be started (not found, not
 	// executable), as a shell reports it.
-	ExitNotStarted = 127
+	ExitNotStarted = actions.ExitNotStarted
 	// ExitSignalBase + N: the command was killed by signal N.
-	ExitSignalBase = 128
+	ExitSignalBase = actions.ExitSignalBase
 )
 
 // MaxOperationLen bounds the length of an operation name.
@@ -411,37 +408,20 @@ func (o *op) done(hr HookRun) {
 // cancellation it gets SIGTERM, then SIGKILL after KillGrace.
 func (o *op) runCommand(ctx context.Context) {
 	r := o.rep
-	argv := o.cfg.Command
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.cfg.Stdin, o.cfg.Stdout, o.cfg.Stderr
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	// After a cancel: SIGKILL once this has passed. After the command's
-	// exit: stop copying output that a leftover process holds open.
-	cmd.WaitDelay = o.cfg.KillGrace
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		r.CommandErr, r.ExitStatus = err, ExitNotStarted
+	fr := actions.RunForeground(ctx, actions.Foreground{
+		Argv: o.cfg.Command, Stdin: o.cfg.Stdin, Stdout: o.cfg.Stdout, Stderr: o.cfg.Stderr,
+		KillGrace: o.cfg.KillGrace,
+	})
+	r.ExitStatus, r.CommandErr = fr.Status, fr.Err
+	if !fr.Started {
 		return
 	}
-	r.CommandStarted = true
-	err := cmd.Wait()
-	r.CommandTime = time.Since(start)
-	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
-	switch {
-	case ok && ws.Exited():
-		code := ws.ExitStatus()
-		r.ExitCode, r.ExitStatus = &code, code
-	case ok && ws.Signaled():
-		r.Signal = signalName(ws.Signal())
-		r.ExitStatus = ExitSignalBase + int(ws.Signal())
-	default:
-		r.ExitStatus = 1
-		r.CommandErr = fmt.Errorf("wait: %w", err)
-	}
-	if errors.Is(err, exec.ErrWaitDelay) {
+	r.CommandStarted, r.CommandTime = true, fr.Duration
+	r.ExitCode, r.Signal = fr.ExitCode, fr.Signal
+	if errors.Is(fr.Err, exec.ErrWaitDelay) {
 		// The command exited 0 but something it left behind kept its
 		// output open; what it wrote was passed through.
-		r.CommandErr = fmt.Errorf("command exited but its output was held open: %w", err)
+		r.CommandErr = fmt.Errorf("command exited but its output was held open: %w", fr.Err)
 	}
 }
 
@@ -481,10 +461,3 @@ func (r *Report) eventData(state string, d time.Duration, hooks []HookRun) Event
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func signalName(sig syscall.Signal) string {
-	if n := unix.SignalName(sig); n != "" {
-		return n
-	}
-	return fmt.Sprintf("signal %d", int(sig))
-}

@@ -13,12 +13,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/internal/gotool"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -120,7 +120,7 @@ func Binaries(tb testing.TB) string {
 			args = append(args, "-race")
 		}
 		args = append(args, "./cmd/dispatcher", "./cmd/agent", "./cmd/herald")
-		cmd := exec.Command(goBin(), args...)
+		cmd := exec.Command(gotool.Path(), args...)
 		cmd.Dir = root
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -142,16 +142,8 @@ func RemoveBinaries() {
 	}
 }
 
-func goBin() string {
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	return "go"
-}
-
 func moduleRoot() (string, error) {
-	out, err := exec.Command(goBin(), "env", "GOMOD").Output()
+	out, err := exec.Command(gotool.Path(), "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
 	}
