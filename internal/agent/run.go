@@ -31,9 +31,9 @@ func (e usageError) Unwrap() []error { return []error{ErrUsage, e.err} }
 //
 // -h prints the usage to stderr and returns nil; --version returns
 // version.ErrRequested for main to print the version. Errors wrapping
-// ErrUsage are the caller's fault and are not printed. Any other error is a
-// failed start or an unclean stop, which Run has already logged ("agent
-// failed to start", "agent stopped uncleanly").
+// ErrUsage are the caller's fault; Run does not print them (main does). Any
+// other error is a failed start or an unclean stop, which Run has already
+// logged ("agent failed to start", "agent stopped uncleanly").
 func Run(ctx context.Context, args []string, stderr io.Writer) error {
 	opts, err := ParseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -53,10 +53,13 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	if err := a.Start(ctx); err != nil && !(ctx.Err() != nil && errors.Is(err, ctx.Err())) {
-		log.Error().Err(err).Msg("agent failed to start")
-		_ = a.Close(context.Background())
-		return err
+	if err := a.Start(ctx); err != nil {
+		if ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
+			log.Error().Err(err).Msg("agent failed to start")
+			_ = a.Close(context.Background())
+			return err
+		}
+		// ctx ended while starting: stop what started, as below.
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
