@@ -102,9 +102,25 @@ func (a *Agent) MetricsAddr() string {
 // Start takes the state lock, loads the watches, connects to NATS and
 // begins consuming. It returns once the agent is running; NATS being
 // unreachable is not an error (the agent keeps trying and logs).
+//
+// ctx bounds the start only: Start checks it before taking the state lock,
+// before connecting to NATS and before starting the agent's goroutines, and
+// returns its error (wrapped) if it has ended. Once Start has returned nil,
+// the agent, including its retries to set up the event consumer, runs until
+// Close; ctx no longer matters. After a failed Start, Close releases what it
+// set up.
 func (a *Agent) Start(ctx context.Context) error {
 	if a.closed.Load() {
 		return ErrClosed
+	}
+	stopped := func() error {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("start: %w", err)
+		}
+		return nil
+	}
+	if err := stopped(); err != nil {
+		return err
 	}
 	a.started = time.Now().UTC()
 	if err := a.takeLock(); err != nil {
@@ -136,6 +152,9 @@ func (a *Agent) Start(ctx context.Context) error {
 	}()
 	a.rescan(false)
 	a.syncDirWatches(fw, watched)
+	if err := stopped(); err != nil {
+		return err
+	}
 
 	nc, err := natsconn.Connect(a.cfg.NATS, "herald-agent "+a.cfg.Name, 0,
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
@@ -176,6 +195,9 @@ func (a *Agent) Start(ctx context.Context) error {
 		Name: "herald_agent_outcomes_pending", Help: "Outcomes published and not yet stored by JetStream (their events are held).",
 	}, func() float64 { return float64(a.outcomes.Pending()) }))
 	if err := a.subscribeHooks(); err != nil {
+		return err
+	}
+	if err := stopped(); err != nil {
 		return err
 	}
 

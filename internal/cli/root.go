@@ -7,12 +7,20 @@
 // so tests need no binary, and the main package only maps the returned
 // error to an exit code.
 //
-// It talks to the daemons only through the wire formats of packages events
-// and hooks/call and the stream helpers of package bus; validate checks
-// files with the parsers the daemons load them with (packages watch and
-// hooks), and op runs its hooks through package hooksd. It knows nothing
-// about how the dispatcher or the agent work inside, and it never runs a
-// watch's action.
+// What it imports (go list -deps ./cmd/herald): it talks to the daemons
+// only through the wire formats of packages events and hooks/call, the
+// stream helpers of package bus and the NATS flags and connection of
+// package natsconn. call and op take the kill grace (and call its output
+// tails) from package actions, op runs its hooks through package hooksd,
+// and version prints package version's build line. validate checks files
+// with the parsers the daemons load them with: package yamlfile, package
+// watch (kv checks BUCKET/KEY with watch's selector parser too) and package
+// hooks, the dispatcher's call-hook engine, for hook and job files and
+// call_methods. Through hooks the binary also links what hooks imports
+// besides those: packages handlers, source, source/interest and logging.
+// None of that runs here: the CLI knows nothing about how the dispatcher or
+// the agent work inside, and it never runs a watch's action, a call hook or
+// a handler.
 package cli
 
 import (

@@ -1,0 +1,214 @@
+package zk
+
+// The watcher's roots and nodes: which znodes are watched (the roots from
+// the config and the agents' selectors), how a key maps to a ZooKeeper path,
+// and the node bookkeeping the worker loop uses to ask for reads and to
+// forget znodes nobody needs.
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/heraldhq/herald/internal/logging"
+	"github.com/heraldhq/herald/internal/watch"
+)
+
+// applyRoots recomputes the watched roots from the config and the agents'
+// selectors, starts watching new ones and drops what nobody needs.
+func (w *watcher) applyRoots() {
+	exact, sub := map[string]bool{}, map[string]bool{}
+	add := func(on, from string) {
+		sel, err := watch.ParseSelector(on, "")
+		if err != nil || sel.Kind != watch.KindZK {
+			w.log.Warn().Str("selector", on).Str("from", from).Err(err).Msg("zk: selector ignored")
+			return
+		}
+		if sel.Subtree {
+			sub[sel.Path] = true
+		} else {
+			exact[sel.Path] = true
+		}
+	}
+	for _, p := range w.cfg.Watch {
+		add("zk:"+p, "config")
+	}
+	if w.env.Interest != nil {
+		for _, s := range w.env.Interest.Selectors(watch.KindZK) {
+			add(s, "agents")
+		}
+	}
+	removed := false
+	for p := range w.exact {
+		if !exact[p] {
+			removed = true
+			w.log.Info().Str(logging.FieldKey, p).Msg("zk: watch dropped")
+		}
+	}
+	for p := range w.sub {
+		if !sub[p] {
+			removed = true
+			w.log.Info().Str(logging.FieldKey, p+"/**").Msg("zk: watch dropped")
+		}
+	}
+	old := w.exact
+	oldSub := w.sub
+	w.exact, w.sub = exact, sub
+	for p := range exact {
+		n := w.ensureNode(p)
+		if !n.exact {
+			n.exact = true
+			w.touch(n)
+		}
+		if !old[p] {
+			w.log.Info().Str(logging.FieldKey, p).Msg("zk: watching")
+		}
+	}
+	for p := range sub {
+		if !oldSub[p] {
+			w.touch(w.ensureNode(p))
+			w.log.Info().Str(logging.FieldKey, strings.TrimSuffix(p, "/")+"/**").Msg("zk: watching")
+		}
+	}
+	if removed {
+		for _, n := range w.nodes {
+			if n.exact && !exact[n.key] {
+				n.exact = false
+			}
+			w.maybeDrop(n)
+		}
+	}
+	w.stats.Roots = w.rootList()
+}
+
+func (w *watcher) rootList() []string {
+	var out []string
+	for p := range w.exact {
+		out = append(out, p)
+	}
+	for p := range w.sub {
+		out = append(out, strings.TrimSuffix(p, "/")+"/**")
+	}
+	sort.Strings(out)
+	return out
+}
+
+func parent(key string) (string, bool) {
+	if key == "/" {
+		return "", false
+	}
+	i := strings.LastIndexByte(key, '/')
+	if i <= 0 {
+		return "/", true
+	}
+	return key[:i], true
+}
+
+func child(key, name string) string {
+	if key == "/" {
+		return "/" + name
+	}
+	return key + "/" + name
+}
+
+// inSubtree reports whether a subtree root covers key (itself included).
+func (w *watcher) inSubtree(key string) bool {
+	for p, ok := key, true; ok; p, ok = parent(p) {
+		if w.sub[p] {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *watcher) wanted(n *node) bool { return n.exact || w.inSubtree(n.key) }
+
+// needsExists: a root is watched for its (re-)creation; a znode inside a
+// subtree is found again by its parent's children watch.
+func (w *watcher) needsExists(n *node) bool { return n.exact || w.sub[n.key] }
+
+func (w *watcher) zpath(key string) string {
+	if w.chroot == "" {
+		return key
+	}
+	if key == "/" {
+		return w.chroot
+	}
+	return w.chroot + key
+}
+
+// keyOf maps a ZooKeeper path back to the agents' path.
+func (w *watcher) keyOf(zpath string) (string, bool) {
+	if w.chroot == "" {
+		return zpath, zpath != ""
+	}
+	if zpath == w.chroot {
+		return "/", true
+	}
+	rest, ok := strings.CutPrefix(zpath, w.chroot)
+	if !ok || !strings.HasPrefix(rest, "/") {
+		return "", false
+	}
+	return rest, true
+}
+
+func (w *watcher) ensureNode(key string) *node {
+	if n := w.nodes[key]; n != nil {
+		return n
+	}
+	n := &node{key: key, zpath: w.zpath(key)}
+	n.d[dimData].dirty = true
+	n.d[dimChildren].dirty = true
+	w.nodes[key] = n
+	w.enqueue(n)
+	return n
+}
+
+func (w *watcher) enqueue(n *node) {
+	if !n.queued {
+		n.queued = true
+		w.queue = append(w.queue, n.key)
+	}
+}
+
+// markRead asks for a read of one dimension: a plain one when our watch is
+// armed (a watching read would register a second client-side watcher), a
+// watching one otherwise.
+func (w *watcher) markRead(n *node, d dim) {
+	s := &n.d[d]
+	if s.armed {
+		s.verify = true
+	} else {
+		s.dirty = true
+	}
+	w.enqueue(n)
+}
+
+func (w *watcher) touch(n *node) {
+	w.markRead(n, dimData)
+	w.markRead(n, dimChildren)
+}
+
+// fired records a watch notification (or a lost watch): the dimension is
+// read again, with a watch.
+func (w *watcher) fired(n *node, d dim) {
+	s := &n.d[d]
+	s.epoch++
+	s.armed = false
+	s.dirty = true
+	w.enqueue(n)
+}
+
+// maybeDrop forgets a node nobody needs, or a znode inside a subtree found
+// missing, once nothing is running for it. Its watches in ZooKeeper cannot
+// be cancelled: when they fire, the notification is ignored.
+func (w *watcher) maybeDrop(n *node) {
+	if n.publishing || n.d[dimData].inflight || n.d[dimChildren].inflight {
+		return
+	}
+	if w.wanted(n) && !(n.known && !n.exists && !w.needsExists(n)) {
+		return
+	}
+	if w.nodes[n.key] == n {
+		delete(w.nodes, n.key)
+	}
+}
