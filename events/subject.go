@@ -130,7 +130,7 @@ func ParseEventSubject(subject string) (typ, key string, err error) {
 func splitEventSubject(subject string) (typ, enc string, err error) {
 	rest, ok := strings.CutPrefix(subject, EventPrefix+".")
 	if !ok {
-		return "", "", fmt.Errorf("%w: %q does not start with %s.", ErrBadSubject, subject, EventPrefix)
+		return "", "", fmt.Errorf("%w: %q does not start with %q", ErrBadSubject, subject, EventPrefix+".")
 	}
 	i := 0
 	for i < len(rest) && rest[i] != '.' && rest[i] != '/' && rest[i] != ':' {
