@@ -56,14 +56,24 @@ func (a *Agent) consumeEvents() {
 	for {
 		lost := make(chan struct{})
 		var once sync.Once
+		// Any other error (no heartbeat, no responders while the stream is
+		// gone) asks the loop to check that the consumer still exists: a
+		// consumer deleted with its stream does not always say so.
+		check := make(chan struct{}, 1)
 		cc, err := a.currentConsumer().Consume(a.handleMsg,
 			jetstream.PullMaxMessages(1024),
 			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 				switch {
 				case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound):
 					once.Do(func() { close(lost) })
-				case !errors.Is(err, jetstream.ErrNoHeartbeat):
-					a.log.Debug().Err(err).Msg("consume")
+				default:
+					if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+						a.log.Debug().Err(err).Msg("consume")
+					}
+					select {
+					case check <- struct{}{}:
+					default:
+					}
 				}
 			}))
 		if err != nil {
@@ -77,14 +87,22 @@ func (a *Agent) consumeEvents() {
 				a.announce(false)
 				announced = true
 			}
-			select {
-			case <-a.ctx.Done():
-				cc.Stop()
-				return
-			case <-lost:
-				a.metrics.consumerLost.Inc()
-				a.log.Warn().Str("consumer", a.consumerName()).Msg("event consumer deleted on the server; setting it up again")
+		wait:
+			for {
+				select {
+				case <-a.ctx.Done():
+					cc.Stop()
+					return
+				case <-check:
+					if !a.consumerGone() {
+						continue
+					}
+				case <-lost:
+				}
+				break wait
 			}
+			a.metrics.consumerLost.Inc()
+			a.log.Warn().Str("consumer", a.consumerName()).Msg("event consumer deleted on the server; setting it up again")
 			cc.Stop()
 		}
 		select {
@@ -120,6 +138,15 @@ func (a *Agent) consumeEvents() {
 			return
 		}
 	}
+}
+
+// consumerGone reports whether the server says the agent's consumer (or
+// its stream) no longer exists; any other answer, or none, is not gone.
+func (a *Agent) consumerGone() bool {
+	ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
+	defer cancel()
+	_, err := a.js.Consumer(ctx, events.EventsStream, a.consumerName())
+	return errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound)
 }
 
 // deliverFrom is where a durable consumer starts.
