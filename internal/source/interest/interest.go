@@ -20,9 +20,6 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// StaleAfter is how many missed heartbeats make an agent's selectors drop.
-const StaleAfter = 3
-
 // Tracker holds the latest announcement of every agent. Use New, run Run in
 // a goroutine, then read Selectors and wait on Changed.
 type Tracker struct {
@@ -73,29 +70,20 @@ func (t *Tracker) Selectors(kind string) []string {
 	return append([]string(nil), t.sets[kind]...)
 }
 
-// LiveAgents returns the latest announcement of every live agent (not
-// stopping, and heard from within StaleAfter heartbeat intervals), sorted
-// by name.
+// LiveAgents returns the latest announcement of every live agent
+// (events.Announcement.Live), sorted by name.
 func (t *Tracker) LiveAgents() []events.Announcement {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
 	out := make([]events.Announcement, 0, len(t.agents))
 	for _, a := range t.agents {
-		if live(a, now) {
+		if a.Live(now) {
 			out = append(out, a)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
-}
-
-// live reports whether a is neither stopping nor stale at now.
-func live(a events.Announcement, now time.Time) bool {
-	if a.Stopping {
-		return false
-	}
-	return a.Interval <= 0 || now.Sub(a.Heartbeat) <= time.Duration(StaleAfter*a.Interval*float64(time.Second))
 }
 
 // Changed returns a channel closed at the next change of any kind's
@@ -208,7 +196,7 @@ func (t *Tracker) recompute() {
 	now := t.now()
 	sets := map[string]map[string]bool{}
 	for _, a := range t.agents {
-		if !live(a, now) {
+		if !a.Live(now) {
 			continue
 		}
 		for _, w := range a.Watches {
