@@ -1,9 +1,12 @@
-// Package interest follows the agents' announcements (stream HERALD_AGENTS)
-// and tells the dispatcher's sources which selectors the fleet needs: an
-// agent whose watch says "on: zk:/git/head" makes the ZooKeeper source
-// watch /git/head, and when no live agent needs a path any more it is
-// dropped. It knows the announcement format, not how any source watches.
-package interest
+// Package fleet follows the agents' announcements (stream HERALD_AGENTS)
+// for the dispatcher: which agents are live (events.Announcement.Live),
+// for the handlers and run: agents call hooks, and which selectors the
+// fleet needs, for the sources: an agent whose watch says
+// "on: zk:/git/head" makes the ZooKeeper source watch /git/head, and when
+// no live agent needs a path any more it is dropped. One tracker per
+// dispatcher is one consumer on HERALD_AGENTS. It knows the announcement
+// format, not how any source watches or what a hook or handler does.
+package fleet
 
 import (
 	"context"
