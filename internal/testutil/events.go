@@ -122,7 +122,7 @@ func Announce(tb testing.TB, js jetstream.JetStream, a events.Announcement) {
 	}
 }
 
-// RunTracker runs an interest tracker over the agents' announcements, as
+// RunTracker runs a fleet tracker over the agents' announcements, as
 // the dispatcher does, until the test ends.
 func RunTracker(tb testing.TB, js jetstream.JetStream) *fleet.Tracker {
 	tb.Helper()
