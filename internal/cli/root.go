@@ -17,7 +17,7 @@
 // watch (kv checks BUCKET/KEY with watch's selector parser too) and package
 // hooks, the dispatcher's call-hook engine, for hook and job files and
 // call_methods. Through hooks the binary also links what hooks imports
-// besides those: packages handlers, source, source/interest and logging.
+// besides those: packages handlers, source, fleet and logging.
 // None of that runs here: the CLI knows nothing about how the dispatcher or
 // the agent work inside, and it never runs a watch's action, a call hook or
 // a handler.

@@ -21,13 +21,9 @@ import (
 // Agent states shown by status.
 const (
 	StateOK      = "ok"      // heartbeats arrive
-	StateStale   = "stale"   // no heartbeat for StaleAfter heartbeat intervals
+	StateStale   = "stale"   // no heartbeat for events.StaleAfter heartbeat intervals
 	StateStopped = "stopped" // the agent announced that it is stopping
 )
-
-// StaleAfter is how many heartbeat intervals may pass without an
-// announcement before an agent is shown as stale.
-const StaleAfter = 3
 
 // statusCmd is "herald status".
 type statusCmd struct {
@@ -188,7 +184,7 @@ func buildStatus(now time.Time, anns []events.Announcement, outcomes map[hostWat
 			Heartbeat: a.Heartbeat,
 			Interval:  a.Interval,
 			AgeS:      age.Seconds(),
-			State:     agentState(a, age),
+			State:     agentState(a, now),
 			Watches:   []watchStatus{},
 		}
 		for _, w := range a.Watches {
@@ -204,11 +200,11 @@ func buildStatus(now time.Time, anns []events.Announcement, outcomes map[hostWat
 	return doc
 }
 
-func agentState(a events.Announcement, age time.Duration) string {
+func agentState(a events.Announcement, now time.Time) string {
 	switch {
 	case a.Stopping:
 		return StateStopped
-	case a.Interval > 0 && age > time.Duration(StaleAfter*a.Interval*float64(time.Second)):
+	case !a.Live(now):
 		return StateStale
 	}
 	return StateOK

@@ -15,12 +15,12 @@ import (
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/fleet"
 	"github.com/heraldhq/herald/internal/handlers"
 	"github.com/heraldhq/herald/internal/hooks"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/source"
-	"github.com/heraldhq/herald/internal/source/interest"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -67,8 +67,10 @@ type Dispatcher struct {
 	m       *metrics
 	sources []Source
 	httpSrc *httpSource
-	// interest follows the agents' announcements for the sources.
-	interest *interest.Tracker
+	// interest follows the agents' announcements for the sources and the
+	// handlers (source.Env.Interest); the call hooks engine is handed it
+	// too but still follows them itself (internal/hooks/agents.go).
+	interest *fleet.Tracker
 	// calls is the call hooks engine, run as a source; handlers runs the
 	// central outcome handlers that the hook files define (a source too).
 	calls    *hooks.Engine
@@ -267,7 +269,7 @@ func (d *Dispatcher) start(ctx context.Context) error {
 	}
 	d.wg.Add(1)
 	go d.watchStores(js)
-	d.interest = interest.New(js, d.log.With().Str("component", "interest").Logger())
+	d.interest = fleet.New(js, d.log.With().Str("component", "interest").Logger())
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()

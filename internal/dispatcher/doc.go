@@ -5,9 +5,11 @@
 // ZooKeeper source (package source/zk, when an ensemble is configured), the
 // NATS KV source (package source/kv, always), the call hooks engine
 // (package hooks: herald call's pre verdicts, post and err hooks,
-// /v1/calls) and the central outcome handlers (package handlers). It feeds
-// the sources the selectors the agents declare (package source/interest),
-// and serves /healthz and Prometheus /metrics.
+// /v1/calls) and the central outcome handlers (package handlers). It
+// follows the agents' announcements through one fleet tracker (package
+// fleet) that feeds the sources the selectors the agents declare and tells
+// the handlers which agents are live, and serves /healthz and Prometheus
+// /metrics.
 //
 // It wires the sources; it does not know their insides, the wire format
 // beyond what package events exposes, how streams are laid out beyond

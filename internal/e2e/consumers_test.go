@@ -118,3 +118,55 @@ watches:
 		t.Fatalf("consumers left behind by the stopped daemons: %q", left)
 	}
 }
+
+// agentsFollowers is how many consumers a running dispatcher holds on
+// HERALD_AGENTS: its one fleet tracker (internal/fleet), which the
+// sources and the handlers share, plus the call hooks engine's own
+// follower (internal/hooks/agents.go), which does not use the tracker it
+// is handed yet. It becomes 1 when the call hooks use the tracker.
+const agentsFollowers = 2
+
+// TestConsumers_DispatcherFollowsAgentsOnce_PlusCallHooksOwnFollower: a
+// real dispatcher with ZooKeeper and KV sources, call hooks and handlers,
+// and an agent whose watches make both sources watch: the dispatcher
+// follows HERALD_AGENTS through one fleet tracker (no source and no
+// handler engine opens its own), plus, for now, the call hooks' own
+// follower (agentsFollowers).
+func TestConsumers_DispatcherFollowsAgentsOnce_PlusCallHooksOwnFollower(t *testing.T) {
+	t.Parallel()
+	z := testutil.RunZooKeeper(t)
+	zc := z.Connect(t)
+	if _, err := zc.Create("/fleet", []byte("a"), 0, zkOpenACL); err != nil {
+		t.Fatal(err)
+	}
+	ns := testutil.RunNATS(t)
+	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--nats", ns.ClientURL(), "--zk", z.Addr(), "--kv-watch", "cfg")
+	followers := func() error {
+		if got := testutil.Consumers(t, c.js, events.AgentsStream); len(got) != agentsFollowers {
+			return fmt.Errorf("consumers on %s = %q, want %d (one fleet tracker + the call hooks' own follower)", events.AgentsStream, got, agentsFollowers)
+		}
+		return nil
+	}
+	testutil.Eventually(t, wait, followers)
+
+	f := newFixture(t)
+	f.watchFile("w.yaml", `
+watches:
+  - name: z
+    on: zk:/fleet
+    exec: ["/bin/true"]
+  - name: k
+    on: kv:cfg/app
+    exec: ["/bin/true"]
+`)
+	out := c.watchOutcomes()
+	c.startAgent(agentOpts{name: "fleet-1", watches: f.watches})
+	// The ZooKeeper source watches /fleet only once the tracker has read
+	// the agent's announcement; the handlers see the outcome.
+	out.waitCount(t, "z", events.StatusOK, 1)
+	if _, err := c.herald(t, "", "kv", "put", "cfg/app", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	out.waitCount(t, "k", events.StatusOK, 1)
+	testutil.Eventually(t, wait, followers)
+}

@@ -29,7 +29,7 @@ import (
 //
 //   - each outcome adds its host's status to the aggregate (the first one
 //     creates it) before the outcome is acknowledged;
-//   - an aggregate is complete when every live agent (interest.Tracker)
+//   - an aggregate is complete when every live agent (fleet.Tracker)
 //     whose announcement lists the watch, and whose name matches
 //     match.host, has reported; an agent that stops or goes stale is no
 //     longer waited for;

@@ -13,9 +13,9 @@ import (
 	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/fleet"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/source"
-	"github.com/heraldhq/herald/internal/source/interest"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
@@ -185,7 +185,7 @@ type run struct {
 	e       *Engine
 	js      jetstream.JetStream
 	log     zerolog.Logger
-	tracker *interest.Tracker
+	tracker *fleet.Tracker
 	agg     *aggregator
 	sem     chan struct{} // bounds the outcomes handled and all_reported runs
 	wg      sync.WaitGroup
@@ -221,7 +221,7 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // before wg.Wait: stops every goroutine of this Run
 	if r.tracker == nil {
-		r.tracker = interest.New(env.JS, env.Log.With().Str("component", "interest").Logger())
+		r.tracker = fleet.New(env.JS, env.Log.With().Str("component", "interest").Logger())
 		r.wg.Go(func() { _ = r.tracker.Run(ctx) })
 	}
 	cons, kv, err := r.setup(ctx)

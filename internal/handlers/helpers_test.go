@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/fleet"
 	"github.com/heraldhq/herald/internal/handlers"
 	"github.com/heraldhq/herald/internal/source"
-	"github.com/heraldhq/herald/internal/source/interest"
 	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/heraldhq/herald/internal/watch"
 	"github.com/nats-io/nats.go/jetstream"
@@ -37,7 +37,7 @@ func newBus(t *testing.T) jetstream.JetStream {
 // dispatcher runs it.
 type dispatcher struct {
 	eng     *handlers.Engine
-	tracker *interest.Tracker
+	tracker *fleet.Tracker
 	// stop cancels the engine and waits for Run to return; safe to call
 	// twice.
 	stop func()
@@ -52,7 +52,7 @@ func startEngine(t *testing.T, js jetstream.JetStream, host string, hs ...handle
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tr := interest.New(js, zerolog.Nop())
+	tr := fleet.New(js, zerolog.Nop())
 	trDone := make(chan struct{})
 	go func() { defer close(trDone); _ = tr.Run(ctx) }()
 	done := make(chan error, 1)

@@ -12,7 +12,7 @@ import (
 	"context"
 
 	"github.com/heraldhq/herald/events"
-	"github.com/heraldhq/herald/internal/source/interest"
+	"github.com/heraldhq/herald/internal/fleet"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
@@ -35,9 +35,10 @@ type Env struct {
 	// JS is the dispatcher's JetStream context, for sources that read
 	// (the last published event of a key, a KV bucket).
 	JS jetstream.JetStream
-	// Interest tells which selectors the agents declared (zk:, kv:), so a
-	// source can watch what agents need with no dispatcher change.
-	Interest *interest.Tracker
+	// Interest is the dispatcher's one fleet tracker: it tells which
+	// selectors the agents declared (zk:, kv:), so a source can watch what
+	// agents need with no dispatcher change, and which agents are live.
+	Interest *fleet.Tracker
 	// Log is the dispatcher's logger with the source's name.
 	Log zerolog.Logger
 }

@@ -12,8 +12,8 @@ import (
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/fleet"
 	"github.com/heraldhq/herald/internal/source"
-	"github.com/heraldhq/herald/internal/source/interest"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -122,11 +122,11 @@ func Announce(tb testing.TB, js jetstream.JetStream, a events.Announcement) {
 	}
 }
 
-// RunTracker runs an interest tracker over the agents' announcements, as
+// RunTracker runs a fleet tracker over the agents' announcements, as
 // the dispatcher does, until the test ends.
-func RunTracker(tb testing.TB, js jetstream.JetStream) *interest.Tracker {
+func RunTracker(tb testing.TB, js jetstream.JetStream) *fleet.Tracker {
 	tb.Helper()
-	tr := interest.New(js, zerolog.Nop())
+	tr := fleet.New(js, zerolog.Nop())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/fleet"
 	"github.com/heraldhq/herald/internal/source"
-	"github.com/heraldhq/herald/internal/source/interest"
 	"github.com/heraldhq/herald/internal/source/kv"
 	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/nats-io/nats-server/v2/server"
@@ -124,7 +124,7 @@ func (r *running) waitLog(t *testing.T, parts ...string) {
 
 // run starts the source in-process; stop cancels it and checks that Run
 // returns nil promptly. It is also called when the test ends.
-func (b *bench) run(cfg kv.Config, tr *interest.Tracker) *running {
+func (b *bench) run(cfg kv.Config, tr *fleet.Tracker) *running {
 	b.t.Helper()
 	src, err := kv.New(cfg)
 	if err != nil {

@@ -12,8 +12,8 @@ import (
 
 	gozk "github.com/go-zookeeper/zk"
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/fleet"
 	"github.com/heraldhq/herald/internal/source"
-	"github.com/heraldhq/herald/internal/source/interest"
 	zksrc "github.com/heraldhq/herald/internal/source/zk"
 	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/nats-io/nats.go"
@@ -69,7 +69,7 @@ type running struct {
 	log    *testutil.SyncBuffer
 }
 
-func (r *rig) start(name string, cfg zksrc.Config, tr *interest.Tracker) *running {
+func (r *rig) start(name string, cfg zksrc.Config, tr *fleet.Tracker) *running {
 	r.t.Helper()
 	if cfg.Servers == "" {
 		cfg.Servers = r.zk.Addr()
@@ -79,7 +79,7 @@ func (r *rig) start(name string, cfg zksrc.Config, tr *interest.Tracker) *runnin
 		r.t.Fatal(err)
 	}
 	if tr == nil {
-		tr = interest.Static()
+		tr = fleet.Static()
 	}
 	lb := &testutil.SyncBuffer{}
 	log := zerolog.New(lb).Level(zerolog.DebugLevel).With().Timestamp().Str("source", name).Logger()

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	gozk "github.com/go-zookeeper/zk"
-	"github.com/heraldhq/herald/internal/source/interest"
+	"github.com/heraldhq/herald/internal/fleet"
 	zksrc "github.com/heraldhq/herald/internal/source/zk"
 	"github.com/heraldhq/herald/internal/testutil"
 )
@@ -56,7 +56,7 @@ func TestScale10k(t *testing.T) {
 			runtime.ReadMemStats(&before)
 			rssBefore := rss(t, os.Getpid())
 			t0 := time.Now()
-			src := r.start("scale", cfg, interest.Static())
+			src := r.start("scale", cfg, fleet.Static())
 			var watched time.Duration
 			testutil.Eventually(t, 60*time.Second, func() error {
 				st := src.src.Stats()

@@ -1,4 +1,4 @@
-package interest_test
+package fleet_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
-	"github.com/heraldhq/herald/internal/source/interest"
+	"github.com/heraldhq/herald/internal/fleet"
 	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/rs/zerolog"
 )
@@ -24,7 +24,7 @@ func TestTracker_LiveAgents(t *testing.T) {
 	testutil.Announce(t, js, events.Announcement{Name: "stale", Heartbeat: now.Add(-time.Hour), Interval: 10, Watches: w})
 	testutil.Announce(t, js, events.Announcement{Name: "stopping", Heartbeat: now, Interval: 60, Stopping: true, Watches: w})
 
-	tr := interest.New(js, zerolog.Nop())
+	tr := fleet.New(js, zerolog.Nop())
 	go func() { _ = tr.Run(ctx) }()
 	names := func() string {
 		var n []string

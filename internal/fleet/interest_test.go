@@ -1,4 +1,4 @@
-package interest_test
+package fleet_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
-	"github.com/heraldhq/herald/internal/source/interest"
+	"github.com/heraldhq/herald/internal/fleet"
 	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/rs/zerolog"
 )
@@ -26,7 +26,7 @@ func TestTracker_FollowsAgents(t *testing.T) {
 	testutil.Announce(t, js, events.Announcement{Name: "old", Heartbeat: now.Add(-time.Hour), Interval: 10, Watches: []events.WatchSummary{
 		{Name: "a", On: "zk:/stale"},
 	}})
-	tr := interest.New(js, zerolog.Nop())
+	tr := fleet.New(js, zerolog.Nop())
 	go func() { _ = tr.Run(ctx) }()
 	select {
 	case <-tr.Ready():
@@ -61,7 +61,7 @@ func TestTracker_FollowsAgents(t *testing.T) {
 }
 
 func TestStatic(t *testing.T) {
-	tr := interest.Static("zk:/a", "kv:b/c", "zk:/a")
+	tr := fleet.Static("zk:/a", "kv:b/c", "zk:/a")
 	if got := strings.Join(tr.Selectors("zk"), ","); got != "zk:/a" {
 		t.Fatalf("zk = %q", got)
 	}

@@ -1,9 +1,12 @@
-// Package interest follows the agents' announcements (stream HERALD_AGENTS)
-// and tells the dispatcher's sources which selectors the fleet needs: an
-// agent whose watch says "on: zk:/git/head" makes the ZooKeeper source
-// watch /git/head, and when no live agent needs a path any more it is
-// dropped. It knows the announcement format, not how any source watches.
-package interest
+// Package fleet follows the agents' announcements (stream HERALD_AGENTS)
+// for the dispatcher: which agents are live (events.Announcement.Live),
+// for the handlers and run: agents call hooks, and which selectors the
+// fleet needs, for the sources: an agent whose watch says
+// "on: zk:/git/head" makes the ZooKeeper source watch /git/head, and when
+// no live agent needs a path any more it is dropped. One tracker per
+// dispatcher is one consumer on HERALD_AGENTS. It knows the announcement
+// format, not how any source watches or what a hook or handler does.
+package fleet
 
 import (
 	"context"
@@ -19,9 +22,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
-
-// StaleAfter is how many missed heartbeats make an agent's selectors drop.
-const StaleAfter = 3
 
 // Tracker holds the latest announcement of every agent. Use New, run Run in
 // a goroutine, then read Selectors and wait on Changed.
@@ -73,29 +73,20 @@ func (t *Tracker) Selectors(kind string) []string {
 	return append([]string(nil), t.sets[kind]...)
 }
 
-// LiveAgents returns the latest announcement of every live agent (not
-// stopping, and heard from within StaleAfter heartbeat intervals), sorted
-// by name.
+// LiveAgents returns the latest announcement of every live agent
+// (events.Announcement.Live), sorted by name.
 func (t *Tracker) LiveAgents() []events.Announcement {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
 	out := make([]events.Announcement, 0, len(t.agents))
 	for _, a := range t.agents {
-		if live(a, now) {
+		if a.Live(now) {
 			out = append(out, a)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
-}
-
-// live reports whether a is neither stopping nor stale at now.
-func live(a events.Announcement, now time.Time) bool {
-	if a.Stopping {
-		return false
-	}
-	return a.Interval <= 0 || now.Sub(a.Heartbeat) <= time.Duration(StaleAfter*a.Interval*float64(time.Second))
 }
 
 // Changed returns a channel closed at the next change of any kind's
@@ -208,7 +199,7 @@ func (t *Tracker) recompute() {
 	now := t.now()
 	sets := map[string]map[string]bool{}
 	for _, a := range t.agents {
-		if !live(a, now) {
+		if !a.Live(now) {
 			continue
 		}
 		for _, w := range a.Watches {
