@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/events/call"
 	"github.com/heraldhq/herald/internal/hooks"
-	"github.com/heraldhq/herald/internal/hooks/call"
 )
 
 func TestParse_Defaults(t *testing.T) {

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/heraldhq/herald/events/call"
 	"github.com/heraldhq/herald/internal/hooks"
-	"github.com/heraldhq/herald/internal/hooks/call"
 	"github.com/heraldhq/herald/internal/testutil"
 )
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
-	"github.com/heraldhq/herald/internal/hooks/call"
+	"github.com/heraldhq/herald/events/call"
 	"github.com/nats-io/nats.go"
 )
 
@@ -38,14 +38,9 @@ func actionErrMsg(err error) string {
 // call as JSON data (with Phase set to phase), the HERALD_* call variables
 // in Env, the hook as the watch and the call id as the event id.
 func HookRequest(c call.Call, hook, host, phase string) (actions.Request, error) {
-	c.Phase = phase
-	data, err := json.Marshal(c)
+	ev, err := c.Event(phase)
 	if err != nil {
 		return actions.Request{}, err
-	}
-	ev := events.Event{
-		ID: c.ID, Source: "herald://call/" + c.Host, Type: "call." + phase, Key: c.Job,
-		Time: c.Time, DataContentType: "application/json", Data: data,
 	}
 	return actions.Request{Event: ev, Watch: hook, Host: host, Attempt: 1, Env: c.Env(phase)}, nil
 }

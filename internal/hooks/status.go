@@ -6,7 +6,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/heraldhq/herald/internal/hooks/call"
+	"github.com/heraldhq/herald/events/call"
 	"github.com/nats-io/nats.go/jetstream"
 )
 

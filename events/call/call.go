@@ -242,6 +242,22 @@ func (c *Call) Skips(name string) bool {
 	return false
 }
 
+// Event is the event a hook run of c in phase gets: the call as JSON data
+// (with Phase set to phase), the call id as the event id, the job as the
+// key. The dispatcher's central hooks and an agent running a run: agents
+// hook build the same one.
+func (c Call) Event(phase string) (events.Event, error) {
+	c.Phase = phase
+	data, err := json.Marshal(c)
+	if err != nil {
+		return events.Event{}, err
+	}
+	return events.Event{
+		ID: c.ID, Source: "herald://call/" + c.Host, Type: "call." + phase, Key: c.Job,
+		Time: c.Time, DataContentType: "application/json", Data: data,
+	}, nil
+}
+
 // Env returns the HERALD_* variables a hook gets for this call:
 // HERALD_CALL_ID, HERALD_METHOD, HERALD_JOB, HERALD_CLUSTER, HERALD_ROLE,
 // HERALD_ENV, HERALD_JOB_NAME, HERALD_PHASE, HERALD_CALLER_USER,
