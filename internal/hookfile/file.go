@@ -1,8 +1,9 @@
-package hooks
+package hookfile
 
 import (
 	"errors"
 	"fmt"
+	"github.com/heraldhq/herald/actions"
 	"path"
 	"path/filepath"
 	"reflect"
@@ -146,6 +147,25 @@ func (h *Hook) HookTimeout() time.Duration {
 		return h.Timeout.D
 	}
 	return DefaultTimeout
+}
+
+// Action builds the action a central hook runs.
+func (h *Hook) Action() (actions.Action, error) {
+	if h.HTTP != "" {
+		return actions.NewHTTP(actions.HTTPConfig{URL: h.HTTP, Timeout: h.HookTimeout()})
+	}
+	return actions.NewExec(actions.ExecConfig{
+		Argv:      h.Exec.Args(),
+		PipeStdin: true,
+		Env:       h.Env,
+		Timeout:   h.HookTimeout(),
+		KillGrace: actions.DefaultKillGrace,
+	})
+}
+
+// actionErrMsg drops the "invalid action config: " prefix.
+func actionErrMsg(err error) string {
+	return strings.TrimPrefix(err.Error(), actions.ErrInvalidConfig.Error()+": ")
 }
 
 // AllowsOnTimeout reports on_timeout: allow.
@@ -383,7 +403,7 @@ func (h *Hook) validate(bad func(field, format string, a ...any)) {
 		}
 	}
 	if h.HTTP != "" {
-		if _, err := newAction(h); err != nil {
+		if _, err := h.Action(); err != nil {
 			bad("http", "%s", actionErrMsg(err))
 		}
 	}

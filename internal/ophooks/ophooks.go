@@ -1,7 +1,8 @@
-// Package hooksd runs an operation between the hooks of a hooks.d
-// directory, the way TKLBAM does around a backup or a restore, without
-// TKLBAM's defects: hooks run in name order, directly (never through a
-// shell), each under a timeout, and the post or err hooks always run.
+// Package ophooks runs an operation between the operation hooks of a
+// hooks.d directory (herald op), the way TKLBAM does around a backup or a
+// restore, without TKLBAM's defects: hooks run in name order, directly
+// (never through a shell), each under a timeout, and the post or err hooks
+// always run.
 //
 // Run is one operation: every hook with "OPERATION pre" (the first failure
 // aborts the operation), then the command, then every hook with
@@ -15,7 +16,7 @@
 // package adds the operation around them. It knows nothing about NATS,
 // flags or how the caller prints: it reports through callbacks and a
 // Report.
-package hooksd
+package ophooks
 
 import (
 	"context"

@@ -1,8 +1,9 @@
-package hooks
+package callhooks
 
 import (
 	"context"
 	"encoding/json"
+	"github.com/heraldhq/herald/internal/hookfile"
 	"strings"
 	"time"
 
@@ -124,7 +125,7 @@ func (e *Engine) handleResult(rt *runtime, m jetstream.Msg) {
 		_ = m.Ack()
 		return
 	}
-	var run []*Hook
+	var run []*hookfile.Hook
 	var skipped []string
 	for _, h := range matched {
 		if c.Skips(h.Name) {
