@@ -8,13 +8,11 @@ import (
 	"github.com/heraldhq/herald/internal/hookfile"
 	"maps"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/google/uuid"
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/events/call"
@@ -221,9 +219,9 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 	rt := &runtime{ctx: ctx, nc: env.JS.Conn(), js: env.JS, pub: env.Pub, log: env.Log, wg: &wg, outcomes: store}
 	rt.fleet = newFleet(env.JS, env.Log.With().Str("component", "fleet").Logger())
 	ld := hookfile.NewLoader(e.cfg.Dir, e.cfg.Methods, env.Log)
-	dw := e.watchHooksDir(rt)
+	dw := hookfile.Watch(e.cfg.Dir, rt.log) // before the first scan: no change after it is missed
 	if err := e.rescan(rt, ld); err != nil {
-		dw.close()
+		dw.Close()
 		return err
 	}
 	if e.cfg.Disabled != "" {
@@ -255,7 +253,7 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 		if sub != nil {
 			_ = sub.Unsubscribe()
 		}
-		dw.close()
+		dw.Close()
 		return fmt.Errorf("call hooks: subscribe %s.>: %w", call.PrePrefix, err)
 	}
 	// The consumer exists before Ready, so that no call.post or call.err
@@ -263,7 +261,7 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 	cons := e.setupConsumer(rt)
 	if cons == nil {
 		_ = sub.Unsubscribe()
-		dw.close()
+		dw.Close()
 		return nil // ctx ended
 	}
 	e.rt.Store(rt)
@@ -496,60 +494,11 @@ func (e *Engine) rescan(rt *runtime, ld *hookfile.Loader) error {
 	return nil
 }
 
-// dirWatcher follows the hooks directory and its jobs/ with fsnotify.
-type dirWatcher struct {
-	fw           *fsnotify.Watcher // nil when it could not be made
-	dir, jobsDir string
-	watchingJobs bool
-}
-
-// watchHooksDir starts watching before the first scan, so that no change
-// after the scan is missed.
-func (e *Engine) watchHooksDir(rt *runtime) *dirWatcher {
-	w := &dirWatcher{dir: e.cfg.Dir, jobsDir: filepath.Join(e.cfg.Dir, hookfile.JobsDir)}
-	if e.cfg.Dir == "" {
-		return w
-	}
-	fw, err := fsnotify.NewWatcher()
-	if err != nil {
-		rt.log.Error().Err(err).Msg("cannot watch the hooks dir; hooks reload only on Reload")
-		return w
-	}
-	if err := fw.Add(e.cfg.Dir); err != nil {
-		rt.log.Error().Err(err).Str("dir", e.cfg.Dir).Msg("cannot watch the hooks dir")
-	}
-	w.fw = fw
-	w.addJobs()
-	return w
-}
-
-// addJobs watches jobs/ once it exists.
-func (w *dirWatcher) addJobs() {
-	if w.fw == nil || w.watchingJobs {
-		return
-	}
-	if fi, err := os.Stat(w.jobsDir); err == nil && fi.IsDir() {
-		if err := w.fw.Add(w.jobsDir); err == nil {
-			w.watchingJobs = true
-		}
-	}
-}
-
-func (w *dirWatcher) close() {
-	if w.fw != nil {
-		_ = w.fw.Close()
-	}
-}
-
 // watchDir rescans the hooks directory (and its jobs/) when it changes,
 // debounced, or when Reload is called.
-func (e *Engine) watchDir(rt *runtime, ld *hookfile.Loader, w *dirWatcher) {
-	defer w.close()
-	var fsEvents <-chan fsnotify.Event
-	var fsErrors <-chan error
-	if w.fw != nil {
-		fsEvents, fsErrors = w.fw.Events, w.fw.Errors
-	}
+func (e *Engine) watchDir(rt *runtime, ld *hookfile.Loader, w *hookfile.Watcher) {
+	defer w.Close()
+	fsEvents, fsErrors := w.Events()
 	var debounce <-chan time.Time
 	for {
 		select {
@@ -560,11 +509,7 @@ func (e *Engine) watchDir(rt *runtime, ld *hookfile.Loader, w *dirWatcher) {
 				fsEvents = nil
 				continue
 			}
-			base := filepath.Base(ev.Name)
-			if ev.Name == w.jobsDir && (ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) {
-				w.watchingJobs = false
-			}
-			if !hookfile.IsHookFile(base) && ev.Name != w.jobsDir && !strings.HasPrefix(base, "..") {
+			if !w.Relevant(ev) {
 				continue
 			}
 			debounce = time.After(e.cfg.ReloadDelay)
@@ -576,11 +521,11 @@ func (e *Engine) watchDir(rt *runtime, ld *hookfile.Loader, w *dirWatcher) {
 			rt.log.Warn().Err(err).Msg("watching the hooks dir")
 			debounce = time.After(e.cfg.ReloadDelay)
 		case <-e.reloadCh:
-			w.addJobs()
+			w.AddJobs()
 			_ = e.rescan(rt, ld)
 		case <-debounce:
 			debounce = nil
-			w.addJobs()
+			w.AddJobs()
 			_ = e.rescan(rt, ld)
 		}
 	}
