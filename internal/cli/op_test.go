@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/events/operation"
 	"github.com/heraldhq/herald/internal/cli"
 	"github.com/heraldhq/herald/internal/ophooks"
 	"github.com/heraldhq/herald/internal/testutil"
@@ -320,8 +321,8 @@ func TestMain_RunOpEvents(t *testing.T) {
 		if r.code() != 4 {
 			t.Fatalf("exit %d (%v)\nstderr: %s", r.code(), r.err, r.errOut)
 		}
-		pre, _ := storedEvent(t, js, ophooks.TypePre, "nightly-backup")
-		errEv, _ := storedEvent(t, js, ophooks.TypeErr, "nightly-backup")
+		pre, _ := storedEvent(t, js, operation.TypePre, "nightly-backup")
+		errEv, _ := storedEvent(t, js, operation.TypeErr, "nightly-backup")
 		host, _ := os.Hostname()
 		for _, c := range []struct {
 			ev    string
@@ -340,7 +341,7 @@ func TestMain_RunOpEvents(t *testing.T) {
 			if err != nil || strings.TrimSpace(string(b)) != c.id {
 				t.Errorf("%s: the %s hook saw HERALD_EVENT_ID %q, the event id is %s (%v)", c.ev, c.state, b, c.id, err)
 			}
-			var d ophooks.EventData
+			var d operation.EventData
 			if err := json.Unmarshal(c.data, &d); err != nil {
 				t.Fatalf("%s data %s: %v", c.ev, c.data, err)
 			}

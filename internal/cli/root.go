@@ -12,11 +12,12 @@
 // stream helpers of package bus and the NATS flags and connection of
 // package natsconn. call and op take the kill grace (and call its output
 // tails) from package actions, op runs its operation hooks through package
-// ophooks, and version prints package version's build line. validate
-// checks files with the parsers the daemons load them with: package
-// yamlfile, package watch (kv checks BUCKET/KEY with watch's selector
-// parser too) and package hookfile for hook and job files and
-// call_methods, which hands the handlers: section to package handlerspec.
+// ophooks, whose op.* events are package events/operation's, and version
+// prints package version's build line. validate checks files with the
+// parsers the daemons load them with: package yamlfile, package watch (kv
+// checks BUCKET/KEY with watch's selector parser too) and package hookfile
+// for hook and job files and call_methods, which hands the handlers:
+// section to package handlerspec.
 // It links none of the dispatcher's engines (call hooks, handlers,
 // sources): the CLI knows nothing about how the dispatcher or the agent
 // work inside, and it never runs a watch's action, a call hook or a

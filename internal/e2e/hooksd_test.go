@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/events/operation"
 	"github.com/heraldhq/herald/internal/ophooks"
 	"github.com/heraldhq/herald/internal/testutil"
 )
@@ -129,12 +130,12 @@ watches:
 	op(5, "/bin/sh", "-c", "exit 5")
 	out.waitCount(t, "failed-backup", events.StatusOK, 1)
 
-	for typ, want := range map[string]int{ophooks.TypePost: 0, ophooks.TypeErr: 5} {
+	for typ, want := range map[string]int{operation.TypePost: 0, operation.TypeErr: 5} {
 		b, err := os.ReadFile(f.path(typ + ".json"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var d ophooks.EventData
+		var d operation.EventData
 		if err := json.Unmarshal(b, &d); err != nil {
 			t.Fatalf("%s data %s: %v", typ, b, err)
 		}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/events/operation"
 	"github.com/heraldhq/herald/internal/ophooks"
 	"github.com/heraldhq/herald/internal/testutil"
 )
@@ -125,12 +126,12 @@ func (f *fixture) sequence(t *testing.T) []string {
 	return out
 }
 
-func (f *fixture) eventData(t *testing.T) ([]string, []ophooks.EventData) {
+func (f *fixture) eventData(t *testing.T) ([]string, []operation.EventData) {
 	t.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var types []string
-	var data []ophooks.EventData
+	var data []operation.EventData
 	for _, ev := range f.events {
 		if err := ev.Validate(); err != nil {
 			t.Fatalf("invalid event: %v", err)
@@ -138,7 +139,7 @@ func (f *fixture) eventData(t *testing.T) ([]string, []ophooks.EventData) {
 		if ev.Key != "backup" || ev.Source != "herald://op/host-a" || ev.DataContentType != "application/json" {
 			t.Fatalf("event key %q source %q content type %q", ev.Key, ev.Source, ev.DataContentType)
 		}
-		var d ophooks.EventData
+		var d operation.EventData
 		if err := json.Unmarshal(ev.Data, &d); err != nil {
 			t.Fatalf("event data %s: %v", ev.Data, err)
 		}
@@ -148,7 +149,7 @@ func (f *fixture) eventData(t *testing.T) ([]string, []ophooks.EventData) {
 	return types, data
 }
 
-func hookNames(d ophooks.EventData) []string {
+func hookNames(d operation.EventData) []string {
 	var out []string
 	for _, h := range d.Hooks {
 		out = append(out, fmt.Sprintf("%s:%s", h.Name, h.Status))
@@ -241,7 +242,7 @@ func TestRun_Success(t *testing.T) {
 		t.Fatal("a hook name reached a shell")
 	}
 	types, data := f.eventData(t)
-	if !slices.Equal(types, []string{ophooks.TypePre, ophooks.TypePost}) {
+	if !slices.Equal(types, []string{operation.TypePre, operation.TypePost}) {
 		t.Fatalf("events %v", types)
 	}
 	for _, l := range f.lines(t) {
@@ -301,7 +302,7 @@ func TestRun_PreHookAborts(t *testing.T) {
 		t.Fatalf("failing hook %+v", veto)
 	}
 	types, data := f.eventData(t)
-	if !slices.Equal(types, []string{ophooks.TypePre, ophooks.TypeErr}) || data[0].AbortedBy != "20-veto" ||
+	if !slices.Equal(types, []string{operation.TypePre, operation.TypeErr}) || data[0].AbortedBy != "20-veto" ||
 		!slices.Equal(hookNames(data[0]), []string{"10-stop-service:ok", "20-veto:failed"}) ||
 		data[1].AbortedBy != "20-veto" || data[1].ExitCode != nil || intp(data[1].ExitStatus) != "3" || len(data[1].Hooks) != 3 {
 		t.Fatalf("events %v %+v", types, data)
@@ -326,7 +327,7 @@ func TestRun_CommandFails(t *testing.T) {
 		}
 	}
 	types, data := f.eventData(t)
-	if !slices.Equal(types, []string{ophooks.TypePre, ophooks.TypeErr}) || intp(data[1].ExitCode) != "7" || intp(data[1].ExitStatus) != "7" {
+	if !slices.Equal(types, []string{operation.TypePre, operation.TypeErr}) || intp(data[1].ExitCode) != "7" || intp(data[1].ExitStatus) != "7" {
 		t.Fatalf("events %v %+v", types, data)
 	}
 }
