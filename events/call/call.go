@@ -1,11 +1,11 @@
-// Package call is the wire format of scheduler-call hooks: the call a
-// wrapper such as "herald call" asks about and reports (method, job, args,
-// and for post and err the result), the verdict the dispatcher answers, the
-// request an agent gets to run a hook on its host and its reply, the
-// call.hooks_skipped audit record and the engine's status record, plus the NATS
-// subjects and event types they travel on. The CLI, the dispatcher's hook
-// engine and the agent share it; it knows nothing about hook files or how
-// hooks run.
+// Package call is the wire format of call hooks: the call a wrapper such as
+// "herald call" asks about and reports (method, job, args, and for post and
+// err the result), the verdict the dispatcher answers, the complete request
+// an agent gets to run a run: agents hook on its host (with the event the
+// run gets, Call.Event) and its reply, the call.hooks_skipped audit record
+// and the engine's status record, plus the NATS subjects and event types
+// they travel on. The CLI, the dispatcher's call hooks engine and the agent
+// share it; it knows nothing about hook files or how hooks run.
 package call
 
 import (
