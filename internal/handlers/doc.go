@@ -31,6 +31,5 @@
 // hookfile loads them, package callhooks calls Engine.SetHandlers); the
 // handlers: section itself, the Handler type and its validation, is package
 // handlerspec's, which this package names as Handler, Match and the
-// defaults. Nor does it know how the
-// dispatcher runs NATS.
+// defaults. Nor does it know how the dispatcher runs NATS.
 package handlers
