@@ -12,7 +12,7 @@ import (
 	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/internal/agent"
 	"github.com/heraldhq/herald/internal/dispatcher"
-	"github.com/heraldhq/herald/internal/hooks"
+	"github.com/heraldhq/herald/internal/hookfile"
 	"github.com/heraldhq/herald/internal/watch"
 	"github.com/heraldhq/herald/schemas"
 )
@@ -51,15 +51,15 @@ func exampleKindOf(p string) (exampleKind, bool) {
 		return exampleKind{schemas.Hooks, func(p string) error {
 			data, err := os.ReadFile(p)
 			if err == nil {
-				_, err = hooks.Parse(p, data)
+				_, err = hookfile.Parse(p, data)
 			}
 			return err
 		}}, true
-	case dir == filepath.Join(hooksExampleDir, hooks.JobsDir):
+	case dir == filepath.Join(hooksExampleDir, hookfile.JobsDir):
 		return exampleKind{schemas.Jobs, func(p string) error {
 			data, err := os.ReadFile(p)
 			if err == nil {
-				_, err = hooks.ParseJobFile(p, data)
+				_, err = hookfile.ParseJobFile(p, data)
 			}
 			return err
 		}}, true

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/heraldhq/herald/internal/handlers"
-	"github.com/heraldhq/herald/internal/hooks"
+	"github.com/heraldhq/herald/internal/hookfile"
 	"github.com/heraldhq/herald/schemas"
 	"gopkg.in/yaml.v3"
 )
@@ -20,12 +20,12 @@ import (
 // ---- 6. hook files and job files ---------------------------------------------
 
 var (
-	hooksExampleDir = filepath.Join("..", "deploy", "examples", "hooks.d")
+	hooksExampleDir = filepath.Join("..", "deploy", "examples", "call-hooks")
 	hooksExample    = filepath.Join(hooksExampleDir, "prod-gate.yaml")
 	jobsExample     = filepath.Join(hooksExampleDir, "jobs", "web.yaml")
 )
 
-// parseHooks is hooks.Parse on a file's content, as the dispatcher's loader
+// parseHooks is hookfile.Parse on a file's content, as the dispatcher's loader
 // and herald validate call it.
 func parseHooks(t *testing.T, p string) error {
 	t.Helper()
@@ -33,7 +33,7 @@ func parseHooks(t *testing.T, p string) error {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = hooks.Parse(p, data)
+	_, err = hookfile.Parse(p, data)
 	return err
 }
 
@@ -43,15 +43,15 @@ func parseJob(t *testing.T, p string) error {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = hooks.ParseJobFile(p, data)
+	_, err = hookfile.ParseJobFile(p, data)
 	return err
 }
 
-// The samples in deploy/examples/hooks.d load with the real loader (the
+// The samples in deploy/examples/call-hooks load with the real loader (the
 // whole directory, as the dispatcher reads it), validate, and show what
 // they say they show.
 func TestHooksExamples(t *testing.T) {
-	set, bad, err := hooks.LoadDir(hooksExampleDir)
+	set, bad, err := hookfile.LoadDir(hooksExampleDir)
 	if err != nil {
 		t.Fatalf("LoadDir: %v", err)
 	}
@@ -116,7 +116,7 @@ func TestHooksExamples(t *testing.T) {
 			}
 			return m
 		}
-		hookFields, _ := goFields(reflect.TypeFor[hooks.Hook](), "yaml")
+		hookFields, _ := goFields(reflect.TypeFor[hookfile.Hook](), "yaml")
 		handlerFields, _ := goFields(reflect.TypeFor[handlers.Handler](), "yaml")
 		matchFields, _ := goFields(reflect.TypeFor[handlers.Match](), "yaml")
 		for _, m := range matchFields {
@@ -143,7 +143,7 @@ func TestHooksExamples(t *testing.T) {
 			}
 		}
 		job := toJSONValue(t, must(os.ReadFile(jobsExample))).(map[string]any)
-		jobFields, _ := goFields(reflect.TypeFor[hooks.JobFile](), "yaml")
+		jobFields, _ := goFields(reflect.TypeFor[hookfile.JobFile](), "yaml")
 		for _, k := range jobFields {
 			if _, ok := job[k]; !ok {
 				t.Errorf("%s shows no %q", jobsExample, k)
@@ -156,7 +156,7 @@ func TestHooksExamples(t *testing.T) {
 			switch filepath.Dir(p) {
 			case hooksExampleDir:
 				want = schemas.Hooks
-			case filepath.Join(hooksExampleDir, hooks.JobsDir):
+			case filepath.Join(hooksExampleDir, hookfile.JobsDir):
 				want = schemas.Jobs
 			default:
 				continue
@@ -209,8 +209,8 @@ func TestHooksSchema_Files(t *testing.T) {
 			for _, p := range invalid {
 				t.Run("invalid/"+filepath.Base(p), func(t *testing.T) {
 					err := c.parse(t, p)
-					var fe *hooks.FieldError
-					if !errors.Is(err, hooks.ErrInvalid) || !errors.As(err, &fe) || fe.Line == 0 {
+					var fe *hookfile.FieldError
+					if !errors.Is(err, hookfile.ErrInvalid) || !errors.As(err, &fe) || fe.Line == 0 {
 						t.Errorf("parser = %v, want located ErrInvalid", err)
 					}
 					mustInvalid(t, c.schema, toJSONValue(t, must(os.ReadFile(p))))
@@ -235,14 +235,14 @@ func sampleHooks(t *testing.T) (hks, hds []map[string]any) {
 }
 
 // hookVerdicts writes a file with one hook or one handler and returns what
-// hooks.Parse and the schema say about it.
+// hookfile.Parse and the schema say about it.
 func hookVerdicts(t *testing.T, list string, item map[string]any) (data []byte, perr, serr error) {
 	t.Helper()
 	data, err := yaml.Marshal(map[string]any{list: []any{item}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, perr = hooks.Parse("h.yaml", data)
+	_, perr = hookfile.Parse("h.yaml", data)
 	return data, perr, schemas.Validate(schemas.Hooks, toJSONValue(t, data))
 }
 
@@ -250,7 +250,7 @@ func checkHookAgree(t *testing.T, list string, item map[string]any) {
 	t.Helper()
 	data, perr, serr := hookVerdicts(t, list, item)
 	if (perr == nil) != (serr == nil) {
-		t.Errorf("hooks.Parse and the schema disagree on\n%s\nParse: %v\nschema: %v", data, perr, serr)
+		t.Errorf("hookfile.Parse and the schema disagree on\n%s\nParse: %v\nschema: %v", data, perr, serr)
 	}
 }
 
@@ -377,10 +377,10 @@ func TestHooksSchema_AgreesWithParse(t *testing.T) {
 			"hook: []\n", "watches: []\n", "hooks: {}\n", "hooks: x\n", "handlers: [x]\n", "hooks: [1]\n", "- a\n", "x\n",
 		} {
 			t.Run(doc, func(t *testing.T) {
-				_, perr := hooks.Parse("h.yaml", []byte(doc))
+				_, perr := hookfile.Parse("h.yaml", []byte(doc))
 				serr := schemas.Validate(schemas.Hooks, toJSONValue(t, []byte(doc)))
 				if (perr == nil) != (serr == nil) {
-					t.Errorf("hooks.Parse and the schema disagree on %q\nParse: %v\nschema: %v", doc, perr, serr)
+					t.Errorf("hookfile.Parse and the schema disagree on %q\nParse: %v\nschema: %v", doc, perr, serr)
 				}
 			})
 		}
@@ -396,7 +396,7 @@ func TestHooksSchema_AgreesWithParse(t *testing.T) {
 	})
 }
 
-// Where the hook file schema knowingly differs from hooks.Parse. Each case
+// Where the hook file schema knowingly differs from hookfile.Parse. Each case
 // pins the difference so that a change on either side is noticed here.
 func TestHooksSchema_KnownDifferences(t *testing.T) {
 	hks, hds := sampleHooks(t)
@@ -438,25 +438,25 @@ func TestHooksSchema_KnownDifferences(t *testing.T) {
 		t.Run(c.why, func(t *testing.T) {
 			data, perr, serr := hookVerdicts(t, c.list, c.item)
 			if (perr == nil) != c.parseAccepts {
-				t.Errorf("hooks.Parse on\n%s: %v, want accepted = %v", data, perr, c.parseAccepts)
+				t.Errorf("hookfile.Parse on\n%s: %v, want accepted = %v", data, perr, c.parseAccepts)
 			}
 			if (serr == nil) == c.parseAccepts {
-				t.Errorf("schema on\n%s: %v, want the opposite of hooks.Parse (the known difference)", data, serr)
+				t.Errorf("schema on\n%s: %v, want the opposite of hookfile.Parse (the known difference)", data, serr)
 			}
 		})
 	}
 	t.Run("names unique in a file", func(t *testing.T) {
 		for list, item := range map[string]map[string]any{"hooks": pre, "handlers": page} {
 			data := must(yaml.Marshal(map[string]any{list: []any{item, item}}))
-			if _, err := hooks.Parse("h.yaml", data); err == nil || !strings.Contains(err.Error(), "duplicate") {
-				t.Errorf("hooks.Parse on two %s named alike: %v, want a duplicate name error", list, err)
+			if _, err := hookfile.Parse("h.yaml", data); err == nil || !strings.Contains(err.Error(), "duplicate") {
+				t.Errorf("hookfile.Parse on two %s named alike: %v, want a duplicate name error", list, err)
 			}
 			mustValid(t, schemas.Hooks, toJSONValue(t, data))
 		}
 	})
 	t.Run("empty file", func(t *testing.T) {
-		if _, err := hooks.Parse("h.yaml", []byte("# nothing yet\n")); err != nil {
-			t.Errorf("hooks.Parse: %v", err)
+		if _, err := hookfile.Parse("h.yaml", []byte("# nothing yet\n")); err != nil {
+			t.Errorf("hookfile.Parse: %v", err)
 		}
 		mustInvalid(t, schemas.Hooks, []byte("null"))
 	})
@@ -467,10 +467,10 @@ func TestJobsSchema_AgreesWithParse(t *testing.T) {
 	check := func(t *testing.T, doc map[string]any) {
 		t.Helper()
 		data := must(yaml.Marshal(doc))
-		_, perr := hooks.ParseJobFile("jobs/web.yaml", data)
+		_, perr := hookfile.ParseJobFile("jobs/web.yaml", data)
 		serr := schemas.Validate(schemas.Jobs, toJSONValue(t, data))
 		if (perr == nil) != (serr == nil) {
-			t.Errorf("hooks.ParseJobFile and the schema disagree on\n%s\nParse: %v\nschema: %v", data, perr, serr)
+			t.Errorf("hookfile.ParseJobFile and the schema disagree on\n%s\nParse: %v\nschema: %v", data, perr, serr)
 		}
 	}
 	t.Run("each key removed", func(t *testing.T) {
@@ -500,7 +500,7 @@ func TestJobsSchema_AgreesWithParse(t *testing.T) {
 	}
 }
 
-// Where the job file schema knowingly differs from hooks.ParseJobFile.
+// Where the job file schema knowingly differs from hookfile.ParseJobFile.
 func TestJobsSchema_KnownDifferences(t *testing.T) {
 	for _, c := range []struct{ why, doc string }{
 		{"empty file is enable_hooks: false", "# nothing\n"},
@@ -510,8 +510,8 @@ func TestJobsSchema_KnownDifferences(t *testing.T) {
 		{"on for a boolean in a stage", "stages:\n  prod: {enable_hooks: on}\n"},
 	} {
 		t.Run(c.why, func(t *testing.T) {
-			if _, err := hooks.ParseJobFile("jobs/web.yaml", []byte(c.doc)); err != nil {
-				t.Errorf("hooks.ParseJobFile: %v, want accepted", err)
+			if _, err := hookfile.ParseJobFile("jobs/web.yaml", []byte(c.doc)); err != nil {
+				t.Errorf("hookfile.ParseJobFile: %v, want accepted", err)
 			}
 			var v any
 			if err := yaml.Unmarshal([]byte(c.doc), &v); err != nil {

@@ -5,7 +5,7 @@
 // the agent's --config files. It serves and validates against them; it
 // knows nothing about NATS, processes or how the documents are produced. The
 // Go types (in events/, internal/watch, internal/dispatcher, internal/agent,
-// internal/natsconn, internal/bus, internal/hooks and internal/handlers) and
+// internal/natsconn, internal/bus, internal/hookfile and internal/handlerspec) and
 // their parsers are the source of truth, and this package's tests fail when
 // a schema and its Go type or parser disagree.
 //
@@ -53,10 +53,10 @@ const (
 	// Agent is the agent's --config file (agent.Config).
 	Agent = "agent"
 	// Hooks is a hook file of the dispatcher's hooks directory: hooks:
-	// and handlers: lists (internal/hooks, internal/handlers).
+	// and handlers: lists (internal/hookfile, internal/handlerspec).
 	Hooks = "hooks"
 	// Jobs is a job opt-in file, jobs/NAME.yaml under the hooks directory
-	// (hooks.JobFile).
+	// (hookfile.JobFile).
 	Jobs = "jobs"
 )
 

@@ -17,12 +17,12 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/events/call"
 	"github.com/heraldhq/herald/internal/agent"
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/dispatcher"
 	"github.com/heraldhq/herald/internal/handlers"
-	"github.com/heraldhq/herald/internal/hooks"
-	"github.com/heraldhq/herald/internal/hooks/call"
+	"github.com/heraldhq/herald/internal/hookfile"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/source/kv"
@@ -301,7 +301,7 @@ var agreements = []agreement{
 	{schema: schemas.Agent, typ: reflect.TypeFor[agent.Config](), tag: "yaml", required: []string{}},
 	{schema: schemas.Agent, pointer: "/$defs/nats", typ: reflect.TypeFor[natsconn.Config](), tag: "yaml", required: []string{}},
 	{
-		schema: schemas.Hooks, pointer: "/$defs/hook", typ: reflect.TypeFor[hooks.Hook](), tag: "yaml",
+		schema: schemas.Hooks, pointer: "/$defs/hook", typ: reflect.TypeFor[hookfile.Hook](), tag: "yaml",
 		required: []string{"name", "phase", "methods"}, // and exactly one of exec and http (allOf/oneOf)
 	},
 	{
@@ -309,8 +309,8 @@ var agreements = []agreement{
 		required: []string{"name"}, // and exactly one of exec and http (allOf/oneOf)
 	},
 	{schema: schemas.Hooks, pointer: "/$defs/match", typ: reflect.TypeFor[handlers.Match](), tag: "yaml", required: []string{}},
-	{schema: schemas.Jobs, typ: reflect.TypeFor[hooks.JobFile](), tag: "yaml", required: []string{}},
-	{schema: schemas.Jobs, pointer: "/$defs/stage", typ: reflect.TypeFor[hooks.Stage](), tag: "yaml", required: []string{}},
+	{schema: schemas.Jobs, typ: reflect.TypeFor[hookfile.JobFile](), tag: "yaml", required: []string{}},
+	{schema: schemas.Jobs, pointer: "/$defs/stage", typ: reflect.TypeFor[hookfile.Stage](), tag: "yaml", required: []string{}},
 }
 
 func TestSchemas_MatchGoTypes(t *testing.T) {
@@ -376,8 +376,8 @@ func TestSchemas_EnumsMatchGo(t *testing.T) {
 		{schemas.Watches, "/$defs/watch", "run_mode", modes},
 		{schemas.Watches, "/$defs/watch", "on_failure", []string{watch.FailureKeep, watch.FailureStop}},
 		{schemas.Hooks, "/$defs/hook", "phase", []string{call.PhasePre, call.PhasePost, call.PhaseErr, call.PhaseGeneric}},
-		{schemas.Hooks, "/$defs/hook", "on_timeout", []string{hooks.OnTimeoutDeny, hooks.OnTimeoutAllow}},
-		{schemas.Hooks, "/$defs/hook", "scope", []string{hooks.ScopeGlobal, hooks.ScopeJob}},
+		{schemas.Hooks, "/$defs/hook", "on_timeout", []string{hookfile.OnTimeoutDeny, hookfile.OnTimeoutAllow}},
+		{schemas.Hooks, "/$defs/hook", "scope", []string{hookfile.ScopeGlobal, hookfile.ScopeJob}},
 		{schemas.Hooks, "/$defs/handler", "when", []string{handlers.WhenEach, handlers.WhenAllReported}},
 		{schemas.Hooks, "/$defs/match", "status", statuses},
 	} {
@@ -691,7 +691,7 @@ func isWatchFile(t *testing.T, data []byte) bool {
 }
 
 // exampleFiles returns the YAML files of deploy/examples and its
-// subdirectories (hooks.d, hooks.d/jobs).
+// subdirectories (call-hooks, call-hooks/jobs).
 func exampleFiles(t *testing.T) []string {
 	t.Helper()
 	var out []string

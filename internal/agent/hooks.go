@@ -8,8 +8,7 @@ import (
 
 	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
-	"github.com/heraldhq/herald/internal/hooks"
-	"github.com/heraldhq/herald/internal/hooks/call"
+	"github.com/heraldhq/herald/events/call"
 	"github.com/nats-io/nats.go"
 )
 
@@ -59,9 +58,9 @@ func (a *Agent) runHook(ctx context.Context, m *nats.Msg) {
 	act, err := actions.NewExec(actions.ExecConfig{
 		Argv: req.Argv, PipeStdin: true, Env: req.Env, Timeout: timeout, KillGrace: actions.DefaultKillGrace,
 	})
-	var areq actions.Request
+	var ev events.Event
 	if err == nil {
-		areq, err = hooks.HookRequest(req.Call, req.Hook, a.cfg.Name, req.Phase)
+		ev, err = req.Call.Event(req.Phase)
 	}
 	if err != nil {
 		rep.Error = err.Error()
@@ -69,7 +68,7 @@ func (a *Agent) runHook(ctx context.Context, m *nats.Msg) {
 		a.replyHook(m, rep)
 		return
 	}
-	res := act.Run(ctx, areq)
+	res := act.Run(ctx, actions.Request{Event: ev, Watch: req.Hook, Host: a.cfg.Name, Attempt: 1, Env: req.Call.Env(req.Phase)})
 	rep.Status, rep.ExitCode, rep.Signal = string(res.Status), res.ExitCode, res.Signal
 	rep.Stdout, rep.Stderr = res.Stdout, res.Stderr
 	rep.DurationMS = float64(res.Duration) / float64(time.Millisecond)

@@ -15,8 +15,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/events/call"
 	"github.com/heraldhq/herald/internal/bus"
-	"github.com/heraldhq/herald/internal/hooks/call"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )

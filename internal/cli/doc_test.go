@@ -14,7 +14,7 @@ const module = "github.com/heraldhq/herald/"
 
 // heraldDeps returns the Herald packages that the package in dir imports,
 // directly or not, as paths below the module without "internal/" (the
-// names the package comment uses: "bus", "hooks/call", "events").
+// names the package comment uses: "bus", "events/call", "events").
 func heraldDeps(t *testing.T, root, dir string) []string {
 	t.Helper()
 	seen := map[string]bool{}

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/heraldhq/herald/events/call"
 	"github.com/heraldhq/herald/internal/cli"
-	"github.com/heraldhq/herald/internal/hooks/call"
 )
 
 const killVeto = `

@@ -13,7 +13,7 @@ import (
 	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/bus"
-	"github.com/heraldhq/herald/internal/hooksd"
+	"github.com/heraldhq/herald/internal/ophooks"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -89,7 +89,7 @@ it could not be started; 3 when a pre hook aborted the operation; 4 when
 COMMAND exited 0 and a post hook failed; 1 when the
 hooks directory could not be read (nothing ran); 2 for a wrong command line.
 
-The hooks directory defaults to ` + hooksd.DefaultDir + ` (missing: no hooks);
+The hooks directory defaults to ` + ophooks.DefaultDir + ` (missing: no hooks);
 a --hooks-dir that does not exist is an error.`
 
 // opCmd is "herald op".
@@ -104,14 +104,14 @@ type opCmd struct {
 }
 
 func (c *opCmd) flags(fs *flag.FlagSet) {
-	fs.Func("hooks-dir", "run the hooks in `DIR` (default "+hooksd.DefaultDir+")", func(s string) error {
+	fs.Func("hooks-dir", "run the hooks in `DIR` (default "+ophooks.DefaultDir+")", func(s string) error {
 		if s == "" {
 			return errors.New("empty directory")
 		}
 		c.dir, c.dirSet = s, true
 		return nil
 	})
-	fs.DurationVar(&c.hookTimeout, "hook-timeout", hooksd.DefaultTimeout, "kill a hook that runs longer than this `duration`")
+	fs.DurationVar(&c.hookTimeout, "hook-timeout", ophooks.DefaultTimeout, "kill a hook that runs longer than this `duration`")
 	fs.DurationVar(&c.killGrace, "hook-kill-grace", actions.DefaultKillGrace, "`duration` between SIGTERM and SIGKILL for a hook that timed out (and for COMMAND on SIGINT/SIGTERM)")
 	fs.BoolVar(&c.noEvents, "no-events", false, "do not connect to NATS nor publish op.* events")
 	fs.BoolVar(&c.verbose, "verbose", false, "print every hook as it ends, with its output")
@@ -148,7 +148,7 @@ func (c *opCmd) run(ctx context.Context, _ *Main, s stdio, args []string) error 
 	if c.killGrace <= 0 {
 		return usageErrorf("--hook-kill-grace must be positive")
 	}
-	cfg := hooksd.Config{
+	cfg := ophooks.Config{
 		Operation:    operation,
 		Command:      rest,
 		Dir:          c.dir,
@@ -160,7 +160,7 @@ func (c *opCmd) run(ctx context.Context, _ *Main, s stdio, args []string) error 
 		Stderr:       s.errOut,
 	}
 	if !c.dirSet {
-		cfg.Dir = hooksd.DefaultDir
+		cfg.Dir = ophooks.DefaultDir
 	}
 	if err := cfg.Validate(); err != nil {
 		return &usageError{msg: err.Error()}
@@ -173,9 +173,9 @@ func (c *opCmd) run(ctx context.Context, _ *Main, s stdio, args []string) error 
 		defer pub.close()
 	}
 	cfg.OnEvent = pub.publish
-	cfg.OnHook = func(h hooksd.HookRun) { c.printHook(s.errOut, operation, h) }
+	cfg.OnHook = func(h ophooks.HookRun) { c.printHook(s.errOut, operation, h) }
 
-	rep, err := hooksd.Run(ctx, cfg)
+	rep, err := ophooks.Run(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -189,7 +189,7 @@ func (c *opCmd) run(ctx context.Context, _ *Main, s stdio, args []string) error 
 		msg = fmt.Sprintf("%s: the command was killed by %s", operation, rep.Signal)
 	case rep.CommandErr != nil:
 		msg = fmt.Sprintf("%s: %v", operation, rep.CommandErr)
-	case rep.ExitStatus == hooksd.ExitHookFailed && rep.State == hooksd.StatePost:
+	case rep.ExitStatus == ophooks.ExitHookFailed && rep.State == ophooks.StatePost:
 		var failed []string
 		for _, h := range rep.FailedAfter() {
 			failed = append(failed, fmt.Sprintf("%q (%v)", h.Name, h.Err))
@@ -211,16 +211,16 @@ func (c *opCmd) run(ctx context.Context, _ *Main, s stdio, args []string) error 
 
 // printHook reports a hook that ended: always when it failed, every hook
 // with --verbose.
-func (c *opCmd) printHook(w io.Writer, operation string, h hooksd.HookRun) {
+func (c *opCmd) printHook(w io.Writer, operation string, h ophooks.HookRun) {
 	if h.OK() && !c.verbose {
 		return
 	}
 	switch {
 	case h.OK():
 		fmt.Fprintf(w, "herald op: %s %s hook %q: ok (%v)\n", operation, h.State, h.Name, h.Duration.Round(time.Millisecond))
-	case h.State == hooksd.StatePre:
+	case h.State == ophooks.StatePre:
 		fmt.Fprintf(w, "herald op: %s %s hook %q failed: %v\n", operation, h.State, h.Name, h.Err)
-	case h.State == hooksd.StatePost:
+	case h.State == ophooks.StatePost:
 		fmt.Fprintf(w, "herald op: %s %s hook %q failed: %v\n", operation, h.State, h.Name, h.Err)
 	default:
 		fmt.Fprintf(w, "herald op: %s %s hook %q failed: %v (the exit status does not change)\n", operation, h.State, h.Name, h.Err)

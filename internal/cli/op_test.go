@@ -11,8 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/events/operation"
 	"github.com/heraldhq/herald/internal/cli"
-	"github.com/heraldhq/herald/internal/hooksd"
+	"github.com/heraldhq/herald/internal/ophooks"
 	"github.com/heraldhq/herald/internal/testutil"
 )
 
@@ -142,7 +143,7 @@ func TestMain_RunOp(t *testing.T) {
 		f.hook(t, "30-late", "")
 		marker := filepath.Join(f.tmp, "ran")
 		r := f.op(t, "backup", []string{"--no-events"}, "/bin/sh", "-c", `touch "$1"`, "sh", marker)
-		if r.code() != hooksd.ExitAborted {
+		if r.code() != ophooks.ExitAborted {
 			t.Fatalf("exit %d (%v), want 3\nstderr: %s", r.code(), r.err, r.errOut)
 		}
 		if _, err := os.Stat(marker); err == nil {
@@ -187,8 +188,8 @@ func TestMain_RunOp(t *testing.T) {
 		f.hook(t, "10-a", `[ "$2" = post ] && { echo "cannot start mysql" >&2; exit 1; }; true`)
 		f.hook(t, "20-b", "")
 		r := f.op(t, "backup", []string{"--no-events"}, "/bin/sh", "-c", logCommand)
-		if r.code() != hooksd.ExitHookFailed {
-			t.Fatalf("exit %d (%v), want %d", r.code(), r.err, hooksd.ExitHookFailed)
+		if r.code() != ophooks.ExitHookFailed {
+			t.Fatalf("exit %d (%v), want %d", r.code(), r.err, ophooks.ExitHookFailed)
 		}
 		if !strings.Contains(r.errOut, `backup post hook "10-a" failed: exit status 1`+"\n") || !strings.Contains(r.errOut, "cannot start mysql") ||
 			!strings.Contains(r.errOut, `herald op: backup: the command succeeded but post hook "10-a" (exit status 1) failed (exit status 4)`) {
@@ -218,7 +219,7 @@ wait`)
 		marker := filepath.Join(f.tmp, "ran")
 		start := time.Now()
 		r := f.op(t, "backup", []string{"--no-events", "--hook-timeout", "200ms", "--hook-kill-grace", "200ms"}, "/bin/sh", "-c", `touch "$1"`, "sh", marker)
-		if r.code() != hooksd.ExitAborted || !strings.Contains(r.errOut, `pre hook "10-stuck" failed: timed out after 200ms`) {
+		if r.code() != ophooks.ExitAborted || !strings.Contains(r.errOut, `pre hook "10-stuck" failed: timed out after 200ms`) {
 			t.Fatalf("exit %d stderr %q", r.code(), r.errOut)
 		}
 		if d := time.Since(start); d < 400*time.Millisecond || d > 20*time.Second {
@@ -242,7 +243,7 @@ wait`)
 		f := newOpFixture(t)
 		f.hook(t, "10-a", "")
 		r := f.op(t, "backup", []string{"--no-events"}, filepath.Join(f.tmp, "no-such-command"))
-		if r.code() != hooksd.ExitNotStarted || !strings.Contains(r.errOut, "cannot start the command") {
+		if r.code() != ophooks.ExitNotStarted || !strings.Contains(r.errOut, "cannot start the command") {
 			t.Fatalf("exit %d stderr %q", r.code(), r.errOut)
 		}
 		if got := f.lines(t); len(got) != 2 || got[1] != entry("10-a", "backup err", "err", "127") {
@@ -292,7 +293,7 @@ func TestMain_RunOpUsage(t *testing.T) {
 	}
 	t.Run("help", func(t *testing.T) {
 		r := run(t, nil, nil, "help", "op")
-		for _, s := range []string{"-hooks-dir", "-hook-timeout", "-hook-kill-grace", "-no-events", "-nats", "-verbose", hooksd.DefaultDir, "OPERATION pre", "HERALD_EXIT_CODE", "exits 3", "(default 1m0s)", "(default 2s)"} {
+		for _, s := range []string{"-hooks-dir", "-hook-timeout", "-hook-kill-grace", "-no-events", "-nats", "-verbose", ophooks.DefaultDir, "OPERATION pre", "HERALD_EXIT_CODE", "exits 3", "(default 1m0s)", "(default 2s)"} {
 			if !strings.Contains(r.out, s) {
 				t.Errorf("help op lacks %q:\n%s", s, r.out)
 			}
@@ -320,8 +321,8 @@ func TestMain_RunOpEvents(t *testing.T) {
 		if r.code() != 4 {
 			t.Fatalf("exit %d (%v)\nstderr: %s", r.code(), r.err, r.errOut)
 		}
-		pre, _ := storedEvent(t, js, hooksd.TypePre, "nightly-backup")
-		errEv, _ := storedEvent(t, js, hooksd.TypeErr, "nightly-backup")
+		pre, _ := storedEvent(t, js, operation.TypePre, "nightly-backup")
+		errEv, _ := storedEvent(t, js, operation.TypeErr, "nightly-backup")
 		host, _ := os.Hostname()
 		for _, c := range []struct {
 			ev    string
@@ -340,7 +341,7 @@ func TestMain_RunOpEvents(t *testing.T) {
 			if err != nil || strings.TrimSpace(string(b)) != c.id {
 				t.Errorf("%s: the %s hook saw HERALD_EVENT_ID %q, the event id is %s (%v)", c.ev, c.state, b, c.id, err)
 			}
-			var d hooksd.EventData
+			var d operation.EventData
 			if err := json.Unmarshal(c.data, &d); err != nil {
 				t.Fatalf("%s data %s: %v", c.ev, c.data, err)
 			}

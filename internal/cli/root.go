@@ -8,19 +8,20 @@
 // error to an exit code.
 //
 // What it imports (go list -deps ./cmd/herald): it talks to the daemons
-// only through the wire formats of packages events and hooks/call, the
+// only through the wire formats of packages events and events/call, the
 // stream helpers of package bus and the NATS flags and connection of
 // package natsconn. call and op take the kill grace (and call its output
-// tails) from package actions, op runs its hooks through package hooksd,
-// and version prints package version's build line. validate checks files
-// with the parsers the daemons load them with: package yamlfile, package
-// watch (kv checks BUCKET/KEY with watch's selector parser too) and package
-// hooks, the dispatcher's call-hook engine, for hook and job files and
-// call_methods. Through hooks the binary also links what hooks imports
-// besides those: packages handlers, source, fleet and logging.
-// None of that runs here: the CLI knows nothing about how the dispatcher or
-// the agent work inside, and it never runs a watch's action, a call hook or
-// a handler.
+// tails) from package actions, op runs its operation hooks through package
+// ophooks, whose op.* events are package events/operation's, and version
+// prints package version's build line. validate checks files with the
+// parsers the daemons load them with: package yamlfile, package watch (kv
+// checks BUCKET/KEY with watch's selector parser too) and package hookfile
+// for hook and job files and call_methods, which hands the handlers:
+// section to package handlerspec.
+// It links none of the dispatcher's engines (call hooks, handlers,
+// sources): the CLI knows nothing about how the dispatcher or the agent
+// work inside, and it never runs a watch's action, a call hook or a
+// handler.
 package cli
 
 import (

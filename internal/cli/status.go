@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/events/call"
 	"github.com/heraldhq/herald/internal/bus"
-	"github.com/heraldhq/herald/internal/hooks/call"
 	"github.com/nats-io/nats.go/jetstream"
 )
 

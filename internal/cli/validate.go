@@ -10,7 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/heraldhq/herald/internal/hooks"
+	"github.com/heraldhq/herald/internal/hookfile"
 	"github.com/heraldhq/herald/internal/watch"
 	"github.com/heraldhq/herald/internal/yamlfile"
 	"gopkg.in/yaml.v3"
@@ -142,16 +142,16 @@ func checkFile(path, root string, seen names, t *tally, mc methodCheck) error {
 	dir := root
 	switch kindOf(path, data) {
 	case kindJob:
-		j, err := hooks.ParseJobFile(path, data)
+		j, err := hookfile.ParseJobFile(path, data)
 		if err != nil {
 			return err
 		}
 		if prev, dup := seen.claim("job", dir, j.Name, firstName{path, 0}); dup {
-			return &hooks.FieldError{File: path, Msg: fmt.Sprintf("job %q is already defined in %s", j.Name, prev.file)}
+			return &hookfile.FieldError{File: path, Msg: fmt.Sprintf("job %q is already defined in %s", j.Name, prev.file)}
 		}
 		t.jobs++
 	case kindHooks:
-		f, err := hooks.Parse(path, data)
+		f, err := hookfile.Parse(path, data)
 		if err != nil {
 			return err
 		}
@@ -160,13 +160,13 @@ func checkFile(path, root string, seen names, t *tally, mc methodCheck) error {
 		// f.Hooks[i] is hooks[i] of the file, and likewise for handlers.
 		for i, h := range f.Hooks {
 			if prev, dup := seen.claim("hook", dir, h.Name, firstName{path, h.Line}); dup {
-				dups = append(dups, &hooks.FieldError{File: path, Line: h.Line, Field: fmt.Sprintf("hooks[%d].name", i),
+				dups = append(dups, &hookfile.FieldError{File: path, Line: h.Line, Field: fmt.Sprintf("hooks[%d].name", i),
 					Msg: fmt.Sprintf("duplicate hook name %q (also at %s:%d)", h.Name, prev.file, prev.line)})
 			}
 		}
 		for i, h := range f.Handlers {
 			if prev, dup := seen.claim("handler", dir, h.Name, firstName{path, h.Line}); dup {
-				dups = append(dups, &hooks.FieldError{File: path, Line: h.Line, Field: fmt.Sprintf("handlers[%d].name", i),
+				dups = append(dups, &hookfile.FieldError{File: path, Line: h.Line, Field: fmt.Sprintf("handlers[%d].name", i),
 					Msg: fmt.Sprintf("duplicate handler name %q (also at %s:%d)", h.Name, prev.file, prev.line)})
 			}
 		}
@@ -231,7 +231,7 @@ func readCallMethods(path string) ([]string, error) {
 		if err := v.Decode(&methods); err != nil {
 			return nil, fmt.Errorf("%s:%d: call_methods: want a list of method names", path, v.Line)
 		}
-		if err := hooks.ValidateMethods(methods); err != nil {
+		if err := hookfile.ValidateMethods(methods); err != nil {
 			return nil, fmt.Errorf("%s:%d: call_methods%v", path, v.Line, err)
 		}
 		return methods, nil
@@ -240,7 +240,7 @@ func readCallMethods(path string) ([]string, error) {
 }
 
 // kindOf says what a file is: a job file when it is in a directory named
-// jobs (hooks.JobsDir), a hook file when its top-level mapping has a hooks
+// jobs (hookfile.JobsDir), a hook file when its top-level mapping has a hooks
 // or handlers key and no watches key, otherwise a watch file (which is
 // also what a file that is not YAML is reported as).
 func kindOf(path string, data []byte) fileKind {
@@ -248,7 +248,7 @@ func kindOf(path string, data []byte) fileKind {
 	if abs, err := filepath.Abs(path); err == nil {
 		dir = filepath.Dir(abs)
 	}
-	if filepath.Base(dir) == hooks.JobsDir {
+	if filepath.Base(dir) == hookfile.JobsDir {
 		return kindJob
 	}
 	var doc yaml.Node

@@ -14,9 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldhq/herald/events/call"
 	"github.com/heraldhq/herald/internal/bus"
-	"github.com/heraldhq/herald/internal/hooks"
-	"github.com/heraldhq/herald/internal/hooks/call"
+	"github.com/heraldhq/herald/internal/hookfile"
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/source/kv"
 	"github.com/heraldhq/herald/internal/source/zk"
@@ -158,7 +158,7 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		return bad("shutdown_timeout", "must be positive")
 	}
-	if err := hooks.ValidateMethods(c.CallMethods); err != nil {
+	if err := hookfile.ValidateMethods(c.CallMethods); err != nil {
 		return fmt.Errorf("%w: call_methods%v", ErrInvalidConfig, err)
 	}
 	if err := c.Streams.Validate(); err != nil {

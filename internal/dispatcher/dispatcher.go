@@ -15,9 +15,9 @@ import (
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/callhooks"
 	"github.com/heraldhq/herald/internal/fleet"
 	"github.com/heraldhq/herald/internal/handlers"
-	"github.com/heraldhq/herald/internal/hooks"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/source"
@@ -69,11 +69,11 @@ type Dispatcher struct {
 	httpSrc *httpSource
 	// interest follows the agents' announcements for the sources and the
 	// handlers (source.Env.Interest); the call hooks engine is handed it
-	// too but still follows them itself (internal/hooks/agents.go).
+	// too but still follows them itself (internal/callhooks/agents.go).
 	interest *fleet.Tracker
 	// calls is the call hooks engine, run as a source; handlers runs the
 	// central outcome handlers that the hook files define (a source too).
-	calls    *hooks.Engine
+	calls    *callhooks.Engine
 	handlers *handlers.Engine
 	// storeCheck overrides storeCheckInterval (WithStoreCheck).
 	storeCheck time.Duration
@@ -126,7 +126,7 @@ func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 		d.httpSrc = newHTTPSource(d.log)
 		builtin = append([]Source{d.httpSrc}, builtin...)
 	}
-	if d.calls, err = hooks.New(hooks.Config{Dir: cfg.Hooks, Disabled: cfg.HooksDisabled, Methods: cfg.CallMethods}); err != nil {
+	if d.calls, err = callhooks.New(callhooks.Config{Dir: cfg.Hooks, Disabled: cfg.HooksDisabled, Methods: cfg.CallMethods}); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	d.handlers = handlers.New(handlers.Config{})

@@ -4,7 +4,7 @@
 // interface: the HTTP endpoint POST /v1/events (unless http is empty), the
 // ZooKeeper source (package source/zk, when an ensemble is configured), the
 // NATS KV source (package source/kv, always), the call hooks engine
-// (package hooks: herald call's pre verdicts, post and err hooks,
+// (package callhooks: herald call's pre verdicts, post and err hooks,
 // /v1/calls) and the central outcome handlers (package handlers). It
 // follows the agents' announcements through one fleet tracker (package
 // fleet) that feeds the sources the selectors the agents declare and tells

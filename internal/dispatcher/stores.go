@@ -8,7 +8,7 @@ import (
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/bus"
-	"github.com/heraldhq/herald/internal/hooks"
+	"github.com/heraldhq/herald/internal/callhooks"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -27,7 +27,7 @@ var streamNames = []string{events.EventsStream, events.OutcomesStream, events.Ag
 
 // buckets are the key-value buckets the dispatcher owns.
 func (d *Dispatcher) buckets() []jetstream.KeyValueConfig {
-	return []jetstream.KeyValueConfig{d.handlers.BucketConfig(d.cfg.Streams.Replicas), hooks.StatusBucketConfig()}
+	return []jetstream.KeyValueConfig{d.handlers.BucketConfig(d.cfg.Streams.Replicas), callhooks.StatusBucketConfig()}
 }
 
 // watchStores recreates a stream or bucket deleted by hand, every

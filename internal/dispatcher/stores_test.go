@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/events/call"
 	"github.com/heraldhq/herald/internal/dispatcher"
 	"github.com/heraldhq/herald/internal/handlers"
-	"github.com/heraldhq/herald/internal/hooks/call"
 	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/nats-io/nats.go/jetstream"
 )

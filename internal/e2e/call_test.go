@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/heraldhq/herald/events"
-	"github.com/heraldhq/herald/internal/hooks/call"
+	"github.com/heraldhq/herald/events/call"
 	"github.com/heraldhq/herald/internal/testutil"
 )
 

@@ -9,7 +9,8 @@ import (
 	"testing"
 
 	"github.com/heraldhq/herald/events"
-	"github.com/heraldhq/herald/internal/hooksd"
+	"github.com/heraldhq/herald/events/operation"
+	"github.com/heraldhq/herald/internal/ophooks"
 	"github.com/heraldhq/herald/internal/testutil"
 )
 
@@ -129,12 +130,12 @@ watches:
 	op(5, "/bin/sh", "-c", "exit 5")
 	out.waitCount(t, "failed-backup", events.StatusOK, 1)
 
-	for typ, want := range map[string]int{hooksd.TypePost: 0, hooksd.TypeErr: 5} {
+	for typ, want := range map[string]int{operation.TypePost: 0, operation.TypeErr: 5} {
 		b, err := os.ReadFile(f.path(typ + ".json"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var d hooksd.EventData
+		var d operation.EventData
 		if err := json.Unmarshal(b, &d); err != nil {
 			t.Fatalf("%s data %s: %v", typ, b, err)
 		}
@@ -173,8 +174,8 @@ func TestOp_FailingPostHookExits4(t *testing.T) {
 		return cmd.ProcessState.ExitCode(), string(b)
 	}
 	code, out := op("true")
-	if code != hooksd.ExitHookFailed || !strings.Contains(out, `post hook "10-mysql" (exit status 6) failed`) || !strings.Contains(out, "cannot start mysql") {
-		t.Fatalf("herald op -- true: exit %d, want %d naming 10-mysql and its status 6:\n%s", code, hooksd.ExitHookFailed, out)
+	if code != ophooks.ExitHookFailed || !strings.Contains(out, `post hook "10-mysql" (exit status 6) failed`) || !strings.Contains(out, "cannot start mysql") {
+		t.Fatalf("herald op -- true: exit %d, want %d naming 10-mysql and its status 6:\n%s", code, ophooks.ExitHookFailed, out)
 	}
 	if code, out := op("/bin/sh", "-c", "exit 5"); code != 5 || !strings.Contains(out, `err hook "10-mysql" failed: exit status 1`) {
 		t.Fatalf("herald op -- exit 5: exit %d, want 5 (the command's own status wins):\n%s", code, out)

@@ -1,8 +1,6 @@
 package handlers
 
 import (
-	"fmt"
-
 	"github.com/heraldhq/herald/actions"
 )
 
@@ -35,15 +33,15 @@ const (
 const EventSource = "herald/handlers"
 
 // action builds the handler's action: exec or http.
-func (h *Handler) action() (actions.Action, error) {
+func action(h *Handler) (actions.Action, error) {
 	if h.HTTP != "" {
-		return actions.NewHTTP(actions.HTTPConfig{URL: h.HTTP, Timeout: h.timeout()})
+		return actions.NewHTTP(actions.HTTPConfig{URL: h.HTTP, Timeout: h.RunTimeout()})
 	}
-	return actions.NewExec(h.execConfig())
+	return actions.NewExec(execConfig(h))
 }
 
 // execConfig is the exec action's config: the handler's JSON on stdin.
-func (h *Handler) execConfig() actions.ExecConfig {
+func execConfig(h *Handler) actions.ExecConfig {
 	return actions.ExecConfig{
 		Argv:      h.Exec.Args(),
 		PipeStdin: true,
@@ -51,14 +49,6 @@ func (h *Handler) execConfig() actions.ExecConfig {
 		Workdir:   h.Workdir,
 		User:      h.User,
 		Group:     h.Group,
-		Timeout:   h.timeout(),
+		Timeout:   h.RunTimeout(),
 	}
-}
-
-// String names the handler and where it was defined, for logs.
-func (h *Handler) String() string {
-	if h.File == "" {
-		return h.Name
-	}
-	return fmt.Sprintf("%s (%s:%d)", h.Name, h.File, h.Line)
 }

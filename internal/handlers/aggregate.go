@@ -16,6 +16,7 @@ import (
 
 	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/handlerspec"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -222,7 +223,7 @@ func (a *aggregator) forget(k string, rev uint64) {
 func (a *aggregator) expected(h *compiled, watchName string) []string {
 	var out []string
 	for _, ag := range a.r.tracker.LiveAgents() {
-		if !globMatch(h.Match.Host, ag.Name) {
+		if !handlerspec.GlobMatch(h.Match.Host, ag.Name) {
 			continue
 		}
 		if slices.ContainsFunc(ag.Watches, func(w events.WatchSummary) bool { return w.Name == watchName }) {
@@ -240,7 +241,7 @@ func (a *aggregator) consider(ctx context.Context, k string, st aggState, rev ui
 		a.forget(k, rev) // the handler is gone; the bucket's TTL cleans up
 		return
 	}
-	expired := time.Since(st.First) >= h.wait()
+	expired := time.Since(st.First) >= h.WaitOrDefault()
 	select {
 	case <-a.r.tracker.Ready():
 	default:
@@ -275,7 +276,7 @@ func (a *aggregator) consider(ctx context.Context, k string, st aggState, rev ui
 		return
 	}
 	if !complete {
-		log.Info().Strs("missing", missing).Float64("wait_ms", logging.Millis(h.wait())).Msg("not every agent reported in time; running with what was reported")
+		log.Info().Strs("missing", missing).Float64("wait_ms", logging.Millis(h.WaitOrDefault())).Msg("not every agent reported in time; running with what was reported")
 	}
 	req := aggregateRequest(h, st, complete, missing)
 	a.r.wg.Go(func() {
@@ -304,7 +305,7 @@ func (a *aggregator) consider(ctx context.Context, k string, st aggState, rev ui
 // matches (always true without match.status).
 func (h *compiled) anyStatus(hosts map[string]events.Status) bool {
 	for _, st := range hosts {
-		if h.Match.matchesStatus(st) {
+		if h.Match.MatchesStatus(st) {
 			return true
 		}
 	}

@@ -27,7 +27,9 @@
 // HERALD_REPORTED and HERALD_COUNT_<STATUS>.
 //
 // The package knows the outcome and announcement formats and the action
-// kinds; it does not know how hook files are found, parsed or reloaded
-// (package hooks does that and calls Engine.SetHandlers), nor how the
-// dispatcher runs NATS.
+// kinds; it does not know how hook files are found or reloaded (package
+// hookfile loads them, package callhooks calls Engine.SetHandlers); the
+// handlers: section itself, the Handler type and its validation, is package
+// handlerspec's, which this package names as Handler, Match and the
+// defaults. Nor does it know how the dispatcher runs NATS.
 package handlers

@@ -44,8 +44,6 @@ const (
 	// BucketTTL is how long all_reported state is kept; MaxWait is below
 	// it so that a late outcome finds its fired aggregate.
 	BucketTTL = 24 * time.Hour
-	// MaxWait bounds Handler.Wait.
-	MaxWait = 12 * time.Hour
 )
 
 // Config configures an Engine. The zero value is usable.
@@ -150,7 +148,7 @@ func (e *Engine) SetHandlers(hs []Handler) error {
 			return fmt.Errorf("%w: name: duplicate handler name %q", ErrInvalidHandler, h.Name)
 		}
 		seen[h.Name] = true
-		act, err := h.action()
+		act, err := action(&h)
 		if err != nil {
 			return fmt.Errorf("handler %q: %w", h.Name, err)
 		}
@@ -320,7 +318,7 @@ func (r *run) handle(ctx context.Context, m jetstream.Msg) {
 	}
 	hs := r.e.current()
 	for _, h := range hs {
-		if h.When != WhenAllReported || !h.Match.matchesName(o.Watch, o.Host) {
+		if h.When != WhenAllReported || !h.Match.MatchesName(o.Watch, o.Host) {
 			continue
 		}
 		// The events the run absorbed report superseded for this host: they
@@ -339,7 +337,7 @@ func (r *run) handle(ctx context.Context, m jetstream.Msg) {
 	var wg sync.WaitGroup
 	canceled := make(chan struct{}, len(hs))
 	for _, h := range hs {
-		if h.When != WhenEach || !h.Match.matchesName(o.Watch, o.Host) || !h.Match.matchesStatus(o.Status) {
+		if h.When != WhenEach || !h.Match.MatchesName(o.Watch, o.Host) || !h.Match.MatchesStatus(o.Status) {
 			continue
 		}
 		wg.Go(func() {

@@ -1,16 +1,17 @@
-package hooks
+package hookfile
 
 import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/heraldhq/herald/events/call"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 
-	"github.com/heraldhq/herald/internal/handlers"
+	"github.com/heraldhq/herald/internal/handlerspec"
 	"github.com/heraldhq/herald/internal/yamlfile"
 	"github.com/rs/zerolog"
 )
@@ -24,7 +25,7 @@ type Set struct {
 	Jobs map[string]*JobFile
 	// Handlers are the handlers: entries of every hook file, in file and
 	// list order.
-	Handlers []handlers.Handler
+	Handlers []handlerspec.Handler
 	// Broken maps a file whose current content failed to load to why; its
 	// previous version (if any) is still in the set.
 	Broken map[string]string
@@ -49,37 +50,39 @@ type fileState struct {
 	job     *JobFile // last good job file
 }
 
-// loader reads the hooks directory. It is used by one goroutine at a time.
-type loader struct {
+// Loader reads the hooks directory. It is used by one goroutine at a time.
+type Loader struct {
 	dir     string
 	methods []string // the known call methods (empty: call.DefaultMethods)
 	log     zerolog.Logger
 	files   map[string]*fileState // hook files and job files, by path
 }
 
-func newLoader(dir string, methods []string, log zerolog.Logger) *loader {
-	return &loader{dir: dir, methods: methods, log: log, files: map[string]*fileState{}}
+// NewLoader returns a loader of dir that knows methods (empty: the
+// default call methods) and logs what changes to log.
+func NewLoader(dir string, methods []string, log zerolog.Logger) *Loader {
+	return &Loader{dir: dir, methods: methods, log: log, files: map[string]*fileState{}}
 }
 
 // LoadDir reads a hooks directory once, as the engine does at start with
 // the default call methods: the set of everything that loaded, and every
 // file that did not with why.
 func LoadDir(dir string) (*Set, map[string]error, error) {
-	l := newLoader(dir, nil, zerolog.Nop())
+	l := NewLoader(dir, nil, zerolog.Nop())
 	errs := map[string]error{}
-	set, _, err := l.scan(func(p string, err error) { errs[p] = err })
+	set, _, err := l.Scan(func(p string, err error) { errs[p] = err })
 	if err != nil {
 		return nil, nil, err
 	}
 	return set, errs, nil
 }
 
-// scan loads what changed and returns the set in effect and whether it
+// Scan loads what changed and returns the set in effect and whether it
 // changed. A file that fails to read, parse or validate, or that defines a
 // hook or handler name another file holds, is reported through bad (once
 // per content) and its previous version stays. A file that is gone is
 // dropped. A missing directory is an error, and nothing changes.
-func (l *loader) scan(bad func(path string, err error)) (*Set, bool, error) {
+func (l *Loader) Scan(bad func(path string, err error)) (*Set, bool, error) {
 	if l.dir == "" {
 		return &Set{Jobs: map[string]*JobFile{}, Broken: map[string]string{}}, false, nil
 	}
@@ -119,7 +122,7 @@ func (l *loader) scan(bad func(path string, err error)) (*Set, bool, error) {
 
 // load reads one file and keeps it if it is valid and changed; it reports
 // whether the loaded version changed.
-func (l *loader) load(p string, isJob bool, bad func(string, error)) bool {
+func (l *Loader) load(p string, isJob bool, bad func(string, error)) bool {
 	st := l.files[p]
 	if st == nil {
 		st = &fileState{}
@@ -190,7 +193,7 @@ func (l *loader) load(p string, isJob bool, bad func(string, error)) bool {
 
 // checkNames rejects a file defining a hook or handler name that another
 // file holds.
-func (l *loader) checkNames(p string, f *File) error {
+func (l *Loader) checkNames(p string, f *File) error {
 	var errs []error
 	for other, st := range l.files {
 		if other == p || st.hooks == nil {
@@ -215,7 +218,7 @@ func (l *loader) checkNames(p string, f *File) error {
 }
 
 // checkJob rejects a second file for the same job (web.yaml and web.yml).
-func (l *loader) checkJob(p string, j *JobFile) error {
+func (l *Loader) checkJob(p string, j *JobFile) error {
 	for other, st := range l.files {
 		if other != p && st.job != nil && st.job.Name == j.Name {
 			return &FieldError{File: p, Msg: fmt.Sprintf("job %q is already defined in %s", j.Name, other)}
@@ -233,7 +236,7 @@ func (f *File) hook(name string) *Hook {
 	return nil
 }
 
-func (l *loader) logChanges(p string, old, f *File) {
+func (l *Loader) logChanges(p string, old, f *File) {
 	for _, h := range f.Hooks {
 		var prev *Hook
 		if old != nil {
@@ -256,7 +259,7 @@ func (l *loader) logChanges(p string, old, f *File) {
 }
 
 // build assembles the set from the files' good versions.
-func (l *loader) build() *Set {
+func (l *Loader) build() *Set {
 	s := &Set{Jobs: map[string]*JobFile{}, Broken: map[string]string{}}
 	paths := make([]string, 0, len(l.files))
 	for p := range l.files {
@@ -296,4 +299,33 @@ func listYAML(dir string) ([]string, error) {
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// Matching returns the hooks that apply to a call of method on job in
+// phase: the hooks of that phase whose methods and jobs match and whose
+// scope admits the job; when there are none, the generic hooks that match
+// (generic reports that). Sorted by name.
+func (s *Set) Matching(phase, method string, job call.Job) (hooks []*Hook, generic bool) {
+	key := job.String()
+	inScope := func(h *Hook) bool {
+		if h.Scope != ScopeJob {
+			return true
+		}
+		jf := s.Jobs[job.Name]
+		return jf != nil && jf.Enabled(job.Env)
+	}
+	pick := func(ph string) []*Hook {
+		var out []*Hook
+		for _, h := range s.Hooks {
+			if h.Phase == ph && h.MatchesMethod(method) && h.MatchesJob(key) && inScope(h) {
+				out = append(out, h)
+			}
+		}
+		return out
+	}
+	if hs := pick(phase); len(hs) > 0 {
+		return hs, false
+	}
+	hs := pick(call.PhaseGeneric)
+	return hs, len(hs) > 0
 }

@@ -1,4 +1,4 @@
-package hooks_test
+package hookfile_test
 
 import (
 	"errors"
@@ -6,12 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldhq/herald/internal/hooks"
-	"github.com/heraldhq/herald/internal/hooks/call"
+	"github.com/heraldhq/herald/events/call"
+	"github.com/heraldhq/herald/internal/hookfile"
 )
 
 func TestParse_Defaults(t *testing.T) {
-	f, err := hooks.Parse("h.yaml", []byte(`
+	f, err := hookfile.Parse("h.yaml", []byte(`
 hooks:
   - name: prod-needs-green-ci
     phase: pre
@@ -32,7 +32,7 @@ hooks:
 		t.Fatalf("%d hooks", len(f.Hooks))
 	}
 	h := f.Hooks[0]
-	if h.OnTimeout != hooks.OnTimeoutDeny || h.Scope != hooks.ScopeGlobal || !h.Run.Central() || h.HookTimeout() != 10*time.Second {
+	if h.OnTimeout != hookfile.OnTimeoutDeny || h.Scope != hookfile.ScopeGlobal || !h.Run.Central() || h.HookTimeout() != 10*time.Second {
 		t.Fatalf("defaults: on_timeout %q scope %q run %v timeout %v", h.OnTimeout, h.Scope, h.Run, h.HookTimeout())
 	}
 	if h.Line != 3 || h.File != "h.yaml" {
@@ -47,7 +47,7 @@ hooks:
 		t.Error("methods do not match as listed")
 	}
 	n := f.Hooks[1]
-	if n.Run.Central() || strings.Join(n.Run.Agents, ",") != "web-*,db-1" || n.HookTimeout() != hooks.DefaultTimeout {
+	if n.Run.Central() || strings.Join(n.Run.Agents, ",") != "web-*,db-1" || n.HookTimeout() != hookfile.DefaultTimeout {
 		t.Fatalf("run %v timeout %v", n.Run, n.HookTimeout())
 	}
 	if !n.MatchesJob("any/role/env/name") || !n.MatchesMethod("restart") {
@@ -173,11 +173,11 @@ handlers:
 `, []string{"h.yaml:4: handlers[0].match.status:"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := hooks.Parse("h.yaml", []byte(tc.doc))
+			_, err := hookfile.Parse("h.yaml", []byte(tc.doc))
 			if err == nil {
 				t.Fatal("accepted")
 			}
-			if !errors.Is(err, hooks.ErrInvalid) {
+			if !errors.Is(err, hookfile.ErrInvalid) {
 				t.Errorf("error %v does not wrap ErrInvalid", err)
 			}
 			for _, w := range tc.want {
@@ -190,7 +190,7 @@ handlers:
 }
 
 func TestParse_Handlers(t *testing.T) {
-	f, err := hooks.Parse("h.yaml", []byte(`
+	f, err := hookfile.Parse("h.yaml", []byte(`
 hooks: []
 handlers:
   - name: page-on-failure
@@ -213,7 +213,7 @@ handlers:
 }
 
 func TestParseJobFile(t *testing.T) {
-	j, err := hooks.ParseJobFile("jobs/web.yaml", []byte(`
+	j, err := hookfile.ParseJobFile("jobs/web.yaml", []byte(`
 enable_hooks: false
 stages:
   prod: {enable_hooks: true}
@@ -230,7 +230,7 @@ stages:
 			t.Errorf("Enabled(%q) = %v, want %v", env, got, want)
 		}
 	}
-	j, err = hooks.ParseJobFile("jobs/api.yml", []byte("enable_hooks: true\nstages: {devel: {enable_hooks: false}}\n"))
+	j, err = hookfile.ParseJobFile("jobs/api.yml", []byte("enable_hooks: true\nstages: {devel: {enable_hooks: false}}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ stages:
 		"enable_hooks: sometimes\n":        "jobs/x.yaml:1: enable_hooks:",
 		"stages: {prod: true}\n":           "jobs/x.yaml:1: stages: cannot unmarshal",
 	} {
-		_, err := hooks.ParseJobFile("jobs/x.yaml", []byte(doc))
+		_, err := hookfile.ParseJobFile("jobs/x.yaml", []byte(doc))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want %q", doc, err, want)
 		}
@@ -261,7 +261,7 @@ hooks:
   - {name: post-kill, phase: post, methods: [kill_job], exec: "true"}
 `)
 	writeFile(t, dir, "jobs/web.yaml", "enable_hooks: true\nstages: {devel: {enable_hooks: false}}\n")
-	set, errs, err := hooks.LoadDir(dir)
+	set, errs, err := hookfile.LoadDir(dir)
 	if err != nil || len(errs) > 0 {
 		t.Fatalf("LoadDir: %v %v", err, errs)
 	}
@@ -302,7 +302,7 @@ func TestLoadDir_NamesUniqueAcrossFiles(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "a.yaml", `hooks: [{name: x, phase: pre, methods: ["*"], exec: "true"}]`)
 	writeFile(t, dir, "b.yaml", `hooks: [{name: x, phase: post, methods: ["*"], exec: "true"}]`)
-	set, errs, err := hooks.LoadDir(dir)
+	set, errs, err := hookfile.LoadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,8 @@
-package hooks_test
+package callhooks_test
 
 import (
 	"fmt"
+	"github.com/heraldhq/herald/internal/hookfile"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/heraldhq/herald/internal/hooks"
-	"github.com/heraldhq/herald/internal/hooks/call"
+	"github.com/heraldhq/herald/events/call"
+	"github.com/heraldhq/herald/internal/callhooks"
 	"github.com/heraldhq/herald/internal/testutil"
 )
 
@@ -18,7 +19,7 @@ const knownList = "create_job, update_job, kill_job, restart, cancel_update, add
 
 func TestValidateMethods(t *testing.T) {
 	for _, ok := range [][]string{nil, {}, {"create_job", "deploy.v2", "Kill-Job"}} {
-		if err := hooks.ValidateMethods(ok); err != nil {
+		if err := hookfile.ValidateMethods(ok); err != nil {
 			t.Errorf("%q: %v", ok, err)
 		}
 	}
@@ -27,17 +28,17 @@ func TestValidateMethods(t *testing.T) {
 		`[0]: method ""`:                  {""},
 		`[2]: method "a" is listed twice`: {"a", "b", "a"},
 	} {
-		if err := hooks.ValidateMethods(want); err == nil || !strings.HasPrefix(err.Error(), list) {
+		if err := hookfile.ValidateMethods(want); err == nil || !strings.HasPrefix(err.Error(), list) {
 			t.Errorf("%q: %v, want %s...", want, err, list)
 		}
 	}
-	if _, err := hooks.New(hooks.Config{Methods: []string{"x", "x"}}); err == nil || !strings.Contains(err.Error(), "call_methods[1]") {
+	if _, err := callhooks.New(callhooks.Config{Methods: []string{"x", "x"}}); err == nil || !strings.Contains(err.Error(), "call_methods[1]") {
 		t.Errorf("New with a duplicate method: %v", err)
 	}
 }
 
 func TestFile_CheckMethods(t *testing.T) {
-	f, err := hooks.Parse("h.yaml", []byte(`
+	f, err := hookfile.Parse("h.yaml", []byte(`
 hooks:
   - name: veto-kill
     phase: pre
@@ -72,7 +73,7 @@ func TestLoadDir_UnknownMethod(t *testing.T) {
 hooks:
   - {name: veto-kill, phase: pre, methods: [kill_jbo], exec: "false"}
 `)
-	set, errs, err := hooks.LoadDir(dir)
+	set, errs, err := hookfile.LoadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func TestEngine_UnknownMethod(t *testing.T) {
 hooks:
   - {name: veto-kill, phase: pre, methods: [kill_job], exec: "echo no kills; exit 1"}
 `)
-		e := startEngine(t, hooks.Config{Dir: dir}, nil)
+		e := startEngine(t, callhooks.Config{Dir: dir}, nil)
 		if v := e.pre(newCall("kill_job", "c/r/prod/web")); v.Allow || hookNames(v.Denied) != "veto-kill" {
 			t.Fatalf("kill_job: %+v, want denied by veto-kill", v)
 		}
@@ -147,7 +148,7 @@ hooks:
 	})
 	t.Run("own list, hooks disabled", func(t *testing.T) {
 		t.Parallel()
-		e := startEngine(t, hooks.Config{Methods: []string{"deploy", "rollback"}, Disabled: "migration"}, nil)
+		e := startEngine(t, callhooks.Config{Methods: []string{"deploy", "rollback"}, Disabled: "migration"}, nil)
 		if v := e.pre(newCall("deploy", "c/r/e/n")); !v.Allow {
 			t.Fatalf("deploy: %+v", v)
 		}

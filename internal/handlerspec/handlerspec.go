@@ -1,10 +1,18 @@
-package handlers
+// Package handlerspec is the handlers: section of hook files: the Handler
+// and Match types, their defaults and validation, and the decoding of a
+// handlers: list with located errors. The hook-file parser (package
+// hookfile) hands it the list's nodes; the dispatcher's handler engine
+// (package handlers) runs what it returns. It knows neither how hook files
+// are found nor how handlers run, so herald validate checks handlers
+// without linking the engine.
+package handlerspec
 
 import (
 	"errors"
 	"fmt"
 	"net/url"
 	"path"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -12,7 +20,14 @@ import (
 	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/watch"
+	"github.com/heraldhq/herald/internal/yamlfile"
+	"gopkg.in/yaml.v3"
 )
+
+// MaxWait bounds Handler.Wait; the handler engine keeps all_reported
+// state longer (handlers.BucketTTL), so a late outcome finds its fired
+// aggregate.
+const MaxWait = 12 * time.Hour
 
 // Values of Handler.When.
 const (
@@ -164,25 +179,33 @@ func (h *Handler) Validate() error {
 	return errors.Join(errs...)
 }
 
-// timeout is Timeout with its default.
-func (h *Handler) timeout() time.Duration {
+// String names the handler and where it was defined, for logs.
+func (h *Handler) String() string {
+	if h.File == "" {
+		return h.Name
+	}
+	return fmt.Sprintf("%s (%s:%d)", h.Name, h.File, h.Line)
+}
+
+// RunTimeout is Timeout with its default.
+func (h *Handler) RunTimeout() time.Duration {
 	if h.Timeout.D > 0 {
 		return h.Timeout.D
 	}
 	return DefaultTimeout
 }
 
-// wait is Wait with its default.
-func (h *Handler) wait() time.Duration {
+// WaitOrDefault is Wait with its default.
+func (h *Handler) WaitOrDefault() time.Duration {
 	if h.Wait.D > 0 {
 		return h.Wait.D
 	}
 	return DefaultWait
 }
 
-// globMatch reports whether name matches g; "" and "*" match every name
+// GlobMatch reports whether name matches g; "" and "*" match every name
 // (path.Match's "*" would not cross a "/").
-func globMatch(g, name string) bool {
+func GlobMatch(g, name string) bool {
 	if g == "" || g == "*" {
 		return true
 	}
@@ -190,13 +213,13 @@ func globMatch(g, name string) bool {
 	return err == nil && ok
 }
 
-// matchesName reports whether the outcome's watch and host match.
-func (m Match) matchesName(watchName, host string) bool {
-	return globMatch(m.Watch, watchName) && globMatch(m.Host, host)
+// MatchesName reports whether the outcome's watch and host match.
+func (m Match) MatchesName(watchName, host string) bool {
+	return GlobMatch(m.Watch, watchName) && GlobMatch(m.Host, host)
 }
 
-// matchesStatus reports whether st is one of Status (or Status is empty).
-func (m Match) matchesStatus(st events.Status) bool {
+// MatchesStatus reports whether st is one of Status (or Status is empty).
+func (m Match) MatchesStatus(st events.Status) bool {
 	return len(m.Status) == 0 || slices.Contains(m.Status, string(st))
 }
 
@@ -214,4 +237,61 @@ func statusList() string {
 		s[i] = string(st)
 	}
 	return strings.Join(s, ", ")
+}
+
+var (
+	handlerKeys = yamlfile.Keys(reflect.TypeFor[Handler]())
+	matchKeys   = yamlfile.Keys(reflect.TypeFor[Match]())
+)
+
+// Decode decodes the items of a handlers: list into Handler values of
+// p.Path and validates each with Validate, reporting every problem to p
+// with its line and field (handlers[i].field).
+func Decode(p *yamlfile.Parser, items []*yaml.Node) []Handler {
+	var out []Handler
+	names := map[string]int{}
+	for i, item := range items {
+		field := fmt.Sprintf("handlers[%d]", i)
+		if item.Kind != yaml.MappingNode {
+			p.Fail(item.Line, field, "want a mapping")
+			continue
+		}
+		for j := 0; j+1 < len(item.Content); j += 2 {
+			k, mv := item.Content[j], item.Content[j+1]
+			if k.Value == "match" {
+				p.UnknownKeys(mv, field+".match.", matchKeys, "unknown field")
+			}
+		}
+		h := Handler{File: p.Path, Line: item.Line}
+		lines, ok := p.DecodeFields(item, field+".", handlerKeys, &h)
+		if !ok {
+			continue
+		}
+		if err := h.Validate(); err != nil {
+			for _, e := range unjoin(err) {
+				msg := strings.TrimPrefix(e.Error(), ErrInvalidHandler.Error()+": ")
+				f, rest, found := strings.Cut(msg, ": ")
+				if !found {
+					f, rest = "", msg
+				}
+				line := lines[strings.Split(f, ".")[0]]
+				if line == 0 {
+					line = item.Line
+				}
+				name := field
+				if f != "" {
+					name += "." + f
+				}
+				p.Fail(line, name, "%s", rest)
+			}
+			continue
+		}
+		if prev, dup := names[h.Name]; dup {
+			p.Fail(lines["name"], field+".name", "duplicate handler name %q (also at line %d)", h.Name, prev)
+			continue
+		}
+		names[h.Name] = lines["name"]
+		out = append(out, h)
+	}
+	return out
 }

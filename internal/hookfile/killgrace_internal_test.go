@@ -1,4 +1,4 @@
-package hooks
+package hookfile
 
 import (
 	"reflect"
@@ -12,7 +12,7 @@ import (
 func TestNewAction_DefaultKillGrace(t *testing.T) {
 	h := &Hook{Name: "gate", Phase: "pre", Methods: []string{"*"}}
 	h.Exec.Argv = []string{"/bin/true"}
-	got, err := newAction(h)
+	got, err := h.Action()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,6 +21,6 @@ func TestNewAction_DefaultKillGrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("newAction = %+v, want %+v (kill grace %v)", got, want, actions.DefaultKillGrace)
+		t.Errorf("Action = %+v, want %+v (kill grace %v)", got, want, actions.DefaultKillGrace)
 	}
 }

@@ -1,8 +1,9 @@
-package hooks
+package hookfile
 
 import (
 	"errors"
 	"fmt"
+	"github.com/heraldhq/herald/actions"
 	"path"
 	"path/filepath"
 	"reflect"
@@ -11,8 +12,8 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
-	"github.com/heraldhq/herald/internal/handlers"
-	"github.com/heraldhq/herald/internal/hooks/call"
+	"github.com/heraldhq/herald/events/call"
+	"github.com/heraldhq/herald/internal/handlerspec"
 	"github.com/heraldhq/herald/internal/watch"
 	"github.com/heraldhq/herald/internal/yamlfile"
 	"gopkg.in/yaml.v3"
@@ -148,6 +149,25 @@ func (h *Hook) HookTimeout() time.Duration {
 	return DefaultTimeout
 }
 
+// Action builds the action a central hook runs.
+func (h *Hook) Action() (actions.Action, error) {
+	if h.HTTP != "" {
+		return actions.NewHTTP(actions.HTTPConfig{URL: h.HTTP, Timeout: h.HookTimeout()})
+	}
+	return actions.NewExec(actions.ExecConfig{
+		Argv:      h.Exec.Args(),
+		PipeStdin: true,
+		Env:       h.Env,
+		Timeout:   h.HookTimeout(),
+		KillGrace: actions.DefaultKillGrace,
+	})
+}
+
+// actionErrMsg drops the "invalid action config: " prefix.
+func actionErrMsg(err error) string {
+	return strings.TrimPrefix(err.Error(), actions.ErrInvalidConfig.Error()+": ")
+}
+
 // AllowsOnTimeout reports on_timeout: allow.
 func (h *Hook) AllowsOnTimeout() bool { return h.OnTimeout == OnTimeoutAllow }
 
@@ -220,7 +240,7 @@ func (j *JobFile) Enabled(env string) bool {
 type File struct {
 	Path     string
 	Hooks    []*Hook
-	Handlers []handlers.Handler
+	Handlers []handlerspec.Handler
 }
 
 // IsHookFile reports whether name is a file the loader reads: *.yaml or
@@ -228,11 +248,9 @@ type File struct {
 func IsHookFile(name string) bool { return watch.IsWatchFile(name) }
 
 var (
-	hookKeys    = yamlfile.Keys(reflect.TypeFor[Hook]())
-	handlerKeys = yamlfile.Keys(reflect.TypeFor[handlers.Handler]())
-	matchKeys   = yamlfile.Keys(reflect.TypeFor[handlers.Match]())
-	jobKeys     = yamlfile.Keys(reflect.TypeFor[JobFile]())
-	stageKeys   = yamlfile.Keys(reflect.TypeFor[Stage]())
+	hookKeys  = yamlfile.Keys(reflect.TypeFor[Hook]())
+	jobKeys   = yamlfile.Keys(reflect.TypeFor[JobFile]())
+	stageKeys = yamlfile.Keys(reflect.TypeFor[Stage]())
 )
 
 // parser collects located errors for one file.
@@ -261,7 +279,7 @@ func Parse(file string, data []byte) (*File, error) {
 		case "hooks":
 			f.Hooks = p.hooks(v)
 		case "handlers":
-			f.Handlers = p.handlers(v)
+			f.Handlers = handlerspec.Decode(&p.Parser, p.list(v, "handlers"))
 		default:
 			p.Fail(k.Line, k.Value, "unknown key (want hooks or handlers)")
 		}
@@ -385,7 +403,7 @@ func (h *Hook) validate(bad func(field, format string, a ...any)) {
 		}
 	}
 	if h.HTTP != "" {
-		if _, err := newAction(h); err != nil {
+		if _, err := h.Action(); err != nil {
 			bad("http", "%s", actionErrMsg(err))
 		}
 	}
@@ -419,65 +437,6 @@ func (h *Hook) validate(bad func(field, format string, a ...any)) {
 			bad("env", "value of %q contains a NUL byte", k)
 		}
 	}
-}
-
-// handlers decodes the handlers: list into handlers.Handler values and
-// validates each with handlers' own Validate.
-func (p *parser) handlers(v *yaml.Node) []handlers.Handler {
-	var out []handlers.Handler
-	names := map[string]int{}
-	for i, item := range p.list(v, "handlers") {
-		field := fmt.Sprintf("handlers[%d]", i)
-		if item.Kind != yaml.MappingNode {
-			p.Fail(item.Line, field, "want a mapping")
-			continue
-		}
-		for j := 0; j+1 < len(item.Content); j += 2 {
-			k, mv := item.Content[j], item.Content[j+1]
-			if k.Value == "match" {
-				p.UnknownKeys(mv, field+".match.", matchKeys, "unknown field")
-			}
-		}
-		h := handlers.Handler{File: p.Path, Line: item.Line}
-		lines, ok := p.DecodeFields(item, field+".", handlerKeys, &h)
-		if !ok {
-			continue
-		}
-		if err := h.Validate(); err != nil {
-			for _, e := range splitJoined(err) {
-				msg := strings.TrimPrefix(e.Error(), handlers.ErrInvalidHandler.Error()+": ")
-				f, rest, found := strings.Cut(msg, ": ")
-				if !found {
-					f, rest = "", msg
-				}
-				line := lines[strings.Split(f, ".")[0]]
-				if line == 0 {
-					line = item.Line
-				}
-				name := field
-				if f != "" {
-					name += "." + f
-				}
-				p.Fail(line, name, "%s", rest)
-			}
-			continue
-		}
-		if prev, dup := names[h.Name]; dup {
-			p.Fail(lines["name"], field+".name", "duplicate handler name %q (also at line %d)", h.Name, prev)
-			continue
-		}
-		names[h.Name] = lines["name"]
-		out = append(out, h)
-	}
-	return out
-}
-
-// splitJoined returns the errors of an errors.Join, or err itself.
-func splitJoined(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }
 
 // ParseJobFile parses jobs/NAME.yaml; the job name is the file name

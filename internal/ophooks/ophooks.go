@@ -1,21 +1,24 @@
-// Package hooksd runs an operation between the hooks of a hooks.d
-// directory, the way TKLBAM does around a backup or a restore, without
-// TKLBAM's defects: hooks run in name order, directly (never through a
-// shell), each under a timeout, and the post or err hooks always run.
+// Package ophooks runs an operation between the operation hooks of a
+// hooks.d directory (herald op), the way TKLBAM does around a backup or a
+// restore, without TKLBAM's defects: hooks run in name order, directly
+// (never through a shell), each under a timeout, and the post or err hooks
+// always run.
 //
 // Run is one operation: every hook with "OPERATION pre" (the first failure
 // aborts the operation), then the command, then every hook with
 // "OPERATION post" when the command exited 0 or "OPERATION err" otherwise
 // (including after an abort). A failing post hook makes the operation fail
-// (ExitHookFailed); a failing err hook leaves the failure's own status. Each state is described by an op.pre,
-// op.post or op.err event handed to the caller, who may publish it.
+// (ExitHookFailed); a failing err hook leaves the failure's own status.
+// Each state is described by an op.pre, op.post or op.err event (its types
+// and data are package events/operation's) handed to the caller, who may
+// publish it.
 //
 // Listing the directory and running one hook (process group, timeout,
 // SIGTERM then SIGKILL) belong to package actions (ListHooks, Exec); this
 // package adds the operation around them. It knows nothing about NATS,
 // flags or how the caller prints: it reports through callbacks and a
 // Report.
-package hooksd
+package ophooks
 
 import (
 	"context"
@@ -34,6 +37,7 @@ import (
 
 	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/events/operation"
 )
 
 // DefaultDir is the hooks directory when none is given.
@@ -47,13 +51,6 @@ const (
 	StatePre  = "pre"  // before the command; a failure aborts the operation
 	StatePost = "post" // after the command exited 0
 	StateErr  = "err"  // after the command failed, or after an abort
-)
-
-// Event types, one per state: "op." + the state.
-const (
-	TypePre  = "op.pre"
-	TypePost = "op.post"
-	TypeErr  = "op.err"
 )
 
 // Environment variables every hook gets, besides those of any action run
@@ -225,37 +222,6 @@ func (r *Report) FailedAfter() []HookRun {
 		}
 	}
 	return failed
-}
-
-// HookData is one hook in an op.* event.
-type HookData struct {
-	Name       string        `json:"name"`
-	Status     events.Status `json:"status"`
-	ExitCode   *int          `json:"exit_code"` // null when it did not exit
-	Signal     string        `json:"signal,omitempty"`
-	DurationMS float64       `json:"duration_ms"`
-}
-
-// EventData is the JSON data of an op.pre, op.post or op.err event.
-type EventData struct {
-	Operation string   `json:"operation"`
-	State     string   `json:"state"`
-	Host      string   `json:"host"`
-	Command   []string `json:"command"`
-	// ExitCode is the command's exit code: null in op.pre and when it did
-	// not exit (killed, not started, not run).
-	ExitCode *int   `json:"exit_code"`
-	Signal   string `json:"signal,omitempty"`
-	// ExitStatus is the operation's exit status (post and err only).
-	ExitStatus *int `json:"exit_status,omitempty"`
-	// Error says why the command could not start.
-	Error string `json:"error,omitempty"`
-	// AbortedBy names the pre hook that aborted the operation.
-	AbortedBy string `json:"aborted_by,omitempty"`
-	// DurationMS: in op.pre, how long the pre hooks took; in op.post and
-	// op.err, how long the command ran (0 when it did not).
-	DurationMS float64    `json:"duration_ms"`
-	Hooks      []HookData `json:"hooks"` // the hooks of this state that ran
 }
 
 // Run runs the operation: pre hooks, the command, then post or err hooks.
@@ -438,13 +404,13 @@ func (o *op) emit(ev events.Event, state string, d time.Duration, hooks []HookRu
 	o.cfg.OnEvent(ev)
 }
 
-func (r *Report) eventData(state string, d time.Duration, hooks []HookRun) EventData {
-	ed := EventData{
+func (r *Report) eventData(state string, d time.Duration, hooks []HookRun) operation.EventData {
+	ed := operation.EventData{
 		Operation: r.Operation, State: state, Host: r.Host, Command: r.Command,
-		DurationMS: ms(d), Hooks: []HookData{},
+		DurationMS: ms(d), Hooks: []operation.HookData{},
 	}
 	for _, h := range hooks {
-		ed.Hooks = append(ed.Hooks, HookData{Name: h.Name, Status: h.Status, ExitCode: h.ExitCode, Signal: h.Signal, DurationMS: ms(h.Duration)})
+		ed.Hooks = append(ed.Hooks, operation.HookData{Name: h.Name, Status: h.Status, ExitCode: h.ExitCode, Signal: h.Signal, DurationMS: ms(h.Duration)})
 	}
 	if state == StatePre {
 		ed.AbortedBy = r.AbortedBy

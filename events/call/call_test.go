@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/heraldhq/herald/events"
-	"github.com/heraldhq/herald/internal/hooks/call"
+	"github.com/heraldhq/herald/events/call"
 )
 
 func TestParseJob(t *testing.T) {

@@ -1,4 +1,4 @@
-package hooks
+package callhooks
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/events/call"
 	"github.com/heraldhq/herald/internal/bus"
-	"github.com/heraldhq/herald/internal/hooks/call"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )

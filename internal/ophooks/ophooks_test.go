@@ -1,4 +1,4 @@
-package hooksd_test
+package ophooks_test
 
 import (
 	"bytes"
@@ -17,7 +17,8 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
-	"github.com/heraldhq/herald/internal/hooksd"
+	"github.com/heraldhq/herald/events/operation"
+	"github.com/heraldhq/herald/internal/ophooks"
 	"github.com/heraldhq/herald/internal/testutil"
 )
 
@@ -50,7 +51,7 @@ type fixture struct {
 
 	mu     sync.Mutex
 	events []events.Event
-	hooks  []hooksd.HookRun
+	hooks  []ophooks.HookRun
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -66,15 +67,15 @@ func (f *fixture) hook(t *testing.T, name, extra string) {
 	writeHook(t, f.dir, name, 0o755, logHook+"\n"+extra)
 }
 
-func (f *fixture) config(op string, command ...string) hooksd.Config {
-	return hooksd.Config{
+func (f *fixture) config(op string, command ...string) ophooks.Config {
+	return ophooks.Config{
 		Operation: op, Command: command, Dir: f.dir, Host: "host-a",
 		OnEvent: func(ev events.Event) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.events = append(f.events, ev)
 		},
-		OnHook: func(h hooksd.HookRun) {
+		OnHook: func(h ophooks.HookRun) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.hooks = append(f.hooks, h)
@@ -82,9 +83,9 @@ func (f *fixture) config(op string, command ...string) hooksd.Config {
 	}
 }
 
-func (f *fixture) run(t *testing.T, ctx context.Context, cfg hooksd.Config) *hooksd.Report {
+func (f *fixture) run(t *testing.T, ctx context.Context, cfg ophooks.Config) *ophooks.Report {
 	t.Helper()
-	rep, err := hooksd.Run(ctx, cfg)
+	rep, err := ophooks.Run(ctx, cfg)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -125,12 +126,12 @@ func (f *fixture) sequence(t *testing.T) []string {
 	return out
 }
 
-func (f *fixture) eventData(t *testing.T) ([]string, []hooksd.EventData) {
+func (f *fixture) eventData(t *testing.T) ([]string, []operation.EventData) {
 	t.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var types []string
-	var data []hooksd.EventData
+	var data []operation.EventData
 	for _, ev := range f.events {
 		if err := ev.Validate(); err != nil {
 			t.Fatalf("invalid event: %v", err)
@@ -138,7 +139,7 @@ func (f *fixture) eventData(t *testing.T) ([]string, []hooksd.EventData) {
 		if ev.Key != "backup" || ev.Source != "herald://op/host-a" || ev.DataContentType != "application/json" {
 			t.Fatalf("event key %q source %q content type %q", ev.Key, ev.Source, ev.DataContentType)
 		}
-		var d hooksd.EventData
+		var d operation.EventData
 		if err := json.Unmarshal(ev.Data, &d); err != nil {
 			t.Fatalf("event data %s: %v", ev.Data, err)
 		}
@@ -148,7 +149,7 @@ func (f *fixture) eventData(t *testing.T) ([]string, []hooksd.EventData) {
 	return types, data
 }
 
-func hookNames(d hooksd.EventData) []string {
+func hookNames(d operation.EventData) []string {
 	var out []string
 	for _, h := range d.Hooks {
 		out = append(out, fmt.Sprintf("%s:%s", h.Name, h.Status))
@@ -166,25 +167,25 @@ func intp(p *int) string {
 const command = `echo command >> "$LOG"`
 
 func TestConfig_Validate(t *testing.T) {
-	ok := hooksd.Config{Operation: "backup", Command: []string{"true"}, Dir: "/etc/herald/hooks.d"}
+	ok := ophooks.Config{Operation: "backup", Command: []string{"true"}, Dir: "/etc/herald/hooks.d"}
 	for _, tc := range []struct {
 		name  string
-		mod   func(*hooksd.Config)
+		mod   func(*ophooks.Config)
 		field string
 	}{
-		{"valid", func(*hooksd.Config) {}, ""},
-		{"valid names", func(c *hooksd.Config) { c.Operation = "db.restore_v2-x" }, ""},
-		{"empty operation", func(c *hooksd.Config) { c.Operation = "" }, "operation"},
-		{"operation with a space", func(c *hooksd.Config) { c.Operation = "a b" }, "operation"},
-		{"operation like a flag", func(c *hooksd.Config) { c.Operation = "-x" }, "operation"},
-		{"operation with a slash", func(c *hooksd.Config) { c.Operation = "a/b" }, "operation"},
-		{"long operation", func(c *hooksd.Config) { c.Operation = strings.Repeat("a", hooksd.MaxOperationLen+1) }, "operation"},
-		{"no command", func(c *hooksd.Config) { c.Command = nil }, "command"},
-		{"empty program", func(c *hooksd.Config) { c.Command = []string{""} }, "command"},
-		{"NUL in command", func(c *hooksd.Config) { c.Command = []string{"echo", "a\x00"} }, "command"},
-		{"no dir", func(c *hooksd.Config) { c.Dir = "" }, "dir"},
-		{"negative timeout", func(c *hooksd.Config) { c.Timeout = -time.Second }, "timeout"},
-		{"negative grace", func(c *hooksd.Config) { c.KillGrace = -time.Second }, "kill_grace"},
+		{"valid", func(*ophooks.Config) {}, ""},
+		{"valid names", func(c *ophooks.Config) { c.Operation = "db.restore_v2-x" }, ""},
+		{"empty operation", func(c *ophooks.Config) { c.Operation = "" }, "operation"},
+		{"operation with a space", func(c *ophooks.Config) { c.Operation = "a b" }, "operation"},
+		{"operation like a flag", func(c *ophooks.Config) { c.Operation = "-x" }, "operation"},
+		{"operation with a slash", func(c *ophooks.Config) { c.Operation = "a/b" }, "operation"},
+		{"long operation", func(c *ophooks.Config) { c.Operation = strings.Repeat("a", ophooks.MaxOperationLen+1) }, "operation"},
+		{"no command", func(c *ophooks.Config) { c.Command = nil }, "command"},
+		{"empty program", func(c *ophooks.Config) { c.Command = []string{""} }, "command"},
+		{"NUL in command", func(c *ophooks.Config) { c.Command = []string{"echo", "a\x00"} }, "command"},
+		{"no dir", func(c *ophooks.Config) { c.Dir = "" }, "dir"},
+		{"negative timeout", func(c *ophooks.Config) { c.Timeout = -time.Second }, "timeout"},
+		{"negative grace", func(c *ophooks.Config) { c.KillGrace = -time.Second }, "kill_grace"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok
@@ -196,10 +197,10 @@ func TestConfig_Validate(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, hooksd.ErrInvalidConfig) || !strings.Contains(err.Error(), ": "+tc.field+": ") {
+			if !errors.Is(err, ophooks.ErrInvalidConfig) || !strings.Contains(err.Error(), ": "+tc.field+": ") {
 				t.Fatalf("Validate = %v, want ErrInvalidConfig naming %s", err, tc.field)
 			}
-			if _, err := hooksd.Run(context.Background(), c); !errors.Is(err, hooksd.ErrInvalidConfig) {
+			if _, err := ophooks.Run(context.Background(), c); !errors.Is(err, ophooks.ErrInvalidConfig) {
 				t.Fatalf("Run = %v, want ErrInvalidConfig", err)
 			}
 		})
@@ -222,7 +223,7 @@ func TestRun_Success(t *testing.T) {
 	cfg := f.config("backup", "/bin/sh", "-c", command+`; cat; echo " $1"`, "sh", "arg with space")
 	cfg.Stdin, cfg.Stdout = strings.NewReader("from stdin"), &stdout
 	rep := f.run(t, context.Background(), cfg)
-	if rep.ExitStatus != 0 || rep.State != hooksd.StatePost || rep.AbortedBy != "" || !rep.CommandStarted || intp(rep.ExitCode) != "0" {
+	if rep.ExitStatus != 0 || rep.State != ophooks.StatePost || rep.AbortedBy != "" || !rep.CommandStarted || intp(rep.ExitCode) != "0" {
 		t.Fatalf("report %+v", rep)
 	}
 	if stdout.String() != "from stdin arg with space\n" {
@@ -241,7 +242,7 @@ func TestRun_Success(t *testing.T) {
 		t.Fatal("a hook name reached a shell")
 	}
 	types, data := f.eventData(t)
-	if !slices.Equal(types, []string{hooksd.TypePre, hooksd.TypePost}) {
+	if !slices.Equal(types, []string{operation.TypePre, operation.TypePost}) {
 		t.Fatalf("events %v", types)
 	}
 	for _, l := range f.lines(t) {
@@ -281,7 +282,7 @@ func TestRun_PreHookAborts(t *testing.T) {
 	f.hook(t, "20-veto", `[ "$2" = pre ] && { echo "not today" >&2; exit 5; }; true`)
 	f.hook(t, "30-after-veto", "")
 	rep := f.run(t, context.Background(), f.config("backup", "/bin/sh", "-c", command))
-	if rep.ExitStatus != hooksd.ExitAborted || rep.AbortedBy != "20-veto" || rep.CommandStarted || rep.State != hooksd.StateErr {
+	if rep.ExitStatus != ophooks.ExitAborted || rep.AbortedBy != "20-veto" || rep.CommandStarted || rep.State != ophooks.StateErr {
 		t.Fatalf("report %+v", rep)
 	}
 	want := []string{
@@ -301,7 +302,7 @@ func TestRun_PreHookAborts(t *testing.T) {
 		t.Fatalf("failing hook %+v", veto)
 	}
 	types, data := f.eventData(t)
-	if !slices.Equal(types, []string{hooksd.TypePre, hooksd.TypeErr}) || data[0].AbortedBy != "20-veto" ||
+	if !slices.Equal(types, []string{operation.TypePre, operation.TypeErr}) || data[0].AbortedBy != "20-veto" ||
 		!slices.Equal(hookNames(data[0]), []string{"10-stop-service:ok", "20-veto:failed"}) ||
 		data[1].AbortedBy != "20-veto" || data[1].ExitCode != nil || intp(data[1].ExitStatus) != "3" || len(data[1].Hooks) != 3 {
 		t.Fatalf("events %v %+v", types, data)
@@ -313,7 +314,7 @@ func TestRun_CommandFails(t *testing.T) {
 	f.hook(t, "10-a", "")
 	f.hook(t, "20-b", "")
 	rep := f.run(t, context.Background(), f.config("backup", "/bin/sh", "-c", command+"; exit 7"))
-	if rep.ExitStatus != 7 || rep.State != hooksd.StateErr || intp(rep.ExitCode) != "7" {
+	if rep.ExitStatus != 7 || rep.State != ophooks.StateErr || intp(rep.ExitCode) != "7" {
 		t.Fatalf("report %+v", rep)
 	}
 	want := []string{"10-a backup pre", "20-b backup pre", "command", "10-a backup err", "20-b backup err"}
@@ -326,7 +327,7 @@ func TestRun_CommandFails(t *testing.T) {
 		}
 	}
 	types, data := f.eventData(t)
-	if !slices.Equal(types, []string{hooksd.TypePre, hooksd.TypeErr}) || intp(data[1].ExitCode) != "7" || intp(data[1].ExitStatus) != "7" {
+	if !slices.Equal(types, []string{operation.TypePre, operation.TypeErr}) || intp(data[1].ExitCode) != "7" || intp(data[1].ExitStatus) != "7" {
 		t.Fatalf("events %v %+v", types, data)
 	}
 }
@@ -337,8 +338,8 @@ func TestRun_AfterHookFailures(t *testing.T) {
 	f.hook(t, "20-b", `[ "$2" = post ] && kill -KILL $$; true`)
 	f.hook(t, "30-c", "")
 	rep := f.run(t, context.Background(), f.config("backup", "/bin/sh", "-c", command))
-	if rep.ExitStatus != hooksd.ExitHookFailed || rep.State != hooksd.StatePost {
-		t.Fatalf("report %+v: a failing post hook after a successful command must exit %d", rep, hooksd.ExitHookFailed)
+	if rep.ExitStatus != ophooks.ExitHookFailed || rep.State != ophooks.StatePost {
+		t.Fatalf("report %+v: a failing post hook after a successful command must exit %d", rep, ophooks.ExitHookFailed)
 	}
 	if failed := rep.FailedAfter(); len(failed) != 2 || failed[0].Name != "10-a" || failed[1].Name != "20-b" {
 		t.Fatalf("FailedAfter %+v, want 10-a and 20-b", failed)
@@ -366,7 +367,7 @@ func TestRun_ErrHookFailureKeepsStatus(t *testing.T) {
 		f := newFixture(t)
 		f.hook(t, "10-a", `[ "$2" = err ] && exit 9; true`)
 		rep := f.run(t, context.Background(), f.config("backup", "/bin/sh", "-c", command+"; exit 7"))
-		if rep.ExitStatus != 7 || rep.State != hooksd.StateErr || len(rep.FailedAfter()) != 1 {
+		if rep.ExitStatus != 7 || rep.State != ophooks.StateErr || len(rep.FailedAfter()) != 1 {
 			t.Fatalf("report %+v: want the command's 7 with one failed err hook", rep)
 		}
 	})
@@ -374,8 +375,8 @@ func TestRun_ErrHookFailureKeepsStatus(t *testing.T) {
 		f := newFixture(t)
 		f.hook(t, "10-a", `exit 9`)
 		rep := f.run(t, context.Background(), f.config("backup", "/bin/sh", "-c", command))
-		if rep.ExitStatus != hooksd.ExitAborted || rep.AbortedBy != "10-a" || len(rep.FailedAfter()) != 1 {
-			t.Fatalf("report %+v: want the abort's %d with one failed err hook", rep, hooksd.ExitAborted)
+		if rep.ExitStatus != ophooks.ExitAborted || rep.AbortedBy != "10-a" || len(rep.FailedAfter()) != 1 {
+			t.Fatalf("report %+v: want the abort's %d with one failed err hook", rep, ophooks.ExitAborted)
 		}
 	})
 }
@@ -385,7 +386,7 @@ func TestRun_CommandEnds(t *testing.T) {
 		f := newFixture(t)
 		f.hook(t, "10-a", "")
 		rep := f.run(t, context.Background(), f.config("backup", "/bin/sh", "-c", command+"; kill -TERM $$"))
-		if rep.ExitStatus != 128+int(syscall.SIGTERM) || rep.Signal != "SIGTERM" || rep.ExitCode != nil || rep.State != hooksd.StateErr {
+		if rep.ExitStatus != 128+int(syscall.SIGTERM) || rep.Signal != "SIGTERM" || rep.ExitCode != nil || rep.State != ophooks.StateErr {
 			t.Fatalf("report %+v", rep)
 		}
 		if l := f.lines(t); len(l) != 3 || l[2].state != "err" || l[2].exitCode != "143" {
@@ -399,7 +400,7 @@ func TestRun_CommandEnds(t *testing.T) {
 		f := newFixture(t)
 		f.hook(t, "10-a", "")
 		rep := f.run(t, context.Background(), f.config("backup", filepath.Join(f.tmp, "no-such-command")))
-		if rep.ExitStatus != hooksd.ExitNotStarted || rep.CommandStarted || rep.CommandErr == nil || rep.State != hooksd.StateErr {
+		if rep.ExitStatus != ophooks.ExitNotStarted || rep.CommandStarted || rep.CommandErr == nil || rep.State != ophooks.StateErr {
 			t.Fatalf("report %+v", rep)
 		}
 		if l := f.lines(t); len(l) != 2 || l[1].state != "err" || l[1].exitCode != "127" {
@@ -414,7 +415,7 @@ func TestRun_CommandEnds(t *testing.T) {
 func TestRun_HookTimeout(t *testing.T) {
 	const grace = 200 * time.Millisecond
 	var f *fixture
-	rep, timeout := testutil.UntilReady(t, func(timeout time.Duration) (*hooksd.Report, string, time.Time) {
+	rep, timeout := testutil.UntilReady(t, func(timeout time.Duration) (*ophooks.Report, string, time.Time) {
 		f = newFixture(t)
 		f.hook(t, "10-stuck", `[ "$2" = pre ] || exit 0
 trap '' TERM
@@ -429,7 +430,7 @@ wait`)
 		clock := time.Now() // before the hook starts, so before its timeout's clock
 		return f.run(t, context.Background(), cfg), filepath.Join(f.tmp, "ready"), clock
 	})
-	if rep.ExitStatus != hooksd.ExitAborted || rep.AbortedBy != "10-stuck" {
+	if rep.ExitStatus != ophooks.ExitAborted || rep.AbortedBy != "10-stuck" {
 		t.Fatalf("report %+v", rep)
 	}
 	stuck := rep.Pre[0]
@@ -478,7 +479,7 @@ func TestRun_HooksDir(t *testing.T) {
 		f := newFixture(t)
 		cfg := f.config("backup", "/bin/sh", "-c", command)
 		cfg.Dir = filepath.Join(f.tmp, "nope")
-		if _, err := hooksd.Run(context.Background(), cfg); !errors.Is(err, os.ErrNotExist) {
+		if _, err := ophooks.Run(context.Background(), cfg); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("Run = %v, want ErrNotExist", err)
 		}
 		if got := f.sequence(t); got != nil {
@@ -505,8 +506,8 @@ func TestRun_Cancel(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		cfg := f.config("backup", "/bin/sh", "-c", `echo $$ > "$T/cmd"; exec sleep 1000`)
-		done := make(chan *hooksd.Report, 1)
-		go func() { r, _ := hooksd.Run(ctx, cfg); done <- r }()
+		done := make(chan *ophooks.Report, 1)
+		go func() { r, _ := ophooks.Run(ctx, cfg); done <- r }()
 		testutil.Eventually(t, poll, func() error {
 			if b, _ := os.ReadFile(filepath.Join(f.tmp, "cmd")); len(b) == 0 {
 				return errors.New("command not started")
@@ -514,13 +515,13 @@ func TestRun_Cancel(t *testing.T) {
 			return nil
 		})
 		cancel()
-		var rep *hooksd.Report
+		var rep *ophooks.Report
 		select {
 		case rep = <-done:
 		case <-time.After(30 * time.Second):
 			t.Fatal("Run did not return")
 		}
-		if rep.Signal != "SIGTERM" || rep.ExitStatus != 143 || rep.State != hooksd.StateErr || len(rep.After) != 1 || !rep.After[0].OK() {
+		if rep.Signal != "SIGTERM" || rep.ExitStatus != 143 || rep.State != ophooks.StateErr || len(rep.After) != 1 || !rep.After[0].OK() {
 			t.Fatalf("report %+v after %+v: the err hooks must run despite the cancel", rep, rep.After)
 		}
 	})
@@ -531,8 +532,8 @@ func TestRun_Cancel(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		cfg := f.config("backup", "/bin/sh", "-c", command)
-		done := make(chan *hooksd.Report, 1)
-		go func() { r, _ := hooksd.Run(ctx, cfg); done <- r }()
+		done := make(chan *ophooks.Report, 1)
+		go func() { r, _ := ophooks.Run(ctx, cfg); done <- r }()
 		testutil.Eventually(t, poll, func() error {
 			if b, _ := os.ReadFile(filepath.Join(f.tmp, "hook")); len(b) == 0 {
 				return errors.New("hook not started")
@@ -540,13 +541,13 @@ func TestRun_Cancel(t *testing.T) {
 			return nil
 		})
 		cancel()
-		var rep *hooksd.Report
+		var rep *ophooks.Report
 		select {
 		case rep = <-done:
 		case <-time.After(30 * time.Second):
 			t.Fatal("Run did not return")
 		}
-		if rep.ExitStatus != hooksd.ExitAborted || rep.AbortedBy != "10-a" || rep.CommandStarted {
+		if rep.ExitStatus != ophooks.ExitAborted || rep.AbortedBy != "10-a" || rep.CommandStarted {
 			t.Fatalf("report %+v", rep)
 		}
 		want := []string{"10-a backup pre", "10-a backup err", "20-b backup err"}

@@ -1,4 +1,4 @@
-package hooks
+package callhooks
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/heraldhq/herald/internal/hooks/call"
+	"github.com/heraldhq/herald/events/call"
 )
 
 // MaxCallBody caps the body of the /v1/calls endpoints.

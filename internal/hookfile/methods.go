@@ -1,11 +1,11 @@
-package hooks
+package hookfile
 
 import (
 	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/heraldhq/herald/internal/hooks/call"
+	"github.com/heraldhq/herald/events/call"
 )
 
 // ValidateMethods checks a dispatcher's call_methods list: method names
@@ -24,8 +24,8 @@ func ValidateMethods(methods []string) error {
 	return nil
 }
 
-// methodsOrDefault returns methods, or call.DefaultMethods when empty.
-func methodsOrDefault(methods []string) []string {
+// MethodsOrDefault returns methods, or call.DefaultMethods when empty.
+func MethodsOrDefault(methods []string) []string {
 	if len(methods) == 0 {
 		return call.DefaultMethods
 	}
@@ -41,7 +41,7 @@ func isGlob(m string) bool { return strings.ContainsAny(m, `*?[\`) }
 // methods are denied. A glob that matches none of them is returned as a
 // warning (it matches no call today, but may once the list grows).
 func (f *File) CheckMethods(known []string) (warnings []*FieldError, err error) {
-	known = methodsOrDefault(known)
+	known = MethodsOrDefault(known)
 	var errs []error
 	for i, h := range f.Hooks {
 		line := h.lines["methods"]

@@ -1,4 +1,4 @@
-package hooks_test
+package callhooks_test
 
 import (
 	"context"
@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/events/call"
 	"github.com/heraldhq/herald/internal/bus"
-	"github.com/heraldhq/herald/internal/hooks"
-	"github.com/heraldhq/herald/internal/hooks/call"
+	"github.com/heraldhq/herald/internal/callhooks"
 	"github.com/heraldhq/herald/internal/source"
 	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/nats-io/nats.go"
@@ -26,18 +26,7 @@ const wait = 10 * time.Second
 // writeFile writes dir/name atomically (rename), making parent dirs.
 func writeFile(t *testing.T, dir, name, content string) string {
 	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tmp := filepath.Join(filepath.Dir(p), ".tmp-"+filepath.Base(p))
-	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return testutil.WriteFile(t, dir, name, content)
 }
 
 // script writes an executable /bin/sh script and returns its path.
@@ -58,7 +47,7 @@ func exists(p string) bool {
 // env is a running engine on a real NATS server with Herald's streams.
 type env struct {
 	t   *testing.T
-	eng *hooks.Engine
+	eng *callhooks.Engine
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	log *testutil.SyncBuffer
@@ -66,13 +55,13 @@ type env struct {
 }
 
 // startEngine runs an engine over dir on a fresh NATS server.
-func startEngine(t *testing.T, cfg hooks.Config, sink hooks.HandlerSink) *env {
+func startEngine(t *testing.T, cfg callhooks.Config, sink callhooks.HandlerSink) *env {
 	t.Helper()
 	nc, js := testutil.ConnectStreams(t, testutil.RunNATS(t))
 	return runEngine(t, nc, js, cfg, sink)
 }
 
-func runEngine(t *testing.T, nc *nats.Conn, js jetstream.JetStream, cfg hooks.Config, sink hooks.HandlerSink) *env {
+func runEngine(t *testing.T, nc *nats.Conn, js jetstream.JetStream, cfg callhooks.Config, sink callhooks.HandlerSink) *env {
 	t.Helper()
 	if cfg.Host == "" {
 		cfg.Host = "disp-1"
@@ -80,7 +69,7 @@ func runEngine(t *testing.T, nc *nats.Conn, js jetstream.JetStream, cfg hooks.Co
 	if cfg.ReloadDelay == 0 {
 		cfg.ReloadDelay = 20 * time.Millisecond
 	}
-	eng, err := hooks.New(cfg)
+	eng, err := callhooks.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

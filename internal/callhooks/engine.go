@@ -1,24 +1,23 @@
-package hooks
+package callhooks
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/heraldhq/herald/internal/hookfile"
 	"maps"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/google/uuid"
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/events/call"
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/handlers"
-	"github.com/heraldhq/herald/internal/hooks/call"
 	"github.com/heraldhq/herald/internal/source"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -87,7 +86,7 @@ func (c Config) Validate() error {
 	case c.AgentGrace < 0:
 		return fmt.Errorf("%w: agent_grace: must not be negative", ErrInvalidConfig)
 	}
-	if err := ValidateMethods(c.Methods); err != nil {
+	if err := hookfile.ValidateMethods(c.Methods); err != nil {
 		return fmt.Errorf("%w: call_methods%v", ErrInvalidConfig, err)
 	}
 	return nil
@@ -112,7 +111,7 @@ func (c Config) withDefaults() Config {
 	if c.AgentGrace <= 0 {
 		c.AgentGrace = DefaultAgentGrace
 	}
-	c.Methods = methodsOrDefault(c.Methods)
+	c.Methods = hookfile.MethodsOrDefault(c.Methods)
 	return c
 }
 
@@ -129,7 +128,7 @@ type HandlerSink interface {
 type Engine struct {
 	cfg      Config
 	sink     HandlerSink
-	set      atomic.Pointer[Set]
+	set      atomic.Pointer[hookfile.Set]
 	rt       atomic.Pointer[runtime]
 	ready    chan struct{}
 	readyOne sync.Once
@@ -160,7 +159,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg.withDefaults(), ready: make(chan struct{}), stopped: make(chan struct{}), reloadCh: make(chan struct{}, 1)}
-	e.set.Store(&Set{Jobs: map[string]*JobFile{}, Broken: map[string]string{}})
+	e.set.Store(&hookfile.Set{Jobs: map[string]*hookfile.JobFile{}, Broken: map[string]string{}})
 	return e, nil
 }
 
@@ -179,7 +178,7 @@ func (e *Engine) Ready() <-chan struct{} { return e.ready }
 func (e *Engine) Stopped() <-chan struct{} { return e.stopped }
 
 // Current returns the hooks in effect.
-func (e *Engine) Current() *Set { return e.set.Load() }
+func (e *Engine) Current() *hookfile.Set { return e.set.Load() }
 
 // Host is the name the engine records outcomes and audit events under.
 func (e *Engine) Host() string { return e.cfg.Host }
@@ -219,10 +218,10 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 	defer cancel()
 	rt := &runtime{ctx: ctx, nc: env.JS.Conn(), js: env.JS, pub: env.Pub, log: env.Log, wg: &wg, outcomes: store}
 	rt.fleet = newFleet(env.JS, env.Log.With().Str("component", "fleet").Logger())
-	ld := newLoader(e.cfg.Dir, e.cfg.Methods, env.Log)
-	dw := e.watchHooksDir(rt)
+	ld := hookfile.NewLoader(e.cfg.Dir, e.cfg.Methods, env.Log)
+	dw := hookfile.Watch(e.cfg.Dir, rt.log) // before the first scan: no change after it is missed
 	if err := e.rescan(rt, ld); err != nil {
-		dw.close()
+		dw.Close()
 		return err
 	}
 	if e.cfg.Disabled != "" {
@@ -254,7 +253,7 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 		if sub != nil {
 			_ = sub.Unsubscribe()
 		}
-		dw.close()
+		dw.Close()
 		return fmt.Errorf("call hooks: subscribe %s.>: %w", call.PrePrefix, err)
 	}
 	// The consumer exists before Ready, so that no call.post or call.err
@@ -262,7 +261,7 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 	cons := e.setupConsumer(rt)
 	if cons == nil {
 		_ = sub.Unsubscribe()
-		dw.close()
+		dw.Close()
 		return nil // ctx ended
 	}
 	e.rt.Store(rt)
@@ -360,7 +359,7 @@ func (e *Engine) pre(rt *runtime, c call.Call) call.Verdict {
 		return v
 	}
 
-	var run []*Hook
+	var run []*hookfile.Hook
 	for _, h := range matched {
 		if c.Skips(h.Name) {
 			v.Skipped = append(v.Skipped, h.Name)
@@ -392,38 +391,9 @@ func (e *Engine) pre(rt *runtime, c call.Call) call.Verdict {
 	return v
 }
 
-// Matching returns the hooks that apply to a call of method on job in
-// phase: the hooks of that phase whose methods and jobs match and whose
-// scope admits the job; when there are none, the generic hooks that match
-// (generic reports that). Sorted by name.
-func (s *Set) Matching(phase, method string, job call.Job) (hooks []*Hook, generic bool) {
-	key := job.String()
-	inScope := func(h *Hook) bool {
-		if h.Scope != ScopeJob {
-			return true
-		}
-		jf := s.Jobs[job.Name]
-		return jf != nil && jf.Enabled(job.Env)
-	}
-	pick := func(ph string) []*Hook {
-		var out []*Hook
-		for _, h := range s.Hooks {
-			if h.Phase == ph && h.MatchesMethod(method) && h.MatchesJob(key) && inScope(h) {
-				out = append(out, h)
-			}
-		}
-		return out
-	}
-	if hs := pick(phase); len(hs) > 0 {
-		return hs, false
-	}
-	hs := pick(call.PhaseGeneric)
-	return hs, len(hs) > 0
-}
-
 // runAll runs hooks in parallel and returns their verdicts in hook order
 // (an agents hook gives one verdict per agent).
-func (e *Engine) runAll(rt *runtime, hs []*Hook, c call.Call, phase string) []hookRun {
+func (e *Engine) runAll(rt *runtime, hs []*hookfile.Hook, c call.Call, phase string) []hookRun {
 	results := make([][]hookRun, len(hs))
 	var wg sync.WaitGroup
 	for i, h := range hs {
@@ -499,10 +469,10 @@ func (e *Engine) source() string { return "herald://dispatcher/" + e.cfg.Host }
 
 // rescan loads what changed, installs the new set, hands the handlers on
 // and publishes the status when something changed.
-func (e *Engine) rescan(rt *runtime, ld *loader) error {
+func (e *Engine) rescan(rt *runtime, ld *hookfile.Loader) error {
 	prev := e.Current()
 	first := e.rt.Load() == nil
-	set, changed, err := ld.scan(nil)
+	set, changed, err := ld.Scan(nil)
 	if err != nil {
 		if first {
 			return err
@@ -524,60 +494,11 @@ func (e *Engine) rescan(rt *runtime, ld *loader) error {
 	return nil
 }
 
-// dirWatcher follows the hooks directory and its jobs/ with fsnotify.
-type dirWatcher struct {
-	fw           *fsnotify.Watcher // nil when it could not be made
-	dir, jobsDir string
-	watchingJobs bool
-}
-
-// watchHooksDir starts watching before the first scan, so that no change
-// after the scan is missed.
-func (e *Engine) watchHooksDir(rt *runtime) *dirWatcher {
-	w := &dirWatcher{dir: e.cfg.Dir, jobsDir: filepath.Join(e.cfg.Dir, JobsDir)}
-	if e.cfg.Dir == "" {
-		return w
-	}
-	fw, err := fsnotify.NewWatcher()
-	if err != nil {
-		rt.log.Error().Err(err).Msg("cannot watch the hooks dir; hooks reload only on Reload")
-		return w
-	}
-	if err := fw.Add(e.cfg.Dir); err != nil {
-		rt.log.Error().Err(err).Str("dir", e.cfg.Dir).Msg("cannot watch the hooks dir")
-	}
-	w.fw = fw
-	w.addJobs()
-	return w
-}
-
-// addJobs watches jobs/ once it exists.
-func (w *dirWatcher) addJobs() {
-	if w.fw == nil || w.watchingJobs {
-		return
-	}
-	if fi, err := os.Stat(w.jobsDir); err == nil && fi.IsDir() {
-		if err := w.fw.Add(w.jobsDir); err == nil {
-			w.watchingJobs = true
-		}
-	}
-}
-
-func (w *dirWatcher) close() {
-	if w.fw != nil {
-		_ = w.fw.Close()
-	}
-}
-
 // watchDir rescans the hooks directory (and its jobs/) when it changes,
 // debounced, or when Reload is called.
-func (e *Engine) watchDir(rt *runtime, ld *loader, w *dirWatcher) {
-	defer w.close()
-	var fsEvents <-chan fsnotify.Event
-	var fsErrors <-chan error
-	if w.fw != nil {
-		fsEvents, fsErrors = w.fw.Events, w.fw.Errors
-	}
+func (e *Engine) watchDir(rt *runtime, ld *hookfile.Loader, w *hookfile.Watcher) {
+	defer w.Close()
+	fsEvents, fsErrors := w.Events()
 	var debounce <-chan time.Time
 	for {
 		select {
@@ -588,11 +509,7 @@ func (e *Engine) watchDir(rt *runtime, ld *loader, w *dirWatcher) {
 				fsEvents = nil
 				continue
 			}
-			base := filepath.Base(ev.Name)
-			if ev.Name == w.jobsDir && (ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) {
-				w.watchingJobs = false
-			}
-			if !IsHookFile(base) && ev.Name != w.jobsDir && !strings.HasPrefix(base, "..") {
+			if !w.Relevant(ev) {
 				continue
 			}
 			debounce = time.After(e.cfg.ReloadDelay)
@@ -604,17 +521,17 @@ func (e *Engine) watchDir(rt *runtime, ld *loader, w *dirWatcher) {
 			rt.log.Warn().Err(err).Msg("watching the hooks dir")
 			debounce = time.After(e.cfg.ReloadDelay)
 		case <-e.reloadCh:
-			w.addJobs()
+			w.AddJobs()
 			_ = e.rescan(rt, ld)
 		case <-debounce:
 			debounce = nil
-			w.addJobs()
+			w.AddJobs()
 			_ = e.rescan(rt, ld)
 		}
 	}
 }
 
-func names(hs []*Hook) []string {
+func names(hs []*hookfile.Hook) []string {
 	out := make([]string, 0, len(hs))
 	for _, h := range hs {
 		out = append(out, h.Name)

@@ -1,14 +1,15 @@
-package hooks
+package callhooks
 
 import (
 	"context"
 	"encoding/json"
+	"github.com/heraldhq/herald/internal/hookfile"
 	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/events/call"
 	"github.com/heraldhq/herald/internal/bus"
-	"github.com/heraldhq/herald/internal/hooks/call"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -124,7 +125,7 @@ func (e *Engine) handleResult(rt *runtime, m jetstream.Msg) {
 		_ = m.Ack()
 		return
 	}
-	var run []*Hook
+	var run []*hookfile.Hook
 	var skipped []string
 	for _, h := range matched {
 		if c.Skips(h.Name) {

@@ -1,4 +1,4 @@
-package hooks_test
+package hookfile_test
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/heraldhq/herald/internal/hooks"
+	"github.com/heraldhq/herald/internal/hookfile"
 	"github.com/heraldhq/herald/internal/yamlfile"
 )
 
@@ -37,17 +37,17 @@ func TestParse_DuplicateKeys(t *testing.T) {
 `, `h.yaml:6: hooks[0].env: duplicate key "A" (first at line 6)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := hooks.Parse("h.yaml", []byte(tc.doc))
-			var fe *hooks.FieldError
-			if !errors.Is(err, hooks.ErrInvalid) || !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
+			_, err := hookfile.Parse("h.yaml", []byte(tc.doc))
+			var fe *hookfile.FieldError
+			if !errors.Is(err, hookfile.ErrInvalid) || !errors.As(err, &fe) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Parse = %v, want a *FieldError %q", err, tc.want)
 			}
 		})
 	}
 	t.Run("job file", func(t *testing.T) {
-		_, err := hooks.ParseJobFile("jobs/web.yaml", []byte("enable_hooks: true\nstages:\n  prod: {enable_hooks: true}\n  prod: {enable_hooks: false}\n"))
+		_, err := hookfile.ParseJobFile("jobs/web.yaml", []byte("enable_hooks: true\nstages:\n  prod: {enable_hooks: true}\n  prod: {enable_hooks: false}\n"))
 		want := `jobs/web.yaml:4: stages: duplicate key "prod" (first at line 3)`
-		if !errors.Is(err, hooks.ErrInvalid) || !strings.Contains(err.Error(), want) {
+		if !errors.Is(err, hookfile.ErrInvalid) || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseJobFile = %v, want %q", err, want)
 		}
 	})
@@ -59,7 +59,7 @@ func TestLoadDir_FileTooBig(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "ok.yaml", `hooks: [{name: x, phase: pre, methods: ["*"], exec: "true"}]`)
 	writeFile(t, dir, "big.yaml", `hooks: [{name: y, phase: pre, methods: ["*"], exec: "true"}]`+"\n"+strings.Repeat("# padding\n", yamlfile.MaxFileSize/10))
-	set, errs, err := hooks.LoadDir(dir)
+	set, errs, err := hookfile.LoadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestLoadDir_FileTooBig(t *testing.T) {
 	}
 	big := filepath.Join(dir, "big.yaml")
 	e := errs[big]
-	if !errors.Is(e, hooks.ErrInvalid) || !strings.HasPrefix(e.Error(), big+": file is too big: 1048631 bytes, the limit is 1048576 bytes (1 MiB)") {
+	if !errors.Is(e, hookfile.ErrInvalid) || !strings.HasPrefix(e.Error(), big+": file is too big: 1048631 bytes, the limit is 1048576 bytes (1 MiB)") {
 		t.Errorf("error for big.yaml: %v", e)
 	}
 }

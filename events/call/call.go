@@ -1,11 +1,11 @@
-// Package call is the wire format of scheduler-call hooks: the call a
-// wrapper such as "herald call" asks about and reports (method, job, args,
-// and for post and err the result), the verdict the dispatcher answers, the
-// request an agent gets to run a hook on its host and its reply, the
-// call.hooks_skipped audit record and the engine's status record, plus the NATS
-// subjects and event types they travel on. The CLI, the dispatcher's hook
-// engine and the agent share it; it knows nothing about hook files or how
-// hooks run.
+// Package call is the wire format of call hooks: the call a wrapper such as
+// "herald call" asks about and reports (method, job, args, and for post and
+// err the result), the verdict the dispatcher answers, the complete request
+// an agent gets to run a run: agents hook on its host (with the event the
+// run gets, Call.Event) and its reply, the call.hooks_skipped audit record
+// and the engine's status record, plus the NATS subjects and event types
+// they travel on. The CLI, the dispatcher's call hooks engine and the agent
+// share it; it knows nothing about hook files or how hooks run.
 package call
 
 import (
@@ -240,6 +240,22 @@ func (c *Call) Skips(name string) bool {
 		}
 	}
 	return false
+}
+
+// Event is the event a hook run of c in phase gets: the call as JSON data
+// (with Phase set to phase), the call id as the event id, the job as the
+// key. The dispatcher's central hooks and an agent running a run: agents
+// hook build the same one.
+func (c Call) Event(phase string) (events.Event, error) {
+	c.Phase = phase
+	data, err := json.Marshal(c)
+	if err != nil {
+		return events.Event{}, err
+	}
+	return events.Event{
+		ID: c.ID, Source: "herald://call/" + c.Host, Type: "call." + phase, Key: c.Job,
+		Time: c.Time, DataContentType: "application/json", Data: data,
+	}, nil
 }
 
 // Env returns the HERALD_* variables a hook gets for this call:

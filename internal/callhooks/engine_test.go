@@ -1,4 +1,4 @@
-package hooks_test
+package callhooks_test
 
 import (
 	"context"
@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/events/call"
+	"github.com/heraldhq/herald/internal/callhooks"
 	"github.com/heraldhq/herald/internal/handlers"
-	"github.com/heraldhq/herald/internal/hooks"
-	"github.com/heraldhq/herald/internal/hooks/call"
 	"github.com/heraldhq/herald/internal/testutil"
 )
 
@@ -39,7 +39,7 @@ hooks:
   - {name: d-missing, phase: pre, methods: [create_job], exec: ["/nonexistent/check"]}
   - {name: e-other-method, phase: pre, methods: [kill_job], exec: "exit 1"}
 `, filepath.Join(bin, "allow.sh"), ran, filepath.Join(bin, "deny.sh"), filepath.Join(bin, "crash.sh")))
-	e := startEngine(t, hooks.Config{Dir: dir}, nil)
+	e := startEngine(t, callhooks.Config{Dir: dir}, nil)
 
 	c := newCall("create_job", "west/www/prod/web")
 	c.Args = map[string]string{"build": "41"}
@@ -95,7 +95,7 @@ hooks:
   - {name: slow-deny, phase: pre, methods: [update_job], exec: 'echo waiting; `+testutil.ReadyLine(`"`+ready+`"`)+`; sleep 30', timeout: `+timeout.String()+`}
   - {name: slow-allow, phase: pre, methods: [restart], exec: '`+testutil.ReadyLine(`"`+ready+`"`)+`; sleep 30', timeout: `+timeout.String()+`, on_timeout: allow}
 `)
-			e := startEngine(t, hooks.Config{Dir: dir}, nil)
+			e := startEngine(t, callhooks.Config{Dir: dir}, nil)
 			clock := time.Now()
 			// A hook not cut at its timeout would exit 0 after 30s: status ok.
 			return e.pre(newCall(method, "c/r/prod/web")), ready, clock
@@ -125,7 +125,7 @@ hooks:
     exec: 'cat > "$OUT/stdin"; env > "$OUT/env"'
     env: {OUT: %q}
 `, out))
-	e := startEngine(t, hooks.Config{Dir: dir}, nil)
+	e := startEngine(t, callhooks.Config{Dir: dir}, nil)
 	c := newCall("create_job", "west/www-data/prod/hello")
 	c.ID = "call-1"
 	c.Args = map[string]string{"config": "$(touch " + out + "/pwned)", "shards": "0-3"}
@@ -175,7 +175,7 @@ hooks:
     env: {OUT: %[1]q}
   - {name: pre-create, phase: pre, methods: [create_job], exec: 'echo specific >> "$OUT/log"', env: {OUT: %[1]q}}
 `, out))
-	e := startEngine(t, hooks.Config{Dir: dir}, nil)
+	e := startEngine(t, callhooks.Config{Dir: dir}, nil)
 	outs := e.watchOutcomes()
 	if v := e.pre(newCall("create_job", "c/r/prod/web")); !v.Allow || hookNames(v.Hooks) != "pre-create" {
 		t.Fatalf("create_job: %+v", v)
@@ -222,7 +222,7 @@ hooks:
 `)
 	writeFile(t, dir, "jobs/web.yaml", "enable_hooks: true\nstages:\n  devel: {enable_hooks: false}\n")
 	writeFile(t, dir, "jobs/api.yaml", "enable_hooks: false\nstages:\n  prod: {enable_hooks: true}\n")
-	e := startEngine(t, hooks.Config{Dir: dir}, nil)
+	e := startEngine(t, callhooks.Config{Dir: dir}, nil)
 	for _, tc := range []struct {
 		job   string
 		hooks string
@@ -262,7 +262,7 @@ hooks:
   - {name: post-skipped, phase: post, methods: ["*"], exec: 'touch "$OUT/post-skipped"', env: {OUT: %[1]q}}
   - {name: post-run, phase: post, methods: ["*"], exec: 'touch "$OUT/post-run"', env: {OUT: %[1]q}}
 `, out))
-	e := startEngine(t, hooks.Config{Dir: dir}, nil)
+	e := startEngine(t, callhooks.Config{Dir: dir}, nil)
 	outs := e.watchOutcomes()
 
 	c := newCall("create_job", "c/r/prod/web")
@@ -322,7 +322,7 @@ hooks:
   - {name: deny, phase: pre, methods: ["*"], exec: 'touch "$OUT/pre"; exit 1', env: {OUT: %[1]q}}
   - {name: post, phase: post, methods: ["*"], exec: 'touch "$OUT/post"', env: {OUT: %[1]q}}
 `, out))
-	e := startEngine(t, hooks.Config{Dir: dir, Disabled: "scheduler migration, CHG-7"}, nil)
+	e := startEngine(t, callhooks.Config{Dir: dir, Disabled: "scheduler migration, CHG-7"}, nil)
 	v := e.pre(newCall("kill_job", "c/r/prod/web"))
 	if !v.Allow || v.HooksDisabled != "scheduler migration, CHG-7" || strings.Join(v.Skipped, ",") != "deny" || len(v.Hooks) != 0 {
 		t.Fatalf("verdict %+v", v)
@@ -379,7 +379,7 @@ hooks:
   - {name: post-b, phase: post, methods: ["*"], exec: 'touch "$OUT/post-b"; echo broken >&2; exit 7', env: {OUT: %[1]q}}
   - {name: err-a, phase: err, methods: ["*"], exec: 'echo "$HERALD_EXIT_CODE" > "$OUT/err-a"', env: {OUT: %[1]q}}
 `, out))
-	e := startEngine(t, hooks.Config{Dir: dir}, nil)
+	e := startEngine(t, callhooks.Config{Dir: dir}, nil)
 	outs := e.watchOutcomes()
 
 	zero := 0
@@ -432,7 +432,7 @@ func TestEngine_HotReload(t *testing.T) {
 hooks:
   - {name: gate, phase: pre, methods: ["*"], exec: "echo v1; exit 1"}
 `)
-	e := startEngine(t, hooks.Config{Dir: dir}, nil)
+	e := startEngine(t, callhooks.Config{Dir: dir}, nil)
 	if v := e.pre(newCall("create_job", "c/r/e/n")); v.Allow || v.Denied[0].Reason != "v1" {
 		t.Fatalf("v1: %+v", v)
 	}
@@ -493,7 +493,7 @@ hooks:
   - {name: prod-gate, phase: pre, methods: [create_job], jobs: ["*/*/prod/*"], exec: "echo frozen; exit 1"}
   - {name: on-err, phase: err, methods: ["*"], exec: 'cat > "$OUT/err"', env: {OUT: %q}}
 `, out))
-	e := startEngine(t, hooks.Config{Dir: dir}, nil)
+	e := startEngine(t, callhooks.Config{Dir: dir}, nil)
 	mux := http.NewServeMux()
 	e.eng.Mount(mux)
 	srv := httptest.NewServer(mux)
@@ -576,7 +576,7 @@ func TestEngine_HTTPHook(t *testing.T) {
 hooks:
   - {name: ci-green, phase: pre, methods: [create_job, update_job], jobs: ["*/*/prod/*"], http: %q, timeout: 5s}
 `, ci.URL+"/check"))
-	e := startEngine(t, hooks.Config{Dir: dir}, nil)
+	e := startEngine(t, callhooks.Config{Dir: dir}, nil)
 	c := newCall("update_job", "c/r/prod/web")
 	c.Args = map[string]string{"build": "41"}
 	if v := e.pre(c); v.Allow || v.Denied[0].Reason != "build 41 did not pass CI" {
@@ -631,7 +631,7 @@ handlers:
   - {name: summary, match: {watch: git-pull}, when: all_reported, exec: "record"}
 `)
 	s := &sink{}
-	e := startEngine(t, hooks.Config{Dir: dir}, s)
+	e := startEngine(t, callhooks.Config{Dir: dir}, s)
 	if n, names := s.last(); n != 1 || strings.Join(names, ",") != "page,summary" {
 		t.Fatalf("at start: %d calls, last %v", n, names)
 	}
@@ -663,7 +663,7 @@ func TestEngine_PostConsumerDeleted(t *testing.T) {
 hooks:
   - {name: post-a, phase: post, methods: ["*"], exec: "true"}
 `)
-	e := startEngine(t, hooks.Config{Dir: dir}, nil)
+	e := startEngine(t, callhooks.Config{Dir: dir}, nil)
 	outs := e.watchOutcomes()
 	zero := 0
 	c := newCall("update_job", "c/r/prod/web")
@@ -673,14 +673,14 @@ hooks:
 
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if err := e.js.DeleteConsumer(ctx, events.EventsStream, hooks.DefaultDurable); err != nil {
+	if err := e.js.DeleteConsumer(ctx, events.EventsStream, callhooks.DefaultDurable); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, wait, func() error {
 		if !strings.Contains(e.log.String(), "consumer deleted on the server; setting it up again") {
 			return fmt.Errorf("the loss is not logged yet")
 		}
-		_, err := e.js.Consumer(ctx, events.EventsStream, hooks.DefaultDurable)
+		_, err := e.js.Consumer(ctx, events.EventsStream, callhooks.DefaultDurable)
 		return err
 	})
 	c.ID = "call-2"

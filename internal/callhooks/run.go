@@ -1,51 +1,28 @@
-package hooks
+package callhooks
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/heraldhq/herald/internal/hookfile"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
-	"github.com/heraldhq/herald/internal/hooks/call"
+	"github.com/heraldhq/herald/events/call"
 	"github.com/nats-io/nats.go"
 )
-
-// newAction builds the action a central hook runs.
-func newAction(h *Hook) (actions.Action, error) {
-	if h.HTTP != "" {
-		return actions.NewHTTP(actions.HTTPConfig{URL: h.HTTP, Timeout: h.HookTimeout()})
-	}
-	return actions.NewExec(actions.ExecConfig{
-		Argv:      h.Exec.Args(),
-		PipeStdin: true,
-		Env:       h.Env,
-		Timeout:   h.HookTimeout(),
-		KillGrace: actions.DefaultKillGrace,
-	})
-}
-
-// actionErrMsg drops the "invalid action config: " prefix.
-func actionErrMsg(err error) string {
-	return strings.TrimPrefix(err.Error(), actions.ErrInvalidConfig.Error()+": ")
-}
 
 // HookRequest is the action request for one hook run of c in phase: the
 // call as JSON data (with Phase set to phase), the HERALD_* call variables
 // in Env, the hook as the watch and the call id as the event id.
 func HookRequest(c call.Call, hook, host, phase string) (actions.Request, error) {
-	c.Phase = phase
-	data, err := json.Marshal(c)
+	ev, err := c.Event(phase)
 	if err != nil {
 		return actions.Request{}, err
-	}
-	ev := events.Event{
-		ID: c.ID, Source: "herald://call/" + c.Host, Type: "call." + phase, Key: c.Job,
-		Time: c.Time, DataContentType: "application/json", Data: data,
 	}
 	return actions.Request{Event: ev, Watch: hook, Host: host, Attempt: 1, Env: c.Env(phase)}, nil
 }
@@ -61,12 +38,12 @@ type hookRun struct {
 
 // runHook runs one hook for c standing for phase: one run for a central
 // hook, one per targeted agent for run: agents.
-func (e *Engine) runHook(rt *runtime, h *Hook, c call.Call, phase string) []hookRun {
+func (e *Engine) runHook(rt *runtime, h *hookfile.Hook, c call.Call, phase string) []hookRun {
 	if !h.Run.Central() {
 		return e.runOnAgents(rt, h, c, phase)
 	}
 	r := hookRun{HookVerdict: call.HookVerdict{Hook: h.Name, Phase: h.Phase}, start: time.Now()}
-	act, err := newAction(h)
+	act, err := h.Action()
 	var req actions.Request
 	if err == nil {
 		req, err = HookRequest(c, h.Name, e.cfg.Host, phase)
@@ -92,7 +69,7 @@ func (e *Engine) runHook(rt *runtime, h *Hook, c call.Call, phase string) []hook
 // judge decides what a run says: ok allows; a timeout allows only with
 // on_timeout: allow; anything else denies. The reason is the run's stdout,
 // with what went wrong when it was not a plain refusal.
-func judge(h *Hook, st events.Status, stdout string, runErr error) (bool, string) {
+func judge(h *hookfile.Hook, st events.Status, stdout string, runErr error) (bool, string) {
 	reason := strings.TrimSpace(stdout)
 	note := func(s string) string {
 		if reason == "" {
@@ -124,7 +101,7 @@ func judge(h *Hook, st events.Status, stdout string, runErr error) (bool, string
 // runOnAgents asks every live agent matching the hook's run: agents to run
 // it, in parallel, and returns one verdict per agent (or one no_agent
 // verdict when none matches).
-func (e *Engine) runOnAgents(rt *runtime, h *Hook, c call.Call, phase string) []hookRun {
+func (e *Engine) runOnAgents(rt *runtime, h *hookfile.Hook, c call.Call, phase string) []hookRun {
 	wait := h.HookTimeout() + actions.DefaultKillGrace + e.cfg.AgentGrace
 	lctx, cancel := context.WithTimeout(rt.ctx, wait)
 	targets := rt.fleet.live(lctx, h.Run.Agents)

@@ -1,4 +1,4 @@
-package hooks
+package callhooks
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/heraldhq/herald/internal/hooks/call"
+	"github.com/heraldhq/herald/events/call"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
