@@ -17,6 +17,7 @@ import (
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/events/call"
 	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/fleet"
 	"github.com/heraldhq/herald/internal/handlers"
 	"github.com/heraldhq/herald/internal/source"
 	"github.com/nats-io/nats.go"
@@ -144,7 +145,7 @@ type runtime struct {
 	js    jetstream.JetStream
 	pub   source.Publisher
 	log   zerolog.Logger
-	fleet *fleet
+	fleet *fleet.Tracker // the dispatcher's, or the engine's own without one
 	wg    *sync.WaitGroup
 	// outcomes stores the post and err hooks' outcomes.
 	outcomes *bus.OutcomeStore
@@ -217,7 +218,11 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rt := &runtime{ctx: ctx, nc: env.JS.Conn(), js: env.JS, pub: env.Pub, log: env.Log, wg: &wg, outcomes: store}
-	rt.fleet = newFleet(env.JS, env.Log.With().Str("component", "fleet").Logger())
+	rt.fleet = env.Interest
+	ownFleet := rt.fleet == nil
+	if ownFleet {
+		rt.fleet = fleet.New(env.JS, env.Log.With().Str("component", "fleet").Logger())
+	}
 	ld := hookfile.NewLoader(e.cfg.Dir, e.cfg.Methods, env.Log)
 	dw := hookfile.Watch(e.cfg.Dir, rt.log) // before the first scan: no change after it is missed
 	if err := e.rescan(rt, ld); err != nil {
@@ -227,7 +232,9 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 	if e.cfg.Disabled != "" {
 		env.Log.Warn().Str("hooks_disabled", e.cfg.Disabled).Msg("call hooks are disabled dispatcher-wide: every call is allowed and audited")
 	}
-	wg.Go(func() { rt.fleet.run(ctx) })
+	if ownFleet {
+		wg.Go(func() { _ = rt.fleet.Run(ctx) })
+	}
 
 	// Answers run in goroutines owned by wg; once closing is set no new
 	// one starts, so wg.Wait below is final.

@@ -104,7 +104,7 @@ func judge(h *hookfile.Hook, st events.Status, stdout string, runErr error) (boo
 func (e *Engine) runOnAgents(rt *runtime, h *hookfile.Hook, c call.Call, phase string) []hookRun {
 	wait := h.HookTimeout() + actions.DefaultKillGrace + e.cfg.AgentGrace
 	lctx, cancel := context.WithTimeout(rt.ctx, wait)
-	targets := rt.fleet.live(lctx, h.Run.Agents)
+	targets := liveAgents(lctx, rt.fleet, h.Run.Agents)
 	cancel()
 	if len(targets) == 0 {
 		reason := fmt.Sprintf("no live agent matches run: agents %v", h.Run.Agents)

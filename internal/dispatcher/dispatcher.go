@@ -67,9 +67,9 @@ type Dispatcher struct {
 	m       *metrics
 	sources []Source
 	httpSrc *httpSource
-	// interest follows the agents' announcements for the sources and the
-	// handlers (source.Env.Interest); the call hooks engine is handed it
-	// too but still follows them itself (internal/callhooks/agents.go).
+	// interest follows the agents' announcements for the sources, the
+	// handlers and the call hooks (source.Env.Interest): the dispatcher's
+	// one consumer on HERALD_AGENTS.
 	interest *fleet.Tracker
 	// calls is the call hooks engine, run as a source; handlers runs the
 	// central outcome handlers that the hook files define (a source too).

@@ -119,20 +119,12 @@ watches:
 	}
 }
 
-// agentsFollowers is how many consumers a running dispatcher holds on
-// HERALD_AGENTS: its one fleet tracker (internal/fleet), which the
-// sources and the handlers share, plus the call hooks engine's own
-// follower (internal/hooks/agents.go), which does not use the tracker it
-// is handed yet. It becomes 1 when the call hooks use the tracker.
-const agentsFollowers = 2
-
-// TestConsumers_DispatcherFollowsAgentsOnce_PlusCallHooksOwnFollower: a
-// real dispatcher with ZooKeeper and KV sources, call hooks and handlers,
-// and an agent whose watches make both sources watch: the dispatcher
-// follows HERALD_AGENTS through one fleet tracker (no source and no
-// handler engine opens its own), plus, for now, the call hooks' own
-// follower (agentsFollowers).
-func TestConsumers_DispatcherFollowsAgentsOnce_PlusCallHooksOwnFollower(t *testing.T) {
+// TestConsumers_DispatcherFollowsAgentsOnce: a real dispatcher with
+// ZooKeeper and KV sources, call hooks and handlers, and an agent whose
+// watches make both sources watch: the dispatcher follows HERALD_AGENTS
+// through its one fleet tracker (internal/fleet); no source, handler
+// engine or call hooks engine opens a consumer of its own.
+func TestConsumers_DispatcherFollowsAgentsOnce(t *testing.T) {
 	t.Parallel()
 	z := testutil.RunZooKeeper(t)
 	zc := z.Connect(t)
@@ -142,8 +134,8 @@ func TestConsumers_DispatcherFollowsAgentsOnce_PlusCallHooksOwnFollower(t *testi
 	ns := testutil.RunNATS(t)
 	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--nats", ns.ClientURL(), "--zk", z.Addr(), "--kv-watch", "cfg")
 	followers := func() error {
-		if got := testutil.Consumers(t, c.js, events.AgentsStream); len(got) != agentsFollowers {
-			return fmt.Errorf("consumers on %s = %q, want %d (one fleet tracker + the call hooks' own follower)", events.AgentsStream, got, agentsFollowers)
+		if got := testutil.Consumers(t, c.js, events.AgentsStream); len(got) != 1 {
+			return fmt.Errorf("consumers on %s = %q, want 1 (the fleet tracker)", events.AgentsStream, got)
 		}
 		return nil
 	}
