@@ -184,10 +184,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	a.js = js
 	scfg := bus.DefaultOutcomeStoreConfig()
-	scfg.OnRetry = func(subject, msgID string, attempt int, err error) {
-		a.log.Warn().Err(err).Str("subject", subject).Str("msg_id", msgID).Int("attempt", attempt).
-			Msg("outcome not stored yet; retrying (its event stays unacknowledged)")
-	}
+	scfg.OnRetry = logging.OutcomeRetries(a.log, "outcome not stored yet; retrying (its event stays unacknowledged)")
 	if a.outcomes, err = bus.NewOutcomeStore(nc, scfg); err != nil {
 		return err
 	}

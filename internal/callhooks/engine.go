@@ -18,7 +18,8 @@ import (
 	"github.com/heraldhq/herald/events/call"
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/fleet"
-	"github.com/heraldhq/herald/internal/handlers"
+	"github.com/heraldhq/herald/internal/handlerspec"
+	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/source"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -119,7 +120,7 @@ func (c Config) withDefaults() Config {
 // HandlerSink takes the handlers: entries of the hook files whenever they
 // change; *handlers.Engine is one.
 type HandlerSink interface {
-	SetHandlers([]handlers.Handler) error
+	SetHandlers([]handlerspec.Handler) error
 }
 
 // Engine is the call hooks engine. It is a source.Source: the dispatcher
@@ -202,10 +203,7 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 		return errors.New("call hooks: no JetStream")
 	}
 	scfg := bus.DefaultOutcomeStoreConfig()
-	scfg.OnRetry = func(subject, msgID string, attempt int, err error) {
-		env.Log.Warn().Err(err).Str("subject", subject).Str("msg_id", msgID).Int("attempt", attempt).
-			Msg("outcome not stored yet; retrying")
-	}
+	scfg.OnRetry = logging.OutcomeRetries(env.Log, "outcome not stored yet; retrying")
 	store, err := bus.NewOutcomeStore(env.JS.Conn(), scfg)
 	if err != nil {
 		return fmt.Errorf("call hooks: %w", err)

@@ -199,10 +199,7 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 		return errors.New("handlers: no JetStream")
 	}
 	scfg := bus.DefaultOutcomeStoreConfig()
-	scfg.OnRetry = func(subject, msgID string, attempt int, err error) {
-		env.Log.Warn().Err(err).Str("subject", subject).Str("msg_id", msgID).Int("attempt", attempt).
-			Msg("outcome not stored yet; retrying")
-	}
+	scfg.OnRetry = logging.OutcomeRetries(env.Log, "outcome not stored yet; retrying")
 	store, err := bus.NewOutcomeStore(env.JS.Conn(), scfg)
 	if err != nil {
 		return fmt.Errorf("handlers: %w", err)

@@ -58,3 +58,11 @@ func New(w io.Writer, format, level string) (zerolog.Logger, error) {
 	setTimeFormat.Do(func() { zerolog.TimeFieldFormat = time.RFC3339Nano })
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }
+
+// OutcomeRetries is a bus.OutcomeStoreConfig.OnRetry that logs an outcome
+// not stored yet at warn, with msg, its subject, message id and attempt.
+func OutcomeRetries(log zerolog.Logger, msg string) func(subject, msgID string, attempt int, err error) {
+	return func(subject, msgID string, attempt int, err error) {
+		log.Warn().Err(err).Str("subject", subject).Str("msg_id", msgID).Int("attempt", attempt).Msg(msg)
+	}
+}
