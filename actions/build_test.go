@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/fielderr"
 )
 
 func TestBuild(t *testing.T) {
@@ -96,6 +97,29 @@ func TestBuild(t *testing.T) {
 			}
 			if err.Error() != tc.want {
 				t.Errorf("error %q, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestValidate_FieldError: each config error is one *fielderr.Error naming
+// the field, with ErrInvalidConfig for errors.Is.
+func TestValidate_FieldError(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		err   error
+		field string
+	}{
+		{"exec", actions.ExecConfig{Argv: []string{"/bin/true"}, Timeout: -1}.Validate(), "timeout"},
+		{"http", actions.HTTPConfig{}.Validate(), "url"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var fe *fielderr.Error
+			if !errors.As(tc.err, &fe) {
+				t.Fatalf("error %v (%T) holds no *fielderr.Error", tc.err, tc.err)
+			}
+			if fe.Field != tc.field || !errors.Is(tc.err, actions.ErrInvalidConfig) {
+				t.Errorf("field %q (want %q), errors.Is(ErrInvalidConfig) = %v", fe.Field, tc.field, errors.Is(tc.err, actions.ErrInvalidConfig))
 			}
 		})
 	}
