@@ -148,9 +148,11 @@ func (h *Handler) Validate() error {
 			cfg := actions.ExecConfig{Argv: args, User: h.User, Group: h.Group}
 			if err := cfg.Validate(); err != nil {
 				for _, e := range unjoin(err) {
-					msg := strings.TrimPrefix(e.Error(), actions.ErrInvalidConfig.Error()+": ")
-					field, rest, _ := strings.Cut(msg, ": ")
-					errs.Add(field, "%s", rest)
+					if fe := (*fielderr.Error)(nil); errors.As(e, &fe) {
+						errs.Add(fe.Field, "%s", fe.Msg)
+					} else {
+						errs.Add("exec", "%v", e)
+					}
 				}
 			}
 		}
