@@ -3,7 +3,8 @@
 // the small Action interface: exec.go (a program run directly, or a shell
 // string the caller wraps as /bin/sh -c), hooksdir.go (every executable of a
 // hooks.d directory, in name order, as TKLBAM ran them) and http.go (POST
-// the event to a URL). Around them: a run's HERALD_* environment (env.go),
+// the event to a URL); Build (build.go) turns a Spec, the fields a watch, a
+// call hook or a handler gives, into one of them. Around them: a run's HERALD_* environment (env.go),
 // the user and group it switches to, which CheckIdentity also looks up when
 // a config is loaded (cred.go), and the bounded tails of its output
 // (tail.go). Beside them, RunForeground runs the COMMAND of herald call and

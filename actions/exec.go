@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/fielderr"
 )
 
 // KindExec is the Kind of an Exec action.
@@ -67,55 +68,52 @@ type ExecConfig struct {
 // Validate checks the config; each error wraps ErrInvalidConfig and names
 // the field. User and group names are looked up in the user database.
 func (c ExecConfig) Validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...)))
-	}
+	errs := fielderr.List{Sentinel: ErrInvalidConfig}
 	switch {
 	case len(c.Argv) == 0:
-		bad("argv", "is empty")
+		errs.Add("argv", "is empty")
 	case c.Argv[0] == "":
-		bad("argv", "program (argv[0]) is empty")
+		errs.Add("argv", "program (argv[0]) is empty")
 	}
 	for i, a := range c.Argv {
 		if strings.IndexByte(a, 0) >= 0 {
-			bad("argv", "argument %d contains a NUL byte", i)
+			errs.Add("argv", "argument %d contains a NUL byte", i)
 		}
 	}
 	for k, v := range c.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
-			bad("env", "invalid variable name %q", k)
+			errs.Add("env", "invalid variable name %q", k)
 		}
 		if strings.HasPrefix(k, EnvPrefix) {
-			bad("env", "%q: %s* variables are set by Herald", k, EnvPrefix)
+			errs.Add("env", "%q: %s* variables are set by Herald", k, EnvPrefix)
 		}
 		if strings.IndexByte(v, 0) >= 0 {
-			bad("env", "value of %q contains a NUL byte", k)
+			errs.Add("env", "value of %q contains a NUL byte", k)
 		}
 	}
 	if strings.IndexByte(c.Workdir, 0) >= 0 {
-		bad("workdir", "contains a NUL byte")
+		errs.Add("workdir", "contains a NUL byte")
 	}
 	if c.Timeout < 0 {
-		bad("timeout", "must not be negative, got %v", c.Timeout)
+		errs.Add("timeout", "must not be negative, got %v", c.Timeout)
 	}
 	if c.KillGrace < 0 {
-		bad("kill_grace", "must not be negative, got %v", c.KillGrace)
+		errs.Add("kill_grace", "must not be negative, got %v", c.KillGrace)
 	}
 	if c.NotifySignal < 0 || c.NotifySignal > 64 {
-		bad("notify_signal", "%d is not a signal number", int(c.NotifySignal))
+		errs.Add("notify_signal", "%d is not a signal number", int(c.NotifySignal))
 	}
 	if c.User != "" || c.Group != "" {
 		if err := CheckIdentity(c.User, c.Group); err != nil {
 			var ie *IdentityError
 			if errors.As(err, &ie) {
-				bad(ie.Field, "%v", ie.Err)
+				errs.Add(ie.Field, "%v", ie.Err)
 			} else {
-				bad("user", "%v", err)
+				errs.Add("user", "%v", err)
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // Exec runs a program directly (no shell unless the caller asks for one) in

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/fielderr"
 )
 
 // KindHooksDir is the Kind of a HooksDir action.
@@ -142,11 +143,11 @@ func (c HooksDirConfig) Validate() error {
 	var errs []error
 	switch {
 	case c.Dir == "":
-		errs = append(errs, fmt.Errorf("%w: dir: is empty", ErrInvalidConfig))
+		errs = append(errs, fielderr.New(ErrInvalidConfig, "dir", "is empty"))
 	case strings.IndexByte(c.Dir, 0) >= 0:
-		errs = append(errs, fmt.Errorf("%w: dir: contains a NUL byte", ErrInvalidConfig))
+		errs = append(errs, fielderr.New(ErrInvalidConfig, "dir", "contains a NUL byte"))
 	case !filepath.IsAbs(c.Dir):
-		errs = append(errs, fmt.Errorf("%w: dir: %q must be an absolute path", ErrInvalidConfig, c.Dir))
+		errs = append(errs, fielderr.New(ErrInvalidConfig, "dir", "%q must be an absolute path", c.Dir))
 	}
 	if err := c.exec(Hook{Name: "hook", Path: "/hook"}, "").Validate(); err != nil {
 		errs = append(errs, err)

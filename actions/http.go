@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/fielderr"
 )
 
 // KindHTTP is the Kind of an HTTP action.
@@ -47,33 +48,30 @@ type HTTPConfig struct {
 // Validate checks the config; each error wraps ErrInvalidConfig and names
 // the field.
 func (c HTTPConfig) Validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...)))
-	}
+	errs := fielderr.List{Sentinel: ErrInvalidConfig}
 	u, err := url.Parse(c.URL)
 	switch {
 	case c.URL == "":
-		bad("url", "is empty")
+		errs.Add("url", "is empty")
 	case err != nil:
-		bad("url", "%v", err)
+		errs.Add("url", "%v", err)
 	case u.Scheme != "http" && u.Scheme != "https":
-		bad("url", "%q: want an http:// or https:// URL", c.URL)
+		errs.Add("url", "%q: want an http:// or https:// URL", c.URL)
 	case u.Host == "":
-		bad("url", "%q has no host", c.URL)
+		errs.Add("url", "%q has no host", c.URL)
 	}
 	if c.Timeout < 0 {
-		bad("timeout", "must not be negative, got %v", c.Timeout)
+		errs.Add("timeout", "must not be negative, got %v", c.Timeout)
 	}
 	for k, v := range c.Header {
 		if k == "" || strings.ContainsAny(k, " \t\r\n:") {
-			bad("header", "invalid header name %q", k)
+			errs.Add("header", "invalid header name %q", k)
 		}
 		if strings.ContainsAny(v, "\r\n\x00") {
-			bad("header", "value of %q contains a line break or NUL", k)
+			errs.Add("header", "value of %q contains a line break or NUL", k)
 		}
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // HTTP posts the event to a URL. The body is the event data as it is (for

@@ -29,6 +29,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/heraldhq/herald/internal/fielderr"
 )
 
 // Scenario names.
@@ -81,34 +83,31 @@ type Config struct {
 
 // Validate names the first bad field.
 func (c Config) Validate() error {
-	bad := func(field, format string, a ...any) error {
-		return fmt.Errorf("%w: -%s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, a...))
-	}
 	if len(c.Scenarios) == 0 {
-		return bad("scenarios", "none given; want some of %s", strings.Join(allScenarios, ","))
+		return fielderr.New(ErrInvalidConfig, "-scenarios", "none given; want some of %s", strings.Join(allScenarios, ","))
 	}
 	for _, s := range c.Scenarios {
 		if !slices.Contains(allScenarios, s) {
-			return bad("scenarios", "unknown scenario %q; want some of %s", s, strings.Join(allScenarios, ","))
+			return fielderr.New(ErrInvalidConfig, "-scenarios", "unknown scenario %q; want some of %s", s, strings.Join(allScenarios, ","))
 		}
 	}
 	switch {
 	case c.N < 1:
-		return bad("n", "must be at least 1")
+		return fielderr.New(ErrInvalidConfig, "-n", "must be at least 1")
 	case c.Samples < 1:
-		return bad("samples", "must be at least 1")
+		return fielderr.New(ErrInvalidConfig, "-samples", "must be at least 1")
 	case c.Warmup < 0:
-		return bad("warmup", "must not be negative")
+		return fielderr.New(ErrInvalidConfig, "-warmup", "must not be negative")
 	case c.Samples20 < 1:
-		return bad("samples20", "must be at least 1")
+		return fielderr.New(ErrInvalidConfig, "-samples20", "must be at least 1")
 	case c.Agents < 1:
-		return bad("agents", "must be at least 1")
+		return fielderr.New(ErrInvalidConfig, "-agents", "must be at least 1")
 	case c.EventsPerKey < 0:
-		return bad("events-per-key", "must not be negative")
+		return fielderr.New(ErrInvalidConfig, "-events-per-key", "must not be negative")
 	case c.Runs < 1:
-		return bad("runs", "must be at least 1")
+		return fielderr.New(ErrInvalidConfig, "-runs", "must be at least 1")
 	case c.Format != "text" && c.Format != "markdown":
-		return bad("format", "%q: want text or markdown", c.Format)
+		return fielderr.New(ErrInvalidConfig, "-format", "%q: want text or markdown", c.Format)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/heraldhq/herald/internal/fielderr"
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/yamlfile"
 	"github.com/rs/zerolog"
@@ -67,29 +68,26 @@ func DefaultConfig() Config {
 
 // Validate names the first bad field.
 func (c Config) Validate() error {
-	bad := func(field, format string, a ...any) error {
-		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, a...))
-	}
 	switch {
 	case c.Name == "":
-		return bad("name", "required (the host name could not be read)")
+		return fielderr.New(ErrInvalidConfig, "name", "required (the host name could not be read)")
 	case c.Watches == "":
-		return bad("watches", "required")
+		return fielderr.New(ErrInvalidConfig, "watches", "required")
 	case c.State == "":
-		return bad("state", "required")
+		return fielderr.New(ErrInvalidConfig, "state", "required")
 	case c.Heartbeat < 100*time.Millisecond:
-		return bad("heartbeat", "%v is too short (at least 100ms)", c.Heartbeat)
+		return fielderr.New(ErrInvalidConfig, "heartbeat", "%v is too short (at least 100ms)", c.Heartbeat)
 	case c.AckWait < time.Second:
-		return bad("ack_wait", "%v is too short (at least 1s)", c.AckWait)
+		return fielderr.New(ErrInvalidConfig, "ack_wait", "%v is too short (at least 1s)", c.AckWait)
 	case c.ShutdownGrace <= 0:
-		return bad("shutdown_grace", "must be positive")
+		return fielderr.New(ErrInvalidConfig, "shutdown_grace", "must be positive")
 	case c.Reload < 0:
-		return bad("reload_delay", "must not be negative")
+		return fielderr.New(ErrInvalidConfig, "reload_delay", "must not be negative")
 	case c.LogFormat != "json" && c.LogFormat != "console":
-		return bad("log_format", "%q: want json or console", c.LogFormat)
+		return fielderr.New(ErrInvalidConfig, "log_format", "%q: want json or console", c.LogFormat)
 	}
 	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
-		return bad("log_level", "%q: want debug, info, warn or error", c.LogLevel)
+		return fielderr.New(ErrInvalidConfig, "log_level", "%q: want debug, info, warn or error", c.LogLevel)
 	}
 	if err := c.NATS.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)

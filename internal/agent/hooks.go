@@ -55,8 +55,8 @@ func (a *Agent) runHook(ctx context.Context, m *nats.Msg) {
 		a.replyHook(m, rep)
 		return
 	}
-	act, err := actions.NewExec(actions.ExecConfig{
-		Argv: req.Argv, PipeStdin: true, Env: req.Env, Timeout: timeout, KillGrace: actions.DefaultKillGrace,
+	act, err := actions.Build(actions.Spec{
+		Kind: actions.KindExec, Argv: req.Argv, PipeStdin: true, Env: req.Env, Timeout: timeout, KillGrace: actions.DefaultKillGrace,
 	})
 	var ev events.Event
 	if err == nil {

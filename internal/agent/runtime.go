@@ -78,41 +78,33 @@ func newRuntime(a *Agent, w *watch.Watch) (*runtime, error) {
 	return rt, nil
 }
 
-// buildAction turns a watch into its action. One explicit switch over the
-// action kinds; watch.Parse has checked that exactly one is set.
+// buildAction turns a watch into its action: the watch's fields as an
+// actions.Spec for actions.Build. watch.Parse has checked that exactly one
+// kind is set.
 func buildAction(w *watch.Watch) (actions.Action, error) {
 	var sig syscall.Signal
 	if w.NotifySignal != "" {
 		sig, _ = watch.ParseSignal(w.NotifySignal)
 	}
+	spec := actions.Spec{
+		PipeStdin:    w.PipesStdin(),
+		Env:          w.Env,
+		Workdir:      w.Workdir,
+		User:         w.User,
+		Group:        w.Group,
+		Timeout:      w.Timeout.D,
+		KillGrace:    w.Grace(),
+		NotifySignal: sig,
+	}
 	switch {
 	case w.HooksDir != "":
-		return actions.NewHooksDir(actions.HooksDirConfig{
-			Dir:          w.HooksDir,
-			PipeStdin:    w.PipesStdin(),
-			Env:          w.Env,
-			Workdir:      w.Workdir,
-			User:         w.User,
-			Group:        w.Group,
-			Timeout:      w.Timeout.D,
-			KillGrace:    w.Grace(),
-			NotifySignal: sig,
-		})
+		spec.Kind, spec.Dir = actions.KindHooksDir, w.HooksDir
 	case !w.Exec.IsZero():
-		return actions.NewExec(actions.ExecConfig{
-			Argv:         w.Exec.Args(),
-			PipeStdin:    w.PipesStdin(),
-			Env:          w.Env,
-			Workdir:      w.Workdir,
-			User:         w.User,
-			Group:        w.Group,
-			Timeout:      w.Timeout.D,
-			KillGrace:    w.Grace(),
-			NotifySignal: sig,
-		})
+		spec.Kind, spec.Argv = actions.KindExec, w.Exec.Args()
 	default:
 		return nil, fmt.Errorf("watch %q: no action: want exec or hooksdir", w.Name)
 	}
+	return actions.Build(spec)
 }
 
 // update swaps in a new version of the watch. In-flight runs finish with

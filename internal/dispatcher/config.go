@@ -16,6 +16,7 @@ import (
 
 	"github.com/heraldhq/herald/events/call"
 	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/fielderr"
 	"github.com/heraldhq/herald/internal/hookfile"
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/source/kv"
@@ -113,50 +114,47 @@ func (c Config) Embedded() bool { return strings.TrimSpace(c.NATS.URL) == "" }
 
 // Validate names the first bad field.
 func (c Config) Validate() error {
-	bad := func(field, format string, a ...any) error {
-		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, a...))
-	}
 	if c.Embedded() {
 		if err := checkHostPort(c.NATSListen); err != nil {
-			return bad("nats_listen", "%v", err)
+			return fielderr.New(ErrInvalidConfig, "nats_listen", "%v", err)
 		}
 		if strings.TrimSpace(c.Data) == "" {
-			return bad("data", "required for the embedded server")
+			return fielderr.New(ErrInvalidConfig, "data", "required for the embedded server")
 		}
 		if c.Streams.Replicas > 1 {
-			return bad("streams.replicas", "the embedded server holds a single replica (got %d)", c.Streams.Replicas)
+			return fielderr.New(ErrInvalidConfig, "streams.replicas", "the embedded server holds a single replica (got %d)", c.Streams.Replicas)
 		}
 		if c.NATS.Creds != "" {
-			return bad("nats.creds", "only for an external server (nats.url)")
+			return fielderr.New(ErrInvalidConfig, "nats.creds", "only for an external server (nats.url)")
 		}
 		if c.NATS.User != "" && c.NATS.Password == "" {
-			return bad("nats.password", "required with nats.user for the embedded server")
+			return fielderr.New(ErrInvalidConfig, "nats.password", "required with nats.user for the embedded server")
 		}
 		if c.NATS.User == "" && c.NATS.Password != "" {
-			return bad("nats.user", "required with nats.password")
+			return fielderr.New(ErrInvalidConfig, "nats.user", "required with nats.password")
 		}
 		if c.NATS.TLSCA != "" && c.NATS.TLSCert == "" {
-			return bad("nats.tls_ca", "the embedded server verifies client certificates only when it serves TLS (nats.tls_cert, nats.tls_key)")
+			return fielderr.New(ErrInvalidConfig, "nats.tls_ca", "the embedded server verifies client certificates only when it serves TLS (nats.tls_cert, nats.tls_key)")
 		}
 	}
 	if c.HTTP != "" {
 		if err := checkHostPort(c.HTTP); err != nil {
-			return bad("http", "%v", err)
+			return fielderr.New(ErrInvalidConfig, "http", "%v", err)
 		}
 	}
 	switch c.LogFormat {
 	case "json", "console":
 	default:
-		return bad("log_format", "%q: want json or console", c.LogFormat)
+		return fielderr.New(ErrInvalidConfig, "log_format", "%q: want json or console", c.LogFormat)
 	}
 	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
-		return bad("log_level", "%q: want debug, info, warn or error", c.LogLevel)
+		return fielderr.New(ErrInvalidConfig, "log_level", "%q: want debug, info, warn or error", c.LogLevel)
 	}
 	if c.ConnectTimeout <= 0 {
-		return bad("connect_timeout", "must be positive")
+		return fielderr.New(ErrInvalidConfig, "connect_timeout", "must be positive")
 	}
 	if c.ShutdownTimeout <= 0 {
-		return bad("shutdown_timeout", "must be positive")
+		return fielderr.New(ErrInvalidConfig, "shutdown_timeout", "must be positive")
 	}
 	if err := hookfile.ValidateMethods(c.CallMethods); err != nil {
 		return fmt.Errorf("%w: call_methods%v", ErrInvalidConfig, err)

@@ -32,17 +32,14 @@ const (
 // to handler actions.
 const EventSource = "herald/handlers"
 
-// action builds the handler's action: exec or http.
+// action builds the handler's action: exec (the handler's JSON on stdin)
+// or http.
 func action(h *Handler) (actions.Action, error) {
 	if h.HTTP != "" {
-		return actions.NewHTTP(actions.HTTPConfig{URL: h.HTTP, Timeout: h.RunTimeout()})
+		return actions.Build(actions.Spec{Kind: actions.KindHTTP, URL: h.HTTP, Timeout: h.RunTimeout()})
 	}
-	return actions.NewExec(execConfig(h))
-}
-
-// execConfig is the exec action's config: the handler's JSON on stdin.
-func execConfig(h *Handler) actions.ExecConfig {
-	return actions.ExecConfig{
+	return actions.Build(actions.Spec{
+		Kind:      actions.KindExec,
 		Argv:      h.Exec.Args(),
 		PipeStdin: true,
 		Env:       h.Env,
@@ -50,5 +47,5 @@ func execConfig(h *Handler) actions.ExecConfig {
 		User:      h.User,
 		Group:     h.Group,
 		Timeout:   h.RunTimeout(),
-	}
+	})
 }

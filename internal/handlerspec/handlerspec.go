@@ -19,6 +19,7 @@ import (
 
 	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/fielderr"
 	"github.com/heraldhq/herald/internal/watch"
 	"github.com/heraldhq/herald/internal/yamlfile"
 	"gopkg.in/yaml.v3"
@@ -102,81 +103,80 @@ type Match struct {
 // Validate checks the handler; every error wraps ErrInvalidHandler and
 // names the field.
 func (h *Handler) Validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: %s: %s", ErrInvalidHandler, field, fmt.Sprintf(format, args...)))
-	}
+	errs := fielderr.List{Sentinel: ErrInvalidHandler}
 	switch {
 	case strings.TrimSpace(h.Name) == "":
-		bad("name", "required")
+		errs.Add("name", "required")
 	case strings.ContainsAny(h.Name, "\n\r\x00"):
-		bad("name", "must be one line")
+		errs.Add("name", "must be one line")
 	}
 	for field, g := range map[string]string{"match.watch": h.Match.Watch, "match.host": h.Match.Host} {
 		if _, err := path.Match(g, ""); err != nil {
-			bad(field, "glob %q: %v", g, err)
+			errs.Add(field, "glob %q: %v", g, err)
 		}
 	}
 	for _, s := range h.Match.Status {
 		if !slices.Contains(events.Statuses, events.Status(s)) {
-			bad("match.status", "unknown status %q (want one of %s)", s, statusList())
+			errs.Add("match.status", "unknown status %q (want one of %s)", s, statusList())
 		}
 	}
 	switch h.When {
 	case WhenEach, WhenAllReported:
 	default:
-		bad("when", "unknown value %q (want all_reported or nothing)", h.When)
+		errs.Add("when", "unknown value %q (want all_reported or nothing)", h.When)
 	}
 	switch {
 	case h.Exec.IsZero() && h.HTTP == "":
-		bad("exec", "one of exec or http is required")
+		errs.Add("exec", "one of exec or http is required")
 	case !h.Exec.IsZero() && h.HTTP != "":
-		bad("exec", "exec and http are exclusive")
+		errs.Add("exec", "exec and http are exclusive")
 	case h.HTTP != "":
 		u, err := url.Parse(h.HTTP)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("http", "%q is not an http or https URL", h.HTTP)
+			errs.Add("http", "%q is not an http or https URL", h.HTTP)
 		}
 		if h.User != "" || h.Group != "" || h.Workdir != "" || len(h.Env) > 0 {
-			bad("http", "user, group, workdir and env apply to exec only")
+			errs.Add("http", "user, group, workdir and env apply to exec only")
 		}
 	default:
 		args := h.Exec.Args()
 		if len(args) == 0 || args[0] == "" {
-			bad("exec", "program is empty")
+			errs.Add("exec", "program is empty")
 		} else if h.User != "" || h.Group != "" {
 			// The user and group must exist; the exec config says which
 			// field is wrong.
 			cfg := actions.ExecConfig{Argv: args, User: h.User, Group: h.Group}
 			if err := cfg.Validate(); err != nil {
 				for _, e := range unjoin(err) {
-					msg := strings.TrimPrefix(e.Error(), actions.ErrInvalidConfig.Error()+": ")
-					field, rest, _ := strings.Cut(msg, ": ")
-					bad(field, "%s", rest)
+					if fe := (*fielderr.Error)(nil); errors.As(e, &fe) {
+						errs.Add(fe.Field, "%s", fe.Msg)
+					} else {
+						errs.Add("exec", "%v", e)
+					}
 				}
 			}
 		}
 	}
 	for k := range h.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
-			bad("env", "invalid variable name %q", k)
+			errs.Add("env", "invalid variable name %q", k)
 		} else if strings.HasPrefix(k, "HERALD_") {
-			bad("env", "%q: HERALD_* variables are set by Herald", k)
+			errs.Add("env", "%q: HERALD_* variables are set by Herald", k)
 		}
 	}
 	if h.Timeout.D < 0 {
-		bad("timeout", "must not be negative")
+		errs.Add("timeout", "must not be negative")
 	}
 	if h.Wait.D < 0 {
-		bad("wait", "must not be negative")
+		errs.Add("wait", "must not be negative")
 	}
 	if h.Wait.D > MaxWait {
-		bad("wait", "at most %v, got %v", MaxWait, h.Wait.D)
+		errs.Add("wait", "at most %v, got %v", MaxWait, h.Wait.D)
 	}
 	if h.Wait.D != 0 && h.When != WhenAllReported {
-		bad("wait", "only applies to when: all_reported")
+		errs.Add("wait", "only applies to when: all_reported")
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // String names the handler and where it was defined, for logs.

@@ -152,9 +152,10 @@ func (h *Hook) HookTimeout() time.Duration {
 // Action builds the action a central hook runs.
 func (h *Hook) Action() (actions.Action, error) {
 	if h.HTTP != "" {
-		return actions.NewHTTP(actions.HTTPConfig{URL: h.HTTP, Timeout: h.HookTimeout()})
+		return actions.Build(actions.Spec{Kind: actions.KindHTTP, URL: h.HTTP, Timeout: h.HookTimeout()})
 	}
-	return actions.NewExec(actions.ExecConfig{
+	return actions.Build(actions.Spec{
+		Kind:      actions.KindExec,
 		Argv:      h.Exec.Args(),
 		PipeStdin: true,
 		Env:       h.Env,

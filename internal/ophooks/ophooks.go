@@ -38,6 +38,7 @@ import (
 	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/events/operation"
+	"github.com/heraldhq/herald/internal/fielderr"
 )
 
 // DefaultDir is the hooks directory when none is given.
@@ -135,42 +136,39 @@ type Config struct {
 // Validate checks the config; each error wraps ErrInvalidConfig and names
 // the field.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(field, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, a...)))
-	}
+	errs := fielderr.List{Sentinel: ErrInvalidConfig}
 	switch {
 	case c.Operation == "":
-		bad("operation", "is empty")
+		errs.Add("operation", "is empty")
 	case len(c.Operation) > MaxOperationLen:
-		bad("operation", "longer than %d bytes", MaxOperationLen)
+		errs.Add("operation", "longer than %d bytes", MaxOperationLen)
 	case !operationRe.MatchString(c.Operation):
-		bad("operation", "%q: want a letter or digit, then letters, digits, '.', '_' or '-'", c.Operation)
+		errs.Add("operation", "%q: want a letter or digit, then letters, digits, '.', '_' or '-'", c.Operation)
 	}
 	switch {
 	case len(c.Command) == 0:
-		bad("command", "is empty")
+		errs.Add("command", "is empty")
 	case c.Command[0] == "":
-		bad("command", "program (argv[0]) is empty")
+		errs.Add("command", "program (argv[0]) is empty")
 	}
 	for i, a := range c.Command {
 		if strings.IndexByte(a, 0) >= 0 {
-			bad("command", "argument %d contains a NUL byte", i)
+			errs.Add("command", "argument %d contains a NUL byte", i)
 		}
 	}
 	switch {
 	case c.Dir == "":
-		bad("dir", "is empty")
+		errs.Add("dir", "is empty")
 	case strings.IndexByte(c.Dir, 0) >= 0:
-		bad("dir", "contains a NUL byte")
+		errs.Add("dir", "contains a NUL byte")
 	}
 	if c.Timeout < 0 {
-		bad("timeout", "must not be negative, got %v", c.Timeout)
+		errs.Add("timeout", "must not be negative, got %v", c.Timeout)
 	}
 	if c.KillGrace < 0 {
-		bad("kill_grace", "must not be negative, got %v", c.KillGrace)
+		errs.Add("kill_grace", "must not be negative, got %v", c.KillGrace)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // HookRun is how one hook ended.
