@@ -1,37 +1,11 @@
 package agent_test
 
 import (
-	"encoding/json"
-	"fmt"
-	"io"
 	"strings"
 	"testing"
-)
 
-// jsonKeys returns the top-level keys of one JSON object, in order, with
-// repeats (encoding/json into a map would hide them).
-func jsonKeys(line string) ([]string, error) {
-	dec := json.NewDecoder(strings.NewReader(line))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil, fmt.Errorf("not an object: %q", line)
-	}
-	var keys []string
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		keys = append(keys, t.(string))
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, err
-		}
-	}
-	if _, err := dec.Token(); err != nil && err != io.EOF {
-		return nil, err
-	}
-	return keys, nil
-}
+	"github.com/heraldhq/herald/internal/testutil"
+)
 
 // TestLog_EachFieldOnce: every line the agent logs about a run (and every
 // other line) carries each key once; a run's duration is duration_ms.
@@ -50,7 +24,7 @@ watches:
 	ra.waitLog(t, `"run finished"`)
 	runLines := 0
 	for _, line := range strings.Split(strings.TrimSpace(ra.log.String()), "\n") {
-		keys, err := jsonKeys(line)
+		keys, err := testutil.JSONKeys(line)
 		if err != nil {
 			t.Fatalf("%v in %s", err, line)
 		}

@@ -1,8 +1,6 @@
 package e2e_test
 
 import (
-	"encoding/json"
-	"io"
 	"strings"
 	"testing"
 
@@ -41,7 +39,7 @@ watches:
 				continue
 			}
 			n++
-			keys, err := jsonKeys(line)
+			keys, err := testutil.JSONKeys(line)
 			if err != nil {
 				t.Fatalf("%s: %v", p.name, err)
 			}
@@ -57,29 +55,4 @@ watches:
 			t.Errorf("%s logged no JSON line", p.name)
 		}
 	}
-}
-
-// jsonKeys returns the top-level keys of one JSON object in order, with
-// repeats (decoding into a map would hide them).
-func jsonKeys(line string) ([]string, error) {
-	dec := json.NewDecoder(strings.NewReader(line))
-	if _, err := dec.Token(); err != nil {
-		return nil, err
-	}
-	var keys []string
-	for dec.More() {
-		k, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		keys = append(keys, k.(string))
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, err
-		}
-	}
-	if _, err := dec.Token(); err != nil && err != io.EOF {
-		return nil, err
-	}
-	return keys, nil
 }
