@@ -5,10 +5,8 @@ import (
 	"errors"
 	"flag"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/heraldhq/herald/internal/daemon"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/version"
 )
@@ -61,19 +59,10 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		// ctx ended while starting: stop what started, as below.
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-wait:
-	for {
-		select {
-		case <-hup:
-			log.Info().Msg("SIGHUP: reloading watches")
-			a.Reload()
-		case <-ctx.Done():
-			break wait
-		}
-	}
+	daemon.Wait(ctx, nil, func() {
+		log.Info().Msg("SIGHUP: reloading watches")
+		a.Reload()
+	})
 	log.Info().Msg("agent stopping")
 	cctx, cancel := context.WithTimeout(context.Background(), opts.Config.ShutdownGrace)
 	defer cancel()

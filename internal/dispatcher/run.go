@@ -6,10 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/heraldhq/herald/internal/daemon"
 	"github.com/heraldhq/herald/internal/logging"
 )
 
@@ -43,22 +41,15 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		return err
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-wait:
-	for {
-		select {
-		case <-hup:
-			log.Info().Msg("SIGHUP: reloading hook files")
-			d.Reload()
-		case <-ctx.Done():
-			log.Info().Msg("stopping")
-			break wait
-		case <-d.Done():
-			log.Error().Err(d.Err()).Msg("dispatcher failed, stopping")
-			break wait
-		}
+	daemon.Wait(ctx, d.Done(), func() {
+		log.Info().Msg("SIGHUP: reloading hook files")
+		d.Reload()
+	})
+	select {
+	case <-d.Done():
+		log.Error().Err(d.Err()).Msg("dispatcher failed, stopping")
+	default:
+		log.Info().Msg("stopping")
 	}
 	cctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
