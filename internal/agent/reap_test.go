@@ -53,10 +53,7 @@ func procAlive(pid int) bool {
 
 func TestGroups_KillLeftoversOfADeadAgent(t *testing.T) {
 	state := t.TempDir()
-	g, err := newGroups(state, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := mustGroups(t, state)
 	g.killLeftovers() // opens the journal, as the agent's Start does
 	leader, line := startGroup(t, `sleep 300 & echo $!; wait`)
 	child, err := strconv.Atoi(line)
@@ -79,10 +76,7 @@ func TestGroups_KillLeftoversOfADeadAgent(t *testing.T) {
 		t.Fatalf("background child %d died with its leader; the test proves nothing", child)
 	}
 
-	next, err := newGroups(state, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	next := mustGroups(t, state)
 	if n := next.killLeftovers(); n != 1 {
 		t.Errorf("killLeftovers signalled %d groups, want 1", n)
 	}
@@ -99,10 +93,7 @@ func TestGroups_KillLeftoversOfADeadAgent(t *testing.T) {
 
 func TestGroups_RecycledPidIsNotKilled(t *testing.T) {
 	state := t.TempDir()
-	g, err := newGroups(state, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := mustGroups(t, state)
 	other, _ := startGroup(t, `echo up; exec sleep 300`)
 	pid := other.Process.Pid
 	start, err := procStart(pid)
@@ -126,10 +117,7 @@ func TestGroups_RecycledPidIsNotKilled(t *testing.T) {
 
 func TestGroups_EndedRunLeavesNoRecord(t *testing.T) {
 	state := t.TempDir()
-	g, err := newGroups(state, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := mustGroups(t, state)
 	g.killLeftovers() // opens the journal
 	leader, _ := startGroup(t, `echo up; exec sleep 300`)
 	ended := g.GroupStarted(leader.Process.Pid)
@@ -160,10 +148,7 @@ func TestGroups_EndedRunLeavesNoRecord(t *testing.T) {
 // large and no run is in flight, and a run in flight stays recorded.
 func TestGroups_JournalCompactsWhenIdle(t *testing.T) {
 	state := t.TempDir()
-	g, err := newGroups(state, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := mustGroups(t, state)
 	g.killLeftovers()
 	held, _ := startGroup(t, `echo up; exec sleep 300`)
 	hold := g.GroupStarted(held.Process.Pid) // in flight throughout
@@ -179,6 +164,16 @@ func TestGroups_JournalCompactsWhenIdle(t *testing.T) {
 	if b, err := os.ReadFile(g.path); err != nil || string(b) != "boot "+bootID()+"\n" {
 		t.Fatalf("journal not compacted once idle: %d bytes, %v", len(b), err)
 	}
+}
+
+// mustGroups is newGroups for state, failing the test on error.
+func mustGroups(t *testing.T, state string) *groups {
+	t.Helper()
+	g, err := newGroups(state, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
 }
 
 // recorded is what the journal in state holds as not ended.
@@ -199,10 +194,7 @@ func TestGroups_EarlierBootIsIgnored(t *testing.T) {
 		t.Skip("no /proc/sys/kernel/random/boot_id")
 	}
 	state := t.TempDir()
-	g, err := newGroups(state, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := mustGroups(t, state)
 	other, _ := startGroup(t, `echo up; exec sleep 300`)
 	pid := other.Process.Pid
 	start, err := procStart(pid)
@@ -228,10 +220,7 @@ func TestGroups_EarlierBootIsIgnored(t *testing.T) {
 // group's members that started after it are killed.
 func TestGroups_LeaderGoneSparesOlderMembers(t *testing.T) {
 	state := t.TempDir()
-	g, err := newGroups(state, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := mustGroups(t, state)
 	leader, line := startGroup(t, `sleep 300 & echo $!; wait`)
 	child, err := strconv.Atoi(line)
 	if err != nil {
