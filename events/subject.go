@@ -226,3 +226,17 @@ func OutcomeSubject(host, watch string) string {
 func AgentSubject(name string) string {
 	return AgentPrefix + "." + EncodeToken(name)
 }
+
+// LivePrefix is where the events stream republishes every event it has
+// stored, for agents that follow it over core NATS: herald.event.T.K is
+// republished as herald.live.T.K with the stream sequence in its headers.
+// Only the server publishes here.
+const LivePrefix = "herald.live"
+
+// LiveSubject maps an event subject or filter onto its live republish.
+func LiveSubject(eventSubject string) string {
+	if rest, ok := strings.CutPrefix(eventSubject, EventPrefix+"."); ok {
+		return LivePrefix + "." + rest
+	}
+	return eventSubject
+}

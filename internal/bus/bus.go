@@ -60,6 +60,12 @@ func (c StreamConfig) Validate() error {
 	return nil
 }
 
+// MaxConsumers is the explicit ceiling on consumers per stream: agents hold
+// none, so only the dispatchers' engines and one-off tools (herald tail)
+// count against it. Set on every stream so that the server's default
+// (1,000) never applies by accident.
+const MaxConsumers = 10_000
+
 // EnsureStreams creates the events, outcomes and agents streams, or updates
 // them to cfg. It is safe to call from several dispatchers at once.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error {
@@ -76,6 +82,10 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 			Discard:           jetstream.DiscardOld,
 			Replicas:          cfg.Replicas,
 			AllowDirect:       true,
+			// Agents follow the stream without a consumer: live on the
+			// republished subjects, the rest by direct gets (package feed).
+			RePublish:    &jetstream.RePublish{Source: events.EventPrefix + ".>", Destination: events.LivePrefix + ".>"},
+			MaxConsumers: MaxConsumers,
 		},
 		{
 			Name:              events.OutcomesStream,
@@ -88,6 +98,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 			MaxAge:            cfg.OutcomesMaxAge,
 			Replicas:          cfg.Replicas,
 			AllowDirect:       true,
+			MaxConsumers:      MaxConsumers,
 		},
 		{
 			Name:              events.AgentsStream,
@@ -99,6 +110,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 			MaxAge:            cfg.OutcomesMaxAge,
 			Replicas:          cfg.Replicas,
 			AllowDirect:       true,
+			MaxConsumers:      MaxConsumers,
 		},
 	}
 	for _, sc := range streams {

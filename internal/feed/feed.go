@@ -1,0 +1,516 @@
+// Package feed delivers to one agent every event that matches its
+// filters, once each and in stream order per subject, without holding a
+// consumer on the server. Events arrive live through the events stream's
+// republish on core NATS (herald.live.>); what the live path may have lost
+// (a reconnect, a slow-consumer drop, a stream leader that died between
+// storing and republishing) is read back with batched direct gets from the
+// last verified stream sequence, at start, after every reconnect or drop,
+// and every Verify interval. The agent says when an event is decided; the
+// feed keeps the sequence below which everything is decided, and the
+// decided events above it, in a file in the agent's state dir, so that an
+// agent that stops or crashes reads, when it starts again, exactly the
+// events it had not decided (a run cut short by a crash runs again).
+//
+// See docs/ARCHITECTURE.md, "The bus", for why and for the figures.
+//
+// It knows the stream layout and the live subjects from package events and
+// nothing about watches, run modes or actions.
+package feed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/heraldhq/herald/events"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+)
+
+// Defaults.
+const (
+	DefaultVerify = 10 * time.Second
+	// readBatch is how many messages one direct get returns at most.
+	readBatch = 256
+	// liveBuffer is how many live messages wait for the feed's loop before
+	// the client drops them (and the feed reads them back).
+	liveBuffer = 16384
+	// poll is how often the loop looks for reconnects and drops.
+	poll = 250 * time.Millisecond
+	// recreatedCheck bounds how often a suspicious sequence makes the feed
+	// ask whether the stream was recreated.
+	recreatedCheck = 5 * time.Second
+)
+
+// Config says where the feed reads and keeps its position.
+type Config struct {
+	// Stream is the events stream (events.EventsStream).
+	Stream string
+	// StateFile keeps the position across restarts.
+	StateFile string
+	// Verify is how often the feed reads the stream for what the live
+	// path lost even when nothing says it did.
+	Verify time.Duration
+	Log    zerolog.Logger
+}
+
+// Validate names the first bad field.
+func (c Config) Validate() error {
+	switch {
+	case c.Stream == "":
+		return errors.New("feed: stream: required")
+	case c.StateFile == "":
+		return errors.New("feed: state file: required")
+	case c.Verify <= 0:
+		return errors.New("feed: verify: must be positive")
+	}
+	return nil
+}
+
+// Msg is one event of the stream, with its subject in the stream (not the
+// live subject it may have come on).
+type Msg struct {
+	Seq     uint64
+	Subject string
+	Header  nats.Header
+	Data    []byte
+	// Superseded are older events of the same subject that a catch-up read
+	// found and that this one replaces: they are decided with it.
+	Superseded []Msg
+
+	feed  *Feed
+	epoch uint64
+}
+
+// Done tells the feed that the agent has decided m (and what it superseded).
+func (m Msg) Done() {
+	if m.feed == nil {
+		return
+	}
+	seqs := make([]uint64, 0, 1+len(m.Superseded))
+	seqs = append(seqs, m.Seq)
+	for _, o := range m.Superseded {
+		seqs = append(seqs, o.Seq)
+	}
+	m.feed.decided(m.epoch, seqs)
+}
+
+// Handler receives events from the feed's one goroutine, in order; it must
+// not block. catchUp is true for what a read found rather than the live
+// path: a batch holding at most the newest event of each subject.
+type Handler func(msgs []Msg, catchUp bool)
+
+// Feed is one agent's view of the events stream.
+type Feed struct {
+	cfg Config
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	st  *stateFile
+
+	mu       sync.Mutex
+	epoch    uint64 // bumped when the stream is recreated
+	created  time.Time
+	cursor   uint64              // everything at or below is decided
+	done     map[uint64]struct{} // decided, above cursor
+	pending  map[uint64]struct{} // delivered, not decided
+	received map[uint64]struct{} // delivered or skipped, above verified
+	verified uint64              // nothing at or below was lost
+	high     uint64              // highest sequence known stored
+	last     map[string]uint64   // newest delivered sequence per subject
+	filters  []string
+	subs     map[string]*nats.Subscription
+	dirty    bool
+
+	started   chan struct{}
+	live      chan *nats.Msg
+	verifyNow chan struct{}
+	flush     chan struct{}
+	wg        sync.WaitGroup
+}
+
+// New opens the feed's state file; Run starts it.
+func New(nc *nats.Conn, js jetstream.JetStream, cfg Config) (*Feed, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	st, err := openState(cfg.StateFile)
+	if err != nil {
+		return nil, err
+	}
+	f := &Feed{
+		cfg: cfg, nc: nc, js: js, st: st,
+		done: map[uint64]struct{}{}, pending: map[uint64]struct{}{}, received: map[uint64]struct{}{},
+		last: map[string]uint64{}, subs: map[string]*nats.Subscription{},
+		started: make(chan struct{}),
+		live:    make(chan *nats.Msg, liveBuffer), verifyNow: make(chan struct{}, 1), flush: make(chan struct{}, 1),
+	}
+	if s, ok := st.loaded(); ok {
+		f.created, f.cursor = s.Created, s.Cursor
+		for _, seq := range s.Done {
+			if seq > f.cursor {
+				f.done[seq] = struct{}{}
+			}
+		}
+		f.verified, f.high = f.cursor, f.cursor
+	}
+	return f, nil
+}
+
+// Position returns the sequence below which everything is decided.
+func (f *Feed) Position() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.cursor
+}
+
+// SetFilters changes the event subjects the feed follows: it subscribes to
+// the live subject of each new filter and drops the ones no longer given.
+func (f *Feed) SetFilters(filters []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	want := map[string]bool{}
+	for _, flt := range filters {
+		want[flt] = true
+		if _, ok := f.subs[flt]; ok {
+			continue
+		}
+		sub, err := f.nc.ChanSubscribe(events.LiveSubject(flt), f.live)
+		if err != nil {
+			return fmt.Errorf("feed: subscribe %s: %w", events.LiveSubject(flt), err)
+		}
+		_ = sub.SetPendingLimits(liveBuffer, -1)
+		f.subs[flt] = sub
+	}
+	for flt, sub := range f.subs {
+		if !want[flt] {
+			_ = sub.Unsubscribe()
+			delete(f.subs, flt)
+		}
+	}
+	f.filters = slices.Sorted(func(yield func(string) bool) {
+		for flt := range want {
+			if !yield(flt) {
+				return
+			}
+		}
+	})
+	return nil
+}
+
+// Started is closed once the feed knows its position and has delivered
+// what it read from there; every event stored after that is delivered.
+func (f *Feed) Started() <-chan struct{} { return f.started }
+
+// Verify asks the feed to read the stream for lost events now.
+func (f *Feed) Verify() {
+	select {
+	case f.verifyNow <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers events to h until ctx ends, then writes the state file.
+// The first read (from the stored position, or from the stream's end for
+// a new agent) is done before any live event is delivered.
+func (f *Feed) Run(ctx context.Context, h Handler) error {
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		f.persistLoop(ctx)
+	}()
+	defer func() {
+		f.wg.Wait()
+		f.writeState(true)
+	}()
+	for !f.checkStream(ctx) {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+	for !f.read(ctx, h) {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+	close(f.started)
+	verify := time.NewTicker(f.cfg.Verify)
+	defer verify.Stop()
+	tick := time.NewTicker(poll)
+	defer tick.Stop()
+	reconnects, dropped := f.nc.Stats().Reconnects, f.dropped()
+	var lastCheck time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-f.live:
+			if suspicious := f.onLive(m, h); suspicious && time.Since(lastCheck) > recreatedCheck {
+				lastCheck = time.Now()
+				if f.checkStream(ctx) {
+					f.read(ctx, h)
+				}
+			}
+		case <-tick.C:
+			r, d := f.nc.Stats().Reconnects, f.dropped()
+			if r == reconnects && d == dropped {
+				continue
+			}
+			reconnected := r != reconnects
+			reconnects, dropped = r, d
+			if reconnected && !f.checkStream(ctx) {
+				continue
+			}
+			f.read(ctx, h)
+		case <-f.verifyNow:
+			f.read(ctx, h)
+		case <-verify.C:
+			f.read(ctx, h)
+		}
+	}
+}
+
+func (f *Feed) dropped() (n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range f.subs {
+		d, _ := s.Dropped()
+		n += d
+	}
+	return n
+}
+
+// onLive delivers one live message unless it is known. It reports a
+// sequence it already knows: the stream may have been created anew.
+func (f *Feed) onLive(m *nats.Msg, h Handler) (suspicious bool) {
+	seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+	subj := m.Header.Get(jetstream.SubjectHeader)
+	if err != nil || subj == "" {
+		f.cfg.Log.Warn().Str("subject", m.Subject).Msg("feed: live message without stream headers; ignored")
+		return false
+	}
+	f.mu.Lock()
+	_, seen := f.received[seq]
+	_, decided := f.done[seq]
+	if seq <= f.cursor || seen || decided {
+		// A late copy of what a read found, or a stream created anew.
+		f.mu.Unlock()
+		return true
+	}
+	if !f.admit(seq, subj) {
+		f.mu.Unlock()
+		return false
+	}
+	msg := Msg{Seq: seq, Subject: subj, Header: m.Header, Data: m.Data, feed: f, epoch: f.epoch}
+	f.mu.Unlock()
+	h([]Msg{msg}, false)
+	return false
+}
+
+// admit records seq of subject as delivered, unless it already was or a
+// newer one of the subject was (then it counts as decided). f.mu is held.
+func (f *Feed) admit(seq uint64, subj string) bool {
+	if _, ok := f.received[seq]; ok {
+		return false
+	}
+	f.received[seq] = struct{}{}
+	if _, ok := f.done[seq]; ok {
+		f.last[subj] = max(f.last[subj], seq)
+		return false
+	}
+	if seq > f.high {
+		f.high = seq
+	}
+	if seq < f.last[subj] {
+		f.done[seq] = struct{}{}
+		f.advance()
+		return false
+	}
+	f.last[subj] = seq
+	f.pending[seq] = struct{}{}
+	return true
+}
+
+// read reads every event of the filters above the verified sequence,
+// delivers what was not delivered yet (the newest of each subject, the
+// older ones superseded by it) and moves the verified sequence up to what
+// was known stored when it began. It reports whether the read completed.
+func (f *Feed) read(ctx context.Context, h Handler) bool {
+	f.mu.Lock()
+	from, upTo, filters, epoch := f.verified+1, f.high, f.filters, f.epoch
+	f.mu.Unlock()
+	var found []*jetstream.RawStreamMsg
+	readHigh := uint64(0)
+	for _, flt := range filters {
+		seq := from
+		for {
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			it, err := jetstreamext.GetBatch(rctx, f.js, f.cfg.Stream, readBatch, jetstreamext.GetBatchSeq(seq), jetstreamext.GetBatchSubject(flt))
+			n := 0
+			if err == nil {
+				for m, ierr := range it {
+					if ierr != nil {
+						err = ierr
+						break
+					}
+					n++
+					seq = m.Sequence + 1
+					readHigh = max(readHigh, m.Sequence)
+					found = append(found, m)
+				}
+			}
+			cancel()
+			if errors.Is(err, jetstreamext.ErrNoMessages) {
+				err = nil
+			}
+			if err != nil {
+				f.cfg.Log.Warn().Err(err).Str("filter", flt).Uint64("from", from).Msg("feed: cannot read the events stream; will retry")
+				return false
+			}
+			if n < readBatch {
+				break
+			}
+		}
+	}
+	slices.SortFunc(found, func(a, b *jetstream.RawStreamMsg) int { return cmpSeq(a.Sequence, b.Sequence) })
+	found = slices.CompactFunc(found, func(a, b *jetstream.RawStreamMsg) bool { return a.Sequence == b.Sequence })
+
+	f.mu.Lock()
+	if f.epoch != epoch {
+		f.mu.Unlock()
+		return false
+	}
+	newest := map[string]int{}
+	var out []Msg
+	for _, m := range found {
+		if m.Sequence <= f.cursor || !f.admit(m.Sequence, m.Subject) {
+			continue
+		}
+		msg := Msg{Seq: m.Sequence, Subject: m.Subject, Header: m.Header, Data: m.Data, feed: f, epoch: f.epoch}
+		if i, ok := newest[m.Subject]; ok {
+			old := out[i]
+			msg.Superseded = append(old.Superseded, stripped(old))
+			delete(f.pending, old.Seq)
+			out[i] = msg
+			continue
+		}
+		newest[m.Subject] = len(out)
+		out = append(out, msg)
+	}
+	// A read that found a sequence proves every lower one was stored
+	// before this read ended, so the next read may start above it.
+	f.verified = max(f.verified, upTo, min(readHigh, f.high))
+	for seq := range f.received {
+		if seq <= f.verified {
+			delete(f.received, seq)
+		}
+	}
+	f.advance()
+	f.mu.Unlock()
+	slices.SortFunc(out, func(a, b Msg) int { return cmpSeq(a.Seq, b.Seq) })
+	if len(out) > 0 {
+		f.cfg.Log.Debug().Int("events", len(out)).Uint64("from", from).Msg("feed: caught up")
+		h(out, true)
+	}
+	return true
+}
+
+func stripped(m Msg) Msg {
+	m.Superseded, m.feed = nil, nil
+	return m
+}
+
+func cmpSeq(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// decided records that seqs (an event and what it superseded) are decided.
+func (f *Feed) decided(epoch uint64, seqs []uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if epoch != f.epoch {
+		return
+	}
+	for _, seq := range seqs {
+		if seq > f.cursor {
+			delete(f.pending, seq)
+			f.done[seq] = struct{}{}
+		}
+	}
+	f.advance()
+}
+
+// advance moves the cursor as far as nothing undecided and nothing
+// unverified lies below it. f.mu is held.
+func (f *Feed) advance() {
+	c := f.verified
+	for seq := range f.pending {
+		c = min(c, seq-1)
+	}
+	// Decided events between the old cursor and c no longer need a record;
+	// superseded ones were never pending and count as decided.
+	if c > f.cursor {
+		f.cursor = c
+		for seq := range f.done {
+			if seq <= c {
+				delete(f.done, seq)
+			}
+		}
+	}
+	f.dirty = true
+	select {
+	case f.flush <- struct{}{}:
+	default:
+	}
+}
+
+// checkStream learns when the events stream was created. A new agent
+// starts at the stream's end; a stream created anew (deleted and made
+// again) resets the position to its start. It reports whether the stream
+// could be asked.
+func (f *Feed) checkStream(ctx context.Context) bool {
+	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s, err := f.js.Stream(ictx, f.cfg.Stream)
+	if err != nil {
+		f.cfg.Log.Warn().Err(err).Msg("feed: cannot find the events stream; will retry")
+		return false
+	}
+	info := s.CachedInfo()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case f.created.IsZero():
+		f.created = info.Created
+		f.cursor, f.verified, f.high = info.State.LastSeq, info.State.LastSeq, info.State.LastSeq
+	case !info.Created.Equal(f.created):
+		f.cfg.Log.Warn().Time("was", f.created).Time("now", info.Created).Msg("feed: the events stream was created anew; reading it from its start")
+		f.epoch++
+		f.created = info.Created
+		f.cursor, f.verified, f.high = 0, 0, 0
+		clear(f.done)
+		clear(f.pending)
+		clear(f.received)
+		clear(f.last)
+	default:
+		f.high = max(f.high, info.State.LastSeq)
+		return true
+	}
+	f.dirty = true
+	return true
+}
