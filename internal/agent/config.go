@@ -1,10 +1,8 @@
 package agent
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -12,7 +10,6 @@ import (
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/yamlfile"
 	"github.com/rs/zerolog"
-	"gopkg.in/yaml.v3"
 )
 
 // ErrInvalidConfig wraps every configuration problem.
@@ -96,19 +93,14 @@ func (c Config) Validate() error {
 }
 
 // LoadConfigFile reads a YAML config file over c. Unknown and duplicate
-// keys are errors naming the file and line.
+// keys and bad values are errors naming the file and line.
 func (c *Config) LoadConfigFile(path string) error {
 	data, err := yamlfile.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	if err := yamlfile.CheckDuplicates(path, data); err != nil {
+	if err := yamlfile.DecodeStrict(path, data, c); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: %s: %w", ErrInvalidConfig, path, err)
 	}
 	return nil
 }
