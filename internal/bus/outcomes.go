@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/logging"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 )
 
 // OutcomeStoreConfig tunes an OutcomeStore.
@@ -41,6 +43,20 @@ const RetryReportEvery = 20
 // use.
 func DefaultOutcomeStoreConfig() OutcomeStoreConfig {
 	return OutcomeStoreConfig{TryTimeout: 5 * time.Second, MinBackoff: 100 * time.Millisecond, MaxBackoff: 5 * time.Second, MaxPending: 65536}
+}
+
+// EngineCloseGrace is how long a stopping dispatcher engine gives the
+// outcomes it has not stored yet: a moment, not forever (NATS may be down).
+const EngineCloseGrace = 5 * time.Second
+
+// NewEngineOutcomeStore is the OutcomeStore of an engine the dispatcher
+// runs (the call hooks, the handlers): the default config, and a warning on
+// log for an outcome not stored yet. The engine closes it with
+// CloseWithin(EngineCloseGrace) once its own goroutines have ended.
+func NewEngineOutcomeStore(nc *nats.Conn, log zerolog.Logger) (*OutcomeStore, error) {
+	cfg := DefaultOutcomeStoreConfig()
+	cfg.OnRetry = logging.OutcomeRetries(log, "outcome not stored yet; retrying")
+	return NewOutcomeStore(nc, cfg)
 }
 
 // Validate names the first bad field.

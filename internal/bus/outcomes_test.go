@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 )
 
 func newStore(t *testing.T, js jetstream.JetStream) *bus.OutcomeStore {
@@ -147,5 +149,43 @@ func TestOutcomeStore_ReportsRetriesAndCloseWithinEnds(t *testing.T) {
 	}
 	if s.Pending() != 1 {
 		t.Errorf("pending %d after close, want the unstored outcome still counted", s.Pending())
+	}
+}
+
+// The dispatcher engines' store logs an outcome not stored yet (no stream)
+// as a warning naming its subject and id, and stores it once the stream is
+// there.
+func TestNewEngineOutcomeStore_LogsRetriesAndStores(t *testing.T) {
+	js := setup(t)
+	logs := &testutil.SyncBuffer{}
+	s, err := bus.NewEngineOutcomeStore(js.Conn(), zerolog.New(logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.CloseWithin(bus.EngineCloseGrace)
+	o := events.Outcome{EventID: "e1", Watch: "w", Host: "h", Status: events.StatusOK}
+	stored := make(chan struct{})
+	if err := s.StoreID(o, "outcome/h/w/e1", func() { close(stored) }); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 20*time.Second, func() error {
+		for _, want := range []string{`"level":"warn"`, `"message":"outcome not stored yet; retrying"`,
+			`"subject":"` + o.Subject() + `"`, `"msg_id":"outcome/h/w/e1"`, `"attempt":1`} {
+			if !strings.Contains(logs.String(), want) {
+				return fmt.Errorf("log %q lacks %s", logs.String(), want)
+			}
+		}
+		return nil
+	})
+	if err := bus.EnsureStreams(context.Background(), js, bus.DefaultStreamConfig()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stored:
+	case <-time.After(20 * time.Second):
+		t.Fatal("outcome not stored within 20s of the stream's creation")
+	}
+	if n := storedOn(t, js, o.Subject()); n != 1 {
+		t.Errorf("stored %d outcomes, want 1", n)
 	}
 }
