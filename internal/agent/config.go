@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/fielderr"
+	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/yamlfile"
-	"github.com/rs/zerolog"
 )
 
 // ErrInvalidConfig wraps every configuration problem.
@@ -80,11 +80,9 @@ func (c Config) Validate() error {
 		return fielderr.New(ErrInvalidConfig, "shutdown_grace", "must be positive")
 	case c.Reload < 0:
 		return fielderr.New(ErrInvalidConfig, "reload_delay", "must not be negative")
-	case c.LogFormat != "json" && c.LogFormat != "console":
-		return fielderr.New(ErrInvalidConfig, "log_format", "%q: want json or console", c.LogFormat)
 	}
-	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
-		return fielderr.New(ErrInvalidConfig, "log_level", "%q: want debug, info, warn or error", c.LogLevel)
+	if err := logging.CheckConfig(ErrInvalidConfig, c.LogFormat, c.LogLevel); err != nil {
+		return err
 	}
 	if err := c.NATS.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)

@@ -16,12 +16,12 @@ import (
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/fielderr"
 	"github.com/heraldhq/herald/internal/hookfile"
+	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/source/kv"
 	"github.com/heraldhq/herald/internal/source/zk"
 	"github.com/heraldhq/herald/internal/version"
 	"github.com/heraldhq/herald/internal/yamlfile"
-	"github.com/rs/zerolog"
 )
 
 // Errors that main maps to exit code 2.
@@ -139,13 +139,8 @@ func (c Config) Validate() error {
 			return fielderr.New(ErrInvalidConfig, "http", "%v", err)
 		}
 	}
-	switch c.LogFormat {
-	case "json", "console":
-	default:
-		return fielderr.New(ErrInvalidConfig, "log_format", "%q: want json or console", c.LogFormat)
-	}
-	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
-		return fielderr.New(ErrInvalidConfig, "log_level", "%q: want debug, info, warn or error", c.LogLevel)
+	if err := logging.CheckConfig(ErrInvalidConfig, c.LogFormat, c.LogLevel); err != nil {
+		return err
 	}
 	if c.ConnectTimeout <= 0 {
 		return fielderr.New(ErrInvalidConfig, "connect_timeout", "must be positive")
