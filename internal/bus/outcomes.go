@@ -8,10 +8,8 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
-	"github.com/heraldhq/herald/internal/logging"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 )
 
 // OutcomeStoreConfig tunes an OutcomeStore.
@@ -50,12 +48,13 @@ func DefaultOutcomeStoreConfig() OutcomeStoreConfig {
 const EngineCloseGrace = 5 * time.Second
 
 // NewEngineOutcomeStore is the OutcomeStore of an engine the dispatcher
-// runs (the call hooks, the handlers): the default config, and a warning on
-// log for an outcome not stored yet. The engine closes it with
-// CloseWithin(EngineCloseGrace) once its own goroutines have ended.
-func NewEngineOutcomeStore(nc *nats.Conn, log zerolog.Logger) (*OutcomeStore, error) {
+// runs (the call hooks, the handlers): the default config, each outcome not
+// stored yet reported to onRetry (OutcomeStoreConfig.OnRetry; the engines
+// log it). The engine closes it with CloseWithin(EngineCloseGrace) once its
+// own goroutines have ended.
+func NewEngineOutcomeStore(nc *nats.Conn, onRetry func(subject, msgID string, attempt int, err error)) (*OutcomeStore, error) {
 	cfg := DefaultOutcomeStoreConfig()
-	cfg.OnRetry = logging.OutcomeRetries(log, "outcome not stored yet; retrying")
+	cfg.OnRetry = onRetry
 	return NewOutcomeStore(nc, cfg)
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 )
 
 func newStore(t *testing.T, js jetstream.JetStream) *bus.OutcomeStore {
@@ -152,13 +150,17 @@ func TestOutcomeStore_ReportsRetriesAndCloseWithinEnds(t *testing.T) {
 	}
 }
 
-// The dispatcher engines' store logs an outcome not stored yet (no stream)
-// as a warning naming its subject and id, and stores it once the stream is
-// there.
-func TestNewEngineOutcomeStore_LogsRetriesAndStores(t *testing.T) {
+// The dispatcher engines' store reports an outcome not stored yet (no
+// stream) to onRetry, naming its subject and id, and stores it once the
+// stream is there.
+func TestNewEngineOutcomeStore_ReportsRetriesAndStores(t *testing.T) {
 	js := setup(t)
-	logs := &testutil.SyncBuffer{}
-	s, err := bus.NewEngineOutcomeStore(js.Conn(), zerolog.New(logs))
+	var first atomic.Value
+	s, err := bus.NewEngineOutcomeStore(js.Conn(), func(subject, msgID string, attempt int, err error) {
+		if attempt == 1 {
+			first.Store(fmt.Sprintf("%s %s %v", subject, msgID, err != nil))
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,12 +170,10 @@ func TestNewEngineOutcomeStore_LogsRetriesAndStores(t *testing.T) {
 	if err := s.StoreID(o, "outcome/h/w/e1", func() { close(stored) }); err != nil {
 		t.Fatal(err)
 	}
+	want := o.Subject() + " outcome/h/w/e1 true"
 	testutil.Eventually(t, 20*time.Second, func() error {
-		for _, want := range []string{`"level":"warn"`, `"message":"outcome not stored yet; retrying"`,
-			`"subject":"` + o.Subject() + `"`, `"msg_id":"outcome/h/w/e1"`, `"attempt":1`} {
-			if !strings.Contains(logs.String(), want) {
-				return fmt.Errorf("log %q lacks %s", logs.String(), want)
-			}
+		if got, _ := first.Load().(string); got != want {
+			return fmt.Errorf("first report %q, want %q", got, want)
 		}
 		return nil
 	})

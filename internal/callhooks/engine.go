@@ -19,6 +19,7 @@ import (
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/fleet"
 	"github.com/heraldhq/herald/internal/handlerspec"
+	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/source"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -201,7 +202,7 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 	if env.JS == nil {
 		return errors.New("call hooks: no JetStream")
 	}
-	store, err := bus.NewEngineOutcomeStore(env.JS.Conn(), env.Log)
+	store, err := bus.NewEngineOutcomeStore(env.JS.Conn(), logging.OutcomeRetries(env.Log, "outcome not stored yet; retrying"))
 	if err != nil {
 		return fmt.Errorf("call hooks: %w", err)
 	}

@@ -198,7 +198,7 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 	if env.JS == nil {
 		return errors.New("handlers: no JetStream")
 	}
-	store, err := bus.NewEngineOutcomeStore(env.JS.Conn(), env.Log)
+	store, err := bus.NewEngineOutcomeStore(env.JS.Conn(), logging.OutcomeRetries(env.Log, "outcome not stored yet; retrying"))
 	if err != nil {
 		return fmt.Errorf("handlers: %w", err)
 	}
