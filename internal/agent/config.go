@@ -1,18 +1,15 @@
 package agent
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
 	"github.com/heraldhq/herald/internal/fielderr"
+	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/yamlfile"
-	"github.com/rs/zerolog"
-	"gopkg.in/yaml.v3"
 )
 
 // ErrInvalidConfig wraps every configuration problem.
@@ -83,11 +80,9 @@ func (c Config) Validate() error {
 		return fielderr.New(ErrInvalidConfig, "shutdown_grace", "must be positive")
 	case c.Reload < 0:
 		return fielderr.New(ErrInvalidConfig, "reload_delay", "must not be negative")
-	case c.LogFormat != "json" && c.LogFormat != "console":
-		return fielderr.New(ErrInvalidConfig, "log_format", "%q: want json or console", c.LogFormat)
 	}
-	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
-		return fielderr.New(ErrInvalidConfig, "log_level", "%q: want debug, info, warn or error", c.LogLevel)
+	if err := logging.CheckConfig(ErrInvalidConfig, c.LogFormat, c.LogLevel); err != nil {
+		return err
 	}
 	if err := c.NATS.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -96,19 +91,14 @@ func (c Config) Validate() error {
 }
 
 // LoadConfigFile reads a YAML config file over c. Unknown and duplicate
-// keys are errors naming the file and line.
+// keys and bad values are errors naming the file and line.
 func (c *Config) LoadConfigFile(path string) error {
 	data, err := yamlfile.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	if err := yamlfile.CheckDuplicates(path, data); err != nil {
+	if err := yamlfile.DecodeStrict(path, data, c); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: %s: %w", ErrInvalidConfig, path, err)
 	}
 	return nil
 }

@@ -38,3 +38,23 @@ func TestConfig_LoadConfigFile_TooBig(t *testing.T) {
 		t.Errorf("LoadConfigFile = %v, want ErrInvalidConfig naming %s and its size", err, p)
 	}
 }
+
+func TestConfig_LoadConfigFile_LocatedErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc, want string
+	}{
+		{"unknown key", "name: web-1\nwatches: /etc/a\nbogus: 1\n", ":3: field bogus not found in type agent.Config"},
+		{"bad value", "name: web-1\n\nheartbeat: often\n", ":3: cannot unmarshal !!str `often` into time.Duration"},
+		{"syntax error", "name: web-1\nnats: [\n", ":2: did not find expected node content"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := writeConfig(t, tc.doc)
+			c := agent.DefaultConfig()
+			err := c.LoadConfigFile(p)
+			want := "invalid agent config: " + p + tc.want
+			if !errors.Is(err, agent.ErrInvalidConfig) || !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("LoadConfigFile = %v, want ErrInvalidConfig starting %q", err, want)
+			}
+		})
+	}
+}

@@ -43,6 +43,21 @@ func DefaultOutcomeStoreConfig() OutcomeStoreConfig {
 	return OutcomeStoreConfig{TryTimeout: 5 * time.Second, MinBackoff: 100 * time.Millisecond, MaxBackoff: 5 * time.Second, MaxPending: 65536}
 }
 
+// EngineCloseGrace is how long a stopping dispatcher engine gives the
+// outcomes it has not stored yet: a moment, not forever (NATS may be down).
+const EngineCloseGrace = 5 * time.Second
+
+// NewEngineOutcomeStore is the OutcomeStore of an engine the dispatcher
+// runs (the call hooks, the handlers): the default config, each outcome not
+// stored yet reported to onRetry (OutcomeStoreConfig.OnRetry; the engines
+// log it). The engine closes it with CloseWithin(EngineCloseGrace) once its
+// own goroutines have ended.
+func NewEngineOutcomeStore(nc *nats.Conn, onRetry func(subject, msgID string, attempt int, err error)) (*OutcomeStore, error) {
+	cfg := DefaultOutcomeStoreConfig()
+	cfg.OnRetry = onRetry
+	return NewOutcomeStore(nc, cfg)
+}
+
 // Validate names the first bad field.
 func (c OutcomeStoreConfig) Validate() error {
 	switch {

@@ -149,3 +149,43 @@ func TestOutcomeStore_ReportsRetriesAndCloseWithinEnds(t *testing.T) {
 		t.Errorf("pending %d after close, want the unstored outcome still counted", s.Pending())
 	}
 }
+
+// The dispatcher engines' store reports an outcome not stored yet (no
+// stream) to onRetry, naming its subject and id, and stores it once the
+// stream is there.
+func TestNewEngineOutcomeStore_ReportsRetriesAndStores(t *testing.T) {
+	js := setup(t)
+	var first atomic.Value
+	s, err := bus.NewEngineOutcomeStore(js.Conn(), func(subject, msgID string, attempt int, err error) {
+		if attempt == 1 {
+			first.Store(fmt.Sprintf("%s %s %v", subject, msgID, err != nil))
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.CloseWithin(bus.EngineCloseGrace)
+	o := events.Outcome{EventID: "e1", Watch: "w", Host: "h", Status: events.StatusOK}
+	stored := make(chan struct{})
+	if err := s.StoreID(o, "outcome/h/w/e1", func() { close(stored) }); err != nil {
+		t.Fatal(err)
+	}
+	want := o.Subject() + " outcome/h/w/e1 true"
+	testutil.Eventually(t, 20*time.Second, func() error {
+		if got, _ := first.Load().(string); got != want {
+			return fmt.Errorf("first report %q, want %q", got, want)
+		}
+		return nil
+	})
+	if err := bus.EnsureStreams(context.Background(), js, bus.DefaultStreamConfig()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stored:
+	case <-time.After(20 * time.Second):
+		t.Fatal("outcome not stored within 20s of the stream's creation")
+	}
+	if n := storedOn(t, js, o.Subject()); n != 1 {
+		t.Errorf("stored %d outcomes, want 1", n)
+	}
+}

@@ -202,15 +202,12 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 	if env.JS == nil {
 		return errors.New("call hooks: no JetStream")
 	}
-	scfg := bus.DefaultOutcomeStoreConfig()
-	scfg.OnRetry = logging.OutcomeRetries(env.Log, "outcome not stored yet; retrying")
-	store, err := bus.NewOutcomeStore(env.JS.Conn(), scfg)
+	store, err := bus.NewEngineOutcomeStore(env.JS.Conn(), logging.OutcomeRetries(env.Log, "outcome not stored yet; retrying"))
 	if err != nil {
 		return fmt.Errorf("call hooks: %w", err)
 	}
-	// After wg.Wait: what is left is outcomes not stored yet; a stopping
-	// dispatcher gives them a moment, not forever (NATS may be down).
-	defer store.CloseWithin(5 * time.Second)
+	// After wg.Wait: what is left is outcomes not stored yet.
+	defer store.CloseWithin(bus.EngineCloseGrace)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)

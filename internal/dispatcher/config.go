@@ -1,14 +1,12 @@
 package dispatcher
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,13 +16,12 @@ import (
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/fielderr"
 	"github.com/heraldhq/herald/internal/hookfile"
+	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/source/kv"
 	"github.com/heraldhq/herald/internal/source/zk"
 	"github.com/heraldhq/herald/internal/version"
 	"github.com/heraldhq/herald/internal/yamlfile"
-	"github.com/rs/zerolog"
-	"gopkg.in/yaml.v3"
 )
 
 // Errors that main maps to exit code 2.
@@ -142,13 +139,8 @@ func (c Config) Validate() error {
 			return fielderr.New(ErrInvalidConfig, "http", "%v", err)
 		}
 	}
-	switch c.LogFormat {
-	case "json", "console":
-	default:
-		return fielderr.New(ErrInvalidConfig, "log_format", "%q: want json or console", c.LogFormat)
-	}
-	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil || c.LogLevel == "" {
-		return fielderr.New(ErrInvalidConfig, "log_level", "%q: want debug, info, warn or error", c.LogLevel)
+	if err := logging.CheckConfig(ErrInvalidConfig, c.LogFormat, c.LogLevel); err != nil {
+		return err
 	}
 	if c.ConnectTimeout <= 0 {
 		return fielderr.New(ErrInvalidConfig, "connect_timeout", "must be positive")
@@ -186,8 +178,6 @@ func checkHostPort(addr string) error {
 	return nil
 }
 
-var yamlLineRe = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-
 // LoadConfigFile reads the YAML file at path over c. Unknown and duplicate
 // keys and bad values are errors naming the file and line.
 func (c *Config) LoadConfigFile(path string) error {
@@ -195,30 +185,10 @@ func (c *Config) LoadConfigFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("%w: config: %w", ErrInvalidConfig, err)
 	}
-	if err := yamlfile.CheckDuplicates(path, data); err != nil {
+	if err := yamlfile.DecodeStrict(path, data, c); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	err = dec.Decode(c)
-	if err == nil || errors.Is(err, io.EOF) {
-		return nil
-	}
-	var msgs []string
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	} else {
-		msgs = []string{err.Error()}
-	}
-	for i, m := range msgs {
-		if sm := yamlLineRe.FindStringSubmatch(m); sm != nil {
-			msgs[i] = fmt.Sprintf("%s:%s: %s", path, sm[1], sm[2])
-		} else {
-			msgs[i] = fmt.Sprintf("%s: %s", path, strings.TrimPrefix(m, "yaml: "))
-		}
-	}
-	return fmt.Errorf("%w: %s", ErrInvalidConfig, strings.Join(msgs, "; "))
+	return nil
 }
 
 // bindFlags registers every setting of c on fs.

@@ -21,6 +21,7 @@ import (
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/source"
+	httpsource "github.com/heraldhq/herald/internal/source/http"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -66,7 +67,7 @@ type Dispatcher struct {
 	logSet  bool
 	m       *metrics
 	sources []Source
-	httpSrc *httpSource
+	httpSrc *httpsource.Source
 	// interest follows the agents' announcements for the sources, the
 	// handlers and the call hooks (source.Env.Interest): the dispatcher's
 	// one consumer on HERALD_AGENTS.
@@ -123,7 +124,7 @@ func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if cfg.HTTP != "" {
-		d.httpSrc = newHTTPSource(d.log)
+		d.httpSrc = httpsource.New(d.log)
 		builtin = append([]Source{d.httpSrc}, builtin...)
 	}
 	if d.calls, err = callhooks.New(callhooks.Config{Dir: cfg.Hooks, Disabled: cfg.HooksDisabled, Methods: cfg.CallMethods}); err != nil {
@@ -262,7 +263,7 @@ func (d *Dispatcher) start(ctx context.Context) error {
 	if d.cfg.HTTP != "" {
 		// POST /v1/events works as soon as Start returns, not only once
 		// the source's goroutine has run.
-		d.httpSrc.setPublisher(&sourcePublisher{d: d, name: d.httpSrc.Name()})
+		d.httpSrc.SetPublisher(&sourcePublisher{d: d, name: d.httpSrc.Name()})
 		if err := d.startHTTP(); err != nil {
 			return err
 		}

@@ -1,7 +1,8 @@
 // Package dispatcher is Herald's dispatcher: it runs an embedded NATS server
 // with JetStream (or connects to an external server or cluster), makes sure
 // the Herald streams exist, and runs its sources, each through the Source
-// interface: the HTTP endpoint POST /v1/events (unless http is empty), the
+// interface: the HTTP endpoint POST /v1/events (package source/http, on
+// the dispatcher's HTTP server unless http is empty), the
 // ZooKeeper source (package source/zk, when an ensemble is configured), the
 // NATS KV source (package source/kv, always), the call hooks engine
 // (package callhooks: herald call's pre verdicts, post and err hooks,

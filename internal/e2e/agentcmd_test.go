@@ -48,6 +48,8 @@ func TestAgent_CommandLine(t *testing.T) {
 	notDir := filepath.Join(dir, "file")
 	writeFile(t, notDir, "x")
 	base := []string{"--name", "a1", "--watches", watches, "--nats", "nats://127.0.0.1:1", "--log-format", "json"}
+	badConfig := filepath.Join(dir, "bad.yaml")
+	writeFile(t, badConfig, "name: a1\nwatches: "+watches+"\nbogus: 1\n")
 
 	t.Run("help", func(t *testing.T) {
 		code, out, errs := runAgentCmd(t, "-h")
@@ -70,6 +72,7 @@ func TestAgent_CommandLine(t *testing.T) {
 		{"stray argument", append(base, "extra"), `agent: unexpected argument "extra"`},
 		{"invalid config", append(base, "--heartbeat", "1ms"), "agent: invalid agent config: heartbeat: 1ms is too short (at least 100ms)"},
 		{"missing config file", []string{"--config", filepath.Join(dir, "none.yaml")}, "agent: invalid agent config: "},
+		{"bad config file", []string{"--config", badConfig}, "agent: invalid agent config: " + badConfig + ":3: field bogus not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errs := runAgentCmd(t, tc.args...)

@@ -10,8 +10,8 @@ import (
 )
 
 // engines are the dispatcher's engines: the call hooks, the handlers and
-// the ZooKeeper and KV sources.
-var engines = regexp.MustCompile(`internal/(handlers|hooks|callhooks|source/zk|source/kv)(/|$)`)
+// the ZooKeeper, KV and HTTP sources.
+var engines = regexp.MustCompile(`internal/(handlers|hooks|callhooks|source/zk|source/kv|source/http)(/|$)`)
 
 // TestDeps_AgentAndCLILinkNoEngine checks that the per-host agent and the
 // CLI link none of the dispatcher's engines: the agent needs only the wire

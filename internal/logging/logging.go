@@ -1,6 +1,7 @@
 // Package logging builds the zerolog logger every Herald binary uses: JSON
 // lines by default, a console writer for people. It also holds the field
-// names that every log line about a run carries.
+// names that every log line about a run carries and the check of a daemon
+// config's log_format and log_level keys (CheckConfig).
 package logging
 
 import (

@@ -1,11 +1,11 @@
 // Package source defines what an event source is to the dispatcher: a
 // named thing that runs until cancelled and publishes events through a
 // Publisher. The ZooKeeper source (source/zk), the NATS KV source
-// (source/kv), the call hooks engine (package callhooks) and the outcome
-// handlers (package handlers) each live in a package of its own and know
-// nothing of the others or of how the dispatcher runs NATS; the HTTP
-// endpoint POST /v1/events is the dispatcher's own source, as it shares the
-// dispatcher's HTTP server.
+// (source/kv), the HTTP endpoint POST /v1/events (source/http, mounted on
+// the dispatcher's HTTP server), the call hooks engine (package callhooks)
+// and the outcome handlers (package handlers) each live in a package of
+// its own and know nothing of the others or of how the dispatcher runs
+// NATS.
 package source
 
 import (

@@ -3,8 +3,9 @@
 // one reader with the size limit (ReadFile), the duplicate-key check
 // (Duplicates, CheckDuplicates), an error type that names file, line and
 // field, a Parser that collects such errors while decoding a document key
-// by key, and helpers that pull the line out of a yaml.v3 error and read a
-// struct's yaml keys.
+// by key, the strict decode of the --config files with located messages
+// (DecodeStrict), and helpers that pull the line out of a yaml.v3 error
+// and read a struct's yaml keys.
 //
 // It knows nothing of what the files mean: each file format keeps its own
 // error type and sentinel (converting from Error) and its own validation.

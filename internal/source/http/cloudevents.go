@@ -1,4 +1,4 @@
-package dispatcher
+package httpsource
 
 import (
 	"errors"
@@ -42,7 +42,7 @@ func requestMode(r *http.Request) ceMode {
 // decodeCloudEvents reads a request in one of the CloudEvents modes. The
 // events are checked like Herald's own body; a batch is refused whole when
 // any of its events is.
-func (h *httpSource) decodeCloudEvents(w http.ResponseWriter, r *http.Request, mode ceMode) ([]events.Event, *requestError) {
+func (h *Source) decodeCloudEvents(w http.ResponseWriter, r *http.Request, mode ceMode) ([]events.Event, *requestError) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxEventBody))
 	if err != nil {
 		return nil, jsonError(err)

@@ -1,4 +1,4 @@
-package dispatcher_test
+package httpsource_test
 
 import (
 	"bytes"
