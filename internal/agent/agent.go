@@ -22,6 +22,7 @@ import (
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
+	"github.com/heraldhq/herald/internal/runjournal"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,7 +70,7 @@ type Agent struct {
 
 	started   time.Time
 	lock      *os.File
-	groups    *groups // process groups of runs, journaled in --state
+	groups    *runjournal.Journal // process groups of runs, journaled in --state
 	metricsLn net.Listener
 	metricsHS *http.Server
 	closed    atomic.Bool
@@ -126,11 +127,11 @@ func (a *Agent) Start(ctx context.Context) error {
 	if err := a.takeLock(); err != nil {
 		return err
 	}
-	g, err := newGroups(a.cfg.State, a.log)
+	g, err := runjournal.New(a.cfg.State, a.log)
 	if err != nil {
 		return err
 	}
-	g.killLeftovers()
+	g.KillLeftovers()
 	a.groups = g
 	a.runCtx = actions.WithGroupRecorder(a.runCtx, g)
 	if a.cfg.Metrics != "" {
@@ -569,7 +570,7 @@ func (a *Agent) Close(ctx context.Context) error {
 		a.nc.Close()
 	}
 	if a.groups != nil {
-		a.groups.close()
+		a.groups.Close()
 	}
 	if a.lock != nil {
 		a.lock.Close()

@@ -8,9 +8,9 @@
 // and JetStream has stored the outcomes, so nothing is lost when the agent
 // stops or crashes, or the outcomes stream is briefly gone. Started with --accept-hooks, it also runs the
 // call hooks the dispatcher sends it (run: agents) and answers how they
-// ended. It records the process group of every run in its state dir, so
-// that at the next start it kills what the runs of an agent that was killed
-// left running.
+// ended. It records the process group of every run in its state dir
+// (package runjournal), so that at the next start it kills what the runs
+// of an agent that was killed left running.
 //
 // It does not know how a process is started (package actions), how run
 // modes decide (package runmode) or how a watch file is written (package
