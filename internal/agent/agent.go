@@ -23,6 +23,7 @@ import (
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/runjournal"
+	"github.com/heraldhq/herald/internal/watch"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -143,16 +144,16 @@ func (a *Agent) Start(ctx context.Context) error {
 		return fmt.Errorf("watches dir: %w", err)
 	}
 	// Watch the tree before reading it, so that no change in between is
-	// missed; watchDir owns fw from here on.
-	fw, watched := a.watchTree()
+	// missed; watchDir owns tree from here on.
+	tree := watch.WatchTree(a.cfg.Watches, a.log)
 	running := false
 	defer func() {
-		if !running && fw != nil {
-			fw.Close()
+		if !running {
+			tree.Close()
 		}
 	}()
 	a.rescan(false)
-	a.syncDirWatches(fw, watched)
+	tree.Sync(a.watchedDirs())
 	if err := stopped(); err != nil {
 		return err
 	}
@@ -202,7 +203,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.wg.Add(3)
 	running = true
 	go a.bootstrap()
-	go a.watchDir(fw, watched)
+	go a.watchDir(tree)
 	go a.heartbeat()
 	return nil
 }

@@ -4,12 +4,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/watch"
 	"github.com/heraldhq/herald/internal/yamlfile"
@@ -30,103 +27,21 @@ func (a *Agent) Reload() {
 	}
 }
 
-// watchDir rescans the watches directory when it changes. Events are
-// debounced, and every rescan compares file contents, so editors that write
-// in several steps, renames and symlink swaps all end in one consistent load.
-// Every directory of the tree is watched, subdirectories created later
-// too: after a rescan finds a new one, it is watched and the tree is
-// rescanned once more, for the files written into it before the watch.
-func (a *Agent) watchDir(fw *fsnotify.Watcher, watched map[string]bool) {
+// watchDir rescans the watches directory when it changes (see
+// watch.Tree.Run) or a reload is asked for, until the agent closes.
+func (a *Agent) watchDir(tree *watch.Tree) {
 	defer a.wg.Done()
-	var fsEvents <-chan fsnotify.Event
-	var fsErrors <-chan error
-	if fw != nil {
-		defer fw.Close()
-		fsEvents, fsErrors = fw.Events, fw.Errors
-	}
-	var debounce <-chan time.Time
-	for {
-		select {
-		case <-a.ctx.Done():
-			return
-		case ev, ok := <-fsEvents:
-			if !ok {
-				fsEvents = nil
-				continue
-			}
-			// Hidden names are editors' temporary files, except "..data"
-			// style directories that a symlink swap replaces.
-			if base := filepath.Base(ev.Name); strings.HasPrefix(base, ".") && !strings.HasPrefix(base, "..") {
-				continue
-			}
-			debounce = time.After(a.cfg.Reload)
-		case err, ok := <-fsErrors:
-			if !ok {
-				fsErrors = nil
-				continue
-			}
-			a.log.Warn().Err(err).Msg("watching the watches dir")
-			debounce = time.After(a.cfg.Reload)
-		case <-a.reloadCh:
-			a.rescan(true)
-			if a.syncDirWatches(fw, watched) {
-				debounce = time.After(a.cfg.Reload)
-			}
-		case <-debounce:
-			debounce = nil
-			a.rescan(true)
-			if a.syncDirWatches(fw, watched) {
-				debounce = time.After(a.cfg.Reload)
-			}
-		}
-	}
+	tree.Run(a.ctx, a.cfg.Reload, a.reloadCh, func() []string {
+		a.rescan(true)
+		return a.watchedDirs()
+	})
 }
 
-// watchTree starts watching the watches directory itself (nil when the
-// system refuses: SIGHUP still reloads). syncDirWatches adds the rest.
-func (a *Agent) watchTree() (*fsnotify.Watcher, map[string]bool) {
-	watched := map[string]bool{}
-	fw, err := fsnotify.NewWatcher()
-	if err != nil {
-		a.log.Error().Err(err).Msg("cannot watch the watches dir; send SIGHUP to reload")
-		return nil, watched
-	}
-	a.syncDirWatches(fw, watched)
-	return fw, watched
-}
-
-// syncDirWatches makes fw watch exactly the directories the last rescan
-// read. It reports whether it added one.
-func (a *Agent) syncDirWatches(fw *fsnotify.Watcher, watched map[string]bool) bool {
-	if fw == nil {
-		return false
-	}
+// watchedDirs are the directories of the watches tree, as last read.
+func (a *Agent) watchedDirs() []string {
 	a.mu.Lock()
-	dirs := a.dirs
-	a.mu.Unlock()
-	want := map[string]bool{a.cfg.Watches: true}
-	for _, d := range dirs {
-		want[d] = true
-	}
-	added := false
-	for d := range want {
-		if watched[d] {
-			continue
-		}
-		if err := fw.Add(d); err != nil {
-			a.log.Error().Err(err).Str("dir", d).Msg("cannot watch a watches dir; send SIGHUP to reload")
-			continue
-		}
-		watched[d] = true
-		added = true
-	}
-	for d := range watched {
-		if !want[d] {
-			_ = fw.Remove(d) // gone already, most likely
-			delete(watched, d)
-		}
-	}
-	return added
+	defer a.mu.Unlock()
+	return a.dirs
 }
 
 // rescan loads what changed in the watches directory. A file that fails to
@@ -157,7 +72,7 @@ func (a *Agent) rescan(live bool) {
 	a.mu.Lock()
 	a.dirs = tree.Dirs
 	for p := range a.files {
-		if !seen[p] && !under(p, tree.Unreadable) {
+		if !seen[p] && !tree.Unread(p) {
 			gone = append(gone, p)
 		}
 	}
@@ -327,16 +242,6 @@ func (a *Agent) removeWatch(name, file string) {
 		rt.remove()
 		a.log.Info().Str(logging.FieldWatch, name).Str("file", file).Msg("watch removed; an in-flight run finishes")
 	}
-}
-
-// under reports whether p is one of paths or inside one of them.
-func under(p string, paths []string) bool {
-	for _, u := range paths {
-		if p == u || strings.HasPrefix(p, u+string(filepath.Separator)) {
-			return true
-		}
-	}
-	return false
 }
 
 func splitErrors(err error) []string {
