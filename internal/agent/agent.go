@@ -258,7 +258,7 @@ func (a *Agent) ensureConsumer(force bool) error {
 	for _, rt := range a.runtimes() {
 		want = append(want, rt.watch().Source.Filters()...)
 	}
-	want = reduceFilters(want)
+	want = bus.ReduceFilters(want)
 	a.mu.Lock()
 	same := strings.Join(want, " ") == strings.Join(a.filters, " ") && a.consumer != nil
 	a.mu.Unlock()
@@ -319,7 +319,7 @@ func (a *Agent) runOnLoad(rt *runtime) {
 	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
 	defer cancel()
 	newest := map[string]*delivery{}
-	err := bus.LastPerSubject(ctx, a.js, events.EventsStream, reduceFilters(w.Source.Filters()), func(m jetstream.Msg) error {
+	err := bus.LastPerSubject(ctx, a.js, events.EventsStream, bus.ReduceFilters(w.Source.Filters()), func(m jetstream.Msg) error {
 		ev, err := events.FromMsg(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
 		if err != nil || !w.Source.Match(ev.Type, ev.Key) {
 			return nil
