@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/heraldhq/herald/internal/agent/watchrun"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/watch"
 	"github.com/heraldhq/herald/internal/yamlfile"
@@ -63,7 +64,7 @@ func (a *Agent) rescan(live bool) {
 		a.dirErr = err.Error()
 	}
 	seen := map[string]bool{}
-	var loaded []*runtime
+	var loaded []*watchrun.Runtime
 	for _, p := range tree.Files {
 		seen[p] = true
 		loaded = append(loaded, a.loadFile(p)...)
@@ -88,11 +89,11 @@ func (a *Agent) rescan(live bool) {
 	// Filters first, then run_on_load: an event stored in between is both
 	// delivered and read, and the policy runs its stream sequence once;
 	// the other order would lose it.
-	if err := a.ensureConsumer(false); err != nil {
+	if err := a.cons.Ensure(a.ctx, false); err != nil {
 		a.log.Error().Err(err).Msg("cannot update the consumer's filters; retrying on next reload")
 	}
 	for _, rt := range loaded {
-		if rt.watch().RunsOnLoad() {
+		if rt.Watch().RunsOnLoad() {
 			a.runOnLoad(rt)
 		}
 	}
@@ -101,7 +102,7 @@ func (a *Agent) rescan(live bool) {
 
 // loadFile parses one file and applies it if it is valid and changed. It
 // returns the runtimes that are new or changed.
-func (a *Agent) loadFile(p string) []*runtime {
+func (a *Agent) loadFile(p string) []*watchrun.Runtime {
 	data, err := yamlfile.ReadFile(p)
 	if err != nil {
 		a.metrics.reloadErrs.Inc()
@@ -147,7 +148,7 @@ func (a *Agent) loadFile(p string) []*runtime {
 	for _, w := range f.Watches {
 		newNames[w.Name] = w
 	}
-	var changed []*runtime
+	var changed []*watchrun.Runtime
 	for _, name := range st.names {
 		if _, keep := newNames[name]; !keep {
 			a.removeWatch(name, p)
@@ -162,7 +163,7 @@ func (a *Agent) loadFile(p string) []*runtime {
 		log := a.log.With().Str(logging.FieldWatch, w.Name).Str("file", p).Logger()
 		switch {
 		case rt == nil:
-			nrt, err := newRuntime(a, w)
+			nrt, err := watchrun.New(a.env, w)
 			if err != nil {
 				log.Error().Err(err).Msg("cannot build watch; skipped")
 				continue
@@ -172,8 +173,8 @@ func (a *Agent) loadFile(p string) []*runtime {
 			a.mu.Unlock()
 			changed = append(changed, nrt)
 			log.Info().Str("on", w.On).Str("run_mode", w.RunMode).Msg("watch loaded")
-		case !rt.watch().Equal(w):
-			if err := rt.update(w); err != nil {
+		case !rt.Watch().Equal(w):
+			if err := rt.Update(w); err != nil {
 				log.Error().Err(err).Msg("cannot update watch; previous version stays active")
 				continue
 			}
@@ -215,7 +216,7 @@ func (a *Agent) checkNames(p string, f *watch.File) error {
 func checkActions(p string, f *watch.File) error {
 	var errs []error
 	for i, w := range f.Watches {
-		if _, err := buildAction(w); err != nil {
+		if _, err := watchrun.BuildAction(w); err != nil {
 			errs = append(errs, &watch.FieldError{File: p, Line: w.Line, Field: fmt.Sprintf("watches[%d]", i), Msg: err.Error()})
 		}
 	}
@@ -239,7 +240,7 @@ func (a *Agent) removeWatch(name, file string) {
 	delete(a.watches, name)
 	a.mu.Unlock()
 	if rt != nil {
-		rt.remove()
+		rt.Remove()
 		a.log.Info().Str(logging.FieldWatch, name).Str("file", file).Msg("watch removed; an in-flight run finishes")
 	}
 }
