@@ -63,7 +63,6 @@ type Agent struct {
 	dirErr  string   // what could not be read in it, as last logged (rescan only)
 	unacked map[uint64]*watchrun.Delivery
 	replays atomic.Uint64 // run_on_load replays offered, for their outcome ids
-	consume jetstream.ConsumeContext
 
 	started   time.Time
 	lock      *os.File
