@@ -2,8 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -11,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -19,9 +17,13 @@ import (
 
 	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/agent/durable"
+	"github.com/heraldhq/herald/internal/agent/watchrun"
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
+	"github.com/heraldhq/herald/internal/runjournal"
+	"github.com/heraldhq/herald/internal/watch"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +42,7 @@ type Agent struct {
 
 	nc       *nats.Conn
 	js       jetstream.JetStream
+	cons     *durable.Consumer // the durable event consumer, from Start on
 	outcomes *bus.OutcomeStore
 
 	ctx    context.Context // cancelled by Close: stops loops
@@ -52,24 +55,18 @@ type Agent struct {
 	runMu     sync.Mutex // guards closing against runWG.Add
 	closing   bool
 
-	mu       sync.Mutex
-	watches  map[string]*runtime // by watch name
-	files    map[string]fileState
-	dirs     []string // directories of the watches tree, as last read
-	dirErr   string   // what could not be read in it, as last logged (rescan only)
-	unacked  map[uint64]*delivery
-	filters  []string
-	consumer jetstream.Consumer
-	// deliverFrom is where a consumer set up again after a loss starts
-	// (nil: new events only, for the first one).
-	deliverFrom *deliverFrom
-	lastSeq     atomic.Uint64 // highest stream sequence delivered to this agent
-	replays     atomic.Uint64 // run_on_load replays offered, for their outcome ids
-	consume     jetstream.ConsumeContext
+	env     *watchrun.Env // what the watches' runtimes need, from Start on
+	mu      sync.Mutex
+	watches map[string]*watchrun.Runtime // by watch name
+	files   map[string]fileState
+	dirs    []string // directories of the watches tree, as last read
+	dirErr  string   // what could not be read in it, as last logged (rescan only)
+	unacked map[uint64]*watchrun.Delivery
+	replays atomic.Uint64 // run_on_load replays offered, for their outcome ids
 
 	started   time.Time
 	lock      *os.File
-	groups    *groups // process groups of runs, journaled in --state
+	groups    *runjournal.Journal // process groups of runs, journaled in --state
 	metricsLn net.Listener
 	metricsHS *http.Server
 	closed    atomic.Bool
@@ -86,7 +83,7 @@ func New(cfg Config, log zerolog.Logger) (*Agent, error) {
 	return &Agent{
 		cfg: cfg, log: log.With().Str(logging.FieldHost, cfg.Name).Logger(), metrics: newMetrics(),
 		ctx: ctx, cancel: cancel, runCtx: runCtx, runCancel: runCancel,
-		watches: map[string]*runtime{}, files: map[string]fileState{}, unacked: map[uint64]*delivery{},
+		watches: map[string]*watchrun.Runtime{}, files: map[string]fileState{}, unacked: map[uint64]*watchrun.Delivery{},
 		reloadCh: make(chan struct{}, 1),
 	}, nil
 }
@@ -123,14 +120,22 @@ func (a *Agent) Start(ctx context.Context) error {
 		return err
 	}
 	a.started = time.Now().UTC()
+	a.env = &watchrun.Env{
+		Host: a.cfg.Name, Log: a.log, Metrics: a.metrics.run,
+		LoadID: strconv.FormatInt(a.started.UnixNano(), 36),
+		Store: func(o events.Outcome, id string, stored func()) error {
+			return a.outcomes.StoreID(o, id, stored) // a.outcomes is set before any event is offered
+		},
+		Release: a.release, Start: a.startRun,
+	}
 	if err := a.takeLock(); err != nil {
 		return err
 	}
-	g, err := newGroups(a.cfg.State, a.log)
+	g, err := runjournal.New(a.cfg.State, a.log)
 	if err != nil {
 		return err
 	}
-	g.killLeftovers()
+	g.KillLeftovers()
 	a.groups = g
 	a.runCtx = actions.WithGroupRecorder(a.runCtx, g)
 	if a.cfg.Metrics != "" {
@@ -142,16 +147,16 @@ func (a *Agent) Start(ctx context.Context) error {
 		return fmt.Errorf("watches dir: %w", err)
 	}
 	// Watch the tree before reading it, so that no change in between is
-	// missed; watchDir owns fw from here on.
-	fw, watched := a.watchTree()
+	// missed; watchDir owns tree from here on.
+	tree := watch.WatchTree(a.cfg.Watches, a.log)
 	running := false
 	defer func() {
-		if !running && fw != nil {
-			fw.Close()
+		if !running {
+			tree.Close()
 		}
 	}()
 	a.rescan(false)
-	a.syncDirWatches(fw, watched)
+	tree.Sync(a.watchedDirs())
 	if err := stopped(); err != nil {
 		return err
 	}
@@ -183,6 +188,10 @@ func (a *Agent) Start(ctx context.Context) error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	a.js = js
+	a.cons = durable.New(durable.Config{
+		Name: a.cfg.Name, AckWait: a.cfg.AckWait, NC: nc, JS: js, Log: a.log, Lost: a.metrics.consumerLost,
+		Filters: a.watchFilters, Handle: a.handleMsg, Consuming: func() { a.announce(false) }, NewStream: a.newStream,
+	})
 	scfg := bus.DefaultOutcomeStoreConfig()
 	scfg.OnRetry = logging.OutcomeRetries(a.log, "outcome not stored yet; retrying (its event stays unacknowledged)")
 	if a.outcomes, err = bus.NewOutcomeStore(nc, scfg); err != nil {
@@ -201,109 +210,45 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.wg.Add(3)
 	running = true
 	go a.bootstrap()
-	go a.watchDir(fw, watched)
+	go a.watchDir(tree)
 	go a.heartbeat()
 	return nil
 }
 
 // bootstrap creates the durable consumer (retrying while NATS or the
 // streams are not there yet), replays run_on_load, then consumes until
-// the agent closes (see consumeEvents).
+// the agent closes (see durable.Consumer.Consume).
 func (a *Agent) bootstrap() {
 	defer a.wg.Done()
-	if !a.setUpConsumer() {
+	if !a.cons.SetUp(a.ctx) {
 		return
 	}
 	for _, rt := range a.runtimes() {
-		if rt.watch().RunsOnLoad() {
+		if rt.Watch().RunsOnLoad() {
 			a.runOnLoad(rt)
 		}
 	}
-	a.consumeEvents()
+	a.cons.Consume(a.ctx)
 }
 
-func (a *Agent) currentConsumer() jetstream.Consumer {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.consumer
-}
-
-func (a *Agent) currentFilters() []string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.filters
-}
-
-// consumerName is a valid, stable durable name for this agent's name.
-func (a *Agent) consumerName() string {
-	var b strings.Builder
-	for _, c := range a.cfg.Name {
-		if c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
-			b.WriteRune(c)
-		} else {
-			b.WriteByte('_')
-		}
-	}
-	sum := sha256.Sum256([]byte(a.cfg.Name))
-	return "herald-agent-" + b.String() + "-" + hex.EncodeToString(sum[:4])
-}
-
-// ensureConsumer creates or updates the durable consumer with the filters
-// of the loaded watches. force makes it call the server even when the
-// filters did not change.
-func (a *Agent) ensureConsumer(force bool) error {
+// watchFilters are the subjects the loaded watches select.
+func (a *Agent) watchFilters() []string {
 	var want []string
 	for _, rt := range a.runtimes() {
-		want = append(want, rt.watch().Source.Filters()...)
+		want = append(want, rt.Watch().Source.Filters()...)
 	}
-	want = reduceFilters(want)
-	a.mu.Lock()
-	same := strings.Join(want, " ") == strings.Join(a.filters, " ") && a.consumer != nil
-	a.mu.Unlock()
-	if same && !force {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
-	defer cancel()
-	cfg := jetstream.ConsumerConfig{
-		Durable:        a.consumerName(),
-		Description:    "herald agent " + a.cfg.Name,
-		DeliverPolicy:  jetstream.DeliverNewPolicy,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        a.cfg.AckWait,
-		MaxDeliver:     -1,
-		MaxAckPending:  50000,
-		FilterSubjects: want,
-	}
-	a.mu.Lock()
-	if a.deliverFrom != nil { // set up again after a loss: see consumeEvents
-		cfg.DeliverPolicy, cfg.OptStartSeq = a.deliverFrom.policy, a.deliverFrom.seq
-	}
-	a.mu.Unlock()
-	// Where a durable starts cannot be changed later: an existing one keeps
-	// its own (it may have been set up again from a sequence).
-	if old, err := a.js.Consumer(ctx, events.EventsStream, cfg.Durable); err == nil {
-		oc := old.CachedInfo().Config
-		cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = oc.DeliverPolicy, oc.OptStartSeq, oc.OptStartTime
-	}
-	cons, err := a.js.CreateOrUpdateConsumer(ctx, events.EventsStream, cfg)
-	if err != nil {
-		return fmt.Errorf("consumer %s: %w", a.consumerName(), err)
-	}
-	a.seen(cons.CachedInfo().Delivered.Stream)
-	a.mu.Lock()
-	a.consumer, a.filters = cons, want
-	a.mu.Unlock()
-	return nil
+	return want
 }
 
-// seen records that the consumer has reached stream sequence seq.
-func (a *Agent) seen(seq uint64) {
-	for {
-		last := a.lastSeq.Load()
-		if seq <= last || a.lastSeq.CompareAndSwap(last, seq) {
-			return
-		}
+// newStream forgets what the agent holds of an events stream that was
+// recreated: held events, whose sequences the new one reuses, and every
+// watch's run-mode memory. Runs in flight finish.
+func (a *Agent) newStream() {
+	a.mu.Lock()
+	clear(a.unacked)
+	a.mu.Unlock()
+	for _, rt := range a.runtimes() {
+		rt.RestartPolicy()
 	}
 }
 
@@ -312,12 +257,12 @@ func (a *Agent) seen(seq uint64) {
 // sequence), in stream order. The last message per subject alone would
 // give one per (type, key): a zk.changed from before the key's deletion
 // next to the zk.deleted that followed it.
-func (a *Agent) runOnLoad(rt *runtime) {
-	w := rt.watch()
+func (a *Agent) runOnLoad(rt *watchrun.Runtime) {
+	w := rt.Watch()
 	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
 	defer cancel()
-	newest := map[string]*delivery{}
-	err := bus.LastPerSubject(ctx, a.js, events.EventsStream, reduceFilters(w.Source.Filters()), func(m jetstream.Msg) error {
+	newest := map[string]*watchrun.Delivery{}
+	err := bus.LastPerSubject(ctx, a.js, events.EventsStream, bus.ReduceFilters(w.Source.Filters()), func(m jetstream.Msg) error {
 		ev, err := events.FromMsg(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
 		if err != nil || !w.Source.Match(ev.Type, ev.Key) {
 			return nil
@@ -326,8 +271,8 @@ func (a *Agent) runOnLoad(rt *runtime) {
 		if err != nil {
 			return nil
 		}
-		if d, ok := newest[ev.Key]; !ok || md.Sequence.Stream > d.seq {
-			newest[ev.Key] = &delivery{ev: ev, seq: md.Sequence.Stream, replay: a.replays.Add(1)}
+		if d, ok := newest[ev.Key]; !ok || md.Sequence.Stream > d.Seq {
+			newest[ev.Key] = &watchrun.Delivery{Event: ev, Seq: md.Sequence.Stream, Replay: a.replays.Add(1)}
 		}
 		return nil
 	})
@@ -335,14 +280,14 @@ func (a *Agent) runOnLoad(rt *runtime) {
 		a.log.Warn().Err(err).Str(logging.FieldWatch, w.Name).Msg("run_on_load: cannot read the latest events")
 		return
 	}
-	offers := make([]*delivery, 0, len(newest))
+	offers := make([]*watchrun.Delivery, 0, len(newest))
 	for _, d := range newest {
 		offers = append(offers, d)
 	}
-	sort.Slice(offers, func(i, j int) bool { return offers[i].seq < offers[j].seq })
+	sort.Slice(offers, func(i, j int) bool { return offers[i].Seq < offers[j].Seq })
 	for _, d := range offers {
-		d.refs.Store(1)
-		rt.offer(d)
+		d.Refs.Store(1)
+		rt.Offer(d)
 	}
 	a.log.Debug().Str(logging.FieldWatch, w.Name).Int("events", len(offers)).Msg("run_on_load")
 }
@@ -367,16 +312,16 @@ func (a *Agent) handleMsg(m jetstream.Msg) {
 		return
 	}
 	seq := md.Sequence.Stream
-	a.seen(seq)
+	a.cons.Seen(seq)
 	a.mu.Lock()
 	if _, held := a.unacked[seq]; held {
 		a.mu.Unlock()
 		a.metrics.redelivered.Inc()
 		return
 	}
-	var match []*runtime
+	var match []*watchrun.Runtime
 	for _, rt := range a.watches {
-		if rt.w.Source.Match(ev.Type, ev.Key) {
+		if rt.Watch().Source.Match(ev.Type, ev.Key) {
 			match = append(match, rt)
 		}
 	}
@@ -388,26 +333,26 @@ func (a *Agent) handleMsg(m jetstream.Msg) {
 	if md.NumDelivered > 1 {
 		a.metrics.redelivered.Inc()
 	}
-	d := &delivery{msg: m, ev: ev, seq: seq}
-	d.refs.Store(int32(len(match)))
+	d := &watchrun.Delivery{Msg: m, Event: ev, Seq: seq}
+	d.Refs.Store(int32(len(match)))
 	a.unacked[seq] = d
 	a.mu.Unlock()
 	for _, rt := range match {
-		rt.offer(d)
+		rt.Offer(d)
 	}
 }
 
 // release drops one watch's hold on an event; the last one acknowledges it.
-func (a *Agent) release(d *delivery) {
-	if d.refs.Add(-1) != 0 || d.msg == nil {
+func (a *Agent) release(d *watchrun.Delivery) {
+	if d.Refs.Add(-1) != 0 || d.Msg == nil {
 		return
 	}
-	if err := d.msg.Ack(); err != nil {
-		a.log.Warn().Err(err).Str(logging.FieldEventID, d.ev.ID).Msg("ack failed; the event will be redelivered")
+	if err := d.Msg.Ack(); err != nil {
+		a.log.Warn().Err(err).Str(logging.FieldEventID, d.Event.ID).Msg("ack failed; the event will be redelivered")
 	}
 	a.mu.Lock()
-	if a.unacked[d.seq] == d { // not a newer stream's event of the same seq
-		delete(a.unacked, d.seq)
+	if a.unacked[d.Seq] == d { // not a newer stream's event of the same seq
+		delete(a.unacked, d.Seq)
 	}
 	a.mu.Unlock()
 }
@@ -427,10 +372,10 @@ func (a *Agent) startRun(fn func(ctx context.Context)) bool {
 	return true
 }
 
-func (a *Agent) runtimes() []*runtime {
+func (a *Agent) runtimes() []*watchrun.Runtime {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := make([]*runtime, 0, len(a.watches))
+	out := make([]*watchrun.Runtime, 0, len(a.watches))
 	for _, rt := range a.watches {
 		out = append(out, rt)
 	}
@@ -441,13 +386,13 @@ func (a *Agent) runtimes() []*runtime {
 // so a long run is not redelivered while it is in flight.
 func (a *Agent) extendAcks() {
 	a.mu.Lock()
-	held := make([]*delivery, 0, len(a.unacked))
+	held := make([]*watchrun.Delivery, 0, len(a.unacked))
 	for _, d := range a.unacked {
 		held = append(held, d)
 	}
 	a.mu.Unlock()
 	for _, d := range held {
-		_ = d.msg.InProgress()
+		_ = d.Msg.InProgress()
 	}
 }
 
@@ -524,11 +469,8 @@ func (a *Agent) Close(ctx context.Context) error {
 	if !a.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	a.mu.Lock()
-	cc := a.consume
-	a.mu.Unlock()
-	if cc != nil {
-		cc.Stop()
+	if a.cons != nil {
+		a.cons.Stop()
 	}
 	a.runMu.Lock()
 	a.closing = true
@@ -561,7 +503,7 @@ func (a *Agent) Close(ctx context.Context) error {
 		// a restarted agent picks them up straight away.
 		a.mu.Lock()
 		for _, d := range a.unacked {
-			_ = d.msg.Nak()
+			_ = d.Msg.Nak()
 		}
 		a.mu.Unlock()
 		a.announce(true)
@@ -569,7 +511,7 @@ func (a *Agent) Close(ctx context.Context) error {
 		a.nc.Close()
 	}
 	if a.groups != nil {
-		a.groups.close()
+		a.groups.Close()
 	}
 	if a.lock != nil {
 		a.lock.Close()

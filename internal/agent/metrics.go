@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/agent/watchrun"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -12,18 +13,13 @@ import (
 type metrics struct {
 	reg          *prometheus.Registry
 	received     prometheus.Counter
-	runs         *prometheus.CounterVec
-	collapsed    *prometheus.CounterVec
-	discarded    *prometheus.CounterVec
-	duration     *prometheus.HistogramVec
-	latency      *prometheus.HistogramVec
 	reconnects   prometheus.Counter
 	consumerLost prometheus.Counter
 	watches      prometheus.Gauge
 	reloadErrs   prometheus.Counter
-	inFlight     *prometheus.GaugeVec
 	redelivered  prometheus.Counter
 	malformed    *prometheus.CounterVec
+	run          *watchrun.Metrics // the watches' runs, by watch
 }
 
 // Reasons of herald_agent_malformed_events_total: a fixed set, one per way
@@ -55,23 +51,6 @@ func newMetrics() *metrics {
 		received: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_agent_events_received_total", Help: "Events delivered to the agent by JetStream.",
 		}),
-		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_agent_runs_total", Help: "Decided runs by watch and outcome status.",
-		}, []string{"watch", "status"}),
-		collapsed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_agent_collapsed_total", Help: "Events superseded by a newer event for the same key before they ran (queue mode).",
-		}, []string{"watch"}),
-		discarded: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_agent_discarded_total", Help: "Events dropped because a run was in flight (discard mode).",
-		}, []string{"watch"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "herald_agent_run_duration_seconds", Help: "Wall time of runs, all attempts.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
-		}, []string{"watch"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "herald_agent_event_start_latency_seconds", Help: "From the event's time to the start of its run.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
-		}, []string{"watch"}),
 		consumerLost: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_agent_consumer_lost_total", Help: "Times the agent's event consumer was deleted on the server and set up again.",
 		}),
@@ -84,21 +63,19 @@ func newMetrics() *metrics {
 		reloadErrs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_agent_reload_errors_total", Help: "Watch files that failed to load; their previous version stays active.",
 		}),
-		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "herald_agent_runs_in_flight", Help: "Runs in flight by watch.",
-		}, []string{"watch"}),
 		redelivered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_agent_redeliveries_total", Help: "Events JetStream delivered again (after a crash or an ack timeout).",
 		}),
 		malformed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_agent_malformed_events_total", Help: "Events dropped (terminated) before any watch saw them, by reason.",
 		}, []string{"reason"}),
+		run: watchrun.NewMetrics(),
 	}
 	for _, r := range []string{reasonNoMetadata, reasonNotCloudEvent, reasonBadSubject, reasonSubjectMismatch, reasonInvalid} {
 		m.malformed.WithLabelValues(r)
 	}
-	m.reg.MustRegister(m.received, m.runs, m.collapsed, m.discarded, m.duration, m.latency,
-		m.reconnects, m.consumerLost, m.watches, m.reloadErrs, m.inFlight, m.redelivered, m.malformed,
+	m.reg.MustRegister(m.received, m.reconnects, m.consumerLost, m.watches, m.reloadErrs, m.redelivered, m.malformed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.run.Collectors()...)
 	return m
 }

@@ -46,7 +46,7 @@ func startQueueAgent(tb testing.TB, perKey int) (*Agent, *nats.Conn, jetstream.J
 	}
 	tb.Cleanup(func() { _ = a.Close(context.Background()) })
 	testutil.Eventually(tb, 20*time.Second, func() error {
-		if a.currentConsumer() == nil {
+		if a.cons.Current() == nil {
 			return os.ErrNotExist
 		}
 		return nil

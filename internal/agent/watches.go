@@ -4,12 +4,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
-	"github.com/fsnotify/fsnotify"
+	"github.com/heraldhq/herald/internal/agent/watchrun"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/watch"
 	"github.com/heraldhq/herald/internal/yamlfile"
@@ -30,103 +28,21 @@ func (a *Agent) Reload() {
 	}
 }
 
-// watchDir rescans the watches directory when it changes. Events are
-// debounced, and every rescan compares file contents, so editors that write
-// in several steps, renames and symlink swaps all end in one consistent load.
-// Every directory of the tree is watched, subdirectories created later
-// too: after a rescan finds a new one, it is watched and the tree is
-// rescanned once more, for the files written into it before the watch.
-func (a *Agent) watchDir(fw *fsnotify.Watcher, watched map[string]bool) {
+// watchDir rescans the watches directory when it changes (see
+// watch.Tree.Run) or a reload is asked for, until the agent closes.
+func (a *Agent) watchDir(tree *watch.Tree) {
 	defer a.wg.Done()
-	var fsEvents <-chan fsnotify.Event
-	var fsErrors <-chan error
-	if fw != nil {
-		defer fw.Close()
-		fsEvents, fsErrors = fw.Events, fw.Errors
-	}
-	var debounce <-chan time.Time
-	for {
-		select {
-		case <-a.ctx.Done():
-			return
-		case ev, ok := <-fsEvents:
-			if !ok {
-				fsEvents = nil
-				continue
-			}
-			// Hidden names are editors' temporary files, except "..data"
-			// style directories that a symlink swap replaces.
-			if base := filepath.Base(ev.Name); strings.HasPrefix(base, ".") && !strings.HasPrefix(base, "..") {
-				continue
-			}
-			debounce = time.After(a.cfg.Reload)
-		case err, ok := <-fsErrors:
-			if !ok {
-				fsErrors = nil
-				continue
-			}
-			a.log.Warn().Err(err).Msg("watching the watches dir")
-			debounce = time.After(a.cfg.Reload)
-		case <-a.reloadCh:
-			a.rescan(true)
-			if a.syncDirWatches(fw, watched) {
-				debounce = time.After(a.cfg.Reload)
-			}
-		case <-debounce:
-			debounce = nil
-			a.rescan(true)
-			if a.syncDirWatches(fw, watched) {
-				debounce = time.After(a.cfg.Reload)
-			}
-		}
-	}
+	tree.Run(a.ctx, a.cfg.Reload, a.reloadCh, func() []string {
+		a.rescan(true)
+		return a.watchedDirs()
+	})
 }
 
-// watchTree starts watching the watches directory itself (nil when the
-// system refuses: SIGHUP still reloads). syncDirWatches adds the rest.
-func (a *Agent) watchTree() (*fsnotify.Watcher, map[string]bool) {
-	watched := map[string]bool{}
-	fw, err := fsnotify.NewWatcher()
-	if err != nil {
-		a.log.Error().Err(err).Msg("cannot watch the watches dir; send SIGHUP to reload")
-		return nil, watched
-	}
-	a.syncDirWatches(fw, watched)
-	return fw, watched
-}
-
-// syncDirWatches makes fw watch exactly the directories the last rescan
-// read. It reports whether it added one.
-func (a *Agent) syncDirWatches(fw *fsnotify.Watcher, watched map[string]bool) bool {
-	if fw == nil {
-		return false
-	}
+// watchedDirs are the directories of the watches tree, as last read.
+func (a *Agent) watchedDirs() []string {
 	a.mu.Lock()
-	dirs := a.dirs
-	a.mu.Unlock()
-	want := map[string]bool{a.cfg.Watches: true}
-	for _, d := range dirs {
-		want[d] = true
-	}
-	added := false
-	for d := range want {
-		if watched[d] {
-			continue
-		}
-		if err := fw.Add(d); err != nil {
-			a.log.Error().Err(err).Str("dir", d).Msg("cannot watch a watches dir; send SIGHUP to reload")
-			continue
-		}
-		watched[d] = true
-		added = true
-	}
-	for d := range watched {
-		if !want[d] {
-			_ = fw.Remove(d) // gone already, most likely
-			delete(watched, d)
-		}
-	}
-	return added
+	defer a.mu.Unlock()
+	return a.dirs
 }
 
 // rescan loads what changed in the watches directory. A file that fails to
@@ -148,7 +64,7 @@ func (a *Agent) rescan(live bool) {
 		a.dirErr = err.Error()
 	}
 	seen := map[string]bool{}
-	var loaded []*runtime
+	var loaded []*watchrun.Runtime
 	for _, p := range tree.Files {
 		seen[p] = true
 		loaded = append(loaded, a.loadFile(p)...)
@@ -157,7 +73,7 @@ func (a *Agent) rescan(live bool) {
 	a.mu.Lock()
 	a.dirs = tree.Dirs
 	for p := range a.files {
-		if !seen[p] && !under(p, tree.Unreadable) {
+		if !seen[p] && !tree.Unread(p) {
 			gone = append(gone, p)
 		}
 	}
@@ -173,11 +89,11 @@ func (a *Agent) rescan(live bool) {
 	// Filters first, then run_on_load: an event stored in between is both
 	// delivered and read, and the policy runs its stream sequence once;
 	// the other order would lose it.
-	if err := a.ensureConsumer(false); err != nil {
+	if err := a.cons.Ensure(a.ctx, false); err != nil {
 		a.log.Error().Err(err).Msg("cannot update the consumer's filters; retrying on next reload")
 	}
 	for _, rt := range loaded {
-		if rt.watch().RunsOnLoad() {
+		if rt.Watch().RunsOnLoad() {
 			a.runOnLoad(rt)
 		}
 	}
@@ -186,7 +102,7 @@ func (a *Agent) rescan(live bool) {
 
 // loadFile parses one file and applies it if it is valid and changed. It
 // returns the runtimes that are new or changed.
-func (a *Agent) loadFile(p string) []*runtime {
+func (a *Agent) loadFile(p string) []*watchrun.Runtime {
 	data, err := yamlfile.ReadFile(p)
 	if err != nil {
 		a.metrics.reloadErrs.Inc()
@@ -232,7 +148,7 @@ func (a *Agent) loadFile(p string) []*runtime {
 	for _, w := range f.Watches {
 		newNames[w.Name] = w
 	}
-	var changed []*runtime
+	var changed []*watchrun.Runtime
 	for _, name := range st.names {
 		if _, keep := newNames[name]; !keep {
 			a.removeWatch(name, p)
@@ -247,7 +163,7 @@ func (a *Agent) loadFile(p string) []*runtime {
 		log := a.log.With().Str(logging.FieldWatch, w.Name).Str("file", p).Logger()
 		switch {
 		case rt == nil:
-			nrt, err := newRuntime(a, w)
+			nrt, err := watchrun.New(a.env, w)
 			if err != nil {
 				log.Error().Err(err).Msg("cannot build watch; skipped")
 				continue
@@ -257,8 +173,8 @@ func (a *Agent) loadFile(p string) []*runtime {
 			a.mu.Unlock()
 			changed = append(changed, nrt)
 			log.Info().Str("on", w.On).Str("run_mode", w.RunMode).Msg("watch loaded")
-		case !rt.watch().Equal(w):
-			if err := rt.update(w); err != nil {
+		case !rt.Watch().Equal(w):
+			if err := rt.Update(w); err != nil {
 				log.Error().Err(err).Msg("cannot update watch; previous version stays active")
 				continue
 			}
@@ -300,7 +216,7 @@ func (a *Agent) checkNames(p string, f *watch.File) error {
 func checkActions(p string, f *watch.File) error {
 	var errs []error
 	for i, w := range f.Watches {
-		if _, err := buildAction(w); err != nil {
+		if _, err := watchrun.BuildAction(w); err != nil {
 			errs = append(errs, &watch.FieldError{File: p, Line: w.Line, Field: fmt.Sprintf("watches[%d]", i), Msg: err.Error()})
 		}
 	}
@@ -324,19 +240,9 @@ func (a *Agent) removeWatch(name, file string) {
 	delete(a.watches, name)
 	a.mu.Unlock()
 	if rt != nil {
-		rt.remove()
+		rt.Remove()
 		a.log.Info().Str(logging.FieldWatch, name).Str("file", file).Msg("watch removed; an in-flight run finishes")
 	}
-}
-
-// under reports whether p is one of paths or inside one of them.
-func under(p string, paths []string) bool {
-	for _, u := range paths {
-		if p == u || strings.HasPrefix(p, u+string(filepath.Separator)) {
-			return true
-		}
-	}
-	return false
 }
 
 func splitErrors(err error) []string {

@@ -21,6 +21,17 @@ type Dir struct {
 	Unreadable []string
 }
 
+// Unread reports whether p is one of the Unreadable paths or inside one:
+// whether it is there is unknown.
+func (d *Dir) Unread(p string) bool {
+	for _, u := range d.Unreadable {
+		if p == u || strings.HasPrefix(p, u+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
+}
+
 // ReadDir reads a watches directory recursively, as the agent and herald
 // validate both do: every *.yaml and *.yml file (IsWatchFile) in path
 // order, hidden files and hidden directories skipped, symlinks followed.

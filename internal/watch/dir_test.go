@@ -75,3 +75,20 @@ func TestReadDir_Errors(t *testing.T) {
 		t.Errorf("the readable file is not returned: %+v", d)
 	}
 }
+
+// TestDir_Unread: a path is unread when it is an unreadable path or inside
+// one, not when it merely shares a prefix with one.
+func TestDir_Unread(t *testing.T) {
+	d := &watch.Dir{Unreadable: []string{"/w/team", "/w/x.yaml"}}
+	for p, want := range map[string]bool{
+		"/w/team":         true,
+		"/w/team/a.yaml":  true,
+		"/w/x.yaml":       true,
+		"/w/teams/a.yaml": false,
+		"/w/a.yaml":       false,
+	} {
+		if got := d.Unread(p); got != want {
+			t.Errorf("Unread(%s) = %v, want %v", p, got, want)
+		}
+	}
+}

@@ -1,4 +1,4 @@
-package agent
+package runjournal
 
 import (
 	"bufio"
@@ -54,7 +54,7 @@ func procAlive(pid int) bool {
 func TestGroups_KillLeftoversOfADeadAgent(t *testing.T) {
 	state := t.TempDir()
 	g := mustGroups(t, state)
-	g.killLeftovers() // opens the journal, as the agent's Start does
+	g.KillLeftovers() // opens the journal, as the agent's Start does
 	leader, line := startGroup(t, `sleep 300 & echo $!; wait`)
 	child, err := strconv.Atoi(line)
 	if err != nil {
@@ -77,8 +77,8 @@ func TestGroups_KillLeftoversOfADeadAgent(t *testing.T) {
 	}
 
 	next := mustGroups(t, state)
-	if n := next.killLeftovers(); n != 1 {
-		t.Errorf("killLeftovers signalled %d groups, want 1", n)
+	if n := next.KillLeftovers(); n != 1 {
+		t.Errorf("KillLeftovers signalled %d groups, want 1", n)
 	}
 	testutil.Eventually(t, 20*time.Second, func() error {
 		if procAlive(child) {
@@ -87,7 +87,7 @@ func TestGroups_KillLeftoversOfADeadAgent(t *testing.T) {
 		return nil
 	})
 	if recs := recorded(t, state); len(recs) != 0 {
-		t.Errorf("records left after killLeftovers: %v", recs)
+		t.Errorf("records left after KillLeftovers: %v", recs)
 	}
 }
 
@@ -104,8 +104,8 @@ func TestGroups_RecycledPidIsNotKilled(t *testing.T) {
 	if err := os.WriteFile(g.path, []byte(fmt.Sprintf("+ %d %d\n", pid, start-1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if n := g.killLeftovers(); n != 0 {
-		t.Errorf("killLeftovers signalled %d groups, want 0", n)
+	if n := g.KillLeftovers(); n != 0 {
+		t.Errorf("KillLeftovers signalled %d groups, want 0", n)
 	}
 	if !procAlive(pid) {
 		t.Fatalf("process %d, which reused a recorded pid, was killed", pid)
@@ -118,7 +118,7 @@ func TestGroups_RecycledPidIsNotKilled(t *testing.T) {
 func TestGroups_EndedRunLeavesNoRecord(t *testing.T) {
 	state := t.TempDir()
 	g := mustGroups(t, state)
-	g.killLeftovers() // opens the journal
+	g.KillLeftovers() // opens the journal
 	leader, _ := startGroup(t, `echo up; exec sleep 300`)
 	ended := g.GroupStarted(leader.Process.Pid)
 	if recs := recorded(t, state); len(recs) != 1 {
@@ -136,11 +136,11 @@ func TestGroups_EndedRunLeavesNoRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	if n := g.killLeftovers(); n != 0 {
-		t.Errorf("killLeftovers signalled %d groups for bad records", n)
+	if n := g.KillLeftovers(); n != 0 {
+		t.Errorf("KillLeftovers signalled %d groups for bad records", n)
 	}
 	if b, _ := os.ReadFile(g.path); string(b) != "boot "+bootID()+"\n" {
-		t.Errorf("journal not emptied after killLeftovers: %q", b)
+		t.Errorf("journal not emptied after KillLeftovers: %q", b)
 	}
 }
 
@@ -149,7 +149,7 @@ func TestGroups_EndedRunLeavesNoRecord(t *testing.T) {
 func TestGroups_JournalCompactsWhenIdle(t *testing.T) {
 	state := t.TempDir()
 	g := mustGroups(t, state)
-	g.killLeftovers()
+	g.KillLeftovers()
 	held, _ := startGroup(t, `echo up; exec sleep 300`)
 	hold := g.GroupStarted(held.Process.Pid) // in flight throughout
 	leader, _ := startGroup(t, `echo up; exec sleep 300`)
@@ -166,10 +166,10 @@ func TestGroups_JournalCompactsWhenIdle(t *testing.T) {
 	}
 }
 
-// mustGroups is newGroups for state, failing the test on error.
-func mustGroups(t *testing.T, state string) *groups {
+// mustGroups is New for state, failing the test on error.
+func mustGroups(t *testing.T, state string) *Journal {
 	t.Helper()
-	g, err := newGroups(state, zerolog.Nop())
+	g, err := New(state, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,8 +208,8 @@ func TestGroups_EarlierBootIsIgnored(t *testing.T) {
 	if recs := recorded(t, state); len(recs) != 0 {
 		t.Errorf("records of another boot read as in flight: %v", recs)
 	}
-	if n := g.killLeftovers(); n != 0 {
-		t.Errorf("killLeftovers signalled %d groups from another boot's journal", n)
+	if n := g.KillLeftovers(); n != 0 {
+		t.Errorf("KillLeftovers signalled %d groups from another boot's journal", n)
 	}
 	if !procAlive(pid) {
 		t.Fatalf("process %d was killed on a record of another boot", pid)
@@ -237,8 +237,8 @@ func TestGroups_LeaderGoneSparesOlderMembers(t *testing.T) {
 	}
 	_ = leader.Process.Kill()
 	_ = leader.Wait()
-	if n := g.killLeftovers(); n != 0 {
-		t.Errorf("killLeftovers signalled %d groups, want 0", n)
+	if n := g.KillLeftovers(); n != 0 {
+		t.Errorf("KillLeftovers signalled %d groups, want 0", n)
 	}
 	if !procAlive(child) {
 		t.Fatalf("member %d, older than the recorded run, was killed", child)

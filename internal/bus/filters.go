@@ -1,4 +1,4 @@
-package agent
+package bus
 
 import (
 	"sort"
@@ -7,15 +7,15 @@ import (
 	"github.com/heraldhq/herald/events"
 )
 
-// noneFilter is a subject no event uses: a consumer must have a filter, and
+// NoneFilter is a subject no event uses: a consumer must have a filter, and
 // an agent with no watches should receive nothing.
-const noneFilter = events.EventPrefix + "._none._"
+const NoneFilter = events.EventPrefix + "._none._"
 
-// reduceFilters returns a set of subject filters covering the same subjects
+// ReduceFilters returns a set of subject filters covering the same subjects
 // with no two overlapping, as JetStream requires of a consumer's
 // FilterSubjects. A filter covered by another is dropped; two that overlap
 // without one covering the other are widened to their common prefix + ">".
-func reduceFilters(in []string) []string {
+func ReduceFilters(in []string) []string {
 	set := map[string]bool{}
 	for _, f := range in {
 		set[f] = true
@@ -45,7 +45,7 @@ func reduceFilters(in []string) []string {
 	}
 	out := sortedKeys(set)
 	if len(out) == 0 {
-		return []string{noneFilter}
+		return []string{NoneFilter}
 	}
 	return out
 }

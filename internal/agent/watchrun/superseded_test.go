@@ -1,4 +1,4 @@
-package agent
+package watchrun
 
 import (
 	"fmt"
@@ -13,11 +13,11 @@ import (
 func TestSuperseded_ChainIsCarriedAndBounded(t *testing.T) {
 	for _, n := range []int{1, 5, events.MaxSuperseded, events.MaxSuperseded + 1, 2*events.MaxSuperseded + 7, 5000} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			ds := make([]*delivery, n+1)
+			ds := make([]*Delivery, n+1)
 			ids := make([]string, n+1)
 			for i := range ds {
 				ids[i] = fmt.Sprintf("e%d", i)
-				ds[i] = &delivery{ev: events.Event{ID: ids[i]}}
+				ds[i] = &Delivery{Event: events.Event{ID: ids[i]}}
 			}
 			for i := 1; i <= n; i++ {
 				ds[i].absorb("w", ds[i-1])

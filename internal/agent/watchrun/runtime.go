@@ -1,11 +1,10 @@
-package agent
+package watchrun
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -14,23 +13,7 @@ import (
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/runmode"
 	"github.com/heraldhq/herald/internal/watch"
-	"github.com/nats-io/nats.go/jetstream"
 )
-
-// delivery is one event handed to one or more watches. It is acknowledged
-// when the last watch holding it lets go.
-type delivery struct {
-	msg  jetstream.Msg // nil for run_on_load replays, which need no ack
-	ev   events.Event
-	seq  uint64
-	refs atomic.Int32
-	// replay numbers a run_on_load replay (msg nil) within this agent
-	// process, for its outcome's message id.
-	replay uint64
-
-	supMu sync.Mutex
-	sup   map[string]*superseded // by watch name: the events it replaced there
-}
 
 // run is one started item of a watch.
 type run struct {
@@ -39,10 +22,10 @@ type run struct {
 	policy runmode.Policy // the policy that started it; Done goes back to it
 }
 
-// runtime is one loaded watch: its config, action and run-mode policy.
+// Runtime is one loaded watch: its config, action and run-mode policy.
 // Its mutex guards the policy and the runs map; actions start outside it.
-type runtime struct {
-	a *Agent
+type Runtime struct {
+	env *Env
 
 	mu      sync.Mutex
 	w       *watch.Watch
@@ -58,14 +41,15 @@ type runtime struct {
 	cancelRetries context.CancelCauseFunc
 }
 
-// Why a run's retries stopped early; the cause of runtime.retries.
+// Why a run's retries stopped early; the cause of Runtime.retries.
 var (
 	errWatchChanged = errors.New("the watch was changed")
 	errWatchRemoved = errors.New("the watch was removed")
 )
 
-func newRuntime(a *Agent, w *watch.Watch) (*runtime, error) {
-	act, err := buildAction(w)
+// New builds the runtime of watch w, which decides and runs in env.
+func New(env *Env, w *watch.Watch) (*Runtime, error) {
+	act, err := BuildAction(w)
 	if err != nil {
 		return nil, err
 	}
@@ -73,15 +57,15 @@ func newRuntime(a *Agent, w *watch.Watch) (*runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &runtime{a: a, w: w, action: act, policy: p, running: map[uint64]*run{}}
+	rt := &Runtime{env: env, w: w, action: act, policy: p, running: map[uint64]*run{}}
 	rt.retries, rt.cancelRetries = context.WithCancelCause(context.Background())
 	return rt, nil
 }
 
-// buildAction turns a watch into its action: the watch's fields as an
+// BuildAction turns a watch into its action: the watch's fields as an
 // actions.Spec for actions.Build. watch.Parse has checked that exactly one
 // kind is set.
-func buildAction(w *watch.Watch) (actions.Action, error) {
+func BuildAction(w *watch.Watch) (actions.Action, error) {
 	var sig syscall.Signal
 	if w.NotifySignal != "" {
 		sig, _ = watch.ParseSignal(w.NotifySignal)
@@ -107,11 +91,11 @@ func buildAction(w *watch.Watch) (actions.Action, error) {
 	return actions.Build(spec)
 }
 
-// update swaps in a new version of the watch. In-flight runs finish with
+// Update swaps in a new version of the watch. In-flight runs finish with
 // the action they started with; pending events move to the new policy when
 // the run mode changed.
-func (rt *runtime) update(w *watch.Watch) error {
-	act, err := buildAction(w)
+func (rt *Runtime) Update(w *watch.Watch) error {
+	act, err := BuildAction(w)
 	if err != nil {
 		return err
 	}
@@ -133,58 +117,59 @@ func (rt *runtime) update(w *watch.Watch) error {
 	}
 	rt.mu.Unlock()
 	for _, it := range moved {
-		rt.offer(it.Value.(*delivery))
+		rt.Offer(it.Value.(*Delivery))
 	}
 	return nil
 }
 
-// remove stops the watch taking events. Pending events are let go (acked
+// Remove stops the watch taking events. Pending events are let go (acked
 // once no other watch holds them); in-flight runs finish.
-func (rt *runtime) remove() {
+func (rt *Runtime) Remove() {
 	rt.mu.Lock()
 	rt.removed = true
 	rt.cancelRetries(errWatchRemoved)
 	pending := rt.policy.Drain()
 	rt.mu.Unlock()
 	for _, it := range pending {
-		rt.a.release(it.Value.(*delivery))
+		rt.env.Release(it.Value.(*Delivery))
 	}
 }
 
-func (rt *runtime) watch() *watch.Watch {
+// Watch is the version of the watch in use.
+func (rt *Runtime) Watch() *watch.Watch {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	return rt.w
 }
 
-// offer hands an event to the watch's policy and carries out its decision.
-func (rt *runtime) offer(d *delivery) {
+// Offer hands an event to the watch's policy and carries out its decision.
+func (rt *Runtime) Offer(d *Delivery) {
 	rt.mu.Lock()
 	if rt.removed {
 		rt.mu.Unlock()
-		rt.a.release(d)
+		rt.env.Release(d)
 		return
 	}
 	if rt.stopped != "" {
 		w, why := rt.w, rt.stopped
 		rt.mu.Unlock()
-		rt.a.decide(w, d, events.Outcome{Status: events.StatusDiscarded, Error: why})
+		rt.env.decide(w, d, events.Outcome{Status: events.StatusDiscarded, Error: why})
 		return
 	}
-	res := rt.policy.Offer(runmode.Item{Key: d.ev.Key, Seq: d.seq, Value: d})
+	res := rt.policy.Offer(runmode.Item{Key: d.Event.Key, Seq: d.Seq, Value: d})
 	// Fold each superseded event into the one that replaced it before
 	// rt.mu is let go: the replacing event cannot start (and publish its
 	// outcome) before it holds the record.
 	for _, dr := range res.Dropped {
 		if dr.By != nil {
-			dr.By.Value.(*delivery).absorb(rt.w.Name, dr.Item.Value.(*delivery))
+			dr.By.Value.(*Delivery).absorb(rt.w.Name, dr.Item.Value.(*Delivery))
 		}
 	}
 	rt.mu.Unlock()
 	rt.carryOut(res)
 }
 
-func (rt *runtime) carryOut(res runmode.Result) {
+func (rt *Runtime) carryOut(res runmode.Result) {
 	rt.mu.Lock()
 	w := rt.w
 	var notify []chan struct{}
@@ -203,17 +188,17 @@ func (rt *runtime) carryOut(res runmode.Result) {
 	rt.mu.Unlock()
 
 	for _, dr := range res.Dropped {
-		d := dr.Item.Value.(*delivery)
+		d := dr.Item.Value.(*Delivery)
 		switch {
 		case dr.Status == string(events.StatusDiscarded):
-			rt.a.decide(w, d, events.Outcome{Status: events.StatusDiscarded})
+			rt.env.decide(w, d, events.Outcome{Status: events.StatusDiscarded})
 		case dr.By != nil:
-			rt.a.supersede(w, d, dr.By.Value.(*delivery))
+			rt.env.supersede(w, d, dr.By.Value.(*Delivery))
 		default:
 			// A redelivery, or an older event arriving after a newer one for
 			// its key already started: nothing to decide, only to let go.
-			rt.a.metrics.collapsed.WithLabelValues(w.Name).Inc()
-			rt.a.release(d)
+			rt.env.Metrics.collapsed.WithLabelValues(w.Name).Inc()
+			rt.env.Release(d)
 		}
 	}
 	for _, c := range notify {
@@ -223,7 +208,7 @@ func (rt *runtime) carryOut(res runmode.Result) {
 		}
 	}
 	for _, r := range starts {
-		if !rt.a.startRun(func(ctx context.Context) { rt.execute(ctx, retries, w, act, r) }) {
+		if !rt.env.Start(func(ctx context.Context) { rt.execute(ctx, retries, w, act, r) }) {
 			// Shutting down: leave the event unacknowledged for redelivery.
 			return
 		}
@@ -236,16 +221,16 @@ func (rt *runtime) carryOut(res runmode.Result) {
 // this version of the watch is changed or removed: the attempt in flight
 // finishes, no further one starts, and the outcome is that of the last
 // attempt with error saying why the retries stopped.
-func (rt *runtime) execute(ctx, retries context.Context, w *watch.Watch, act actions.Action, r *run) {
-	d := r.item.Value.(*delivery)
-	// rt.a.log carries the host already.
-	lc := rt.a.log.With().Str(logging.FieldEventID, d.ev.ID).Str(logging.FieldWatch, w.Name).
-		Str(logging.FieldKey, d.ev.Key)
+func (rt *Runtime) execute(ctx, retries context.Context, w *watch.Watch, act actions.Action, r *run) {
+	d := r.item.Value.(*Delivery)
+	// rt.env.Log carries the host already.
+	lc := rt.env.Log.With().Str(logging.FieldEventID, d.Event.ID).Str(logging.FieldWatch, w.Name).
+		Str(logging.FieldKey, d.Event.Key)
 	if w.Description != "" {
 		lc = lc.Str(logging.FieldDescription, w.Description)
 	}
 	log := lc.Logger()
-	m := rt.a.metrics
+	m := rt.env.Metrics
 	m.inFlight.WithLabelValues(w.Name).Inc()
 	defer m.inFlight.WithLabelValues(w.Name).Dec()
 	start := time.Now()
@@ -256,11 +241,11 @@ func (rt *runtime) execute(ctx, retries context.Context, w *watch.Watch, act act
 	for attempt := 1; attempt <= w.Attempts(); attempt++ {
 		attempts = attempt
 		log.Debug().Int("attempt", attempt).Msg("run starting")
-		res = act.Run(ctx, actions.Request{Event: d.ev, Watch: w.Name, Host: rt.a.cfg.Name, Attempt: attempt, Notify: r.notify})
+		res = act.Run(ctx, actions.Request{Event: d.Event, Watch: w.Name, Host: rt.env.Host, Attempt: attempt, Notify: r.notify})
 		if started.IsZero() && !res.Started.IsZero() {
 			started = res.Started
-			if !d.ev.Time.IsZero() {
-				m.latency.WithLabelValues(w.Name).Observe(started.Sub(d.ev.Time).Seconds())
+			if !d.Event.Time.IsZero() {
+				m.latency.WithLabelValues(w.Name).Observe(started.Sub(d.Event.Time).Seconds())
 			}
 		}
 		if res.Status == events.StatusOK || ctx.Err() != nil || attempt == w.Attempts() {
@@ -323,7 +308,7 @@ func (rt *runtime) execute(ctx, retries context.Context, w *watch.Watch, act act
 	}
 	ev.Str("status", string(res.Status)).Int("attempts", attempts).Float64("duration_ms", o.DurationMS).
 		Interface("exit_code", res.ExitCode).Str("signal", res.Signal).Msg("run finished")
-	rt.a.decide(w, d, o)
+	rt.env.decide(w, d, o)
 
 	rt.mu.Lock()
 	if rt.running[r.item.Seq] == r { // not a newer stream's event of the same seq
@@ -345,6 +330,24 @@ func (rt *runtime) execute(ctx, retries context.Context, w *watch.Watch, act act
 	rt.mu.Unlock()
 	rt.carryOut(next)
 	for _, it := range drained {
-		rt.a.decide(w, it.Value.(*delivery), events.Outcome{Status: events.StatusDiscarded, Error: why})
+		rt.env.decide(w, it.Value.(*Delivery), events.Outcome{Status: events.StatusDiscarded, Error: why})
+	}
+}
+
+// RestartPolicy replaces the watch's run-mode policy with a new, empty one.
+// Pending events belong to a stream that is gone: they are let go without
+// an outcome. Runs in flight finish with the policy that started them.
+func (rt *Runtime) RestartPolicy() {
+	rt.mu.Lock()
+	p, err := runmode.New(rt.w.RunMode, rt.w.MaxParallel)
+	if err != nil {
+		rt.mu.Unlock()
+		return // the watch was validated: cannot happen
+	}
+	pending := rt.policy.Drain()
+	rt.policy = p
+	rt.mu.Unlock()
+	for _, it := range pending {
+		rt.env.Release(it.Value.(*Delivery))
 	}
 }

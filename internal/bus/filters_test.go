@@ -1,10 +1,11 @@
-package agent
+package bus_test
 
 import (
 	"math/rand"
 	"strings"
 	"testing"
 
+	"github.com/heraldhq/herald/internal/bus"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -31,7 +32,7 @@ func TestReduceFilters_Property(t *testing.T) {
 		for range 1 + r.Intn(5) {
 			in = append(in, gen())
 		}
-		out := reduceFilters(in)
+		out := bus.ReduceFilters(in)
 		for i, a := range out {
 			for _, b := range out[i+1:] {
 				if server.SubjectsCollide(a, b) {
@@ -58,7 +59,7 @@ func TestReduceFilters_Property(t *testing.T) {
 			}
 		}
 	}
-	if got := reduceFilters(nil); len(got) != 1 || got[0] != noneFilter {
+	if got := bus.ReduceFilters(nil); len(got) != 1 || got[0] != bus.NoneFilter {
 		t.Fatalf("no watches: %v", got)
 	}
 }

@@ -1,4 +1,4 @@
-package agent
+package runjournal
 
 import (
 	"errors"
@@ -32,29 +32,31 @@ const groupsFile = "runs.log"
 // time no run is in flight.
 const groupsCompactAt = 1 << 20
 
-// groups records the process groups of the agent's runs (it is the
+// Journal records the process groups of the agent's runs (it is the
 // actions.GroupRecorder of every run) and, at start, kills what an agent
 // that died before (SIGKILL, OOM) left of its runs: Pdeathsig kills only a
 // run's leader, not "sleep 300 &" in its group.
-type groups struct {
+type Journal struct {
 	path string
 	log  zerolog.Logger
 
 	mu   sync.Mutex
-	f    *os.File // the journal, append-only; nil until killLeftovers
+	f    *os.File // the journal, append-only; nil until KillLeftovers
 	live int      // groups recorded and not ended
 	size int64
 }
 
-func newGroups(state string, log zerolog.Logger) (*groups, error) {
+// New makes the state dir if need be and returns the journal kept in it,
+// not yet open: KillLeftovers opens it.
+func New(state string, log zerolog.Logger) (*Journal, error) {
 	if err := os.MkdirAll(state, 0o700); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	return &groups{path: filepath.Join(state, groupsFile), log: log}, nil
+	return &Journal{path: filepath.Join(state, groupsFile), log: log}, nil
 }
 
 // GroupStarted records pgid until the returned func is called.
-func (g *groups) GroupStarted(pgid int) func() {
+func (g *Journal) GroupStarted(pgid int) func() {
 	start, err := procStart(pgid)
 	if err != nil {
 		g.log.Warn().Err(err).Int("pgid", pgid).Msg("cannot record the run's process group")
@@ -85,7 +87,7 @@ func (g *groups) GroupStarted(pgid int) func() {
 }
 
 // append writes one journal line; g.mu is held.
-func (g *groups) append(line string) bool {
+func (g *Journal) append(line string) bool {
 	if g.f == nil {
 		g.log.Warn().Msg("cannot record the run's process group: the journal is not open")
 		return false
@@ -99,8 +101,8 @@ func (g *groups) append(line string) bool {
 	return true
 }
 
-// close closes the journal; runs still in flight stay recorded.
-func (g *groups) close() {
+// Close closes the journal; runs still in flight stay recorded.
+func (g *Journal) Close() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.f != nil {
@@ -156,7 +158,7 @@ func leftovers(path string) (recs [][2]uint64, bad int, err error) {
 	return recs, bad, nil
 }
 
-// killLeftovers sends SIGKILL to every group the journal holds as not
+// KillLeftovers sends SIGKILL to every group the journal holds as not
 // ended, empties the journal and opens it for this agent's runs. It must
 // run before the agent starts any run. When the recorded leader is still
 // that process (same pid and start time), its whole group is the run's and
@@ -165,7 +167,7 @@ func leftovers(path string) (recs [][2]uint64, bad int, err error) {
 // that started before the run cannot be part of it. A live leader with
 // another start time is a recycled pid: nothing is killed. Records of an
 // earlier boot are ignored. It returns how many groups it signalled.
-func (g *groups) killLeftovers() int {
+func (g *Journal) KillLeftovers() int {
 	recs, bad, err := leftovers(g.path)
 	if err != nil {
 		g.log.Warn().Err(err).Str("file", g.path).Msg("cannot read the recorded process groups")

@@ -1,4 +1,4 @@
-package agent
+package watchrun
 
 import "github.com/heraldhq/herald/events"
 
@@ -42,7 +42,7 @@ func (s *superseded) list() []string {
 
 // absorb records that old was superseded by d for watch, carrying forward
 // what old had absorbed for that watch (older than old itself).
-func (d *delivery) absorb(watch string, old *delivery) {
+func (d *Delivery) absorb(watch string, old *Delivery) {
 	carried := old.takeSuperseded(watch)
 	d.supMu.Lock()
 	defer d.supMu.Unlock()
@@ -59,11 +59,11 @@ func (d *delivery) absorb(watch string, old *delivery) {
 		s.merge(carried)
 	}
 	d.sup[watch] = s
-	s.add(old.ev.ID)
+	s.add(old.Event.ID)
 }
 
 // takeSuperseded removes and returns what d absorbed for watch, or nil.
-func (d *delivery) takeSuperseded(watch string) *superseded {
+func (d *Delivery) takeSuperseded(watch string) *superseded {
 	d.supMu.Lock()
 	defer d.supMu.Unlock()
 	s := d.sup[watch]

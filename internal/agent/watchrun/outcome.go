@@ -1,4 +1,4 @@
-package agent
+package watchrun
 
 import (
 	"strconv"
@@ -15,38 +15,38 @@ import (
 // repeated publish from being stored twice. The outcome carries the events
 // this run absorbed for the watch (queue mode, superseded before they
 // ran). decide does not block on the store.
-func (a *Agent) decide(w *watch.Watch, d *delivery, o events.Outcome) {
-	o.EventID, o.EventType, o.Key, o.Version = d.ev.ID, d.ev.Type, d.ev.Key, d.ev.Version
-	o.Watch, o.Host = w.Name, a.cfg.Name
+func (e *Env) decide(w *watch.Watch, d *Delivery, o events.Outcome) {
+	o.EventID, o.EventType, o.Key, o.Version = d.Event.ID, d.Event.Type, d.Event.Key, d.Event.Version
+	o.Watch, o.Host = w.Name, e.Host
 	o.Description = w.Description
 	if s := d.takeSuperseded(w.Name); s != nil {
 		o.Superseded, o.SupersededCount = s.list(), s.count
 	}
-	a.metrics.runs.WithLabelValues(w.Name, string(o.Status)).Inc()
+	e.Metrics.runs.WithLabelValues(w.Name, string(o.Status)).Inc()
 	if o.Status == events.StatusDiscarded {
-		a.metrics.discarded.WithLabelValues(w.Name).Inc()
-		a.log.Debug().Str(logging.FieldEventID, d.ev.ID).Str(logging.FieldWatch, w.Name).
+		e.Metrics.discarded.WithLabelValues(w.Name).Inc()
+		e.Log.Debug().Str(logging.FieldEventID, d.Event.ID).Str(logging.FieldWatch, w.Name).
 			Str("status", string(o.Status)).Msg("event decided without a run")
 	}
-	id := events.OutcomeMsgID(d.ev, a.cfg.Name, w.Name)
-	if d.msg == nil {
+	id := events.OutcomeMsgID(d.Event, e.Host, w.Name)
+	if d.Msg == nil {
 		// A run_on_load replay runs an event that may have run before: its
 		// outcome is a new one, not a retry (unique per agent start and
 		// replay).
-		id += "/load/" + strconv.FormatInt(a.started.UnixNano(), 36) + "." + strconv.FormatUint(d.replay, 36)
+		id += "/load/" + e.LoadID + "." + strconv.FormatUint(d.Replay, 36)
 	}
-	if err := a.outcomes.StoreID(o, id, func() { a.release(d) }); err != nil {
+	if err := e.Store(o, id, func() { e.Release(d) }); err != nil {
 		// Closed: the agent is stopping and the event is redelivered.
-		a.log.Warn().Err(err).Str(logging.FieldEventID, d.ev.ID).Str(logging.FieldWatch, w.Name).Msg("cannot store outcome; the event will be redelivered")
+		e.Log.Warn().Err(err).Str(logging.FieldEventID, d.Event.ID).Str(logging.FieldWatch, w.Name).Msg("cannot store outcome; the event will be redelivered")
 	}
 }
 
 // supersede lets go at once of an event that a newer one, by, replaced
 // before it ran: it gets no outcome of its own. The runtime has already
 // folded it into by's record for the watch (absorb), so by's run lists it.
-func (a *Agent) supersede(w *watch.Watch, d, by *delivery) {
-	a.metrics.collapsed.WithLabelValues(w.Name).Inc()
-	a.log.Debug().Str(logging.FieldEventID, d.ev.ID).Str(logging.FieldWatch, w.Name).
-		Str("superseded_by", by.ev.ID).Msg("event superseded")
-	a.release(d)
+func (e *Env) supersede(w *watch.Watch, d, by *Delivery) {
+	e.Metrics.collapsed.WithLabelValues(w.Name).Inc()
+	e.Log.Debug().Str(logging.FieldEventID, d.Event.ID).Str(logging.FieldWatch, w.Name).
+		Str("superseded_by", by.Event.ID).Msg("event superseded")
+	e.Release(d)
 }

@@ -1,0 +1,29 @@
+package watchrun
+
+import (
+	"context"
+
+	"github.com/heraldhq/herald/events"
+	"github.com/rs/zerolog"
+)
+
+// Env is what the runtimes of one agent's watches need from the agent.
+// Every field is set before the first runtime is made.
+type Env struct {
+	// Host is the agent's name, in every outcome and action request.
+	Host string
+	// Log is the agent's logger (it carries the host).
+	Log     zerolog.Logger
+	Metrics *Metrics
+	// LoadID is unique per agent start; it makes the outcome ids of
+	// run_on_load replays new ones.
+	LoadID string
+	// Store publishes an outcome with message id id and calls stored once
+	// JetStream has stored it; an error means it never will (closed).
+	Store func(o events.Outcome, id string, stored func()) error
+	// Release drops one watch's hold on an event; the last one lets it go.
+	Release func(d *Delivery)
+	// Start runs run in a goroutine of the agent's, with a context that
+	// ends when the agent stops, unless the agent is closing (false).
+	Start func(run func(ctx context.Context)) bool
+}

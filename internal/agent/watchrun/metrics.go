@@ -1,0 +1,45 @@
+package watchrun
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the runtimes' Prometheus series, by watch; the agent
+// registers them (Collectors) beside its own.
+type Metrics struct {
+	runs      *prometheus.CounterVec
+	collapsed *prometheus.CounterVec
+	discarded *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	latency   *prometheus.HistogramVec
+	inFlight  *prometheus.GaugeVec
+}
+
+// NewMetrics makes the series, unregistered.
+func NewMetrics() *Metrics {
+	return &Metrics{
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_agent_runs_total", Help: "Decided runs by watch and outcome status.",
+		}, []string{"watch", "status"}),
+		collapsed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_agent_collapsed_total", Help: "Events superseded by a newer event for the same key before they ran (queue mode).",
+		}, []string{"watch"}),
+		discarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_agent_discarded_total", Help: "Events dropped because a run was in flight (discard mode).",
+		}, []string{"watch"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "herald_agent_run_duration_seconds", Help: "Wall time of runs, all attempts.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}, []string{"watch"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "herald_agent_event_start_latency_seconds", Help: "From the event's time to the start of its run.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
+		}, []string{"watch"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "herald_agent_runs_in_flight", Help: "Runs in flight by watch.",
+		}, []string{"watch"}),
+	}
+}
+
+// Collectors are the series, for the agent's registry.
+func (m *Metrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.runs, m.collapsed, m.discarded, m.duration, m.latency, m.inFlight}
+}
