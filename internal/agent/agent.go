@@ -126,7 +126,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		Store: func(o events.Outcome, id string, stored func()) error {
 			return a.outcomes.StoreID(o, id, stored) // a.outcomes is set before any event is offered
 		},
-		Release: a.release, Start: a.startRun,
+		Release: a.release, Start: a.startRun, BuildAction: a.cfg.ActionBuilder,
 	}
 	if err := a.takeLock(); err != nil {
 		return err

@@ -6,9 +6,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/internal/fielderr"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
+	"github.com/heraldhq/herald/internal/watch"
 	"github.com/heraldhq/herald/internal/yamlfile"
 )
 
@@ -39,6 +41,11 @@ type Config struct {
 	// host: whoever may publish to herald.callhook.<name> can then run
 	// commands as the agent's user. Off, the agent refuses every request.
 	AcceptHooks bool `yaml:"accept_hooks"`
+	// ActionBuilder, when set, turns each watch into its action instead of
+	// its exec/hooksdir spec. Not a flag or file key: only a program that
+	// embeds agents sets it (the bench's fleet simulator, which runs a no-op
+	// in process so that it measures the bus, not fork and exec).
+	ActionBuilder func(*watch.Watch) (actions.Action, error) `yaml:"-"`
 }
 
 // DefaultConfig returns the defaults. The NATS URL defaults to

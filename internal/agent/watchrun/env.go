@@ -3,7 +3,9 @@ package watchrun
 import (
 	"context"
 
+	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/watch"
 	"github.com/rs/zerolog"
 )
 
@@ -26,4 +28,14 @@ type Env struct {
 	// Start runs run in a goroutine of the agent's, with a context that
 	// ends when the agent stops, unless the agent is closing (false).
 	Start func(run func(ctx context.Context)) bool
+	// BuildAction turns a watch into its action; nil is BuildAction. Only
+	// an embedder replaces it (the bench's fleet simulator runs no process).
+	BuildAction func(w *watch.Watch) (actions.Action, error)
+}
+
+func (e *Env) build(w *watch.Watch) (actions.Action, error) {
+	if e.BuildAction != nil {
+		return e.BuildAction(w)
+	}
+	return BuildAction(w)
 }

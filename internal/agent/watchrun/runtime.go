@@ -49,7 +49,7 @@ var (
 
 // New builds the runtime of watch w, which decides and runs in env.
 func New(env *Env, w *watch.Watch) (*Runtime, error) {
-	act, err := BuildAction(w)
+	act, err := env.build(w)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +95,7 @@ func BuildAction(w *watch.Watch) (actions.Action, error) {
 // the action they started with; pending events move to the new policy when
 // the run mode changed.
 func (rt *Runtime) Update(w *watch.Watch) error {
-	act, err := BuildAction(w)
+	act, err := rt.env.build(w)
 	if err != nil {
 		return err
 	}
