@@ -261,7 +261,10 @@ func runModel(model string, n, nEvents int, cluster, doRestart bool) (res result
 		sc.RePublish = &jetstream.RePublish{Source: "herald.event.>", Destination: live + ".>"}
 	}
 	for deadline := time.Now().Add(60 * time.Second); ; {
-		if _, err = js.CreateStream(ctx, sc); err == nil || time.Now().After(deadline) {
+		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err = js.CreateStream(actx, sc)
+		acancel()
+		if err == nil || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond) // the cluster elects its meta leader
