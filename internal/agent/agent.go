@@ -17,9 +17,9 @@ import (
 
 	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
-	"github.com/heraldhq/herald/internal/agent/durable"
 	"github.com/heraldhq/herald/internal/agent/watchrun"
 	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/feed"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/runjournal"
@@ -42,7 +42,7 @@ type Agent struct {
 
 	nc       *nats.Conn
 	js       jetstream.JetStream
-	cons     *durable.Consumer // the durable event consumer, from Start on
+	feed     *feed.Feed // the agent's events, from Start on
 	outcomes *bus.OutcomeStore
 
 	ctx    context.Context // cancelled by Close: stops loops
@@ -59,9 +59,8 @@ type Agent struct {
 	mu      sync.Mutex
 	watches map[string]*watchrun.Runtime // by watch name
 	files   map[string]fileState
-	dirs    []string // directories of the watches tree, as last read
-	dirErr  string   // what could not be read in it, as last logged (rescan only)
-	unacked map[uint64]*watchrun.Delivery
+	dirs    []string      // directories of the watches tree, as last read
+	dirErr  string        // what could not be read in it, as last logged (rescan only)
 	replays atomic.Uint64 // run_on_load replays offered, for their outcome ids
 
 	started   time.Time
@@ -83,7 +82,7 @@ func New(cfg Config, log zerolog.Logger) (*Agent, error) {
 	return &Agent{
 		cfg: cfg, log: log.With().Str(logging.FieldHost, cfg.Name).Logger(), metrics: newMetrics(),
 		ctx: ctx, cancel: cancel, runCtx: runCtx, runCancel: runCancel,
-		watches: map[string]*watchrun.Runtime{}, files: map[string]fileState{}, unacked: map[uint64]*watchrun.Delivery{},
+		watches: map[string]*watchrun.Runtime{}, files: map[string]fileState{},
 		reloadCh: make(chan struct{}, 1),
 	}, nil
 }
@@ -188,10 +187,12 @@ func (a *Agent) Start(ctx context.Context) error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	a.js = js
-	a.cons = durable.New(durable.Config{
-		Name: a.cfg.Name, AckWait: a.cfg.AckWait, NC: nc, JS: js, Log: a.log, Lost: a.metrics.consumerLost,
-		Filters: a.watchFilters, Handle: a.handleMsg, Consuming: func() { a.announce(false) }, NewStream: a.newStream,
-	})
+	if a.feed, err = feed.New(nc, js, feed.Config{
+		Stream: events.EventsStream, StateFile: filepath.Join(a.cfg.State, feedState),
+		Verify: a.cfg.VerifyEvery, Started: a.consuming, NewStream: a.newStream, Log: a.log,
+	}); err != nil {
+		return err
+	}
 	scfg := bus.DefaultOutcomeStoreConfig()
 	scfg.OnRetry = logging.OutcomeRetries(a.log, "outcome not stored yet; retrying (its event stays unacknowledged)")
 	if a.outcomes, err = bus.NewOutcomeStore(nc, scfg); err != nil {
@@ -215,20 +216,37 @@ func (a *Agent) Start(ctx context.Context) error {
 	return nil
 }
 
-// bootstrap creates the durable consumer (retrying while NATS or the
-// streams are not there yet), replays run_on_load, then consumes until
-// the agent closes (see durable.Consumer.Consume).
+// feedState is the feed's position file in the state dir.
+const feedState = "events.json"
+
+// bootstrap follows the watches' subjects and runs the feed until the
+// agent closes: the feed reads what the agent had not decided (or starts
+// at the stream's end), calls consuming, then delivers every new event.
 func (a *Agent) bootstrap() {
 	defer a.wg.Done()
-	if !a.cons.SetUp(a.ctx) {
-		return
+	a.setFilters()
+	if err := a.feed.Run(a.ctx, a.handleMsgs); err != nil {
+		a.log.Error().Err(err).Msg("event feed stopped")
 	}
+}
+
+// setFilters makes the feed follow the subjects of the loaded watches.
+func (a *Agent) setFilters() {
+	if err := a.feed.SetFilters(bus.ReduceFilters(a.watchFilters())); err != nil {
+		a.log.Error().Err(err).Msg("cannot follow the watches' subjects; retrying on next reload")
+	}
+}
+
+// consuming runs once the feed knows its position, before any live event:
+// run_on_load, then the announcement that the agent is up.
+func (a *Agent) consuming() {
 	for _, rt := range a.runtimes() {
 		if rt.Watch().RunsOnLoad() {
 			a.runOnLoad(rt)
 		}
 	}
-	a.cons.Consume(a.ctx)
+	a.log.Info().Strs("filters", bus.ReduceFilters(a.watchFilters())).Uint64("position", a.feed.Position()).Msg("agent consuming events")
+	a.announce(false)
 }
 
 // watchFilters are the subjects the loaded watches select.
@@ -241,12 +259,9 @@ func (a *Agent) watchFilters() []string {
 }
 
 // newStream forgets what the agent holds of an events stream that was
-// recreated: held events, whose sequences the new one reuses, and every
-// watch's run-mode memory. Runs in flight finish.
+// recreated: every watch's run-mode memory (the feed drops its own
+// record, whose sequences the new stream reuses). Runs in flight finish.
 func (a *Agent) newStream() {
-	a.mu.Lock()
-	clear(a.unacked)
-	a.mu.Unlock()
 	for _, rt := range a.runtimes() {
 		rt.RestartPolicy()
 	}
@@ -292,69 +307,57 @@ func (a *Agent) runOnLoad(rt *watchrun.Runtime) {
 	a.log.Debug().Str(logging.FieldWatch, w.Name).Int("events", len(offers)).Msg("run_on_load")
 }
 
-// handleMsg is called by the consumer for each event, one at a time. It
-// must not block: policies decide at once and runs start in goroutines.
-func (a *Agent) handleMsg(m jetstream.Msg) {
-	a.metrics.received.Inc()
-	md, err := m.Metadata()
-	if err != nil {
-		a.metrics.malformed.WithLabelValues(reasonNoMetadata).Inc()
-		a.log.Warn().Err(err).Str("reason", reasonNoMetadata).Msg("event without metadata; terminating it")
-		_ = m.Term()
-		return
+// handleMsgs is called by the feed, from one goroutine, in stream order.
+// It must not block: policies decide at once and runs start in
+// goroutines. A catch-up batch holds what the feed read rather than
+// received live (after a restart, a reconnect or a loss): the newest event
+// of each subject, the older ones decided with it.
+func (a *Agent) handleMsgs(msgs []feed.Msg, catchUp bool) {
+	for _, m := range msgs {
+		a.handleMsg(m, catchUp)
 	}
-	ev, err := events.FromMsg(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
+}
+
+func (a *Agent) handleMsg(m feed.Msg, catchUp bool) {
+	a.metrics.received.Inc()
+	if catchUp {
+		a.metrics.redelivered.Inc()
+		a.metrics.caughtUp.Add(float64(1 + len(m.Superseded)))
+	}
+	ev, err := events.FromMsg(&nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
 	if err != nil {
 		reason := malformedReason(err)
 		a.metrics.malformed.WithLabelValues(reason).Inc()
-		a.log.Warn().Err(err).Str("reason", reason).Str("subject", m.Subject()).Uint64("seq", md.Sequence.Stream).Msg("malformed event; terminating it")
-		_ = m.Term()
+		a.log.Warn().Err(err).Str("reason", reason).Str("subject", m.Subject).Uint64("seq", m.Seq).Msg("malformed event; skipping it")
+		m.Done()
 		return
 	}
-	seq := md.Sequence.Stream
-	a.cons.Seen(seq)
 	a.mu.Lock()
-	if _, held := a.unacked[seq]; held {
-		a.mu.Unlock()
-		a.metrics.redelivered.Inc()
-		return
-	}
 	var match []*watchrun.Runtime
 	for _, rt := range a.watches {
 		if rt.Watch().Source.Match(ev.Type, ev.Key) {
 			match = append(match, rt)
 		}
 	}
+	a.mu.Unlock()
 	if len(match) == 0 {
-		a.mu.Unlock()
-		_ = m.Ack()
+		m.Done()
 		return
 	}
-	if md.NumDelivered > 1 {
-		a.metrics.redelivered.Inc()
-	}
-	d := &watchrun.Delivery{Msg: m, Event: ev, Seq: seq}
+	d := &watchrun.Delivery{Done: m.Done, Event: ev, Seq: m.Seq}
 	d.Refs.Store(int32(len(match)))
-	a.unacked[seq] = d
-	a.mu.Unlock()
 	for _, rt := range match {
 		rt.Offer(d)
 	}
 }
 
-// release drops one watch's hold on an event; the last one acknowledges it.
+// release drops one watch's hold on an event; the last one tells the feed
+// it is decided.
 func (a *Agent) release(d *watchrun.Delivery) {
-	if d.Refs.Add(-1) != 0 || d.Msg == nil {
+	if d.Refs.Add(-1) != 0 || d.Done == nil {
 		return
 	}
-	if err := d.Msg.Ack(); err != nil {
-		a.log.Warn().Err(err).Str(logging.FieldEventID, d.Event.ID).Msg("ack failed; the event will be redelivered")
-	}
-	a.mu.Lock()
-	if a.unacked[d.Seq] == d { // not a newer stream's event of the same seq
-		delete(a.unacked, d.Seq)
-	}
-	a.mu.Unlock()
+	d.Done()
 }
 
 // startRun starts fn in a run goroutine unless the agent is closing.
@@ -382,35 +385,17 @@ func (a *Agent) runtimes() []*watchrun.Runtime {
 	return out
 }
 
-// extendAcks tells JetStream that held events are still being worked on,
-// so a long run is not redelivered while it is in flight.
-func (a *Agent) extendAcks() {
-	a.mu.Lock()
-	held := make([]*watchrun.Delivery, 0, len(a.unacked))
-	for _, d := range a.unacked {
-		held = append(held, d)
-	}
-	a.mu.Unlock()
-	for _, d := range held {
-		_ = d.Msg.InProgress()
-	}
-}
-
-// heartbeat announces the agent and keeps held events from redelivery.
+// heartbeat announces the agent.
 func (a *Agent) heartbeat() {
 	defer a.wg.Done()
 	hb := time.NewTicker(a.cfg.Heartbeat)
 	defer hb.Stop()
-	ack := time.NewTicker(a.cfg.AckWait / 3)
-	defer ack.Stop()
 	for {
 		select {
 		case <-a.ctx.Done():
 			return
 		case <-hb.C:
 			a.announce(false)
-		case <-ack.C:
-			a.extendAcks()
 		}
 	}
 }
@@ -463,14 +448,12 @@ func (a *Agent) serveMetrics() error {
 
 // Close stops consuming, terminates runs (SIGTERM, then SIGKILL after
 // their kill_grace), waits for every goroutine and closes the connection.
-// Events not decided stay unacknowledged and are redelivered later. It is
+// Events not decided stay above the feed's stored position and are read
+// first at the next start. It is
 // safe to call more than once.
 func (a *Agent) Close(ctx context.Context) error {
 	if !a.closed.CompareAndSwap(false, true) {
 		return nil
-	}
-	if a.cons != nil {
-		a.cons.Stop()
 	}
 	a.runMu.Lock()
 	a.closing = true
@@ -498,14 +481,12 @@ func (a *Agent) Close(ctx context.Context) error {
 		a.outcomes.Close(sctx)
 		cancel()
 	}
+	if a.feed != nil {
+		a.feed.Sync() // what the last stored outcomes decided
+	}
 	if a.nc != nil {
-		// Events not decided go back at once rather than after AckWait, so
-		// a restarted agent picks them up straight away.
-		a.mu.Lock()
-		for _, d := range a.unacked {
-			_ = d.Msg.Nak()
-		}
-		a.mu.Unlock()
+		// Events not decided stay above the feed's stored position: a
+		// restarted agent reads them first.
 		a.announce(true)
 		_ = a.nc.FlushTimeout(2 * time.Second)
 		a.nc.Close()

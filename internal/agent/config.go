@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/actions"
+	"github.com/heraldhq/herald/internal/feed"
 	"github.com/heraldhq/herald/internal/fielderr"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
@@ -29,9 +30,13 @@ type Config struct {
 	LogLevel  string          `yaml:"log_level"`
 	// Heartbeat is how often the agent announces itself.
 	Heartbeat time.Duration `yaml:"heartbeat"`
-	// AckWait is how long JetStream waits for an ack before redelivering;
-	// the agent extends it for runs that take longer.
+	// AckWait is accepted for old configs and flags; agents hold no
+	// consumer since the feed (see VerifyEvery), so nothing waits for acks.
 	AckWait time.Duration `yaml:"ack_wait"`
+	// VerifyEvery is how often the agent reads the events stream for
+	// events the live path lost though nothing said so (reconnects and
+	// drops are read at once).
+	VerifyEvery time.Duration `yaml:"verify_every"`
 	// ShutdownGrace bounds how long Close waits for runs to stop.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 	// Reload is the debounce delay between a change in the watches
@@ -65,6 +70,7 @@ func DefaultConfig() Config {
 		LogLevel:      "info",
 		Heartbeat:     10 * time.Second,
 		AckWait:       30 * time.Second,
+		VerifyEvery:   feed.DefaultVerify,
 		ShutdownGrace: 30 * time.Second,
 		Reload:        100 * time.Millisecond,
 	}
@@ -83,6 +89,8 @@ func (c Config) Validate() error {
 		return fielderr.New(ErrInvalidConfig, "heartbeat", "%v is too short (at least 100ms)", c.Heartbeat)
 	case c.AckWait < time.Second:
 		return fielderr.New(ErrInvalidConfig, "ack_wait", "%v is too short (at least 1s)", c.AckWait)
+	case c.VerifyEvery < 100*time.Millisecond:
+		return fielderr.New(ErrInvalidConfig, "verify_every", "%v is too short (at least 100ms)", c.VerifyEvery)
 	case c.ShutdownGrace <= 0:
 		return fielderr.New(ErrInvalidConfig, "shutdown_grace", "must be positive")
 	case c.Reload < 0:

@@ -18,6 +18,7 @@ type metrics struct {
 	watches      prometheus.Gauge
 	reloadErrs   prometheus.Counter
 	redelivered  prometheus.Counter
+	caughtUp     prometheus.Counter
 	malformed    *prometheus.CounterVec
 	run          *watchrun.Metrics // the watches' runs, by watch
 }
@@ -49,10 +50,10 @@ func newMetrics() *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		received: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "herald_agent_events_received_total", Help: "Events delivered to the agent by JetStream.",
+			Name: "herald_agent_events_received_total", Help: "Events delivered to the agent (live, or read back by its feed).",
 		}),
 		consumerLost: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "herald_agent_consumer_lost_total", Help: "Times the agent's event consumer was deleted on the server and set up again.",
+			Name: "herald_agent_consumer_lost_total", Help: "Kept for dashboards; always 0: agents hold no consumer on the server.",
 		}),
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_nats_reconnects_total", Help: "NATS reconnections.",
@@ -64,7 +65,10 @@ func newMetrics() *metrics {
 			Name: "herald_agent_reload_errors_total", Help: "Watch files that failed to load; their previous version stays active.",
 		}),
 		redelivered: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "herald_agent_redeliveries_total", Help: "Events JetStream delivered again (after a crash or an ack timeout).",
+			Name: "herald_agent_redeliveries_total", Help: "Events the agent's feed read back rather than received live (after a restart, a reconnect or a loss).",
+		}),
+		caughtUp: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_agent_events_caught_up_total", Help: "Events a catch-up read found, counting the older ones of a subject it decided with the newest.",
 		}),
 		malformed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_agent_malformed_events_total", Help: "Events dropped (terminated) before any watch saw them, by reason.",
@@ -74,7 +78,7 @@ func newMetrics() *metrics {
 	for _, r := range []string{reasonNoMetadata, reasonNotCloudEvent, reasonBadSubject, reasonSubjectMismatch, reasonInvalid} {
 		m.malformed.WithLabelValues(r)
 	}
-	m.reg.MustRegister(m.received, m.reconnects, m.consumerLost, m.watches, m.reloadErrs, m.redelivered, m.malformed,
+	m.reg.MustRegister(m.received, m.reconnects, m.consumerLost, m.watches, m.reloadErrs, m.redelivered, m.caughtUp, m.malformed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(m.run.Collectors()...)
 	return m

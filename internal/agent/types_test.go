@@ -1,19 +1,21 @@
 package agent_test
 
 import (
-	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/testutil"
 )
 
-// TestTypes_ConsumerFiltersFollowTypes: the agent's durable consumer asks
-// the server only for the types its watches receive: an exact zk watch
-// no zk.children, a kv watch with types: [kv.put] no kv.deleted.
-func TestTypes_ConsumerFiltersFollowTypes(t *testing.T) {
+// TestTypes_FeedFollowsTypes: the agent holds no consumer on the events
+// stream and subscribes only to the live subjects of the types its
+// watches receive: an exact zk watch no zk.children, a kv watch with
+// types: [kv.put] no kv.deleted.
+func TestTypes_FeedFollowsTypes(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
 	r.startAgent("filters", map[string]string{"w.yaml": `
@@ -24,23 +26,27 @@ watches:
     types: [kv.put]
     exec: ["/bin/true"]
 `})
-	names := testutil.Consumers(t, r.js, events.EventsStream)
-	if len(names) != 1 {
-		t.Fatalf("consumers %v, want the agent's one", names)
+	if names := testutil.Consumers(t, r.js, events.EventsStream); len(names) != 0 {
+		t.Fatalf("consumers %v, want none", names)
 	}
-	c, err := r.js.Consumer(context.Background(), events.EventsStream, names[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := slices.Sorted(slices.Values(c.CachedInfo().Config.FilterSubjects))
 	want := []string{
-		events.EventSubject("kv.put", "cfg/app"),
-		events.EventSubject("zk.changed", "/git/head"),
-		events.EventSubject("zk.created", "/git/head"),
-		events.EventSubject("zk.deleted", "/git/head"),
+		events.LiveSubject(events.EventSubject("kv.put", "cfg/app")),
+		events.LiveSubject(events.EventSubject("zk.changed", "/git/head")),
+		events.LiveSubject(events.EventSubject("zk.created", "/git/head")),
+		events.LiveSubject(events.EventSubject("zk.deleted", "/git/head")),
 	}
 	slices.Sort(want)
-	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Errorf("filters %v, want %v", got, want)
-	}
+	var got []string
+	testutil.Eventually(t, 10*time.Second, func() error {
+		got = got[:0]
+		for _, s := range testutil.ClientSubscriptions(t, r.srv, "herald-agent filters") {
+			if strings.HasPrefix(s, events.LivePrefix+".") {
+				got = append(got, s)
+			}
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			return fmt.Errorf("live subscriptions %v, want %v", got, want)
+		}
+		return nil
+	})
 }

@@ -89,9 +89,7 @@ func (a *Agent) rescan(live bool) {
 	// Filters first, then run_on_load: an event stored in between is both
 	// delivered and read, and the policy runs its stream sequence once;
 	// the other order would lose it.
-	if err := a.cons.Ensure(a.ctx, false); err != nil {
-		a.log.Error().Err(err).Msg("cannot update the consumer's filters; retrying on next reload")
-	}
+	a.setFilters()
 	for _, rt := range loaded {
 		if rt.Watch().RunsOnLoad() {
 			a.runOnLoad(rt)

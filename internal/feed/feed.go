@@ -41,6 +41,10 @@ const (
 	// liveBuffer is how many live messages wait for the feed's loop before
 	// the client drops them (and the feed reads them back).
 	liveBuffer = 16384
+	// maxDone is how many decided events above the cursor make the feed
+	// read at once (which lets the cursor pass them) rather than wait for
+	// the Verify tick: it bounds the memory and the state file under load.
+	maxDone = 1 << 15
 	// poll is how often the loop looks for reconnects and drops.
 	poll = 250 * time.Millisecond
 	// recreatedCheck bounds how often a suspicious sequence makes the feed
@@ -57,7 +61,13 @@ type Config struct {
 	// Verify is how often the feed reads the stream for what the live
 	// path lost even when nothing says it did.
 	Verify time.Duration
-	Log    zerolog.Logger
+	// Started is called once, from the feed's goroutine, after the first
+	// read and before any live event (run_on_load goes there).
+	Started func()
+	// NewStream is called, from the feed's goroutine, when the events
+	// stream was created anew: sequences start again at 1.
+	NewStream func()
+	Log       zerolog.Logger
 }
 
 // Validate names the first bad field.
@@ -152,8 +162,11 @@ func New(nc *nats.Conn, js jetstream.JetStream, cfg Config) (*Feed, error) {
 	}
 	if s, ok := st.loaded(); ok {
 		f.created, f.cursor = s.Created, s.Cursor
-		for _, seq := range s.Done {
-			if seq > f.cursor {
+		for _, r := range s.Done {
+			if r[1] < r[0] || r[1]-r[0] > maxDone*4 {
+				return nil, fmt.Errorf("feed: %s: bad done range %v (delete the file to start from the stream's end)", cfg.StateFile, r)
+			}
+			for seq := max(r[0], f.cursor+1); seq <= r[1]; seq++ {
 				f.done[seq] = struct{}{}
 			}
 		}
@@ -242,6 +255,9 @@ func (f *Feed) Run(ctx context.Context, h Handler) error {
 		case <-time.After(time.Second):
 		}
 	}
+	if f.cfg.Started != nil {
+		f.cfg.Started()
+	}
 	close(f.started)
 	verify := time.NewTicker(f.cfg.Verify)
 	defer verify.Stop()
@@ -263,6 +279,9 @@ func (f *Feed) Run(ctx context.Context, h Handler) error {
 		case <-tick.C:
 			r, d := f.nc.Stats().Reconnects, f.dropped()
 			if r == reconnects && d == dropped {
+				if f.doneCount() > maxDone {
+					f.read(ctx, h)
+				}
 				continue
 			}
 			reconnected := r != reconnects
@@ -277,6 +296,12 @@ func (f *Feed) Run(ctx context.Context, h Handler) error {
 			f.read(ctx, h)
 		}
 	}
+}
+
+func (f *Feed) doneCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.done)
 }
 
 func (f *Feed) dropped() (n int) {
@@ -507,6 +532,9 @@ func (f *Feed) checkStream(ctx context.Context) bool {
 		clear(f.pending)
 		clear(f.received)
 		clear(f.last)
+		if f.cfg.NewStream != nil {
+			f.cfg.NewStream()
+		}
 	default:
 		f.high = max(f.high, info.State.LastSeq)
 		return true

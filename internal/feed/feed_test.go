@@ -147,7 +147,7 @@ func TestFeed_LiveInOrderAndOnlyMatching(t *testing.T) {
 
 func TestFeed_RestartDeliversUndecidedAndMissedOnce(t *testing.T) {
 	e := newEnv(t)
-	flt := events.EventPrefix+".deploy.>"
+	flt := events.EventPrefix + ".deploy.>"
 	r := &recorder{}
 	_, stop := e.start(t, r, flt)
 	s1, s2, s3 := e.publish(t, "/a", 1), e.publish(t, "/b", 1), e.publish(t, "/c", 1)
@@ -169,7 +169,7 @@ func TestFeed_RestartDeliversUndecidedAndMissedOnce(t *testing.T) {
 
 func TestFeed_CatchUpCollapsesToNewestPerSubject(t *testing.T) {
 	e := newEnv(t)
-	flt := events.EventPrefix+".deploy.>"
+	flt := events.EventPrefix + ".deploy.>"
 	r := &recorder{auto: true}
 	_, stop := e.start(t, r, flt)
 	s0 := e.publish(t, "/a", 0)
@@ -196,7 +196,7 @@ func TestFeed_CatchUpCollapsesToNewestPerSubject(t *testing.T) {
 
 func TestFeed_VerifyReadsWhatTheLivePathLost(t *testing.T) {
 	e := newEnv(t)
-	flt := events.EventPrefix+".deploy.>"
+	flt := events.EventPrefix + ".deploy.>"
 	r := &recorder{auto: true}
 	f, _ := e.start(t, r, flt)
 	// The live path loses everything while the subscription is gone.
@@ -246,7 +246,7 @@ func TestFeed_ReconnectCatchesUp(t *testing.T) {
 
 func TestFeed_StreamCreatedAnewStartsFromItsStart(t *testing.T) {
 	e := newEnv(t)
-	flt := events.EventPrefix+".deploy.>"
+	flt := events.EventPrefix + ".deploy.>"
 	r := &recorder{auto: true}
 	e.start(t, r, flt)
 	var old []uint64

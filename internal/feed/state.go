@@ -17,14 +17,33 @@ import (
 // most this much.
 const syncEvery = time.Second
 
+// writeGap is the least time between two writes of the state: an agent
+// that crashes runs again at most the events it decided in this window
+// (their outcomes are stored once: the outcome's message id dedups).
+const writeGap = 20 * time.Millisecond
+
 // state is the file's content.
 type state struct {
 	// Created identifies the events stream the sequences belong to.
 	Created time.Time `json:"stream_created"`
 	// Cursor: every event at or below it is decided.
 	Cursor uint64 `json:"cursor"`
-	// Done lists the decided events above the cursor.
-	Done []uint64 `json:"done,omitempty"`
+	// Done lists the decided events above the cursor as ranges [from, to]
+	// of consecutive sequences.
+	Done [][2]uint64 `json:"done,omitempty"`
+}
+
+// ranges folds sorted sequences into runs of consecutive ones.
+func ranges(seqs []uint64) [][2]uint64 {
+	var out [][2]uint64
+	for _, s := range seqs {
+		if n := len(out); n > 0 && out[n-1][1]+1 == s {
+			out[n-1][1] = s
+			continue
+		}
+		out = append(out, [2]uint64{s, s})
+	}
+	return out
 }
 
 type stateFile struct {
@@ -105,11 +124,21 @@ func (f *Feed) persistLoop(ctx context.Context) {
 			return
 		case <-f.flush:
 			f.writeState(false)
+			// Coalesce: under load one write covers many decisions.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(writeGap):
+			}
 		case <-t.C:
 			f.writeState(false)
 		}
 	}
 }
+
+// Sync writes the state and flushes it to disk; for after Run returned
+// (decisions made since Run's own last write).
+func (f *Feed) Sync() { f.writeState(true) }
 
 func (f *Feed) writeState(sync bool) {
 	f.mu.Lock()
@@ -117,20 +146,40 @@ func (f *Feed) writeState(sync bool) {
 		f.mu.Unlock()
 		return
 	}
-	s := state{Created: f.created, Cursor: f.cursor, Done: make([]uint64, 0, len(f.done))}
+	s := state{Created: f.created, Cursor: f.cursor}
+	done := make([]uint64, 0, len(f.done))
 	for seq := range f.done {
-		s.Done = append(s.Done, seq)
+		done = append(done, seq)
 	}
 	f.dirty = false
 	f.mu.Unlock()
 	if s.Created.IsZero() {
 		return
 	}
-	slices.Sort(s.Done)
+	slices.Sort(done)
+	s.Done = ranges(done)
 	if err := f.st.write(s, sync); err != nil {
 		f.cfg.Log.Error().Err(err).Str("file", f.st.path).Msg("feed: cannot write the position; events decided since the last write will run again after a restart")
 		f.mu.Lock()
 		f.dirty = true
 		f.mu.Unlock()
 	}
+}
+
+// ReadPosition reads a state file as an agent left it: the sequence at and
+// below which every event is decided, and how many above it are decided
+// too. For tests and tools.
+func ReadPosition(path string) (cursor uint64, doneAbove int, err error) {
+	sf, err := openState(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	s, ok := sf.loaded()
+	if !ok {
+		return 0, 0, fmt.Errorf("feed: %s: %w", path, fs.ErrNotExist)
+	}
+	for _, r := range s.Done {
+		doneAbove += int(r[1] - r[0] + 1)
+	}
+	return s.Cursor, doneAbove, nil
 }

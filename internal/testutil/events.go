@@ -261,3 +261,21 @@ func AgentConsumer(ctx context.Context, js jetstream.JetStream, name string) (*j
 	}
 	return nil, fmt.Errorf("no consumer of agent %s", name)
 }
+
+// ClientSubscriptions returns the subjects that the client connection
+// named name holds on s, sorted (nil when no such client is connected).
+func ClientSubscriptions(tb testing.TB, s *server.Server, name string) []string {
+	tb.Helper()
+	cz, err := s.Connz(&server.ConnzOptions{Subscriptions: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var subs []string
+	for _, c := range cz.Conns {
+		if c.Name == name {
+			subs = append(subs, c.Subs...)
+		}
+	}
+	sort.Strings(subs)
+	return subs
+}

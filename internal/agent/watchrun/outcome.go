@@ -29,7 +29,7 @@ func (e *Env) decide(w *watch.Watch, d *Delivery, o events.Outcome) {
 			Str("status", string(o.Status)).Msg("event decided without a run")
 	}
 	id := events.OutcomeMsgID(d.Event, e.Host, w.Name)
-	if d.Msg == nil {
+	if d.Done == nil {
 		// A run_on_load replay runs an event that may have run before: its
 		// outcome is a new one, not a retry (unique per agent start and
 		// replay).
