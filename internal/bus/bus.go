@@ -2,8 +2,9 @@
 // creating or updating the streams idempotently, publishing an event and
 // waiting for JetStream to store it, storing outcomes with retries until
 // JetStream has them (OutcomeStore), reading the latest message per
-// subject, deleting the consumers of one-off reads and followers when
-// they end, and the bounded work loop over a durable consumer (Work). It
+// subject, following a stream from the newest of every subject (Follower),
+// deleting the consumers of one-off reads and followers when they end,
+// and the bounded work loop over a durable consumer (Work). It
 // knows the stream layout from package events and nothing about
 // watches or processes.
 package bus
