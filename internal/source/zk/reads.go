@@ -5,12 +5,10 @@ package zk
 // found to the node (data, children, the descendants of a subtree).
 
 import (
-	"errors"
-	"fmt"
 	"slices"
 
-	"github.com/go-zookeeper/zk"
 	"github.com/heraldhq/herald/internal/logging"
+	"github.com/heraldhq/herald/internal/zkconn"
 )
 
 // dispatch hands out reads and publish jobs while there is room.
@@ -66,67 +64,14 @@ func (w *watcher) issue(n *node, d dim) {
 
 // read runs in a reader goroutine.
 func (w *watcher) read(j readJob) readResult {
-	r := readResult{readJob: j}
+	var got zkconn.Read
+	var err error
 	if j.dim == dimChildren {
-		var ch []string
-		var st *zk.Stat
-		var err error
-		if j.watch {
-			ch, st, _, err = w.conn.ChildrenW(j.zpath)
-		} else {
-			ch, st, err = w.conn.Children(j.zpath)
-		}
-		switch {
-		case errors.Is(err, zk.ErrNoNode):
-		case err != nil:
-			r.err = err
-		default:
-			slices.Sort(ch)
-			r.exists, r.armed, r.stat, r.children = true, j.watch, *st, ch
-		}
-		return r
+		got, err = zkconn.ReadChildren(w.conn, j.zpath, j.watch)
+	} else {
+		got, err = zkconn.ReadData(w.conn, j.zpath, j.watch, j.existsWatch)
 	}
-	// The znode may be created between GetW failing and ExistsW: then
-	// ExistsW has set a data watch and GetW reads what was created.
-	for range 5 {
-		var data []byte
-		var st *zk.Stat
-		var err error
-		if j.watch {
-			data, st, _, err = w.conn.GetW(j.zpath)
-		} else {
-			data, st, err = w.conn.Get(j.zpath)
-		}
-		if err == nil {
-			r.exists, r.armed, r.stat, r.data = true, j.watch, *st, data
-			return r
-		}
-		if !errors.Is(err, zk.ErrNoNode) {
-			r.err = err
-			return r
-		}
-		if !j.watch || !j.existsWatch {
-			return r // missing
-		}
-		ok, _, _, err := w.conn.ExistsW(j.zpath)
-		if err != nil {
-			r.err = err
-			return r
-		}
-		if !ok {
-			r.armed = true // watching for the creation
-			return r
-		}
-	}
-	r.err = fmt.Errorf("zk: %s kept appearing and vanishing", j.zpath)
-	return r
-}
-
-// connErr reports errors that a new connection or session resolves; the
-// reads are issued again when the session is back.
-func connErr(err error) bool {
-	return errors.Is(err, zk.ErrConnectionClosed) || errors.Is(err, zk.ErrNoServer) ||
-		errors.Is(err, zk.ErrSessionExpired) || errors.Is(err, zk.ErrClosing) || errors.Is(err, zk.ErrSessionMoved)
+	return readResult{readJob: j, err: err, exists: got.Exists, armed: got.Armed, stat: got.Stat, data: got.Data, children: got.Children}
 }
 
 func (w *watcher) onRead(r readResult) {
@@ -143,7 +88,7 @@ func (w *watcher) onRead(r readResult) {
 			s.verify = true
 		}
 		s.resync = s.resync || r.resync
-		if connErr(r.err) && !w.connected {
+		if zkconn.ConnErr(r.err) && !w.connected {
 			w.enqueue(n) // issued at the next session
 			return
 		}

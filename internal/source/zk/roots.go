@@ -126,36 +126,11 @@ func (w *watcher) wanted(n *node) bool { return n.exact || w.inSubtree(n.key) }
 // subtree is found again by its parent's children watch.
 func (w *watcher) needsExists(n *node) bool { return n.exact || w.sub[n.key] }
 
-func (w *watcher) zpath(key string) string {
-	if w.chroot == "" {
-		return key
-	}
-	if key == "/" {
-		return w.chroot
-	}
-	return w.chroot + key
-}
-
-// keyOf maps a ZooKeeper path back to the agents' path.
-func (w *watcher) keyOf(zpath string) (string, bool) {
-	if w.chroot == "" {
-		return zpath, zpath != ""
-	}
-	if zpath == w.chroot {
-		return "/", true
-	}
-	rest, ok := strings.CutPrefix(zpath, w.chroot)
-	if !ok || !strings.HasPrefix(rest, "/") {
-		return "", false
-	}
-	return rest, true
-}
-
 func (w *watcher) ensureNode(key string) *node {
 	if n := w.nodes[key]; n != nil {
 		return n
 	}
-	n := &node{key: key, zpath: w.zpath(key)}
+	n := &node{key: key, zpath: w.cfg.ZPath(key)}
 	n.d[dimData].dirty = true
 	n.d[dimChildren].dirty = true
 	w.nodes[key] = n
