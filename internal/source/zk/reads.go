@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/heraldhq/herald/internal/logging"
+	"github.com/heraldhq/herald/internal/source/zk/znode"
 	"github.com/heraldhq/herald/internal/zkconn"
 )
 
@@ -132,7 +133,7 @@ func (w *watcher) applyData(n *node, r readResult) {
 		n.children, n.listed = nil, false
 		c := &n.d[dimChildren]
 		c.dirty, c.verify = false, false
-		if w.inSubtree(n.key) {
+		if w.roots.InSubtree(n.key) {
 			// Gone from a subtree: so are its descendants, those we listed
 			// and those the stream still holds as existing (deleted while
 			// nobody watched). Reading them finds them missing.
@@ -154,7 +155,7 @@ func (w *watcher) applyData(n *node, r readResult) {
 // readChild asks for a data read of a child of n, watching it if it is
 // not watched yet; what a catch-up finds is counted as caught up.
 func (w *watcher) readChild(n *node, name string, resync bool) *node {
-	k := child(n.key, name)
+	k := znode.Child(n.key, name)
 	m := w.nodes[k]
 	if m != nil {
 		w.markRead(m, dimData)
@@ -173,7 +174,7 @@ func (w *watcher) applyChildren(n *node, r readResult) {
 	old, listed := n.children, n.listed
 	n.children, n.listed = r.children, true
 	n.pzxid = r.stat.Pzxid
-	if !w.inSubtree(n.key) {
+	if !w.roots.InSubtree(n.key) {
 		return
 	}
 	has := func(name string) bool {
@@ -181,7 +182,7 @@ func (w *watcher) applyChildren(n *node, r readResult) {
 		return ok
 	}
 	for _, c := range r.children {
-		if w.nodes[child(n.key, c)] == nil {
+		if w.nodes[znode.Child(n.key, c)] == nil {
 			// A child that shows up in a later listing, or under a znode
 			// that was itself created while watched, was created while
 			// watched; the first listing shows what was there.

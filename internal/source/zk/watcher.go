@@ -14,6 +14,7 @@ import (
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/source"
+	"github.com/heraldhq/herald/internal/source/zk/znode"
 	"github.com/heraldhq/herald/internal/zkconn"
 	"github.com/rs/zerolog"
 )
@@ -84,7 +85,7 @@ type node struct {
 type streamRec struct {
 	seq   uint64
 	typ   string
-	ver   version
+	ver   znode.Version
 	empty bool // its data was empty
 }
 
@@ -114,7 +115,7 @@ type readResult struct {
 // pubEvent is one event of a publish job.
 type pubEvent struct {
 	ev  events.Event
-	ver version
+	ver znode.Version
 	dim dim
 	// afterSeq is the newest stored sequence known for the dimension when
 	// the event was planned: if the event turns out to be a duplicate of one
@@ -176,8 +177,7 @@ type watcher struct {
 	nodes  map[string]*node
 	stream map[string]*keyStream
 	kids   map[string]map[string]struct{} // parent -> children the stream holds as existing
-	exact  map[string]bool                // exact-path roots
-	sub    map[string]bool                // subtree roots
+	roots  znode.Roots                    // exact-path and subtree roots
 	queue  []string                       // keys of nodes with reads to issue
 	pubQ   []pubJob
 
@@ -219,8 +219,7 @@ func newWatcher(s *Source, env source.Env) *watcher {
 		nodes:    map[string]*node{},
 		stream:   map[string]*keyStream{},
 		kids:     map[string]map[string]struct{}{},
-		exact:    map[string]bool{},
-		sub:      map[string]bool{},
+		roots:    znode.NewRoots(),
 	}
 }
 

@@ -27,9 +27,9 @@
 //
 // A path that does not exist is watched with exists and fires zk.created
 // when it appears; a deleted exact path or subtree root stays watched for
-// its re-creation. The heraldversion of every event (see version) is built
-// from ZooKeeper's own zxids, so several dispatchers watching the same
-// ensemble and publishing to the same stream store each change once. When a
+// its re-creation. The heraldversion of every event (see znode.Version) is
+// built from ZooKeeper's own zxids, so several dispatchers watching the
+// same ensemble and publishing to the same stream store each change once. When a
 // slower dispatcher stores an older version after the current one, the
 // others see it in the stream and store the current state again (a repair,
 // its version suffixed ".r<sequence>"), so that the newest event stored for
