@@ -109,7 +109,8 @@ func enumOf(t *testing.T, obj map[string]any, prop string) []string {
 
 // goFields returns the tag names of typ's exported, serialised fields under
 // tagKey ("json" or "yaml"), and which of them are always emitted (no
-// omitempty or omitzero option).
+// omitempty or omitzero option); an inline embedded struct's fields count
+// as typ's own.
 func goFields(typ reflect.Type, tagKey string) (names, alwaysEmitted []string) {
 	for i := range typ.NumField() {
 		f := typ.Field(i)
@@ -119,6 +120,11 @@ func goFields(typ reflect.Type, tagKey string) (names, alwaysEmitted []string) {
 		tag := f.Tag.Get(tagKey)
 		name, opts, _ := strings.Cut(tag, ",")
 		if name == "-" {
+			continue
+		}
+		if f.Anonymous && slices.Contains(strings.Split(opts, ","), "inline") {
+			n, a := goFields(f.Type, tagKey) // e.g. zk.Config's connection settings
+			names, alwaysEmitted = append(names, n...), append(alwaysEmitted, a...)
 			continue
 		}
 		if name == "" {

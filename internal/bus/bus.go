@@ -2,11 +2,12 @@
 // creating or updating the streams idempotently, publishing an event and
 // waiting for JetStream to store it, storing outcomes with retries until
 // JetStream has them (OutcomeStore), reading the latest message per
-// subject, deleting the consumers of one-off reads and followers when
-// they end, the bounded work loop over a durable consumer (Work), and
-// reducing subject filters to a set with no two overlapping, as a
-// consumer's FilterSubjects must be (ReduceFilters). It knows the stream
-// layout from package events and nothing about watches or processes.
+// subject, following a stream from the newest of every subject (Follower),
+// deleting the consumers of one-off reads and followers when they end,
+// the bounded work loop over a durable consumer (Work), and reducing
+// subject filters to a set with no two overlapping (ReduceFilters). It
+// knows the stream layout from package events and nothing about watches
+// or processes.
 package bus
 
 import (

@@ -9,7 +9,6 @@ import (
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/logging"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -24,65 +23,28 @@ type storedEvent struct {
 // every new one, and sends those of this bucket's source to out, until ctx
 // ends. It retries after every failure.
 func (w *bucketWatch) follow(ctx context.Context, out chan<- storedEvent) {
-	for ctx.Err() == nil {
-		err := w.followOnce(ctx, out)
-		if ctx.Err() != nil {
-			return
-		}
-		w.log.Warn().Err(err).Float64("retry_in_ms", logging.Millis(RetryInterval)).Msg("kv: following the events stream; retrying")
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(RetryInterval):
-		}
-	}
-}
-
-func (w *bucketWatch) followOnce(ctx context.Context, out chan<- storedEvent) error {
-	cons, err := w.env.JS.OrderedConsumer(ctx, events.EventsStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: w.scope.eventFilters(w.bucket),
-		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
-	})
-	if err != nil {
-		return err
-	}
-	defer bus.DeleteOrdered(ctx, w.env.JS, events.EventsStream, cons)
-	it, err := cons.Messages()
-	if err != nil {
-		return err
-	}
-	defer it.Stop()
-	src := SourcePrefix + w.bucket
-	for {
-		m, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			return err
-		}
-		h := m.Headers()
-		if h.Get(events.HeaderSource) != src {
-			continue // not this source's: not ours to repair
-		}
-		if t := h.Get(events.HeaderType); t != TypePut && t != TypeDeleted {
-			continue
-		}
-		md, err := m.Metadata()
-		if err != nil {
-			continue
-		}
-		e, err := events.FromMsg(&nats.Msg{Subject: m.Subject(), Header: h, Data: m.Data()})
-		if err != nil {
-			continue
-		}
-		b, key, ok := strings.Cut(e.Key, "/")
-		if !ok || b != w.bucket || !w.scope.match(key) {
-			continue
-		}
-		select {
-		case out <- storedEvent{key: key, pub: w.describe(e, md.Timestamp, md.Sequence.Stream)}:
-		case <-ctx.Done():
-			return nil
-		}
-	}
+	bus.Follower{
+		JS:      w.env.JS,
+		Stream:  events.EventsStream,
+		Filters: w.scope.eventFilters(w.bucket),
+		Deliver: jetstream.DeliverLastPerSubjectPolicy,
+		Source:  SourcePrefix + w.bucket, // not this source's: not ours to repair
+		Types:   []string{TypePut, TypeDeleted},
+		Retry:   RetryInterval,
+		OnEvent: func(ctx context.Context, e bus.StoredEvent) {
+			b, key, ok := strings.Cut(e.Key, "/")
+			if !ok || b != w.bucket || !w.scope.match(key) {
+				return
+			}
+			select {
+			case out <- storedEvent{key: key, pub: w.describe(e.Event, e.Stored, e.Seq)}:
+			case <-ctx.Done():
+			}
+		},
+		OnError: func(err error) {
+			w.log.Warn().Err(err).Float64("retry_in_ms", logging.Millis(RetryInterval)).Msg("kv: following the events stream; retrying")
+		},
+	}.Run(ctx)
 }
 
 // disagrees reports whether p, the newest stored event of a key, is older

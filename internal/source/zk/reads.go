@@ -5,12 +5,11 @@ package zk
 // found to the node (data, children, the descendants of a subtree).
 
 import (
-	"errors"
-	"fmt"
 	"slices"
 
-	"github.com/go-zookeeper/zk"
 	"github.com/heraldhq/herald/internal/logging"
+	"github.com/heraldhq/herald/internal/source/zk/znode"
+	"github.com/heraldhq/herald/internal/zkconn"
 )
 
 // dispatch hands out reads and publish jobs while there is room.
@@ -66,67 +65,14 @@ func (w *watcher) issue(n *node, d dim) {
 
 // read runs in a reader goroutine.
 func (w *watcher) read(j readJob) readResult {
-	r := readResult{readJob: j}
+	var got zkconn.Read
+	var err error
 	if j.dim == dimChildren {
-		var ch []string
-		var st *zk.Stat
-		var err error
-		if j.watch {
-			ch, st, _, err = w.conn.ChildrenW(j.zpath)
-		} else {
-			ch, st, err = w.conn.Children(j.zpath)
-		}
-		switch {
-		case errors.Is(err, zk.ErrNoNode):
-		case err != nil:
-			r.err = err
-		default:
-			slices.Sort(ch)
-			r.exists, r.armed, r.stat, r.children = true, j.watch, *st, ch
-		}
-		return r
+		got, err = zkconn.ReadChildren(w.conn, j.zpath, j.watch)
+	} else {
+		got, err = zkconn.ReadData(w.conn, j.zpath, j.watch, j.existsWatch)
 	}
-	// The znode may be created between GetW failing and ExistsW: then
-	// ExistsW has set a data watch and GetW reads what was created.
-	for range 5 {
-		var data []byte
-		var st *zk.Stat
-		var err error
-		if j.watch {
-			data, st, _, err = w.conn.GetW(j.zpath)
-		} else {
-			data, st, err = w.conn.Get(j.zpath)
-		}
-		if err == nil {
-			r.exists, r.armed, r.stat, r.data = true, j.watch, *st, data
-			return r
-		}
-		if !errors.Is(err, zk.ErrNoNode) {
-			r.err = err
-			return r
-		}
-		if !j.watch || !j.existsWatch {
-			return r // missing
-		}
-		ok, _, _, err := w.conn.ExistsW(j.zpath)
-		if err != nil {
-			r.err = err
-			return r
-		}
-		if !ok {
-			r.armed = true // watching for the creation
-			return r
-		}
-	}
-	r.err = fmt.Errorf("zk: %s kept appearing and vanishing", j.zpath)
-	return r
-}
-
-// connErr reports errors that a new connection or session resolves; the
-// reads are issued again when the session is back.
-func connErr(err error) bool {
-	return errors.Is(err, zk.ErrConnectionClosed) || errors.Is(err, zk.ErrNoServer) ||
-		errors.Is(err, zk.ErrSessionExpired) || errors.Is(err, zk.ErrClosing) || errors.Is(err, zk.ErrSessionMoved)
+	return readResult{readJob: j, err: err, exists: got.Exists, armed: got.Armed, stat: got.Stat, data: got.Data, children: got.Children}
 }
 
 func (w *watcher) onRead(r readResult) {
@@ -143,7 +89,7 @@ func (w *watcher) onRead(r readResult) {
 			s.verify = true
 		}
 		s.resync = s.resync || r.resync
-		if connErr(r.err) && !w.connected {
+		if zkconn.ConnErr(r.err) && !w.connected {
 			w.enqueue(n) // issued at the next session
 			return
 		}
@@ -187,7 +133,7 @@ func (w *watcher) applyData(n *node, r readResult) {
 		n.children, n.listed = nil, false
 		c := &n.d[dimChildren]
 		c.dirty, c.verify = false, false
-		if w.inSubtree(n.key) {
+		if w.roots.InSubtree(n.key) {
 			// Gone from a subtree: so are its descendants, those we listed
 			// and those the stream still holds as existing (deleted while
 			// nobody watched). Reading them finds them missing.
@@ -209,7 +155,7 @@ func (w *watcher) applyData(n *node, r readResult) {
 // readChild asks for a data read of a child of n, watching it if it is
 // not watched yet; what a catch-up finds is counted as caught up.
 func (w *watcher) readChild(n *node, name string, resync bool) *node {
-	k := child(n.key, name)
+	k := znode.Child(n.key, name)
 	m := w.nodes[k]
 	if m != nil {
 		w.markRead(m, dimData)
@@ -228,7 +174,7 @@ func (w *watcher) applyChildren(n *node, r readResult) {
 	old, listed := n.children, n.listed
 	n.children, n.listed = r.children, true
 	n.pzxid = r.stat.Pzxid
-	if !w.inSubtree(n.key) {
+	if !w.roots.InSubtree(n.key) {
 		return
 	}
 	has := func(name string) bool {
@@ -236,7 +182,7 @@ func (w *watcher) applyChildren(n *node, r readResult) {
 		return ok
 	}
 	for _, c := range r.children {
-		if w.nodes[child(n.key, c)] == nil {
+		if w.nodes[znode.Child(n.key, c)] == nil {
 			// A child that shows up in a later listing, or under a znode
 			// that was itself created while watched, was created while
 			// watched; the first listing shows what was there.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/logging"
+	"github.com/heraldhq/herald/internal/source/zk/znode"
 )
 
 func (w *watcher) rec(key string, d dim) streamRec {
@@ -39,7 +40,7 @@ func (w *watcher) reconcile(n *node, r readResult) {
 	w.pubQ = append(w.pubQ, pubJob{key: n.key, evs: evs})
 }
 
-func (w *watcher) event(typ, key string, v version, data []byte, d dim, after uint64) pubEvent {
+func (w *watcher) event(typ, key string, v znode.Version, data []byte, d dim, after uint64) pubEvent {
 	e := events.New(w.name, typ, key, data)
 	e.Version = v.String()
 	if typ == TypeChildren {
@@ -52,17 +53,17 @@ func (w *watcher) planData(n *node, r readResult) []pubEvent {
 	last := w.rec(n.key, dimData)
 	has := last.seq > 0
 	if !r.exists {
-		if !has || last.ver.kind == 'd' {
+		if !has || last.ver.Kind == znode.KindDeleted {
 			return nil
 		}
-		return []pubEvent{w.event(TypeDeleted, n.key, deletedVersion(last.ver.mzxid), nil, dimData, last.seq)}
+		return []pubEvent{w.event(TypeDeleted, n.key, znode.DeletedVersion(last.ver.Mzxid), nil, dimData, last.seq)}
 	}
-	cur := dataVersion(r.stat.Mzxid, r.stat.Czxid, r.stat.Version)
+	cur := znode.DataVersion(r.stat.Mzxid, r.stat.Czxid, r.stat.Version)
 	if has {
-		if last.ver.after(cur) {
+		if last.ver.After(cur) {
 			return nil // our read is older than the stream: the watch it set will fire
 		}
-		if last.ver.kind == 'm' && last.ver.mzxid == cur.mzxid {
+		if last.ver.Kind == znode.KindData && last.ver.Mzxid == cur.Mzxid {
 			return nil
 		}
 	}
@@ -73,11 +74,11 @@ func (w *watcher) planData(n *node, r readResult) []pubEvent {
 		if n.appeared {
 			typ = TypeCreated
 		}
-	case last.ver.kind == 'd':
+	case last.ver.Kind == znode.KindDeleted:
 		typ = TypeCreated
-	case last.ver.kind == 'm' && last.ver.czxid != cur.czxid:
+	case last.ver.Kind == znode.KindData && last.ver.Czxid != cur.Czxid:
 		// Deleted and created again between two reads.
-		evs = append(evs, w.event(TypeDeleted, n.key, deletedVersion(last.ver.mzxid), nil, dimData, last.seq))
+		evs = append(evs, w.event(TypeDeleted, n.key, znode.DeletedVersion(last.ver.Mzxid), nil, dimData, last.seq))
 		typ = TypeCreated
 	}
 	return append(evs, w.event(typ, n.key, cur, r.data, dimData, last.seq))
@@ -88,8 +89,8 @@ func (w *watcher) planChildren(n *node, r readResult) []pubEvent {
 		return nil
 	}
 	last := w.rec(n.key, dimChildren)
-	has := last.seq > 0 && last.ver.kind == 'p'
-	if has && last.ver.pzxid >= r.stat.Pzxid {
+	has := last.seq > 0 && last.ver.Kind == znode.KindChildren
+	if has && last.ver.Pzxid >= r.stat.Pzxid {
 		return nil // the same, or our read is older
 	}
 	if len(r.children) == 0 && (last.seq == 0 || last.empty) {
@@ -100,7 +101,7 @@ func (w *watcher) planChildren(n *node, r readResult) []pubEvent {
 		b.WriteString(c)
 		b.WriteByte('\n')
 	}
-	return []pubEvent{w.event(TypeChildren, n.key, childrenVersion(r.stat.Pzxid), []byte(b.String()), dimChildren, last.seq)}
+	return []pubEvent{w.event(TypeChildren, n.key, znode.ChildrenVersion(r.stat.Pzxid), []byte(b.String()), dimChildren, last.seq)}
 }
 
 // publish runs in a publisher goroutine: the job's events in order, each
@@ -118,7 +119,7 @@ func (w *watcher) publish(ctx context.Context, j pubJob) pubResult {
 			// This version is stored, but an older one was stored after it
 			// (a slower dispatcher): store the current state again, last.
 			rep := pe
-			rep.ver.repair = pe.afterSeq
+			rep.ver.Repair = pe.afterSeq
 			rep.ev = events.New(pe.ev.Source, pe.ev.Type, pe.ev.Key, pe.ev.Data)
 			rep.ev.DataContentType = pe.ev.DataContentType
 			rep.ev.Version = rep.ver.String()
@@ -193,7 +194,7 @@ func (w *watcher) setRec(key string, d dim, r streamRec) bool {
 // indexKid records whether the stream holds key as existing, under its
 // parent, so that a listing can tell which children vanished unseen.
 func (w *watcher) indexKid(key string, live bool) {
-	p, ok := parent(key)
+	p, ok := znode.Parent(key)
 	if !ok {
 		return
 	}
@@ -229,7 +230,7 @@ func (w *watcher) onStream(m followMsg) {
 	if m.typ == TypeChildren {
 		d = dimChildren
 	}
-	if !w.setRec(m.key, d, streamRec{seq: m.seq, typ: m.typ, ver: parseVersion(m.ver), empty: m.empty}) {
+	if !w.setRec(m.key, d, streamRec{seq: m.seq, typ: m.typ, ver: znode.ParseVersion(m.ver), empty: m.empty}) {
 		return
 	}
 	n := w.nodes[m.key]
@@ -247,14 +248,14 @@ func (w *watcher) agrees(n *node, d dim) bool {
 	last := w.rec(n.key, d)
 	if d == dimData {
 		if n.exists {
-			return last.ver.kind == 'm' && last.ver.mzxid == n.mzxid
+			return last.ver.Kind == znode.KindData && last.ver.Mzxid == n.mzxid
 		}
-		return last.seq == 0 || last.ver.kind == 'd'
+		return last.seq == 0 || last.ver.Kind == znode.KindDeleted
 	}
 	if !n.exact || !n.exists || !n.listed {
 		return true
 	}
-	if last.ver.kind == 'p' && last.ver.pzxid == n.pzxid {
+	if last.ver.Kind == znode.KindChildren && last.ver.Pzxid == n.pzxid {
 		return true
 	}
 	return len(n.children) == 0 && (last.seq == 0 || last.empty)

@@ -1,33 +1,29 @@
 package zk
 
 // The watcher's roots and nodes: which znodes are watched (the roots from
-// the config and the agents' selectors), how a key maps to a ZooKeeper path,
-// and the node bookkeeping the worker loop uses to ask for reads and to
-// forget znodes nobody needs.
+// the config and the agents' selectors, kept as znode.Roots), and the node
+// bookkeeping the worker loop uses to ask for reads and to forget znodes
+// nobody needs.
 
 import (
-	"sort"
 	"strings"
 
 	"github.com/heraldhq/herald/internal/logging"
+	"github.com/heraldhq/herald/internal/source/zk/znode"
 	"github.com/heraldhq/herald/internal/watch"
 )
 
 // applyRoots recomputes the watched roots from the config and the agents'
 // selectors, starts watching new ones and drops what nobody needs.
 func (w *watcher) applyRoots() {
-	exact, sub := map[string]bool{}, map[string]bool{}
+	roots := znode.NewRoots()
 	add := func(on, from string) {
 		sel, err := watch.ParseSelector(on, "")
 		if err != nil || sel.Kind != watch.KindZK {
 			w.log.Warn().Str("selector", on).Str("from", from).Err(err).Msg("zk: selector ignored")
 			return
 		}
-		if sel.Subtree {
-			sub[sel.Path] = true
-		} else {
-			exact[sel.Path] = true
-		}
+		roots.Add(sel.Path, sel.Subtree)
 	}
 	for _, p := range w.cfg.Watch {
 		add("zk:"+p, "config")
@@ -38,124 +34,58 @@ func (w *watcher) applyRoots() {
 		}
 	}
 	removed := false
-	for p := range w.exact {
-		if !exact[p] {
+	for p := range w.roots.Exact {
+		if !roots.Exact[p] {
 			removed = true
 			w.log.Info().Str(logging.FieldKey, p).Msg("zk: watch dropped")
 		}
 	}
-	for p := range w.sub {
-		if !sub[p] {
+	for p := range w.roots.Sub {
+		if !roots.Sub[p] {
 			removed = true
 			w.log.Info().Str(logging.FieldKey, p+"/**").Msg("zk: watch dropped")
 		}
 	}
-	old := w.exact
-	oldSub := w.sub
-	w.exact, w.sub = exact, sub
-	for p := range exact {
+	old := w.roots
+	w.roots = roots
+	for p := range roots.Exact {
 		n := w.ensureNode(p)
 		if !n.exact {
 			n.exact = true
 			w.touch(n)
 		}
-		if !old[p] {
+		if !old.Exact[p] {
 			w.log.Info().Str(logging.FieldKey, p).Msg("zk: watching")
 		}
 	}
-	for p := range sub {
-		if !oldSub[p] {
+	for p := range roots.Sub {
+		if !old.Sub[p] {
 			w.touch(w.ensureNode(p))
 			w.log.Info().Str(logging.FieldKey, strings.TrimSuffix(p, "/")+"/**").Msg("zk: watching")
 		}
 	}
 	if removed {
 		for _, n := range w.nodes {
-			if n.exact && !exact[n.key] {
+			if n.exact && !roots.Exact[n.key] {
 				n.exact = false
 			}
 			w.maybeDrop(n)
 		}
 	}
-	w.stats.Roots = w.rootList()
+	w.stats.Roots = roots.List()
 }
 
-func (w *watcher) rootList() []string {
-	var out []string
-	for p := range w.exact {
-		out = append(out, p)
-	}
-	for p := range w.sub {
-		out = append(out, strings.TrimSuffix(p, "/")+"/**")
-	}
-	sort.Strings(out)
-	return out
-}
-
-func parent(key string) (string, bool) {
-	if key == "/" {
-		return "", false
-	}
-	i := strings.LastIndexByte(key, '/')
-	if i <= 0 {
-		return "/", true
-	}
-	return key[:i], true
-}
-
-func child(key, name string) string {
-	if key == "/" {
-		return "/" + name
-	}
-	return key + "/" + name
-}
-
-// inSubtree reports whether a subtree root covers key (itself included).
-func (w *watcher) inSubtree(key string) bool {
-	for p, ok := key, true; ok; p, ok = parent(p) {
-		if w.sub[p] {
-			return true
-		}
-	}
-	return false
-}
-
-func (w *watcher) wanted(n *node) bool { return n.exact || w.inSubtree(n.key) }
+func (w *watcher) wanted(n *node) bool { return n.exact || w.roots.InSubtree(n.key) }
 
 // needsExists: a root is watched for its (re-)creation; a znode inside a
 // subtree is found again by its parent's children watch.
-func (w *watcher) needsExists(n *node) bool { return n.exact || w.sub[n.key] }
-
-func (w *watcher) zpath(key string) string {
-	if w.chroot == "" {
-		return key
-	}
-	if key == "/" {
-		return w.chroot
-	}
-	return w.chroot + key
-}
-
-// keyOf maps a ZooKeeper path back to the agents' path.
-func (w *watcher) keyOf(zpath string) (string, bool) {
-	if w.chroot == "" {
-		return zpath, zpath != ""
-	}
-	if zpath == w.chroot {
-		return "/", true
-	}
-	rest, ok := strings.CutPrefix(zpath, w.chroot)
-	if !ok || !strings.HasPrefix(rest, "/") {
-		return "", false
-	}
-	return rest, true
-}
+func (w *watcher) needsExists(n *node) bool { return n.exact || w.roots.Sub[n.key] }
 
 func (w *watcher) ensureNode(key string) *node {
 	if n := w.nodes[key]; n != nil {
 		return n
 	}
-	n := &node{key: key, zpath: w.zpath(key)}
+	n := &node{key: key, zpath: w.cfg.ZPath(key)}
 	n.d[dimData].dirty = true
 	n.d[dimChildren].dirty = true
 	w.nodes[key] = n

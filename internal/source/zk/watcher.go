@@ -7,7 +7,6 @@ package zk
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -15,6 +14,8 @@ import (
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/source"
+	"github.com/heraldhq/herald/internal/source/zk/znode"
+	"github.com/heraldhq/herald/internal/zkconn"
 	"github.com/rs/zerolog"
 )
 
@@ -84,7 +85,7 @@ type node struct {
 type streamRec struct {
 	seq   uint64
 	typ   string
-	ver   version
+	ver   znode.Version
 	empty bool // its data was empty
 }
 
@@ -114,7 +115,7 @@ type readResult struct {
 // pubEvent is one event of a publish job.
 type pubEvent struct {
 	ev  events.Event
-	ver version
+	ver znode.Version
 	dim dim
 	// afterSeq is the newest stored sequence known for the dimension when
 	// the event was planned: if the event turns out to be a duplicate of one
@@ -153,41 +154,6 @@ type followMsg struct {
 	empty bool
 }
 
-// inbox receives the ZooKeeper client's events. The client calls push from
-// its receive loop, which must never block: push appends under a mutex and
-// signals without waiting. The queue stays small: every watch notifies at
-// most once before the worker re-arms it.
-type inbox struct {
-	mu  sync.Mutex
-	evs []zk.Event
-	sig chan struct{}
-}
-
-func (b *inbox) push(ev zk.Event) {
-	if ev.Type == zk.EventSession {
-		switch ev.State {
-		case zk.StateDisconnected, zk.StateHasSession, zk.StateExpired, zk.StateAuthFailed:
-		default:
-			return
-		}
-	}
-	b.mu.Lock()
-	b.evs = append(b.evs, ev)
-	b.mu.Unlock()
-	select {
-	case b.sig <- struct{}{}:
-	default:
-	}
-}
-
-func (b *inbox) take() []zk.Event {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	evs := b.evs
-	b.evs = nil
-	return evs
-}
-
 // watcher is one run of the source. Everything below the channels is owned
 // by the worker goroutine (run).
 type watcher struct {
@@ -199,7 +165,7 @@ type watcher struct {
 	chroot string
 
 	conn *zk.Conn
-	in   *inbox
+	in   *zkconn.Inbox
 
 	readJobs chan readJob
 	reads    chan readResult
@@ -211,8 +177,7 @@ type watcher struct {
 	nodes  map[string]*node
 	stream map[string]*keyStream
 	kids   map[string]map[string]struct{} // parent -> children the stream holds as existing
-	exact  map[string]bool                // exact-path roots
-	sub    map[string]bool                // subtree roots
+	roots  znode.Roots                    // exact-path and subtree roots
 	queue  []string                       // keys of nodes with reads to issue
 	pubQ   []pubJob
 
@@ -243,8 +208,8 @@ func newWatcher(s *Source, env source.Env) *watcher {
 		src: s, cfg: s.cfg, env: env,
 		log:      env.Log,
 		name:     s.cfg.SourceName(),
-		chroot:   s.cfg.chroot(),
-		in:       &inbox{sig: make(chan struct{}, 1)},
+		chroot:   s.cfg.Root(),
+		in:       zkconn.NewInbox(),
 		readJobs: make(chan readJob, maxInflightRead),
 		reads:    make(chan readResult, maxInflightRead),
 		pubJobs:  make(chan pubJob, maxInflightPub),
@@ -254,32 +219,22 @@ func newWatcher(s *Source, env source.Env) *watcher {
 		nodes:    map[string]*node{},
 		stream:   map[string]*keyStream{},
 		kids:     map[string]map[string]struct{}{},
-		exact:    map[string]bool{},
-		sub:      map[string]bool{},
+		roots:    znode.NewRoots(),
 	}
-}
-
-// zkLogger sends the client's own messages to the debug log; the source
-// logs connection changes itself.
-type zkLogger struct{ log zerolog.Logger }
-
-func (l zkLogger) Printf(format string, args ...any) {
-	l.log.Debug().Str("client", fmt.Sprintf(format, args...)).Msg("zk client")
 }
 
 func (w *watcher) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	conn, _, err := zk.Connect(w.cfg.servers(), w.cfg.sessionTimeout(),
-		zk.WithEventCallback(w.in.push), zk.WithLogger(zkLogger{w.log}), zk.WithLogInfo(false))
+	conn, err := zkconn.Connect(w.cfg.Config, w.log, w.in.Push)
 	if err != nil {
-		return fmt.Errorf("zk: connect: %w", err)
+		return err
 	}
 	w.conn = conn
 	w.loadStart = time.Now()
 	w.retryTimer = time.NewTimer(time.Hour)
 	w.retryTimer.Stop()
-	w.log.Info().Str("servers", w.cfg.Servers).Str("chroot", w.chroot).Float64("session_timeout_ms", logging.Millis(w.cfg.sessionTimeout())).
+	w.log.Info().Str("servers", w.cfg.Servers).Str("chroot", w.chroot).Float64("session_timeout_ms", logging.Millis(w.cfg.Timeout())).
 		Msg("zk: connecting")
 
 	var wg sync.WaitGroup
@@ -308,7 +263,8 @@ func (w *watcher) run(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		w.authenticate(ctx)
+		defer close(w.authed) // reads wait for it
+		zkconn.Authenticate(ctx, w.conn, w.cfg.Config, w.log, RetryInterval)
 	}()
 
 	w.loop(ctx)
@@ -320,28 +276,6 @@ func (w *watcher) run(ctx context.Context) error {
 	wg.Wait()
 	w.log.Info().Msg("zk: stopped")
 	return nil
-}
-
-// authenticate adds the digest credential (the client re-sends it after
-// every reconnect), retrying until it is accepted; reads wait for it.
-func (w *watcher) authenticate(ctx context.Context) {
-	defer close(w.authed)
-	if w.cfg.Auth == "" {
-		return
-	}
-	scheme, cred, _ := w.cfg.digest()
-	for {
-		err := w.conn.AddAuth(scheme, []byte(cred))
-		if err == nil || ctx.Err() != nil {
-			return
-		}
-		w.log.Warn().Err(err).Msg("zk: adding auth; retrying")
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(RetryInterval):
-		}
-	}
 }
 
 func (w *watcher) loop(ctx context.Context) {
@@ -358,8 +292,8 @@ func (w *watcher) loop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-w.in.sig:
-			for _, ev := range w.in.take() {
+		case <-w.in.Signal():
+			for _, ev := range w.in.Take() {
 				w.onZKEvent(ev)
 			}
 		case r := <-w.reads:

@@ -27,9 +27,9 @@
 //
 // A path that does not exist is watched with exists and fires zk.created
 // when it appears; a deleted exact path or subtree root stays watched for
-// its re-creation. The heraldversion of every event (see version) is built
-// from ZooKeeper's own zxids, so several dispatchers watching the same
-// ensemble and publishing to the same stream store each change once. When a
+// its re-creation. The heraldversion of every event (see znode.Version) is
+// built from ZooKeeper's own zxids, so several dispatchers watching the
+// same ensemble and publishing to the same stream store each change once. When a
 // slower dispatcher stores an older version after the current one, the
 // others see it in the stream and store the current state again (a repair,
 // its version suffixed ".r<sequence>"), so that the newest event stored for
@@ -49,20 +49,19 @@
 //
 // It knows ZooKeeper, the event format and the zk selector syntax; it
 // knows nothing of how the dispatcher runs NATS or of agents beyond their
-// declared selectors.
+// declared selectors. The client side of the session (settings,
+// connecting, auth, the watching reads) is package zkconn's.
 package zk
 
 import (
 	"context"
 	"fmt"
-	"net"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/heraldhq/herald/internal/source"
 	"github.com/heraldhq/herald/internal/watch"
+	"github.com/heraldhq/herald/internal/zkconn"
 )
 
 // Event types published by the source.
@@ -85,26 +84,13 @@ const ChildrenContentType = "text/plain; charset=utf-8"
 const RetryInterval = time.Second
 
 // Config configures the ZooKeeper source (dispatcher flags --zk*, config
-// key zk:).
+// key zk:): the connection, and the roots watched.
 type Config struct {
-	// Servers is HOST:PORT[,HOST:PORT...]; empty disables the source.
-	Servers string `yaml:"servers"`
-	// Chroot is prefixed to every path.
-	Chroot string `yaml:"chroot"`
-	// Auth is digest:USER:PASS.
-	Auth string `yaml:"auth"`
-	// SessionTimeout is the ZooKeeper session timeout.
-	SessionTimeout time.Duration `yaml:"session_timeout"`
+	zkconn.Config `yaml:",inline"`
 	// Watch lists the roots watched whatever the agents declare: PATH or
 	// PATH/** for a subtree.
 	Watch []string `yaml:"watch"`
 }
-
-// DefaultSessionTimeout is used when SessionTimeout is zero.
-const DefaultSessionTimeout = 10 * time.Second
-
-// MinSessionTimeout is the shortest SessionTimeout accepted.
-const MinSessionTimeout = 100 * time.Millisecond
 
 // Enabled reports whether a ZooKeeper ensemble is configured.
 func (c Config) Enabled() bool { return c.Servers != "" }
@@ -121,89 +107,16 @@ func (c Config) Validate() error {
 	if !c.Enabled() {
 		return nil
 	}
-	for _, s := range strings.Split(c.Servers, ",") {
-		if err := checkServer(strings.TrimSpace(s)); err != nil {
-			return fmt.Errorf("zk.servers: %w", err)
-		}
-	}
-	if c.Chroot != "" && c.Chroot != "/" {
-		if _, err := watch.ParseSelector("zk:"+c.Chroot, ""); err != nil || strings.HasSuffix(c.Chroot, "/**") {
-			return fmt.Errorf("zk.chroot: %q: want an absolute znode path such as /herald", c.Chroot)
-		}
-	}
-	if c.Auth != "" {
-		if _, _, err := c.digest(); err != nil {
-			return fmt.Errorf("zk.auth: %w", err)
-		}
-	}
-	if c.SessionTimeout < 0 || (c.SessionTimeout > 0 && c.SessionTimeout < MinSessionTimeout) {
-		return fmt.Errorf("zk.session_timeout: %v: want 0 (default %v) or at least %v", c.SessionTimeout, DefaultSessionTimeout, MinSessionTimeout)
-	}
-	return nil
-}
-
-func checkServer(s string) error {
-	if s == "" {
-		return fmt.Errorf("empty entry: want HOST:PORT[,HOST:PORT...]")
-	}
-	if !strings.Contains(s, ":") {
-		return nil // the default port, 2181
-	}
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return fmt.Errorf("%q: want HOST:PORT: %w", s, err)
-	}
-	if host == "" {
-		return fmt.Errorf("%q: empty host", s)
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		return fmt.Errorf("%q: port must be a number from 1 to 65535", s)
-	}
-	return nil
-}
-
-// digest splits Auth ("digest:USER:PASS") into the scheme's credential.
-// The error never repeats the password.
-func (c Config) digest() (scheme, cred string, err error) {
-	scheme, cred, ok := strings.Cut(c.Auth, ":")
-	if !ok || scheme != "digest" {
-		return "", "", fmt.Errorf("want digest:USER:PASS")
-	}
-	user, _, ok := strings.Cut(cred, ":")
-	if !ok || user == "" {
-		return "", "", fmt.Errorf("want digest:USER:PASS (user is empty or the password missing)")
-	}
-	return scheme, cred, nil
-}
-
-// servers lists the ensemble for the client.
-func (c Config) servers() []string {
-	var out []string
-	for _, s := range strings.Split(c.Servers, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// chroot is the chroot without a trailing slash ("" for none).
-func (c Config) chroot() string { return strings.TrimSuffix(c.Chroot, "/") }
-
-func (c Config) sessionTimeout() time.Duration {
-	if c.SessionTimeout == 0 {
-		return DefaultSessionTimeout
-	}
-	return c.SessionTimeout
+	return c.Config.Validate()
 }
 
 // SourceName is the CloudEvents source of the events: "zk://" + chroot, or
 // "zk:///" without one.
 func (c Config) SourceName() string {
-	if c.chroot() == "" {
+	if c.Root() == "" {
 		return SourcePrefix + "/"
 	}
-	return SourcePrefix + c.chroot()
+	return SourcePrefix + c.Root()
 }
 
 // Stats is a snapshot of the source's state and counters.

@@ -10,6 +10,7 @@ import (
 	gozk "github.com/go-zookeeper/zk"
 	zksrc "github.com/heraldhq/herald/internal/source/zk"
 	"github.com/heraldhq/herald/internal/testutil"
+	"github.com/heraldhq/herald/internal/zkconn"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -166,9 +167,8 @@ func TestSource_SessionExpiryCatchesUp(t *testing.T) {
 	r.create("/exp/a", "1")
 	r.create("/gone", "g")
 	src := r.start("zk", zksrc.Config{
-		Servers:        proxy.Addr(),
-		SessionTimeout: 2 * time.Second,
-		Watch:          []string{"/exp/**", "/gone", "/new"},
+		Config: zkconn.Config{Servers: proxy.Addr(), SessionTimeout: 2 * time.Second},
+		Watch:  []string{"/exp/**", "/gone", "/new"},
 	}, nil)
 	before := src.synced()
 
@@ -231,7 +231,7 @@ func TestSource_DisconnectCatchesUp(t *testing.T) {
 	r.create("/d", "1")
 	r.create("/d/kid", "")
 	old := r.create("/q", "first")
-	src := r.start("zk", zksrc.Config{Servers: proxy.Addr(), SessionTimeout: 30 * time.Second, Watch: []string{"/d", "/q"}}, nil)
+	src := r.start("zk", zksrc.Config{Config: zkconn.Config{Servers: proxy.Addr(), SessionTimeout: 30 * time.Second}, Watch: []string{"/d", "/q"}}, nil)
 	before := src.synced()
 	r.waitFor("/d", zksrc.TypeChildren, lines("kid"))
 
@@ -444,7 +444,7 @@ func TestSource_ChrootAndAuth(t *testing.T) {
 	if _, err := r.zc.Create("/app/secret", []byte("s3"), 0, gozk.DigestACL(gozk.PermAll, "herald", "pw")); err != nil {
 		t.Fatal(err)
 	}
-	src := r.start("zk", zksrc.Config{Chroot: "/app", Auth: "digest:herald:pw", Watch: []string{"/secret", "/**"}}, nil)
+	src := r.start("zk", zksrc.Config{Config: zkconn.Config{Chroot: "/app", Auth: "digest:herald:pw"}, Watch: []string{"/secret", "/**"}}, nil)
 	e := r.waitFor("/secret", zksrc.TypeChanged, "s3")
 	if e.Source != "zk:///app" {
 		t.Fatalf("source %q, want zk:///app", e.Source)
@@ -463,7 +463,7 @@ func TestConfig_Validate(t *testing.T) {
 	ok := []zksrc.Config{
 		{},
 		{Watch: []string{"/a", "/b/**"}},
-		{Servers: "zk1:2181,zk2:2181, zk3", Chroot: "/herald", Auth: "digest:u:p", SessionTimeout: 5e9, Watch: []string{"/"}},
+		{Config: zkconn.Config{Servers: "zk1:2181,zk2:2181, zk3", Chroot: "/herald", Auth: "digest:u:p", SessionTimeout: 5e9}, Watch: []string{"/"}},
 	}
 	for _, c := range ok {
 		if err := c.Validate(); err != nil {
@@ -474,14 +474,14 @@ func TestConfig_Validate(t *testing.T) {
 		field string
 		cfg   zksrc.Config
 	}{
-		{"zk.servers", zksrc.Config{Servers: "zk1:2181,,zk2"}},
-		{"zk.servers", zksrc.Config{Servers: "zk1:99999"}},
-		{"zk.chroot", zksrc.Config{Servers: "zk", Chroot: "herald"}},
-		{"zk.chroot", zksrc.Config{Servers: "zk", Chroot: "/a/**"}},
-		{"zk.auth", zksrc.Config{Servers: "zk", Auth: "digest:nopass"}},
-		{"zk.auth", zksrc.Config{Servers: "zk", Auth: "sasl:u:p@ss"}},
-		{"zk.session_timeout", zksrc.Config{Servers: "zk", SessionTimeout: -1}},
-		{"zk.session_timeout", zksrc.Config{Servers: "zk", SessionTimeout: time.Millisecond}},
+		{"zk.servers", zksrc.Config{Config: zkconn.Config{Servers: "zk1:2181,,zk2"}}},
+		{"zk.servers", zksrc.Config{Config: zkconn.Config{Servers: "zk1:99999"}}},
+		{"zk.chroot", zksrc.Config{Config: zkconn.Config{Servers: "zk", Chroot: "herald"}}},
+		{"zk.chroot", zksrc.Config{Config: zkconn.Config{Servers: "zk", Chroot: "/a/**"}}},
+		{"zk.auth", zksrc.Config{Config: zkconn.Config{Servers: "zk", Auth: "digest:nopass"}}},
+		{"zk.auth", zksrc.Config{Config: zkconn.Config{Servers: "zk", Auth: "sasl:u:p@ss"}}},
+		{"zk.session_timeout", zksrc.Config{Config: zkconn.Config{Servers: "zk", SessionTimeout: -1}}},
+		{"zk.session_timeout", zksrc.Config{Config: zkconn.Config{Servers: "zk", SessionTimeout: time.Millisecond}}},
 		{"zk.watch[1]", zksrc.Config{Watch: []string{"/a", "b"}}},
 	}
 	for _, b := range bad {

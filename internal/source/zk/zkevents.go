@@ -17,7 +17,7 @@ func (w *watcher) onZKEvent(ev zk.Event) {
 		w.onSession(ev)
 		return
 	}
-	key, ok := w.keyOf(ev.Path)
+	key, ok := w.cfg.Key(ev.Path)
 	if !ok {
 		return
 	}
