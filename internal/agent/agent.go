@@ -346,9 +346,26 @@ func (a *Agent) handleMsg(m feed.Msg, catchUp bool) {
 	}
 	d := &watchrun.Delivery{Done: m.Done, Event: ev, Seq: m.Seq}
 	d.Refs.Store(int32(len(match)))
+	if ids := supersededIDs(m.Superseded); len(ids) > 0 {
+		for _, rt := range match {
+			d.Supersedes(rt.Watch().Name, ids...)
+		}
+	}
 	for _, rt := range match {
 		rt.Offer(d)
 	}
+}
+
+// supersededIDs are the event ids of what a catch-up decided with the
+// newest event of their subject (malformed ones have none to report).
+func supersededIDs(older []feed.Msg) []string {
+	var ids []string
+	for _, o := range older {
+		if ev, err := events.FromMsg(&nats.Msg{Subject: o.Subject, Header: o.Header, Data: o.Data}); err == nil {
+			ids = append(ids, ev.ID)
+		}
+	}
+	return ids
 }
 
 // release drops one watch's hold on an event; the last one tells the feed

@@ -38,6 +38,10 @@ const (
 	DefaultVerify = 10 * time.Second
 	// readBatch is how many messages one direct get returns at most.
 	readBatch = 256
+	// readBytes bounds one direct get's answer. Always set: without it the
+	// server reads its own options unlocked (nats-server 2.15
+	// getDirectRequest), a race with a configuration reload.
+	readBytes = 8 << 20
 	// liveBuffer is how many live messages wait for the feed's loop before
 	// the client drops them (and the feed reads them back).
 	liveBuffer = 16384
@@ -379,7 +383,7 @@ func (f *Feed) read(ctx context.Context, h Handler) bool {
 		seq := from
 		for {
 			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			it, err := jetstreamext.GetBatch(rctx, f.js, f.cfg.Stream, readBatch, jetstreamext.GetBatchSeq(seq), jetstreamext.GetBatchSubject(flt))
+			it, err := jetstreamext.GetBatch(rctx, f.js, f.cfg.Stream, readBatch, jetstreamext.GetBatchSeq(seq), jetstreamext.GetBatchSubject(flt), jetstreamext.GetBatchMaxBytes(readBytes))
 			n := 0
 			if err == nil {
 				for m, ierr := range it {

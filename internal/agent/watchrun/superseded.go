@@ -70,3 +70,25 @@ func (d *Delivery) takeSuperseded(watch string) *superseded {
 	delete(d.sup, watch)
 	return s
 }
+
+// Supersedes records that d replaced the events ids (oldest first) for
+// watch before they reached it: a catch-up read that found several events
+// of one subject offers the newest and lists the others in its outcome.
+func (d *Delivery) Supersedes(watch string, ids ...string) {
+	if len(ids) == 0 {
+		return
+	}
+	d.supMu.Lock()
+	defer d.supMu.Unlock()
+	if d.sup == nil {
+		d.sup = map[string]*superseded{}
+	}
+	s := d.sup[watch]
+	if s == nil {
+		s = &superseded{}
+		d.sup[watch] = s
+	}
+	for _, id := range ids {
+		s.add(id)
+	}
+}
