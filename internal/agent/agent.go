@@ -262,6 +262,7 @@ func (a *Agent) watchFilters() []string {
 // recreated: every watch's run-mode memory (the feed drops its own
 // record, whose sequences the new stream reuses). Runs in flight finish.
 func (a *Agent) newStream() {
+	a.log.Warn().Msg("the events stream is new (recreated): run modes start afresh")
 	for _, rt := range a.runtimes() {
 		rt.RestartPolicy()
 	}
