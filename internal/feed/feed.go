@@ -133,9 +133,10 @@ type Feed struct {
 	cursor   uint64              // everything at or below is decided
 	done     map[uint64]struct{} // decided, above cursor
 	pending  map[uint64]struct{} // delivered, not decided
-	received map[uint64]struct{} // delivered or skipped, above verified
+	received map[uint64]string   // delivered or skipped, above verified: its filter
 	verified uint64              // nothing at or below was lost
 	high     uint64              // highest sequence known stored
+	stuckAt  uint64              // high when the last verify saw events above it (the loop's own)
 	last     map[string]uint64   // newest delivered sequence per subject
 	filters  []string
 	subs     map[string]*nats.Subscription
@@ -159,7 +160,7 @@ func New(nc *nats.Conn, js jetstream.JetStream, cfg Config) (*Feed, error) {
 	}
 	f := &Feed{
 		cfg: cfg, nc: nc, js: js, st: st,
-		done: map[uint64]struct{}{}, pending: map[uint64]struct{}{}, received: map[uint64]struct{}{},
+		done: map[uint64]struct{}{}, pending: map[uint64]struct{}{}, received: map[uint64]string{},
 		last: map[string]uint64{}, subs: map[string]*nats.Subscription{},
 		started: make(chan struct{}),
 		live:    make(chan *nats.Msg, liveBuffer), verifyNow: make(chan struct{}, 1), flush: make(chan struct{}, 1),
@@ -284,7 +285,7 @@ func (f *Feed) Run(ctx context.Context, h Handler) error {
 			r, d := f.nc.Stats().Reconnects, f.dropped()
 			if r == reconnects && d == dropped {
 				if f.doneCount() > maxDone {
-					f.read(ctx, h)
+					f.verify(ctx, h)
 				}
 				continue
 			}
@@ -297,7 +298,7 @@ func (f *Feed) Run(ctx context.Context, h Handler) error {
 		case <-f.verifyNow:
 			f.read(ctx, h)
 		case <-verify.C:
-			f.read(ctx, h)
+			f.verify(ctx, h)
 		}
 	}
 }
@@ -335,7 +336,7 @@ func (f *Feed) onLive(m *nats.Msg, h Handler) (suspicious bool) {
 		f.mu.Unlock()
 		return true
 	}
-	if !f.admit(seq, subj) {
+	if !f.admit(seq, subj, f.filterOf(m.Sub)) {
 		f.mu.Unlock()
 		return false
 	}
@@ -345,13 +346,23 @@ func (f *Feed) onLive(m *nats.Msg, h Handler) (suspicious bool) {
 	return false
 }
 
+// filterOf is the filter whose live subscription sub is. f.mu is held.
+func (f *Feed) filterOf(sub *nats.Subscription) string {
+	for flt, s := range f.subs {
+		if s == sub {
+			return flt
+		}
+	}
+	return ""
+}
+
 // admit records seq of subject as delivered, unless it already was or a
 // newer one of the subject was (then it counts as decided). f.mu is held.
-func (f *Feed) admit(seq uint64, subj string) bool {
+func (f *Feed) admit(seq uint64, subj, flt string) bool {
 	if _, ok := f.received[seq]; ok {
 		return false
 	}
-	f.received[seq] = struct{}{}
+	f.received[seq] = flt
 	if _, ok := f.done[seq]; ok {
 		f.last[subj] = max(f.last[subj], seq)
 		return false
@@ -361,12 +372,91 @@ func (f *Feed) admit(seq uint64, subj string) bool {
 	}
 	if seq < f.last[subj] {
 		f.done[seq] = struct{}{}
-		f.advance()
+		f.changed()
 		return false
 	}
 	f.last[subj] = seq
 	f.pending[seq] = struct{}{}
 	return true
+}
+
+// verify moves the verified sequence up to the highest one received when
+// the stream holds, for every filter, exactly as many events between the
+// two as the feed received; otherwise it reads them (read). Counting costs
+// two direct gets of one message per filter, not the events themselves.
+func (f *Feed) verify(ctx context.Context, h Handler) {
+	f.mu.Lock()
+	from, high, filters, epoch := f.verified+1, f.high, f.filters, f.epoch
+	got := map[string]uint64{}
+	for seq, flt := range f.received {
+		if seq >= from && seq <= high {
+			got[flt]++
+		}
+	}
+	f.mu.Unlock()
+	high = max(high, from-1)
+	beyond := false
+	for _, flt := range filters {
+		// Above high first: what arrives between the two counts can only
+		// make the second larger, never hide a loss.
+		above, err := f.count(ctx, flt, high+1)
+		if err == nil {
+			var all uint64
+			if all, err = f.count(ctx, flt, from); err == nil && all-above == got[flt] {
+				beyond = beyond || above > 0
+				continue
+			}
+		}
+		f.read(ctx, h)
+		return
+	}
+	// Events stored above the highest one received are on their way, or
+	// lost with nothing after them to show it: lost if the live path has
+	// brought nothing new since the last verify.
+	if beyond && f.stuckAt == high {
+		f.read(ctx, h)
+		return
+	}
+	f.stuckAt = 0
+	if beyond {
+		f.stuckAt = high
+	}
+	f.mu.Lock()
+	if f.epoch == epoch {
+		f.verified = max(f.verified, high)
+		for seq := range f.received {
+			if seq <= f.verified {
+				delete(f.received, seq)
+			}
+		}
+		f.advance()
+		f.changed()
+	}
+	f.mu.Unlock()
+}
+
+// count is how many events of filter flt the stream holds from seq on.
+func (f *Feed) count(ctx context.Context, flt string, seq uint64) (uint64, error) {
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	it, err := jetstreamext.GetBatch(rctx, f.js, f.cfg.Stream, 1, jetstreamext.GetBatchSeq(seq), jetstreamext.GetBatchSubject(flt), jetstreamext.GetBatchMaxBytes(readBytes))
+	if err != nil {
+		return 0, err
+	}
+	for m, err := range it {
+		if errors.Is(err, jetstreamext.ErrNoMessages) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		np, err := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("feed: direct get without Nats-Num-Pending: %w", err)
+		}
+		return 1 + np, nil
+	}
+	return 0, nil
 }
 
 // read reads every event of the filters above the verified sequence,
@@ -378,6 +468,7 @@ func (f *Feed) read(ctx context.Context, h Handler) bool {
 	from, upTo, filters, epoch := f.verified+1, f.high, f.filters, f.epoch
 	f.mu.Unlock()
 	var found []*jetstream.RawStreamMsg
+	filterOf := map[uint64]string{}
 	readHigh := uint64(0)
 	for _, flt := range filters {
 		seq := from
@@ -395,6 +486,7 @@ func (f *Feed) read(ctx context.Context, h Handler) bool {
 					seq = m.Sequence + 1
 					readHigh = max(readHigh, m.Sequence)
 					found = append(found, m)
+					filterOf[m.Sequence] = flt
 				}
 			}
 			cancel()
@@ -421,7 +513,7 @@ func (f *Feed) read(ctx context.Context, h Handler) bool {
 	newest := map[string]int{}
 	var out []Msg
 	for _, m := range found {
-		if m.Sequence <= f.cursor || !f.admit(m.Sequence, m.Subject) {
+		if m.Sequence <= f.cursor || !f.admit(m.Sequence, m.Subject, filterOf[m.Sequence]) {
 			continue
 		}
 		msg := Msg{Seq: m.Sequence, Subject: m.Subject, Header: m.Header, Data: m.Data, feed: f, epoch: f.epoch}
@@ -444,6 +536,7 @@ func (f *Feed) read(ctx context.Context, h Handler) bool {
 		}
 	}
 	f.advance()
+	f.changed()
 	f.mu.Unlock()
 	slices.SortFunc(out, func(a, b Msg) int { return cmpSeq(a.Seq, b.Seq) })
 	if len(out) > 0 {
@@ -481,11 +574,23 @@ func (f *Feed) decided(epoch uint64, seqs []uint64) {
 			f.done[seq] = struct{}{}
 		}
 	}
-	f.advance()
+	f.changed()
+}
+
+// changed marks the state for the next write, which moves the cursor.
+// f.mu is held.
+func (f *Feed) changed() {
+	f.dirty = true
+	select {
+	case f.flush <- struct{}{}:
+	default:
+	}
 }
 
 // advance moves the cursor as far as nothing undecided and nothing
-// unverified lies below it. f.mu is held.
+// unverified lies below it. It costs a walk of the undecided events, so
+// it runs when the state is written and after reads, not per decision.
+// f.mu is held.
 func (f *Feed) advance() {
 	c := f.verified
 	for seq := range f.pending {
@@ -500,11 +605,7 @@ func (f *Feed) advance() {
 				delete(f.done, seq)
 			}
 		}
-	}
-	f.dirty = true
-	select {
-	case f.flush <- struct{}{}:
-	default:
+		f.dirty = true
 	}
 }
 

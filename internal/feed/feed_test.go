@@ -60,9 +60,10 @@ func (r *recorder) msg(seq uint64) feed.Msg {
 }
 
 type env struct {
-	nc    *nats.Conn
-	js    jetstream.JetStream
-	state string
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	state  string
+	verify time.Duration // default: never within a test
 }
 
 func newEnv(t *testing.T) env {
@@ -85,7 +86,11 @@ func (e env) publish(t *testing.T, key string, n int) (seq uint64) {
 // start runs a feed on filters until the returned stop is called.
 func (e env) start(t *testing.T, r *recorder, filters ...string) (*feed.Feed, func()) {
 	t.Helper()
-	f, err := feed.New(e.nc, e.js, feed.Config{Stream: events.EventsStream, StateFile: e.state, Verify: time.Hour, Log: zerolog.New(zerolog.NewTestWriter(t))})
+	verify := e.verify
+	if verify == 0 {
+		verify = time.Hour
+	}
+	f, err := feed.New(e.nc, e.js, feed.Config{Stream: events.EventsStream, StateFile: e.state, Verify: verify, Log: zerolog.New(zerolog.NewTestWriter(t))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,6 +274,39 @@ func TestFeed_StreamCreatedAnewStartsFromItsStart(t *testing.T) {
 		got := r.seqs()
 		if len(got) < 4 || got[3] != s1 {
 			return fmt.Errorf("delivered %v, want %v then %d", got, old, s1)
+		}
+		return nil
+	})
+}
+
+// The periodic verify finds what the live path lost with nothing to say
+// so, and moves the stored position past every decided event (checked in
+// the state file, as a restarted agent would read it).
+func TestFeed_PeriodicVerifyFindsLossAndMovesPosition(t *testing.T) {
+	e := newEnv(t)
+	e.verify = 100 * time.Millisecond
+	flt := events.EventPrefix + ".deploy.>"
+	r := &recorder{auto: true}
+	f, _ := e.start(t, r, flt)
+	first := e.publish(t, "/a", 1)
+	waitSeqs(t, r, []uint64{first})
+	if err := f.SetFilters(nil); err != nil {
+		t.Fatal(err)
+	}
+	lost := e.publish(t, "/b", 1)
+	if err := f.SetFilters([]string{flt}); err != nil {
+		t.Fatal(err)
+	}
+	waitSeqs(t, r, []uint64{first, lost})
+	last := e.publish(t, "/c", 1)
+	waitSeqs(t, r, []uint64{first, lost, last})
+	testutil.Eventually(t, 10*time.Second, func() error {
+		cursor, done, err := feed.ReadPosition(e.state)
+		if err != nil {
+			return err
+		}
+		if cursor < last || done != 0 {
+			return fmt.Errorf("stored position %d (%d decided above), want %d", cursor, done, last)
 		}
 		return nil
 	})

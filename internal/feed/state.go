@@ -142,6 +142,7 @@ func (f *Feed) Sync() { f.writeState(true) }
 
 func (f *Feed) writeState(sync bool) {
 	f.mu.Lock()
+	f.advance()
 	if !f.dirty && !sync {
 		f.mu.Unlock()
 		return
