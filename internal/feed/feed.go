@@ -44,11 +44,12 @@ const (
 	readBytes = 8 << 20
 	// liveBuffer is how many live messages wait for the feed's loop before
 	// the client drops them (and the feed reads them back).
-	liveBuffer = 16384
-	// maxDone is how many decided events above the cursor make the feed
-	// read at once (which lets the cursor pass them) rather than wait for
-	// the Verify tick: it bounds the memory and the state file under load.
-	maxDone = 1 << 15
+	liveBuffer = 1 << 16
+	// maxDone is how many events received above the verified sequence make
+	// the feed verify at once (which lets the cursor pass them) rather than
+	// wait for the Verify tick: it bounds the memory and the state file
+	// under load.
+	maxDone = 1 << 12
 	// poll is how often the loop looks for reconnects and drops.
 	poll = 250 * time.Millisecond
 	// recreatedCheck bounds how often a suspicious sequence makes the feed
@@ -275,7 +276,11 @@ func (f *Feed) Run(ctx context.Context, h Handler) error {
 		case <-ctx.Done():
 			return nil
 		case m := <-f.live:
-			if suspicious := f.onLive(m, h); suspicious && time.Since(lastCheck) > recreatedCheck {
+			suspicious := f.onLive(m, h)
+			if f.receivedCount() > maxDone {
+				f.verify(ctx, h)
+			}
+			if suspicious && time.Since(lastCheck) > recreatedCheck {
 				lastCheck = time.Now()
 				if f.checkStream(ctx) {
 					f.read(ctx, h)
@@ -284,9 +289,6 @@ func (f *Feed) Run(ctx context.Context, h Handler) error {
 		case <-tick.C:
 			r, d := f.nc.Stats().Reconnects, f.dropped()
 			if r == reconnects && d == dropped {
-				if f.doneCount() > maxDone {
-					f.verify(ctx, h)
-				}
 				continue
 			}
 			reconnected := r != reconnects
@@ -303,10 +305,10 @@ func (f *Feed) Run(ctx context.Context, h Handler) error {
 	}
 }
 
-func (f *Feed) doneCount() int {
+func (f *Feed) receivedCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return len(f.done)
+	return len(f.received)
 }
 
 func (f *Feed) dropped() (n int) {
