@@ -254,7 +254,7 @@ func (f *Feed) Run(ctx context.Context, h Handler) error {
 		case <-time.After(time.Second):
 		}
 	}
-	for !f.read(ctx, h) {
+	for !f.read(ctx, h, true) {
 		select {
 		case <-ctx.Done():
 			return nil
@@ -282,8 +282,8 @@ func (f *Feed) Run(ctx context.Context, h Handler) error {
 			}
 			if suspicious && time.Since(lastCheck) > recreatedCheck {
 				lastCheck = time.Now()
-				if f.checkStream(ctx) {
-					f.read(ctx, h)
+				if epoch := f.currentEpoch(); f.checkStream(ctx) && f.currentEpoch() != epoch {
+					f.read(ctx, h, true)
 				}
 			}
 		case <-tick.C:
@@ -296,13 +296,19 @@ func (f *Feed) Run(ctx context.Context, h Handler) error {
 			if reconnected && !f.checkStream(ctx) {
 				continue
 			}
-			f.read(ctx, h)
+			f.read(ctx, h, false)
 		case <-f.verifyNow:
-			f.read(ctx, h)
+			f.read(ctx, h, false)
 		case <-verify.C:
 			f.verify(ctx, h)
 		}
 	}
+}
+
+func (f *Feed) currentEpoch() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.epoch
 }
 
 func (f *Feed) receivedCount() int {
@@ -333,7 +339,8 @@ func (f *Feed) onLive(m *nats.Msg, h Handler) (suspicious bool) {
 	f.mu.Lock()
 	_, seen := f.received[seq]
 	_, decided := f.done[seq]
-	if seq <= f.cursor || seen || decided {
+	_, held := f.pending[seq]
+	if seq <= f.cursor || seen || decided || held {
 		// A late copy of what a read found, or a stream created anew.
 		f.mu.Unlock()
 		return true
@@ -362,6 +369,9 @@ func (f *Feed) filterOf(sub *nats.Subscription) string {
 // newer one of the subject was (then it counts as decided). f.mu is held.
 func (f *Feed) admit(seq uint64, subj, flt string) bool {
 	if _, ok := f.received[seq]; ok {
+		return false
+	}
+	if _, ok := f.pending[seq]; ok {
 		return false
 	}
 	f.received[seq] = flt
@@ -409,14 +419,14 @@ func (f *Feed) verify(ctx context.Context, h Handler) {
 				continue
 			}
 		}
-		f.read(ctx, h)
+		f.read(ctx, h, false)
 		return
 	}
 	// Events stored above the highest one received are on their way, or
 	// lost with nothing after them to show it: lost if the live path has
 	// brought nothing new since the last verify.
 	if beyond && f.stuckAt == high {
-		f.read(ctx, h)
+		f.read(ctx, h, false)
 		return
 	}
 	f.stuckAt = 0
@@ -462,10 +472,14 @@ func (f *Feed) count(ctx context.Context, flt string, seq uint64) (uint64, error
 }
 
 // read reads every event of the filters above the verified sequence,
-// delivers what was not delivered yet (the newest of each subject, the
-// older ones superseded by it) and moves the verified sequence up to what
-// was known stored when it began. It reports whether the read completed.
-func (f *Feed) read(ctx context.Context, h Handler) bool {
+// delivers what was not delivered yet and moves the verified sequence up
+// to what was known stored when it began. With collapse (the read at
+// start, after a stop or a new stream: an agent that was down comes back
+// to the newest state), it delivers the newest of each subject with the
+// older ones as its Superseded; otherwise (a loss while running) every
+// event, as the live path would have. It reports whether the read
+// completed.
+func (f *Feed) read(ctx context.Context, h Handler, collapse bool) bool {
 	f.mu.Lock()
 	from, upTo, filters, epoch := f.verified+1, f.high, f.filters, f.epoch
 	f.mu.Unlock()
@@ -519,10 +533,11 @@ func (f *Feed) read(ctx context.Context, h Handler) bool {
 			continue
 		}
 		msg := Msg{Seq: m.Sequence, Subject: m.Subject, Header: m.Header, Data: m.Data, feed: f, epoch: f.epoch}
-		if i, ok := newest[m.Subject]; ok {
+		if i, ok := newest[m.Subject]; ok && collapse {
+			// The older one stays pending (undecided, and known if its
+			// live copy comes late) until the newest is decided with it.
 			old := out[i]
 			msg.Superseded = append(old.Superseded, stripped(old))
-			delete(f.pending, old.Seq)
 			out[i] = msg
 			continue
 		}

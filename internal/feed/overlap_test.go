@@ -56,6 +56,6 @@ func TestFeed_ReadRacingLiveHandsEachEventOverOnce(t *testing.T) {
 	}
 	slices.Sort(twice)
 	if len(twice) > 0 {
-		t.Errorf("BUG (internal/feed, not fixed here): events handed over more than once: a read found them, then their late live copy was taken as new once read pruned received up to verified: %v", twice)
+		t.Errorf("events handed over more than once (a read found them, then their late live copy was taken as new): %v", twice)
 	}
 }

@@ -49,17 +49,17 @@ func (d *Delivery) absorb(watch string, old *Delivery) {
 	if d.sup == nil {
 		d.sup = map[string]*superseded{}
 	}
-	s := d.sup[watch]
-	switch {
-	case s == nil && carried != nil:
-		s = carried
-	case s == nil:
-		s = &superseded{}
-	case carried != nil:
-		s.merge(carried)
+	// old and what it carried are older than what d holds already (the
+	// events a catch-up read decided with d): they go first.
+	older := carried
+	if older == nil {
+		older = &superseded{}
 	}
-	d.sup[watch] = s
-	s.add(old.Event.ID)
+	older.add(old.Event.ID)
+	if s := d.sup[watch]; s != nil {
+		older.merge(s)
+	}
+	d.sup[watch] = older
 }
 
 // takeSuperseded removes and returns what d absorbed for watch, or nil.

@@ -19,6 +19,6 @@ func TestSuperseded_CatchUpAbsorbingTheSlotKeepsStreamOrder(t *testing.T) {
 	e4.absorb("w", e1)             // offered: e4 takes e1's slot
 	s := e4.takeSuperseded("w")
 	if want := []string{"e0", "e1", "e2", "e3"}; s == nil || s.count != 4 || !slices.Equal(s.list(), want) {
-		t.Fatalf("BUG (watchrun absorb after Supersedes, not fixed here): superseded %+v, want %q in stream order with count 4", s, want)
+		t.Fatalf("superseded %+v, want %q in stream order with count 4", s, want)
 	}
 }
