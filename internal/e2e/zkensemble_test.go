@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/internal/testutil"
 )
@@ -42,9 +43,11 @@ func TestZK_EnsembleLeaderKilled(t *testing.T) {
 	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--zk", strings.Join(addrs, ","), "--zk-watch", "/k")
 	c.disp.waitLog("zk: watches set")
 	stored := collectZK(t, c.js, "/k")
+	// An election among JVMs on a loaded machine may take a while.
+	const election = time.Minute
 	waitStored := func(want string) {
 		t.Helper()
-		testutil.Eventually(t, wait, func() error {
+		testutil.Eventually(t, election, func() error {
 			evs := stored.list()
 			if len(evs) == 0 || string(evs[len(evs)-1].Data) != want {
 				return fmt.Errorf("%d events stored for /k, the last is not %q", len(evs), want)
@@ -56,7 +59,7 @@ func TestZK_EnsembleLeaderKilled(t *testing.T) {
 		t.Helper()
 		// Every server refuses requests until there is a leader again:
 		// the first write that succeeds is the first after the election.
-		testutil.Eventually(t, wait, func() error {
+		testutil.Eventually(t, election, func() error {
 			_, err := zc.Set("/k", []byte(data), -1)
 			return err
 		})
