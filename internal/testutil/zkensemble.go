@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -35,6 +36,9 @@ func RunZooKeeperEnsemble(tb testing.TB, n int) *ZooKeeperEnsemble {
 	tb.Helper()
 	if _, err := os.Stat(ZooKeeperJar); err != nil {
 		tb.Fatalf("ZooKeeper is not installed (%v): run `apt-get install -y zookeeper` (.ci/run does)", err)
+	}
+	if _, err := exec.LookPath("java"); err != nil {
+		tb.Fatalf("java is not on PATH (%v): run `apt-get install -y zookeeper`, which brings a JRE (.ci/run does)", err)
 	}
 	dir, err := os.MkdirTemp("", "herald-zkens-")
 	if err != nil {
