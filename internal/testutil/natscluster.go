@@ -115,8 +115,9 @@ func (c *NATSCluster) URLs() string {
 // URL is node i's client URL.
 func (c *NATSCluster) URL(i int) string { return fmt.Sprintf("nats://127.0.0.1:%d", c.client[i]) }
 
-// Kill shuts node i down (its store is kept for Restart). Killing a killed
-// node does nothing.
+// Kill shuts node i down (its store is kept for Restart): its clients and
+// routes drop at once, as when the process dies, but in process it is a
+// clean shutdown, not a SIGKILL. Killing a killed node does nothing.
 func (c *NATSCluster) Kill(i int) {
 	c.mu.Lock()
 	s := c.servers[i]
