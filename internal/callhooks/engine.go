@@ -76,6 +76,8 @@ type Config struct {
 	// means call.DefaultMethods. A call to another method is denied, and a
 	// hook file naming one is not loaded.
 	Methods []string
+	// Replicas of the status bucket (config streams.replicas); 0 means 1.
+	Replicas int
 }
 
 // Validate names the first bad field.

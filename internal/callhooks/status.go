@@ -31,13 +31,15 @@ func (e *Engine) Status(stopping bool) call.HooksStatus {
 }
 
 // StatusBucketConfig is the status bucket (call.StatusBucket) the engine
-// creates; the dispatcher recreates it from this when it is gone.
-func StatusBucketConfig() jetstream.KeyValueConfig {
+// creates, with replicas copies (0 means 1); the dispatcher recreates it
+// from this when it is gone.
+func StatusBucketConfig(replicas int) jetstream.KeyValueConfig {
 	return jetstream.KeyValueConfig{
 		Bucket:      call.StatusBucket,
 		Description: "herald call hooks engine state per dispatcher (herald status)",
 		History:     1,
 		Storage:     jetstream.FileStorage,
+		Replicas:    max(replicas, 1),
 	}
 }
 
@@ -50,7 +52,7 @@ func (e *Engine) publishStatus(rt *runtime, stopping bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(rt.ctx), 5*time.Second)
 	defer cancel()
-	kv, err := rt.js.CreateOrUpdateKeyValue(ctx, StatusBucketConfig())
+	kv, err := rt.js.CreateOrUpdateKeyValue(ctx, StatusBucketConfig(e.cfg.Replicas))
 	if err == nil {
 		_, err = kv.Put(ctx, call.StatusKey(e.cfg.Host), data)
 	}

@@ -27,7 +27,7 @@ var streamNames = []string{events.EventsStream, events.OutcomesStream, events.Ag
 
 // buckets are the key-value buckets the dispatcher owns.
 func (d *Dispatcher) buckets() []jetstream.KeyValueConfig {
-	return []jetstream.KeyValueConfig{d.handlers.BucketConfig(d.cfg.Streams.Replicas), callhooks.StatusBucketConfig()}
+	return []jetstream.KeyValueConfig{d.handlers.BucketConfig(d.cfg.Streams.Replicas), callhooks.StatusBucketConfig(d.cfg.Streams.Replicas)}
 }
 
 // watchStores recreates a stream or bucket deleted by hand, every

@@ -1,7 +1,8 @@
 // Package testutil holds the helpers Herald's tests share: a real in-process
-// NATS server with JetStream, polling with a deadline instead of sleeping,
+// NATS server with JetStream (or a cluster of them whose nodes can be killed
+// and restarted), polling with a deadline instead of sleeping,
 // building the real binaries for end-to-end tests, a cuttable TCP proxy, a
-// private ZooKeeper, a goroutine-safe output buffer, a test CA with server
+// private ZooKeeper server or ensemble, a goroutine-safe output buffer, a test CA with server
 // and client certificates, timeout tests that wait for their script to be
 // ready (UntilReady), publishing and reading back events on Herald's
 // streams, collecting outcomes, announcing agents and running the interest

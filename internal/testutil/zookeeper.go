@@ -137,15 +137,28 @@ func (z *ZooKeeper) Start() {
 }
 
 func (z *ZooKeeper) start() error {
+	done, err := z.spawn("org.apache.zookeeper.server.ZooKeeperServerMain")
+	if err != nil {
+		return err
+	}
+	if err := z.waitSession(done); err != nil {
+		z.Stop()
+		return err
+	}
+	return nil
+}
+
+// spawn starts the JVM running mainClass on the zoo.cfg in z's directory,
+// logging to zookeeper.log there; done is closed when it exits.
+func (z *ZooKeeper) spawn(mainClass string) (done <-chan struct{}, err error) {
 	z.mu.Lock()
+	defer z.mu.Unlock()
 	if z.cmd != nil {
-		z.mu.Unlock()
-		return errors.New("already running")
+		return nil, errors.New("already running")
 	}
 	logf, err := os.OpenFile(filepath.Join(z.dir, "zookeeper.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		z.mu.Unlock()
-		return err
+		return nil, err
 	}
 	cp := ZooKeeperJar
 	// A logging binding keeps the server's own log readable on failure;
@@ -158,7 +171,7 @@ func (z *ZooKeeper) start() error {
 		"-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
 		"-Dzookeeper.admin.enableServer=false",
 		"-cp", cp,
-		"org.apache.zookeeper.server.ZooKeeperServerMain",
+		mainClass,
 		filepath.Join(z.dir, "zoo.cfg"))
 	cmd.Dir = z.dir
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -167,22 +180,15 @@ func (z *ZooKeeper) start() error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()
-		z.mu.Unlock()
-		return fmt.Errorf("start java: %w", err)
+		return nil, fmt.Errorf("start java: %w", err)
 	}
-	done := make(chan struct{})
+	exited := make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
-		close(done)
+		close(exited)
 	}()
-	z.cmd, z.done, z.log = cmd, done, logf
-	z.mu.Unlock()
-
-	if err := z.waitSession(done); err != nil {
-		z.Stop()
-		return err
-	}
-	return nil
+	z.cmd, z.done, z.log = cmd, exited, logf
+	return exited, nil
 }
 
 // waitSession returns once a client gets a session from the server.
@@ -225,7 +231,13 @@ func (z *ZooKeeper) Stop() {
 // tests make their changes through it.
 func (z *ZooKeeper) Connect(tb testing.TB) *zk.Conn {
 	tb.Helper()
-	conn, events, err := zk.Connect([]string{z.Addr()}, 10*time.Second, zk.WithLogger(nopLogger{}))
+	return connectSession(tb, []string{z.Addr()})
+}
+
+// connectSession opens a client to servers and waits for its session.
+func connectSession(tb testing.TB, servers []string) *zk.Conn {
+	tb.Helper()
+	conn, events, err := zk.Connect(servers, 10*time.Second, zk.WithLogger(nopLogger{}))
 	if err != nil {
 		tb.Fatal(err)
 	}
