@@ -88,6 +88,43 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// settle is how long ago an event must have been known stored before a
+// direct get is trusted to see it: any replica may answer one, and a
+// follower may be a little behind the leader.
+const settle = time.Second
+
+type mark struct {
+	at   time.Time
+	high uint64
+}
+
+// mark records the highest sequence known stored now (the loop calls it
+// every poll).
+func (f *Feed) mark() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	f.marks = append(f.marks, mark{at: now, high: f.high})
+	// Keep one mark older than settle, and the ones after it.
+	i := 0
+	for i+1 < len(f.marks) && now.Sub(f.marks[i+1].at) >= settle {
+		i++
+	}
+	f.marks = f.marks[i:]
+}
+
+// settledHigh is the highest sequence known stored at least settle ago, or
+// the verified one when there is none yet. f.mu is held.
+func (f *Feed) settledHigh() uint64 {
+	h := f.verified
+	for _, m := range f.marks {
+		if time.Since(m.at) >= settle {
+			h = max(h, m.high)
+		}
+	}
+	return h
+}
+
 // Msg is one event of the stream, with its subject in the stream (not the
 // live subject it may have come on).
 type Msg struct {
@@ -138,6 +175,7 @@ type Feed struct {
 	verified uint64              // nothing at or below was lost
 	high     uint64              // highest sequence known stored
 	stuckAt  uint64              // high when the last verify saw events above it (the loop's own)
+	marks    []mark              // recent highs, for settledHigh
 	last     map[string]uint64   // newest delivered sequence per subject
 	filters  []string
 	subs     map[string]*nats.Subscription
@@ -287,6 +325,7 @@ func (f *Feed) Run(ctx context.Context, h Handler) error {
 				}
 			}
 		case <-tick.C:
+			f.mark()
 			r, d := f.nc.Stats().Reconnects, f.dropped()
 			if r == reconnects && d == dropped {
 				continue
@@ -398,7 +437,7 @@ func (f *Feed) admit(seq uint64, subj, flt string) bool {
 // two direct gets of one message per filter, not the events themselves.
 func (f *Feed) verify(ctx context.Context, h Handler) {
 	f.mu.Lock()
-	from, high, filters, epoch := f.verified+1, f.high, f.filters, f.epoch
+	from, high, filters, epoch := f.verified+1, f.settledHigh(), f.filters, f.epoch
 	got := map[string]uint64{}
 	for seq, flt := range f.received {
 		if seq >= from && seq <= high {
@@ -481,7 +520,7 @@ func (f *Feed) count(ctx context.Context, flt string, seq uint64) (uint64, error
 // completed.
 func (f *Feed) read(ctx context.Context, h Handler, collapse bool) bool {
 	f.mu.Lock()
-	from, upTo, filters, epoch := f.verified+1, f.high, f.filters, f.epoch
+	from, upTo, filters, epoch := f.verified+1, f.settledHigh(), f.filters, f.epoch
 	f.mu.Unlock()
 	var found []*jetstream.RawStreamMsg
 	filterOf := map[uint64]string{}
@@ -654,6 +693,7 @@ func (f *Feed) checkStream(ctx context.Context) bool {
 		clear(f.pending)
 		clear(f.received)
 		clear(f.last)
+		f.marks = nil
 		if f.cfg.NewStream != nil {
 			f.cfg.NewStream()
 		}
