@@ -143,7 +143,9 @@ func nodeOf(ns *testutil.NATSCluster, name string) int {
 func TestClusterBus_NodeLossesLoseNothing(t *testing.T) {
 	t.Parallel()
 	ns := testutil.RunNATSCluster(t, 3)
-	conf := testutil.WriteFile(t, t.TempDir(), "dispatcher.yaml", "streams:\n  replicas: 3\n")
+	// Every outcome is kept (the default keeps the newest 256 per host and
+	// watch), so that each run's can be counted.
+	conf := testutil.WriteFile(t, t.TempDir(), "dispatcher.yaml", "streams:\n  replicas: 3\n  outcomes_per_subject: 100000\n")
 	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--nats", ns.URLs(), "--config", conf)
 	c.url = ns.URLs()
 
