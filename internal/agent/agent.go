@@ -189,7 +189,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.js = js
 	if a.feed, err = feed.New(nc, js, feed.Config{
 		Stream: events.EventsStream, StateFile: filepath.Join(a.cfg.State, feedState),
-		Verify: a.cfg.VerifyEvery, Started: a.consuming, NewStream: a.newStream, Log: a.log,
+		Verify: a.cfg.VerifyEvery, Started: a.consuming, NewStream: a.newStream, Unreachable: a.unreachable, Log: a.log,
 	}); err != nil {
 		return err
 	}
@@ -235,6 +235,16 @@ func (a *Agent) setFilters() {
 	if err := a.feed.SetFilters(bus.ReduceFilters(a.watchFilters())); err != nil {
 		a.log.Error().Err(err).Msg("cannot follow the watches' subjects; retrying on next reload")
 	}
+}
+
+// unreachable logs why the feed cannot start yet: at error level when the
+// server refuses the agent's credentials (NATS was not up at Start).
+func (a *Agent) unreachable(err error) {
+	if authErr := a.nc.LastError(); natsconn.IsAuthError(authErr) {
+		a.log.Error().Err(authErr).Msg("nats refuses the agent's credentials; cannot set up the event consumer")
+		return
+	}
+	a.log.Warn().Err(err).Msg("cannot set up the event consumer yet")
 }
 
 // consuming runs once the feed knows its position, before any live event:

@@ -72,7 +72,11 @@ type Config struct {
 	// NewStream is called, from the feed's goroutine, when the events
 	// stream was created anew: sequences start again at 1.
 	NewStream func()
-	Log       zerolog.Logger
+	// Unreachable is called, from the feed's goroutine, each time the
+	// stream cannot be asked at start (NATS down, credentials refused);
+	// the feed logs at warn when it is nil.
+	Unreachable func(err error)
+	Log         zerolog.Logger
 }
 
 // Validate names the first bad field.
@@ -674,7 +678,11 @@ func (f *Feed) checkStream(ctx context.Context) bool {
 	defer cancel()
 	s, err := f.js.Stream(ictx, f.cfg.Stream)
 	if err != nil {
-		f.cfg.Log.Warn().Err(err).Msg("feed: cannot find the events stream; will retry")
+		if f.cfg.Unreachable != nil {
+			f.cfg.Unreachable(err)
+		} else {
+			f.cfg.Log.Warn().Err(err).Msg("feed: cannot find the events stream; will retry")
+		}
 		return false
 	}
 	info := s.CachedInfo()
