@@ -13,6 +13,7 @@ import (
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/testutil"
+	"github.com/heraldhq/herald/internal/testutil/natscluster"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
@@ -116,7 +117,7 @@ func storedRuns(js jetstream.JetStream, watch string) (map[string]int, error) {
 
 // nodeOf is the index of the cluster node the client named name is
 // connected to, or -1.
-func nodeOf(ns *testutil.NATSCluster, name string) int {
+func nodeOf(ns *natscluster.Cluster, name string) int {
 	for i, s := range ns.Servers() {
 		if s == nil {
 			continue
@@ -142,7 +143,7 @@ func nodeOf(ns *testutil.NATSCluster, name string) int {
 // exactly one stored outcome, and the agents reconnected on their own.
 func TestClusterBus_NodeLossesLoseNothing(t *testing.T) {
 	t.Parallel()
-	ns := testutil.RunNATSCluster(t, 3)
+	ns := natscluster.Run(t, 3)
 	// Every outcome is kept (the default keeps the newest 256 per host and
 	// watch), so that each run's can be counted.
 	conf := testutil.WriteFile(t, t.TempDir(), "dispatcher.yaml", "streams:\n  replicas: 3\n  outcomes_per_subject: 100000\n")

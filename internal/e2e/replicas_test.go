@@ -8,6 +8,7 @@ import (
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/testutil"
+	"github.com/heraldhq/herald/internal/testutil/natscluster"
 )
 
 // TestCluster_DispatcherStoresHaveReplicas starts the dispatcher binary
@@ -16,7 +17,7 @@ import (
 // leading the call hooks' status bucket is gone.
 func TestCluster_DispatcherStoresHaveReplicas(t *testing.T) {
 	t.Parallel()
-	ns := testutil.RunNATSCluster(t, 3)
+	ns := natscluster.Run(t, 3)
 	conf := testutil.WriteFile(t, t.TempDir(), "dispatcher.yaml", "streams:\n  replicas: 3\n")
 	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--nats", ns.URLs(), "--config", conf)
 	c.url = ns.URLs()

@@ -106,6 +106,10 @@ forceSync=no
 	return os.WriteFile(filepath.Join(z.dir, "zoo.cfg"), []byte(cfg), 0o644)
 }
 
+// FreePort is a free TCP port on loopback (for servers that need to know
+// their port before they start).
+func FreePort(tb testing.TB) int { return freePort(tb) }
+
 func freePort(tb testing.TB) int {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -1,4 +1,4 @@
-package testutil_test
+package natscluster_test
 
 import (
 	"context"
@@ -9,18 +9,19 @@ import (
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/testutil"
+	"github.com/heraldhq/herald/internal/testutil/natscluster"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// TestRunNATSCluster_StreamSurvivesLeaderLoss creates Herald's streams with
+// TestRun_StreamSurvivesLeaderLoss creates Herald's streams with
 // three replicas on a 3-node cluster, kills the node that leads
 // HERALD_EVENTS, and the stream still stores and serves events; the node
 // rejoins on Restart and catches up.
-func TestRunNATSCluster_StreamSurvivesLeaderLoss(t *testing.T) {
+func TestRun_StreamSurvivesLeaderLoss(t *testing.T) {
 	t.Parallel()
-	c := testutil.RunNATSCluster(t, 3)
+	c := natscluster.Run(t, 3)
 	nc, err := nats.Connect(c.URLs(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,12 @@
-package testutil
+// Package natscluster starts a NATS cluster of in-process nats-servers for
+// tests (routes on loopback, JetStream on each, stores in the test's temp
+// dir) whose nodes can be killed and restarted on the same ports and
+// store. It knows nats-server's options and nothing of Herald.
+package natscluster
 
 import (
 	"fmt"
+	"github.com/heraldhq/herald/internal/testutil"
 	"strings"
 	"sync"
 	"testing"
@@ -15,12 +20,12 @@ import (
 // 2-core machine (under -race).
 const clusterReadyTimeout = 60 * time.Second
 
-// NATSCluster is n in-process nats-servers routed to each other on
+// Cluster is n in-process nats-servers routed to each other on
 // loopback, JetStream on each with its own store in tb.TempDir(). Every
 // node's client and route ports are chosen once, up front, so that a node
 // stopped with Kill comes back with Restart on the same ports and store and
 // rejoins; clients given URLs() reconnect to it by themselves.
-type NATSCluster struct {
+type Cluster struct {
 	tb     testing.TB
 	name   string
 	client []int
@@ -31,16 +36,16 @@ type NATSCluster struct {
 	servers []*server.Server // nil while killed
 }
 
-// RunNATSCluster starts an n-node cluster and returns once JetStream has
+// Run starts an n-node cluster and returns once JetStream has
 // elected its meta leader with every node a current peer; the nodes shut
 // down when the test ends. Streams created on it may have up to n
 // replicas.
-func RunNATSCluster(tb testing.TB, n int) *NATSCluster {
+func Run(tb testing.TB, n int) *Cluster {
 	tb.Helper()
-	c := &NATSCluster{tb: tb, name: "herald-test", servers: make([]*server.Server, n)}
+	c := &Cluster{tb: tb, name: "herald-test", servers: make([]*server.Server, n)}
 	for range n {
-		c.client = append(c.client, freePort(tb))
-		c.route = append(c.route, freePort(tb))
+		c.client = append(c.client, testutil.FreePort(tb))
+		c.route = append(c.route, testutil.FreePort(tb))
 		c.store = append(c.store, tb.TempDir())
 	}
 	tb.Cleanup(func() {
@@ -57,7 +62,7 @@ func RunNATSCluster(tb testing.TB, n int) *NATSCluster {
 
 // options are node i's options, fresh for every start (the server fills
 // in the ones it is given).
-func (c *NATSCluster) options(i int) *server.Options {
+func (c *Cluster) options(i int) *server.Options {
 	var routes []string
 	for _, p := range c.route {
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
@@ -79,7 +84,7 @@ func (c *NATSCluster) options(i int) *server.Options {
 	}
 }
 
-func (c *NATSCluster) start(i int) {
+func (c *Cluster) start(i int) {
 	c.tb.Helper()
 	s, err := server.NewServer(c.options(i))
 	if err != nil {
@@ -96,7 +101,7 @@ func (c *NATSCluster) start(i int) {
 }
 
 // Servers are the nodes by index; a killed node is nil.
-func (c *NATSCluster) Servers() []*server.Server {
+func (c *Cluster) Servers() []*server.Server {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]*server.Server(nil), c.servers...)
@@ -104,7 +109,7 @@ func (c *NATSCluster) Servers() []*server.Server {
 
 // URLs is every node's client URL joined by commas, as --nats takes them;
 // it stays the same across Kill and Restart.
-func (c *NATSCluster) URLs() string {
+func (c *Cluster) URLs() string {
 	var urls []string
 	for _, p := range c.client {
 		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", p))
@@ -113,12 +118,12 @@ func (c *NATSCluster) URLs() string {
 }
 
 // URL is node i's client URL.
-func (c *NATSCluster) URL(i int) string { return fmt.Sprintf("nats://127.0.0.1:%d", c.client[i]) }
+func (c *Cluster) URL(i int) string { return fmt.Sprintf("nats://127.0.0.1:%d", c.client[i]) }
 
 // Kill shuts node i down (its store is kept for Restart): its clients and
 // routes drop at once, as when the process dies, but in process it is a
 // clean shutdown, not a SIGKILL. Killing a killed node does nothing.
-func (c *NATSCluster) Kill(i int) {
+func (c *Cluster) Kill(i int) {
 	c.mu.Lock()
 	s := c.servers[i]
 	c.servers[i] = nil
@@ -132,7 +137,7 @@ func (c *NATSCluster) Kill(i int) {
 // Restart starts killed node i again on its ports and store, and returns
 // once it has rejoined: a meta leader is elected and every running node,
 // this one too, is current.
-func (c *NATSCluster) Restart(i int) {
+func (c *Cluster) Restart(i int) {
 	c.tb.Helper()
 	c.mu.Lock()
 	running := c.servers[i] != nil
@@ -146,7 +151,7 @@ func (c *NATSCluster) Restart(i int) {
 
 // Leader is the index of the node that leads JetStream's meta group, or -1
 // while there is none.
-func (c *NATSCluster) Leader() int {
+func (c *Cluster) Leader() int {
 	for i, s := range c.Servers() {
 		if s != nil && s.JetStreamIsLeader() {
 			return i
@@ -157,7 +162,7 @@ func (c *NATSCluster) Leader() int {
 
 // StreamLeader is the index of the node that leads stream (in the default
 // account), or -1 while it has none.
-func (c *NATSCluster) StreamLeader(stream string) int {
+func (c *Cluster) StreamLeader(stream string) int {
 	for i, s := range c.Servers() {
 		if s != nil && s.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, stream) {
 			return i
@@ -169,9 +174,9 @@ func (c *NATSCluster) StreamLeader(stream string) int {
 // WaitReady polls until JetStream has a meta leader that sees every
 // running node online and every running node is current, and fails the
 // test if that takes longer than a minute.
-func (c *NATSCluster) WaitReady() {
+func (c *Cluster) WaitReady() {
 	c.tb.Helper()
-	Eventually(c.tb, clusterReadyTimeout, func() error {
+	testutil.Eventually(c.tb, clusterReadyTimeout, func() error {
 		servers := c.Servers()
 		l := -1
 		for i, s := range servers {
