@@ -81,7 +81,7 @@ func (c *cluster) waitHeld(state string, held uint64, maxDone int) {
 			return err
 		}
 		if cursor != held-1 || done > maxDone {
-			return fmt.Errorf("position %d with %d decided above it; want %d (a run holds %d) with at most %d decided", cursor, done, held-1, held, maxDone)
+			return fmt.Errorf("position %d with %d decided above it; want %d (a run holds %d) with at most the %d superseded decided: more means an event still held (in a run-mode slot) counts as decided, and a crash now would lose it", cursor, done, held-1, held, maxDone)
 		}
 		return nil
 	})
