@@ -281,6 +281,9 @@ func TestAgent_RecoversDeletedStream(t *testing.T) {
 	if got := out.Snapshot(); got[len(got)-1].EventID != e3.ID {
 		t.Fatalf("last outcome is of %s, want e3 %s", got[len(got)-1].EventID, e3.ID)
 	}
+	// Exactly e3's sequence: the position in the new stream (the old one
+	// was 2, and the file may still hold it until the reset is written).
+	c.waitPosition(state, seq, 0)
 	c.assertSettled(state, seq, runsAre(t, f.path("runs.log"), "rec-1 e1,rec-1 e2,rec-1 e3"))
 	c.assertNoEventsConsumer()
 }
