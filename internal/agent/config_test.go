@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/internal/agent"
+	"github.com/heraldhq/herald/internal/fielderr"
 	"github.com/heraldhq/herald/internal/yamlfile"
 )
 
@@ -56,5 +58,24 @@ func TestConfig_LoadConfigFile_LocatedErrors(t *testing.T) {
 				t.Errorf("LoadConfigFile = %v, want ErrInvalidConfig starting %q", err, want)
 			}
 		})
+	}
+}
+
+// TestConfig_LoadConfigFile_VerifyEvery: the file's verify_every reaches the
+// config and is checked; ack_wait, from configs of agents that held a
+// consumer, is still accepted.
+func TestConfig_LoadConfigFile_VerifyEvery(t *testing.T) {
+	p := writeConfig(t, "name: web-1\nwatches: /etc/a\nack_wait: 7s\nverify_every: 250ms\n")
+	c := agent.DefaultConfig()
+	if err := c.LoadConfigFile(p); err != nil {
+		t.Fatal(err)
+	}
+	if c.VerifyEvery != 250*time.Millisecond || c.AckWait != 7*time.Second {
+		t.Fatalf("verify_every %v, ack_wait %v; want the file's 250ms and 7s", c.VerifyEvery, c.AckWait)
+	}
+	c.VerifyEvery = 50 * time.Millisecond
+	var fe *fielderr.Error
+	if err := c.Validate(); !errors.Is(err, agent.ErrInvalidConfig) || !errors.As(err, &fe) || fe.Field != "verify_every" {
+		t.Fatalf("Validate with verify_every 50ms = %v, want ErrInvalidConfig naming verify_every", err)
 	}
 }

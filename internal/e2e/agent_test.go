@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/user"
@@ -85,25 +84,19 @@ watches:
     run_on_load: false
 `)
 	out := c.watchOutcomes()
-	c.startAgent(agentOpts{name: "a1", watches: f.watches})
+	state := t.TempDir()
+	a := c.startAgent(agentOpts{name: "a1", watches: f.watches, state: state, extra: []string{"--metrics", "127.0.0.1:0"}})
 
-	c.publish("test.queue", "/app", "first")
+	_, first := c.publishSeq("test.queue", "/app", "first")
 	waitFile(t, f.path("started"))
+	var last uint64
 	for i := range 100 {
-		c.publish("test.queue", "/app", fmt.Sprintf("e%d", i))
+		_, last = c.publishSeq("test.queue", "/app", fmt.Sprintf("e%d", i))
 	}
 	// The burst is delivered while the first run is held in flight; the
 	// events superseded meanwhile get no outcome of their own.
-	testutil.Eventually(t, wait, func() error {
-		ci, err := testutil.AgentConsumer(context.Background(), c.js, "a1")
-		if err != nil {
-			return err
-		}
-		if ci.NumPending != 0 {
-			return fmt.Errorf("%d events not delivered yet", ci.NumPending)
-		}
-		return nil
-	})
+	waitSeen(t, a, 101)
+	c.waitHeld(state, first, 99)
 	if err := os.WriteFile(f.path("gate"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +134,7 @@ watches:
 	if ok := out.count("q", events.StatusOK); ok != len(runs) {
 		t.Fatalf("%d ok outcomes for %d runs", ok, len(runs))
 	}
+	c.assertSettled(state, last, runsAre(t, f.path("runs.log"), strings.Join(runs, ",")))
 }
 
 func TestAgent_DiscardDropsWhileBusy(t *testing.T) {
@@ -570,8 +564,8 @@ watches:
 `)
 	state := t.TempDir()
 	out := c.watchOutcomes()
-	a := c.startAgent(agentOpts{name: "a1", watches: f.watches, state: state, extra: []string{"--ack-wait", "2s"}})
-	e := c.publish("test.crash", "k", "x")
+	a := c.startAgent(agentOpts{name: "a1", watches: f.watches, state: state})
+	e, seq := c.publishSeq("test.crash", "k", "x")
 	waitFile(t, f.path("started"))
 	b, err := os.ReadFile(f.path("first.pid"))
 	if err != nil {
@@ -589,11 +583,16 @@ watches:
 	if err := os.WriteFile(f.path("crashed"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c.startAgent(agentOpts{name: "a1", watches: f.watches, state: state, extra: []string{"--ack-wait", "2s"}})
+	c.startAgent(agentOpts{name: "a1", watches: f.watches, state: state})
 	out.waitCount(t, "x", events.StatusOK, 1)
 	runs := readLines(t, f.path("runs.log"))
 	if len(runs) != 2 || runs[0] != e.ID || runs[1] != e.ID {
 		t.Fatalf("runs = %q, want the event run again after the crash", runs)
+	}
+	// Run again exactly once: decided now, it is not read back again.
+	c.assertSettled(state, seq, runsAre(t, f.path("runs.log"), e.ID+","+e.ID))
+	if n := out.count("x", ""); n != 1 {
+		t.Fatalf("%d outcomes, want 1", n)
 	}
 }
 

@@ -3,9 +3,9 @@ package e2e_test
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/testutil"
@@ -29,10 +29,10 @@ func (c *cluster) consumers(t *testing.T) []string {
 	return out
 }
 
-// TestConsumers_OneOffReadsLeaveNone: herald status (the real binary) and
-// an agent's run_on_load delete the consumers they read through: after
-// them the server holds the same consumers as before, plus the agent's
-// own durable one.
+// TestConsumers_OneOffReadsLeaveNone: an agent's run_on_load, herald
+// status and herald tail (the real binaries) delete the consumers they read
+// through, and the agent holds none of its own: after them the server holds
+// the same consumers as before, none on the events stream.
 func TestConsumers_OneOffReadsLeaveNone(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
@@ -48,30 +48,41 @@ watches:
 	out := c.watchOutcomes()
 	c.startAgent(agentOpts{name: "cons-1", watches: f.watches})
 	out.waitCount(t, "w", events.StatusOK, 1) // the run_on_load run
-	afterLoad := c.consumers(t)
-	var added []string
-	for _, n := range afterLoad {
-		if !slices.Contains(before, n) {
-			added = append(added, n)
-		}
+	if got := c.consumers(t); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Fatalf("after run_on_load consumers are %q, want %q (the agent holds none)", got, before)
 	}
-	if len(added) != 1 || !strings.HasPrefix(added[0], events.EventsStream+"/herald-agent-cons-1-") {
-		t.Fatalf("after run_on_load the agent added consumers %q, want only its durable one", added)
-	}
+	c.assertNoEventsConsumer()
 	for i := range 3 {
 		if _, err := c.herald(t, "", "status"); err != nil {
 			t.Fatal(err)
 		}
-		if got := c.consumers(t); fmt.Sprint(got) != fmt.Sprint(afterLoad) {
-			t.Fatalf("after herald status #%d consumers are %q, want %q", i+1, got, afterLoad)
+		if got := c.consumers(t); fmt.Sprint(got) != fmt.Sprint(before) {
+			t.Fatalf("after herald status #%d consumers are %q, want %q", i+1, got, before)
 		}
 	}
+	tail := start(t, "herald", "tail", "--nats", c.url, "--type", "test.cons", "--count", "1")
+	tail.waitLog("herald tail: listening for events")
+	c.publish("test.cons", "/k", "tailed")
+	select {
+	case <-tail.done:
+	case <-time.After(wait):
+		t.Fatalf("herald tail --count 1 did not exit after an event within %v", wait)
+	}
+	if tail.err != nil || !strings.Contains(tail.out.String(), "tailed") {
+		t.Fatalf("herald tail: %v, output %q; want the event printed", tail.err, tail.out.String())
+	}
+	out.waitCount(t, "w", events.StatusOK, 2)
+	if got := c.consumers(t); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Fatalf("after herald tail consumers are %q, want %q", got, before)
+	}
+	c.assertNoEventsConsumer()
 }
 
 // TestConsumers_StoppedDaemonsLeaveOnlyDurables: a dispatcher (ZooKeeper
 // and KV sources, call hooks, handlers) and an agent on an external NATS,
-// both stopped: the server keeps their durable consumers and nothing else
-// (no follower's ordered consumer waiting 5 minutes to expire).
+// both stopped: the server keeps the dispatcher's durable consumers and
+// nothing else (no follower's ordered consumer waiting 5 minutes to
+// expire; the agent holds none).
 func TestConsumers_StoppedDaemonsLeaveOnlyDurables(t *testing.T) {
 	t.Parallel()
 	z := testutil.RunZooKeeper(t)
@@ -107,8 +118,7 @@ watches:
 	var left []string
 	for _, n := range c.consumers(t) {
 		switch {
-		case strings.HasPrefix(n, events.EventsStream+"/herald-agent-cons-2-"),
-			n == events.OutcomesStream+"/herald-handlers",
+		case n == events.OutcomesStream+"/herald-handlers",
 			strings.HasSuffix(n, "/herald-call-hooks"):
 		default:
 			left = append(left, n)

@@ -179,11 +179,12 @@ nats:
 log_format: json
 log_level: debug
 ack_wait: 7s
+verify_every: 200ms
 `, f.watches, filepath.Join(dir, "state"), c.url))
 	out := c.watchOutcomes()
 	a := start(t, "agent", "--config", acfg)
 	a.waitLog("agent consuming events")
-	c.publish("test.daemon", "k", "x")
+	_, seq := c.publishSeq("test.daemon", "k", "x")
 	out.waitCount(t, "echo", events.StatusOK, 1)
 	if h := out.Snapshot()[0].Host; h != "from-config" {
 		t.Errorf("outcome host %q, want the config file's name from-config", h)
@@ -191,12 +192,14 @@ ack_wait: 7s
 	if got := readLines(t, f.path("runs.log")); len(got) != 1 || got[0] != "from-config x" {
 		t.Errorf("runs %q", got)
 	}
-	if ci := c.consumerInfo("from-config"); ci.Config.AckWait.String() != "7s" {
-		t.Errorf("consumer ack_wait %v, want the config file's 7s", ci.Config.AckWait)
-	}
 	if _, err := os.Stat(filepath.Join(dir, "state", "agent.lock")); err != nil {
 		t.Errorf("agent did not use the config file's state dir: %v", err)
 	}
+	// ack_wait, from configs of agents that held a consumer, is accepted
+	// and unused: the agent keeps its position in the config file's state
+	// dir and holds no consumer on the server.
+	c.waitDecided(filepath.Join(dir, "state"), seq)
+	c.assertNoEventsConsumer()
 	if _, err := os.Stat(filepath.Join(dir, "data", "jetstream")); err != nil {
 		t.Errorf("dispatcher did not use the config file's data dir: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -158,12 +159,23 @@ type agentOpts struct {
 	env     []string // extra environment (NATS secrets)
 }
 
+// verifyEvery is the agents' --verify-every unless a test passes its own:
+// far below the default, so that an agent's position (its state dir's
+// events.json, which moves with each verifying read of the events stream)
+// reaches its decided events within a test's deadlines.
+const verifyEvery = 200 * time.Millisecond
+
+// startAgent starts the agent binary (debug JSON log, --verify-every
+// verifyEvery unless o.extra has it) and waits until it consumes.
 func (c *cluster) startAgent(o agentOpts) *proc {
 	c.t.Helper()
 	if o.state == "" {
 		o.state = c.t.TempDir()
 	}
 	args := []string{"--nats", c.url, "--name", o.name, "--watches", o.watches, "--state", o.state, "--log-format", "json", "--log-level", "debug"}
+	if !slices.Contains(o.extra, "--verify-every") {
+		args = append(args, "--verify-every", verifyEvery.String())
+	}
 	a := startEnv(c.t, "agent", o.env, append(args, o.extra...)...)
 	a.waitLog("agent consuming events")
 	return a
@@ -171,13 +183,22 @@ func (c *cluster) startAgent(o agentOpts) *proc {
 
 func (c *cluster) publish(typ, key, data string) events.Event {
 	c.t.Helper()
+	e, _ := c.publishSeq(typ, key, data)
+	return e
+}
+
+// publishSeq publishes an event and returns it with its sequence in the
+// events stream.
+func (c *cluster) publishSeq(typ, key, data string) (events.Event, uint64) {
+	c.t.Helper()
 	e := events.New("test", typ, key, []byte(data))
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if _, err := bus.PublishEvent(ctx, c.js, e); err != nil {
+	ack, err := bus.PublishEvent(ctx, c.js, e)
+	if err != nil {
 		c.t.Fatal(err)
 	}
-	return e
+	return e, ack.Sequence
 }
 
 // outcomes collects every outcome published from now on.

@@ -24,30 +24,33 @@ watches:
     run_on_load: false
 `
 
-// waitStoredOnceThenAcked polls until the agent's consumer has nothing
-// pending and checks, on every poll, that an event is never let go before
-// its outcome is stored; then that the outcome is stored exactly once.
-func waitStoredOnceThenAcked(t *testing.T, c *cluster, agent, subject string, ev events.Event) {
+// waitStoredOnceThenDecided polls until the agent whose state dir is state
+// has decided every event up to seq and checks, on every poll, that an
+// event is never decided before its outcome is stored; then that the
+// outcome is stored exactly once.
+func waitStoredOnceThenDecided(t *testing.T, c *cluster, state, agent, subject string, ev events.Event, seq uint64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*wait)
 	defer cancel()
 	testutil.Eventually(t, wait, func() error {
-		ci, err := testutil.AgentConsumer(ctx, c.js, agent)
+		// The position first: what it says decided was stored before.
+		cursor, done, err := position(state)
 		if err != nil {
 			return err
 		}
+		decided := cursor >= seq || done > 0
 		n, err := testutil.CountStored(ctx, c.js, events.OutcomesStream, subject)
 		if err != nil {
-			if errors.Is(err, jetstream.ErrStreamNotFound) && ci.NumAckPending == 0 && ci.NumPending == 0 {
-				t.Fatalf("event acked while the outcomes stream is missing: %v", err)
+			if errors.Is(err, jetstream.ErrStreamNotFound) && decided {
+				t.Fatalf("event decided while the outcomes stream is missing: %v", err)
 			}
 			return err
 		}
-		if ci.NumAckPending == 0 && ci.NumPending == 0 && n == 0 {
-			t.Fatalf("event acked but its outcome is not stored")
+		if decided && n == 0 {
+			t.Fatalf("event decided (position %d, %d above it) but its outcome is not stored", cursor, done)
 		}
-		if n != 1 || ci.NumAckPending != 0 || ci.NumPending != 0 {
-			return fmt.Errorf("%d outcomes stored, consumer ack pending %d, pending %d; want 1, 0, 0", n, ci.NumAckPending, ci.NumPending)
+		if n != 1 || cursor < seq {
+			return fmt.Errorf("%d outcomes stored, position %d (%d decided above it); want 1 and at least %d", n, cursor, done, seq)
 		}
 		return nil
 	})
@@ -69,15 +72,16 @@ func waitStoredOnceThenAcked(t *testing.T, c *cluster, agent, subject string, ev
 
 // The outcomes stream is deleted by hand while a run is in flight: the
 // dispatcher recreates it, the outcome is stored once, and only then is
-// the event acked.
+// the event decided.
 func TestOutcome_StreamDeletedMidRun(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	f := newFixture(t)
 	f.script("gate.sh", gateScript)
 	f.watchFile("w.yaml", gatedWatch)
-	c.startAgent(agentOpts{name: "dur-1", watches: f.watches})
-	ev := c.publish("test.durable", "/k", "first")
+	state := t.TempDir()
+	c.startAgent(agentOpts{name: "dur-1", watches: f.watches, state: state})
+	ev, seq := c.publishSeq("test.durable", "/k", "first")
 	waitFile(t, f.path("started"))
 
 	if err := c.js.DeleteStream(context.Background(), events.OutcomesStream); err != nil {
@@ -86,13 +90,13 @@ func TestOutcome_StreamDeletedMidRun(t *testing.T) {
 	if err := os.WriteFile(f.path("gate"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitStoredOnceThenAcked(t, c, "dur-1", events.OutcomeSubject("dur-1", "w"), ev)
+	waitStoredOnceThenDecided(t, c, state, "dur-1", events.OutcomeSubject("dur-1", "w"), ev, seq)
 	c.disp.waitLog("streams missing; recreating them")
 }
 
 // The NATS server (the dispatcher's embedded one) goes down mid-run and
 // comes back on the same port and store: the outcome of the run that
-// finished meanwhile is stored once and the event acked after.
+// finished meanwhile is stored once and the event decided after.
 func TestOutcome_ServerRestartMidRun(t *testing.T) {
 	t.Parallel()
 	data := t.TempDir()
@@ -100,8 +104,9 @@ func TestOutcome_ServerRestartMidRun(t *testing.T) {
 	f := newFixture(t)
 	f.script("gate.sh", gateScript)
 	f.watchFile("w.yaml", gatedWatch)
-	a := c.startAgent(agentOpts{name: "dur-2", watches: f.watches})
-	ev := c.publish("test.durable", "/k", "first")
+	state := t.TempDir()
+	a := c.startAgent(agentOpts{name: "dur-2", watches: f.watches, state: state})
+	ev, seq := c.publishSeq("test.durable", "/k", "first")
 	waitFile(t, f.path("started"))
 
 	if code := c.disp.stop(); code != 0 {
@@ -114,12 +119,12 @@ func TestOutcome_ServerRestartMidRun(t *testing.T) {
 	waitLines(t, f.path("runs.log"), 1)
 	a.waitLog("run finished")
 	back := startDispatcher(t, data, strings.TrimPrefix(c.url, "nats://"))
-	waitStoredOnceThenAcked(t, back, "dur-2", events.OutcomeSubject("dur-2", "w"), ev)
+	waitStoredOnceThenDecided(t, back, state, "dur-2", events.OutcomeSubject("dur-2", "w"), ev, seq)
 }
 
 // A queue-mode burst held behind a run gets no outcome per superseded
 // event: the run that superseded them lists them, superseded_count adds up
-// to the events absorbed, and every event is acked.
+// to the events absorbed, and every event is decided.
 func TestOutcome_SupersededFoldIntoTheRun(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
@@ -134,44 +139,39 @@ watches:
     env: {DIR: "%DIR%"}
     run_on_load: false
 `)
-	c.startAgent(agentOpts{name: "fold-1", watches: f.watches})
-	first := c.publish("test.fold", "/app", "first")
+	state := t.TempDir()
+	a := c.startAgent(agentOpts{name: "fold-1", watches: f.watches, state: state, extra: []string{"--metrics", "127.0.0.1:0"}})
+	first, firstSeq := c.publishSeq("test.fold", "/app", "first")
 	waitFile(t, f.path("started"))
 	// 50 events: fewer than the stream keeps per key (events_per_key 64),
 	// so none is removed from the stream while it is pending.
 	var ids []string
+	var lastSeq uint64
 	for i := range 50 {
-		ids = append(ids, c.publish("test.fold", "/app", fmt.Sprintf("e%d", i)).ID)
+		e, seq := c.publishSeq("test.fold", "/app", fmt.Sprintf("e%d", i))
+		ids, lastSeq = append(ids, e.ID), seq
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*wait)
 	defer cancel()
-	// Superseded events are acked at once: only the running event and the
-	// newest, waiting in its key's slot, stay pending.
-	testutil.Eventually(t, wait, func() error {
-		ci, err := testutil.AgentConsumer(ctx, c.js, "fold-1")
-		if err != nil {
-			return err
-		}
-		if ci.NumPending != 0 || ci.NumAckPending != 2 {
-			return fmt.Errorf("consumer pending %d, ack pending %d; want 0 and 2", ci.NumPending, ci.NumAckPending)
-		}
-		return nil
-	})
+	// The agent has the whole burst; the running event holds its position
+	// and the newest waits in its key's slot.
+	waitSeen(t, a, 51)
+	c.waitHeld(state, firstSeq, 49)
 	if err := os.WriteFile(f.path("gate"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	subject := events.OutcomeSubject("fold-1", "q")
 	testutil.Eventually(t, wait, func() error {
-		ci, err := testutil.AgentConsumer(ctx, c.js, "fold-1")
-		if err != nil {
-			return err
-		}
 		n, err := testutil.CountStored(ctx, c.js, events.OutcomesStream, subject)
 		if err != nil {
 			return err
 		}
-		if n != 2 || ci.NumAckPending != 0 {
-			return fmt.Errorf("%d outcomes stored, ack pending %d; want 2 and 0", n, ci.NumAckPending)
+		cursor, done, err := position(state)
+		if err != nil {
+			return err
+		}
+		if n != 2 || cursor < lastSeq {
+			return fmt.Errorf("%d outcomes stored, position %d (%d decided above it); want 2 and at least %d", n, cursor, done, lastSeq)
 		}
 		return nil
 	})
@@ -240,68 +240,50 @@ watches:
 	}
 }
 
-// The agent's durable consumer is deleted by hand, then the whole events
-// stream: each time the agent sets its consumer up again and goes on, and
-// after the stream is recreated (sequences start again at 1) an event of a
-// key it ran before still runs.
-func TestAgent_RecoversDeletedConsumerAndStream(t *testing.T) {
+// The agent holds no consumer on the events stream (nothing of it to
+// lose); the whole stream is deleted by hand: the agent notices the
+// recreated stream (sequences start again at 1), reads it from its start
+// and an event of a key it ran before still runs.
+func TestAgent_RecoversDeletedStream(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	f := newFixture(t)
 	f.script("rec.sh", countScript)
 	f.watchFile("w.yaml", echoWatch)
 	out := c.watchOutcomes()
-	a := c.startAgent(agentOpts{name: "rec-1", watches: f.watches})
+	state := t.TempDir()
+	a := c.startAgent(agentOpts{name: "rec-1", watches: f.watches, state: state})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*wait)
 	defer cancel()
+	var seq uint64
 	for i, data := range []string{"e1", "e2"} {
-		c.publish("test.daemon", "/k", data)
+		_, seq = c.publishSeq("test.daemon", "/k", data)
 		out.waitCount(t, "echo", events.StatusOK, i+1)
 	}
-	consumer := func() error {
-		_, err := testutil.AgentConsumer(ctx, c.js, "rec-1")
-		return err
-	}
-
-	ci, err := testutil.AgentConsumer(ctx, c.js, "rec-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.js.DeleteConsumer(ctx, events.EventsStream, ci.Name); err != nil {
-		t.Fatal(err)
-	}
-	// Published while the consumer is gone (the agent waits a second
-	// before setting it up again): the new consumer starts after the last
-	// event the agent received, so it still runs.
-	c.publish("test.daemon", "/k", "e3")
-	if consumer() == nil {
-		t.Log("the consumer was back before e3 was stored: the gap is not exercised this time")
-	}
-	a.waitLog("event consumer deleted on the server; setting it up again")
-	testutil.Eventually(t, wait, consumer)
-	out.waitCount(t, "echo", events.StatusOK, 3)
+	c.waitDecided(state, seq)
+	c.assertNoEventsConsumer()
 
 	if err := c.js.DeleteStream(ctx, events.EventsStream); err != nil {
 		t.Fatal(err)
 	}
-	// Published into the recreated stream as soon as it is there, before
-	// (most likely) the agent's consumer is: it starts at the new
-	// stream's first event.
-	var e4 events.Event
+	// Published into the recreated stream as soon as it is there: its
+	// sequence is below the agent's position in the old stream.
+	var e3 events.Event
 	testutil.Eventually(t, wait, func() error {
 		if _, err := c.js.Stream(ctx, events.EventsStream); err != nil {
 			return err
 		}
-		e4 = c.publish("test.daemon", "/k", "e4")
+		e3, seq = c.publishSeq("test.daemon", "/k", "e3")
 		return nil
 	})
-	if consumer() == nil {
-		t.Log("the consumer was back before e4 was stored: the gap is not exercised this time")
+	a.waitLog("feed: the events stream was created anew; reading it from its start")
+	out.waitCount(t, "echo", events.StatusOK, 3)
+	if got := out.Snapshot(); got[len(got)-1].EventID != e3.ID {
+		t.Fatalf("last outcome is of %s, want e3 %s", got[len(got)-1].EventID, e3.ID)
 	}
-	a.waitLog("the events stream is new (recreated): run modes start afresh")
-	testutil.Eventually(t, wait, consumer)
-	out.waitCount(t, "echo", events.StatusOK, 4)
-	if got := out.Snapshot(); got[len(got)-1].EventID != e4.ID {
-		t.Fatalf("last outcome is of %s, want e4 %s", got[len(got)-1].EventID, e4.ID)
-	}
+	// Exactly e3's sequence: the position in the new stream (the old one
+	// was 2, and the file may still hold it until the reset is written).
+	c.waitPosition(state, seq, 0)
+	c.assertSettled(state, seq, runsAre(t, f.path("runs.log"), "rec-1 e1,rec-1 e2,rec-1 e3"))
+	c.assertNoEventsConsumer()
 }

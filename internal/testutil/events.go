@@ -3,9 +3,7 @@ package testutil
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -237,29 +235,6 @@ func CountStored(ctx context.Context, js jetstream.JetStream, stream, subject st
 		n += c
 	}
 	return n, nil
-}
-
-// AgentConsumer is the state of the durable event consumer of the agent
-// named name (agents name it herald-agent-<name>-<hash>).
-func AgentConsumer(ctx context.Context, js jetstream.JetStream, name string) (*jetstream.ConsumerInfo, error) {
-	st, err := js.Stream(ctx, events.EventsStream)
-	if err != nil {
-		return nil, err
-	}
-	names := st.ConsumerNames(ctx)
-	for n := range names.Name() {
-		if strings.HasPrefix(n, "herald-agent-"+name+"-") {
-			c, err := st.Consumer(ctx, n)
-			if err != nil {
-				return nil, err
-			}
-			return c.Info(ctx)
-		}
-	}
-	if err := names.Err(); err != nil {
-		return nil, err
-	}
-	return nil, fmt.Errorf("no consumer of agent %s", name)
 }
 
 // ClientSubscriptions returns the subjects that the client connection
