@@ -709,6 +709,6 @@ func (f *Feed) checkStream(ctx context.Context) bool {
 		f.high = max(f.high, info.State.LastSeq)
 		return true
 	}
-	f.dirty = true
+	f.changed()
 	return true
 }
