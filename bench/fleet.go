@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +10,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -103,15 +103,12 @@ func fleet(ctx context.Context, r *benchRun, cfg Config) ([]result, error) {
 		return nil, err
 	}
 	up := newFleetUp(n)
-	if err := up.subscribe(nc); err != nil {
-		return nil, err
-	}
 	tally := newFleetTally()
 	if err := tally.subscribe(nc); err != nil {
 		return nil, err
 	}
 
-	f, err := newFleetAgents(r.dir, urls, n)
+	f, err := newFleetAgents(r.dir, urls, n, up)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +155,7 @@ func fleet(ctx context.Context, r *benchRun, cfg Config) ([]result, error) {
 	res := []result{
 		num(sc, "agents", float64(n), "", nil),
 		num(sc, "NATS servers", float64(len(servers)), "", nil),
-		num(sc, "agents consuming", float64(up.count()), "", &target{op: ">=", value: float64(n), unit: "agents"}),
+		num(sc, "agents that logged "+readyLine, float64(up.count()), "", &target{op: ">=", value: float64(n), unit: "agents"}),
 		num(sc, "start→every agent consuming", upS, "s", nil),
 		num(sc, "agents that decided every event", float64(decided), "", &target{op: ">=", value: float64(n), unit: "agents"}),
 		num(sc, "publish→last agent's outcome p50", s.p50, "ms", targetFleetP50),
@@ -322,8 +319,8 @@ type fleetAgents struct {
 
 // newFleetAgents prepares n agent configs: names fleet-00001..., one state
 // dir each, one shared watches dir with the fleet's watch, the no-op
-// action, errors logged to one file.
-func newFleetAgents(dir, urls string, n int) (*fleetAgents, error) {
+// action, info logged to up and warnings and errors to one file.
+func newFleetAgents(dir, urls string, n int, up *fleetUp) (*fleetAgents, error) {
 	watches := filepath.Join(dir, "watches.d")
 	if err := os.MkdirAll(watches, 0o755); err != nil {
 		return nil, fmt.Errorf("watches dir: %w", err)
@@ -335,7 +332,7 @@ func newFleetAgents(dir, urls string, n int) (*fleetAgents, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agents log: %w", err)
 	}
-	f := &fleetAgents{logF: logF, log: zerolog.New(logF).Level(zerolog.ErrorLevel).With().Timestamp().Logger()}
+	f := &fleetAgents{logF: logF, log: zerolog.New(&fleetLog{up: up, f: logF}).Level(zerolog.InfoLevel).With().Timestamp().Logger()}
 	noop := func(*watch.Watch) (actions.Action, error) { return noopAction{}, nil }
 	for i := range n {
 		c := agent.DefaultConfig()
@@ -343,7 +340,7 @@ func newFleetAgents(dir, urls string, n int) (*fleetAgents, error) {
 		c.Watches = watches
 		c.State = filepath.Join(dir, "agents", c.Name)
 		c.NATS.URL = urls
-		c.LogFormat, c.LogLevel = "json", "error"
+		c.LogFormat, c.LogLevel = "json", "info"
 		c.ActionBuilder = noop
 		f.cfgs = append(f.cfgs, c)
 	}
@@ -415,8 +412,10 @@ func (f *fleetAgents) close(stderr io.Writer) {
 	_ = f.logF.Close()
 }
 
-// fleetUp records when each fleet agent first announced itself: an agent
-// announces when it begins to consume events (and then every heartbeat).
+// fleetUp records when each fleet agent logged that it consumes events
+// (readyLine). Its announcement on herald.agent.<name>, sent at the same
+// moment, would not tell that moment apart from a heartbeat's 10 s after
+// Start, which a slow start reaches first.
 type fleetUp struct {
 	mu    sync.Mutex
 	want  int
@@ -429,23 +428,40 @@ func newFleetUp(want int) *fleetUp {
 	return &fleetUp{want: want, first: map[string]time.Time{}, done: make(chan struct{})}
 }
 
-func (u *fleetUp) subscribe(nc *nats.Conn) error {
-	return subscribeAll(nc, events.AgentPrefix+".>", func(m *nats.Msg, at time.Time) {
-		var a events.Announcement
-		if json.Unmarshal(m.Data, &a) != nil || a.Stopping || !strings.HasPrefix(a.Name, "fleet-") {
-			return
+// mark records that host consumes, the first time only.
+func (u *fleetUp) mark(host string, at time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if _, ok := u.first[host]; ok {
+		return
+	}
+	u.first[host] = at
+	u.lastT = at
+	if len(u.first) == u.want {
+		close(u.done)
+	}
+}
+
+// fleetLog is the fleet agents' log: it marks each agent's readyLine on
+// up and writes warnings and errors to a file, not to the bench's output.
+type fleetLog struct {
+	up *fleetUp
+	mu sync.Mutex
+	f  io.Writer
+}
+
+func (l *fleetLog) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(`"message":"`+readyLine+`"`)) {
+		if host, ok := jsonString(p, `"host":"`); ok {
+			l.up.mark(host, time.Now())
 		}
-		u.mu.Lock()
-		defer u.mu.Unlock()
-		if _, ok := u.first[a.Name]; ok {
-			return
-		}
-		u.first[a.Name] = at
-		u.lastT = at
-		if len(u.first) == u.want {
-			close(u.done)
-		}
-	})
+	}
+	if bytes.Contains(p, []byte(`"level":"warn"`)) || bytes.Contains(p, []byte(`"level":"error"`)) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.f.Write(p)
+	}
+	return len(p), nil
 }
 
 func (u *fleetUp) wait(ctx context.Context, within time.Duration) error {
