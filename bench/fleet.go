@@ -147,6 +147,10 @@ func fleet(ctx context.Context, r *benchRun, cfg Config) ([]result, error) {
 	if err != nil {
 		return nil, err
 	}
+	self, err := rssKiB(os.Getpid())
+	if err != nil {
+		return nil, err
+	}
 	s := summarize(lat)
 	decided := tally.decidedAll(ids)
 	r.printf("fleet agents=%d cluster=%d up_s=%.1f decided=%d p50_ms=%.0f p99_ms=%.0f server_rss_mb=%.0f\n",
@@ -162,6 +166,7 @@ func fleet(ctx context.Context, r *benchRun, cfg Config) ([]result, error) {
 		num(sc, "publish→last agent's outcome p99", s.p99, "ms", targetFleetP99),
 		num(sc, "events", float64(len(lat)), "", nil),
 		num(sc, "NATS servers RSS after the events", rss, "MB", targetFleetRSS),
+		num(sc, "bench process RSS (the agents)", float64(self)*1024/1e6, "MB", nil),
 		num(sc, "outcomes not ok or twice", float64(tally.bad()), "", &target{op: "<=", value: 0, unit: ""}),
 	}
 	if !cfg.Cluster {
@@ -169,9 +174,9 @@ func fleet(ctx context.Context, r *benchRun, cfg Config) ([]result, error) {
 	}
 	st, err := storm(ctx, r, servers, n)
 	if err != nil {
-		return res, fmt.Errorf("storm: %w", err)
+		err = fmt.Errorf("storm: %w", err)
 	}
-	return append(res, st...), nil
+	return append(res, st...), err
 }
 
 // publishDecided publishes e, retrying until JetStream acks it, and waits
