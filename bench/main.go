@@ -10,7 +10,8 @@
 // zookeeper package, with java) on a free loopback port and drive it with
 // a ZooKeeper client.
 //
-// fleet runs -agents agents in this process with the real agent code
+// fleet and procs200 run only when named in -scenarios. fleet runs
+// -agents agents in this process with the real agent code
 // (package agent: agent.New, Start, Close), each with its own name, state
 // dir and NATS connection; only their action is replaced, by a no-op kind
 // that exists only here. Its NATS servers are children of this binary
@@ -69,6 +70,10 @@ const (
 )
 
 var allScenarios = []string{scLatency1, scLatency20, scThroughput, scIdle, scZKLat1, scZKLat20, scZKScale, scFleet, scProcs}
+
+// defaultScenarios run when -scenarios is not given: fleet and procs200
+// run only when named.
+var defaultScenarios = []string{scLatency1, scLatency20, scThroughput, scIdle, scZKLat1, scZKLat20, scZKScale}
 
 // ErrInvalidConfig wraps every bad command-line setting.
 var ErrInvalidConfig = errors.New("invalid bench config")
@@ -152,7 +157,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	c := Config{}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated `list` of scenarios to run")
+	scen := fs.String("scenarios", strings.Join(defaultScenarios, ","), "comma-separated `list` of scenarios to run (also: fleet, procs200)")
 	fs.IntVar(&c.N, "n", 100000, "events the throughput scenario publishes")
 	fs.IntVar(&c.Samples, "samples", 300, "measured events of latency1 and zklat1")
 	fs.IntVar(&c.Warmup, "warmup", 20, "warm-up events of latency1 and zklat1 (latency20 and zklat20 use half)")

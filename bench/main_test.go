@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,6 +24,13 @@ func TestParseFlags_Fleet(t *testing.T) {
 	}
 	if c.Cluster || c.Events != 20 {
 		t.Errorf("defaults: cluster %v, events %d; want false, 20", c.Cluster, c.Events)
+	}
+	c, err = parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(c.Scenarios, scFleet) || slices.Contains(c.Scenarios, scProcs) || !slices.Contains(c.Scenarios, scLatency20) {
+		t.Errorf("default scenarios %v: want the others, without fleet and procs200", c.Scenarios)
 	}
 }
 
@@ -78,7 +86,7 @@ func TestNATSServerOptions(t *testing.T) {
 }
 
 func TestTarget_StringFraction(t *testing.T) {
-	if got := targetFleetRatio.String(); got != "≤ 1.2 x" {
+	if got := targetProcsRatio.String(); got != "≤ 1.2 x" {
 		t.Errorf("ratio target %q", got)
 	}
 	if got := targetFleetP50.String(); got != "≤ 2,000 ms" {
