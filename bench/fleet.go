@@ -136,13 +136,22 @@ func fleet(ctx context.Context, r *benchRun, cfg Config) ([]result, error) {
 		}
 		lat = append(lat, ms(d))
 	}
+	// A failed read (a server gone, or no file descriptor left) is
+	// reported and shown as NaN: the other figures stand.
 	rss, err := serversRSSMB(servers)
 	if err != nil {
-		return nil, err
+		fmt.Fprintf(r.h.stderr, "bench: fleet: servers' RSS: %v\n", err)
+		rss = math.NaN()
 	}
-	self, err := rssKiB(os.Getpid())
-	if err != nil {
-		return nil, err
+	selfMB := math.NaN()
+	if kib, err := rssKiB(os.Getpid()); err == nil {
+		selfMB = float64(kib) * 1024 / 1e6
+	} else {
+		fmt.Fprintf(r.h.stderr, "bench: fleet: the bench's RSS: %v\n", err)
+	}
+	fds := math.NaN()
+	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
+		fds = float64(len(ents))
 	}
 	s := summarize(lat)
 	decided := tally.decidedAll(ids)
@@ -159,7 +168,8 @@ func fleet(ctx context.Context, r *benchRun, cfg Config) ([]result, error) {
 		num(sc, "publish→last agent's outcome p99", s.p99, "ms", targetFleetP99),
 		num(sc, "events", float64(len(lat)), "", nil),
 		num(sc, "NATS servers RSS after the events", rss, "MB", targetFleetRSS),
-		num(sc, "bench process RSS (the agents)", float64(self)*1024/1e6, "MB", nil),
+		num(sc, "bench process RSS (the agents)", selfMB, "MB", nil),
+		num(sc, "bench process open files (RLIMIT_NOFILE "+noFileLimit()+")", fds, "", nil),
 		num(sc, "outcomes not ok or twice", float64(tally.bad()), "", &target{op: "<=", value: 0, unit: ""}),
 	}
 	if !cfg.Cluster {
@@ -235,6 +245,15 @@ func (r *benchRun) printf(format string, args ...any) {
 // errNoFileLimit means RLIMIT_NOFILE could not be raised to what the
 // fleet needs.
 var errNoFileLimit = errors.New("cannot raise RLIMIT_NOFILE")
+
+// noFileLimit is the soft RLIMIT_NOFILE, or "unknown".
+func noFileLimit() string {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return "unknown"
+	}
+	return thousands(int64(l.Cur))
+}
 
 // raiseNoFile raises the process's soft open-file limit to its hard limit,
 // and the hard limit too if want is more; children (the NATS servers)
