@@ -39,6 +39,9 @@ type harness struct {
 	bin    string
 	keep   bool
 	stderr io.Writer
+	// stdout gets the lines a scenario prints as it runs (fleet, storm,
+	// procs); nil: none.
+	stdout io.Writer
 	seq    int
 }
 
@@ -294,6 +297,12 @@ type proc struct {
 }
 
 func (h *harness) start(name, logPath, marker string, args ...string) (*proc, error) {
+	return startProc(name, filepath.Join(h.bin, name), logPath, marker, args...)
+}
+
+// startProc starts the program at path as name, its output to logPath;
+// marker is a log line to signal on the proc's log.hit ("" for none).
+func startProc(name, path, logPath, marker string, args ...string) (*proc, error) {
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return nil, fmt.Errorf("log dir: %w", err)
 	}
@@ -302,7 +311,7 @@ func (h *harness) start(name, logPath, marker string, args ...string) (*proc, er
 		return nil, fmt.Errorf("log file: %w", err)
 	}
 	sink := newLogSink(f, marker)
-	cmd := exec.Command(filepath.Join(h.bin, name), args...)
+	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = sink, sink
 	// Its own process group keeps a terminal's ^C from reaching it before
 	// the bench stops it in order; Pdeathsig kills it if the bench dies.

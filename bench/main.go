@@ -3,11 +3,29 @@
 // embedded NATS JetStream store, drives them with events and prints a table
 // of latency, throughput and memory figures next to their targets.
 //
-//	go run ./bench [-scenarios latency1,latency20,throughput,idle,zklat1,zklat20,zkscale] [-n N] [-runs R]
+//	go run ./bench [-scenarios latency1,latency20,throughput,idle,zklat1,zklat20,zkscale,fleet,procs200] [-n N] [-runs R]
+//	go run ./bench -scenarios fleet -agents N [-cluster] [-events 20]
 //
 // The zk scenarios also start a private ZooKeeper server (Debian's
 // zookeeper package, with java) on a free loopback port and drive it with
 // a ZooKeeper client.
+//
+// fleet and procs200 run only when named in -scenarios. fleet runs
+// -agents agents in this process with the real agent code
+// (package agent: agent.New, Start, Close), each with its own name, state
+// dir and NATS connection; only their action is replaced, by a no-op kind
+// that exists only here. Its NATS servers are children of this binary
+// (its hidden first argument -nats-server, see natsproc.go), one or with
+// -cluster three with routes on loopback and R3 streams, so that their
+// memory is read from /proc apart from the agents'. It prints
+//
+//	fleet agents=N cluster=0|1 up_s=S decided=D p50_ms=X p99_ms=Y server_rss_mb=M
+//
+// and, with -cluster, restarts the node leading the events stream and
+// prints "storm agents=N recovered_s=S decided=D". procs200 starts 200 real
+// agent processes and prints "procs agents=200 herald_ms=X shell_ms=Y
+// ratio=Z": publish to the last of 200 handlers started, next to this
+// process starting the same 200 handler commands itself.
 //
 // Every scenario run starts its own dispatcher and agents and stops them
 // (SIGTERM, then wait) before the next; with -runs above 1 each figure is
@@ -15,7 +33,9 @@
 // binaries' flags, the ready file and the "agent consuming events" log
 // line, the ZooKeeper source's log lines ("zk: watching", "zk: watches
 // set") and event version format, and the wire format from package
-// events; it knows nothing of the agent's or dispatcher's insides.
+// events; it knows nothing of the agent's or dispatcher's insides (fleet
+// uses the agent's public API only, so it measures whichever bus model the
+// agent has).
 package main
 
 import (
@@ -42,9 +62,18 @@ const (
 	scZKLat1     = "zklat1"
 	scZKLat20    = "zklat20"
 	scZKScale    = "zkscale"
+	scFleet      = "fleet"
+	scProcs      = "procs200"
+	// scStorm labels the storm's figures in the table: it runs within
+	// fleet with -cluster.
+	scStorm = "storm"
 )
 
-var allScenarios = []string{scLatency1, scLatency20, scThroughput, scIdle, scZKLat1, scZKLat20, scZKScale}
+var allScenarios = []string{scLatency1, scLatency20, scThroughput, scIdle, scZKLat1, scZKLat20, scZKScale, scFleet, scProcs}
+
+// defaultScenarios run when -scenarios is not given: fleet and procs200
+// run only when named.
+var defaultScenarios = []string{scLatency1, scLatency20, scThroughput, scIdle, scZKLat1, scZKLat20, scZKScale}
 
 // ErrInvalidConfig wraps every bad command-line setting.
 var ErrInvalidConfig = errors.New("invalid bench config")
@@ -59,8 +88,14 @@ type Config struct {
 	Samples, Warmup int
 	// Samples20 is the number of measured events of latency20 and zklat20
 	// (Warmup/2 are discarded first); Agents is how many agents they
-	// start.
+	// start, and fleet.
 	Samples20, Agents int
+	// Cluster runs fleet on a 3-node NATS cluster with R3 streams, and the
+	// storm after its events.
+	Cluster bool
+	// Events is how many events fleet publishes, and procs200's measured
+	// events.
+	Events int
 	// ZKForceSync is ZooKeeper's forceSync (fsync the transaction log
 	// before committing a change) in the zk scenarios.
 	ZKForceSync bool
@@ -102,6 +137,12 @@ func (c Config) Validate() error {
 		return fielderr.New(ErrInvalidConfig, "-samples20", "must be at least 1")
 	case c.Agents < 1:
 		return fielderr.New(ErrInvalidConfig, "-agents", "must be at least 1")
+	case c.Agents > maxFleetAgents:
+		return fielderr.New(ErrInvalidConfig, "-agents", "%d is more than %d", c.Agents, maxFleetAgents)
+	case c.Events < 1:
+		return fielderr.New(ErrInvalidConfig, "-events", "must be at least 1")
+	case c.Cluster && !slices.Contains(c.Scenarios, scFleet):
+		return fielderr.New(ErrInvalidConfig, "-cluster", "only the fleet scenario runs on a cluster; add fleet to -scenarios")
 	case c.EventsPerKey < 0:
 		return fielderr.New(ErrInvalidConfig, "-events-per-key", "must not be negative")
 	case c.Runs < 1:
@@ -116,12 +157,14 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	c := Config{}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated `list` of scenarios to run")
+	scen := fs.String("scenarios", strings.Join(defaultScenarios, ","), "comma-separated `list` of scenarios to run (also: fleet, procs200)")
 	fs.IntVar(&c.N, "n", 100000, "events the throughput scenario publishes")
 	fs.IntVar(&c.Samples, "samples", 300, "measured events of latency1 and zklat1")
 	fs.IntVar(&c.Warmup, "warmup", 20, "warm-up events of latency1 and zklat1 (latency20 and zklat20 use half)")
 	fs.IntVar(&c.Samples20, "samples20", 200, "measured events of latency20 and zklat20")
-	fs.IntVar(&c.Agents, "agents", 20, "agents started by latency20 and zklat20")
+	fs.IntVar(&c.Agents, "agents", 20, "agents started by latency20, zklat20 and fleet")
+	fs.BoolVar(&c.Cluster, "cluster", false, "fleet: run on a 3-node NATS cluster with R3 streams, then the storm (restart a node)")
+	fs.IntVar(&c.Events, "events", 20, "events fleet publishes one at a time; measured events of procs200")
 	fs.BoolVar(&c.ZKForceSync, "zk-force-sync", true, "zk scenarios: ZooKeeper fsyncs its transaction log before committing (its default)")
 	fs.IntVar(&c.EventsPerKey, "events-per-key", 0, "dispatcher streams.events_per_key for throughput (0: n, so no event is dropped by the stream)")
 	fs.BoolVar(&c.Stored, "stored", true, "throughput: also measure events stored before the agent starts")
@@ -144,6 +187,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == natsServerArg {
+		os.Exit(serveNATS(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:]))
 }
 
@@ -176,6 +222,7 @@ func bench(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer h.close()
+	h.stdout = stdout
 
 	var all [][]result
 	var failures []error
@@ -227,6 +274,10 @@ func runScenario(ctx context.Context, h *harness, cfg Config, sc string) ([]resu
 		return zkLatency(ctx, run, cfg, sc, cfg.Agents, cfg.Warmup/2, cfg.Samples20)
 	case scZKScale:
 		return zkScale(ctx, run, cfg)
+	case scFleet:
+		return fleet(ctx, run, cfg)
+	case scProcs:
+		return procs(ctx, run, cfg)
 	}
 	return nil, fmt.Errorf("unknown scenario %q", sc)
 }

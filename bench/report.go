@@ -29,7 +29,11 @@ func (t *target) met(v float64) bool {
 
 func (t *target) String() string {
 	op := map[string]string{"<=": "≤", ">=": "≥"}[t.op]
-	return fmt.Sprintf("%s %s %s", op, thousands(int64(t.value)), t.unit)
+	v := thousands(int64(t.value))
+	if t.value != math.Trunc(t.value) {
+		v = strconv.FormatFloat(t.value, 'f', -1, 64)
+	}
+	return strings.TrimSpace(fmt.Sprintf("%s %s %s", op, v, t.unit))
 }
 
 // result is one figure of one scenario run: a number, or for a check a
@@ -68,6 +72,8 @@ func formatValue(v float64, unit string) string {
 	case "MiB", "MB":
 		return strconv.FormatFloat(v, 'f', 1, 64)
 	case "s":
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	case "x":
 		return strconv.FormatFloat(v, 'f', 2, 64)
 	case "µs":
 		return strconv.FormatFloat(v, 'f', 1, 64)
