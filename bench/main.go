@@ -46,6 +46,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -114,6 +115,8 @@ type Config struct {
 	Bin string
 	// Format is text or markdown.
 	Format string
+	// CPUProfile is where the bench process writes its CPU profile.
+	CPUProfile string
 }
 
 // Validate names the first bad field.
@@ -172,6 +175,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&c.Keep, "keep", false, "keep the temp dir with binaries, data and logs")
 	fs.StringVar(&c.Bin, "bin", "", "run the dispatcher and agent binaries in `dir` instead of building them")
 	fs.StringVar(&c.Format, "format", "text", "table format: text or markdown")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the bench process's CPU profile (fleet: the in-process agents) to `file`")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -204,6 +208,19 @@ func run(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := bench(ctx, cfg, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1

@@ -524,4 +524,3 @@ func newAgent(ctx context.Context, model string, i int, url, all string, onMsg f
 	}
 	return ac, nil
 }
-

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -310,4 +311,26 @@ func TestFeed_PeriodicVerifyFindsLossAndMovesPosition(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A torn state file (the host crashed while the agent rewrote it) falls
+// back to its checkpoint; a longer older value's tail after the current
+// one (the agent crashed between writing and truncating) is ignored.
+func TestFeed_StateFileTornFallsBackToCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "events.json")
+	testutil.WriteFile(t, dir, "events.json.prev", `{"stream_created":"2026-01-01T00:00:00Z","cursor":7}`+"\n")
+	testutil.WriteFile(t, dir, "events.json", `{"stream_created":"2026-01-01T00:00:00Z","cur`)
+	if cursor, _, err := feed.ReadPosition(path); err != nil || cursor != 7 {
+		t.Fatalf("torn file: cursor %d, %v; want the checkpoint's 7", cursor, err)
+	}
+	testutil.WriteFile(t, dir, "events.json", `{"stream_created":"2026-01-01T00:00:00Z","cursor":9}`+"\n"+`ed":"2026-01-01T00:00:00Z","cursor":8,"done":[[10,12]]}`+"\n")
+	if cursor, done, err := feed.ReadPosition(path); err != nil || cursor != 9 || done != 0 {
+		t.Fatalf("file with an older tail: cursor %d, %d done, %v; want 9 and none", cursor, done, err)
+	}
+	testutil.WriteFile(t, dir, "events.json.prev", `{`)
+	testutil.WriteFile(t, dir, "events.json", `{`)
+	if _, _, err := feed.ReadPosition(path); err == nil || !strings.Contains(err.Error(), "delete both") {
+		t.Fatalf("both torn: %v, want an error saying what to do", err)
+	}
 }

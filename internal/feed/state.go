@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,9 +13,8 @@ import (
 	"time"
 )
 
-// syncEvery bounds how long a written position may stay in the page cache
-// only: a crash of the agent loses nothing written, a crash of the host at
-// most this much.
+// syncEvery is how often the position is written when nothing signalled a
+// change (a cursor moved by a read).
 const syncEvery = time.Second
 
 // writeGap is the least time between two writes of the state: an agent
@@ -46,27 +46,53 @@ func ranges(seqs []uint64) [][2]uint64 {
 	return out
 }
 
+// checkpointEvery is how often the position is also written whole to a
+// second file (PATH.prev, through a temporary file and a rename): the one
+// to fall back on should the host crash in the middle of rewriting PATH.
+const checkpointEvery = 10 * time.Second
+
+// stateFile is PATH, rewritten in place through one open descriptor (no
+// file is created per write: a thousand agents on one disk, or one agent
+// on a busy host, cost next to nothing), and PATH.prev, its checkpoint. A
+// crash of the agent loses nothing written; what it reads back is the
+// first JSON value of PATH (a longer older value's tail may follow it). A
+// crash of the host can tear PATH: then PATH.prev, an older position,
+// which only makes the agent run again what it had decided since. Neither
+// is flushed to disk but at a clean stop.
 type stateFile struct {
-	path     string
-	initial  *state
-	lastSync time.Time
+	path       string
+	initial    *state
+	fh         *os.File
+	checkpoint time.Time
 }
 
 func openState(path string) (*stateFile, error) {
 	sf := &stateFile{path: path}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return sf, nil
+	s, err := readState(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		prev, perr := readState(path + ".prev")
+		if perr != nil {
+			return nil, fmt.Errorf("feed: %s: %w (and %s.prev: %v; delete both to start from the stream's end)", path, err, path, perr)
+		}
+		s, err = prev, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("feed: %w", err)
+	if err == nil {
+		sf.initial = &s
 	}
-	var s state
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("feed: %s: %w (delete it to start from the stream's end)", path, err)
-	}
-	sf.initial = &s
 	return sf, nil
+}
+
+// readState decodes the first JSON value of path.
+func readState(path string) (state, error) {
+	var s state
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return s, err
+	}
+	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&s); err != nil {
+		return s, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
 }
 
 func (sf *stateFile) loaded() (state, bool) {
@@ -76,14 +102,49 @@ func (sf *stateFile) loaded() (state, bool) {
 	return *sf.initial, true
 }
 
-// write replaces the file atomically; fsync when sync or when the last
-// fsync is older than syncEvery.
+// write rewrites PATH in place with s, checkpoints it every
+// checkpointEvery, and flushes both to disk when sync (a clean stop).
 func (sf *stateFile) write(s state, sync bool) error {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}
-	tmp := sf.path + ".tmp"
+	b = append(b, '\n')
+	if sf.fh == nil {
+		if sf.fh, err = os.OpenFile(sf.path, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+			return err
+		}
+	}
+	if _, err := sf.fh.WriteAt(b, 0); err != nil {
+		return err
+	}
+	if err := sf.fh.Truncate(int64(len(b))); err != nil {
+		return err
+	}
+	if sync {
+		if err := sf.fh.Sync(); err != nil {
+			return err
+		}
+	}
+	if sync || time.Since(sf.checkpoint) >= checkpointEvery {
+		sf.checkpoint = time.Now()
+		return writeFileAtomic(sf.path+".prev", b, sync)
+	}
+	return nil
+}
+
+// close releases the open descriptor.
+func (sf *stateFile) close() {
+	if sf.fh != nil {
+		sf.fh.Close()
+		sf.fh = nil
+	}
+}
+
+// writeFileAtomic replaces path with b through a temporary file and a
+// rename; fsync when sync.
+func writeFileAtomic(path string, b []byte, sync bool) error {
+	tmp := path + ".tmp"
 	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
@@ -92,21 +153,20 @@ func (sf *stateFile) write(s state, sync bool) error {
 		fh.Close()
 		return err
 	}
-	if sync || time.Since(sf.lastSync) >= syncEvery {
+	if sync {
 		if err := fh.Sync(); err != nil {
 			fh.Close()
 			return err
 		}
-		sf.lastSync = time.Now()
 	}
 	if err := fh.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, sf.path); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
 	if sync {
-		if d, err := os.Open(filepath.Dir(sf.path)); err == nil {
+		if d, err := os.Open(filepath.Dir(path)); err == nil {
 			_ = d.Sync()
 			d.Close()
 		}
@@ -136,9 +196,12 @@ func (f *Feed) persistLoop(ctx context.Context) {
 	}
 }
 
-// Sync writes the state and flushes it to disk; for after Run returned
-// (decisions made since Run's own last write).
-func (f *Feed) Sync() { f.writeState(true) }
+// Sync writes the state, flushes it to disk and closes the file; for after
+// Run returned (decisions made since Run's own last write).
+func (f *Feed) Sync() {
+	f.writeState(true)
+	f.st.close()
+}
 
 func (f *Feed) writeState(sync bool) {
 	f.mu.Lock()
