@@ -92,6 +92,10 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// leaderElected is the advisory subject (plus the stream's name) on which
+// the server announces a new stream leader.
+const leaderElected = "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED."
+
 // settle is how long ago an event must have been known stored before a
 // direct get is trusted to see it: any replica may answer one, and a
 // follower may be a little behind the leader.
@@ -313,8 +317,32 @@ func (f *Feed) Run(ctx context.Context, h Handler) error {
 	defer tick.Stop()
 	reconnects, dropped := f.nc.Stats().Reconnects, f.dropped()
 	var lastCheck time.Time
+	// A new leader of the stream may not have republished what its
+	// predecessor stored last: check soon, twice (the second check reads
+	// what the first saw above everything received).
+	elected := make(chan struct{}, 1)
+	if sub, err := f.nc.Subscribe(leaderElected+f.cfg.Stream, func(*nats.Msg) {
+		select {
+		case elected <- struct{}{}:
+		default:
+		}
+	}); err == nil {
+		defer func() { _ = sub.Unsubscribe() }()
+	}
+	soon := time.NewTimer(time.Hour)
+	soon.Stop()
+	defer soon.Stop()
+	checks := 0
 	for {
 		select {
+		case <-elected:
+			checks = 2
+			soon.Reset(settle + poll)
+		case <-soon.C:
+			f.verify(ctx, h)
+			if checks--; checks > 0 {
+				soon.Reset(settle + poll)
+			}
 		case <-ctx.Done():
 			return nil
 		case m := <-f.live:
