@@ -44,7 +44,7 @@ const (
 	readBytes = 8 << 20
 	// liveBuffer is how many live messages wait for the feed's loop before
 	// the client drops them (and the feed reads them back).
-	liveBuffer = 1 << 16
+	liveBuffer = 1 << 13
 	// maxDone is how many events received above the verified sequence make
 	// the feed verify at once (which lets the cursor pass them) rather than
 	// wait for the Verify tick: it bounds the memory and the state file
