@@ -368,6 +368,11 @@ func (f *Feed) Run(ctx context.Context, h Handler) error {
 				continue
 			}
 			f.read(ctx, h, false)
+			// What is republished while the subscriptions are still on
+			// their way across the cluster after a reconnect is lost too:
+			// check again once they have settled.
+			checks = 2
+			soon.Reset(settle + poll)
 		case <-f.verifyNow:
 			f.read(ctx, h, false)
 		case <-verify.C:
