@@ -42,9 +42,11 @@ const (
 	// server reads its own options unlocked (nats-server 2.15
 	// getDirectRequest), a race with a configuration reload.
 	readBytes = 8 << 20
-	// liveBuffer is how many live messages wait for the feed's loop before
-	// the client drops them (and the feed reads them back).
-	liveBuffer = 1 << 13
+	// liveBuffer is how many live messages may wait for the feed's loop
+	// before the feed drops them (and reads them back). They wait in a
+	// slice that grows only with the backlog, not in a channel allocated
+	// at its full size.
+	liveBuffer = 1 << 20
 	// maxDone is how many events received above the verified sequence make
 	// the feed verify at once (which lets the cursor pass them) rather than
 	// wait for the Verify tick: it bounds the memory and the state file
@@ -95,6 +97,10 @@ func (c Config) Validate() error {
 // leaderElected is the advisory subject (plus the stream's name) on which
 // the server announces a new stream leader.
 const leaderElected = "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED."
+
+// verifyTries is how often a count that disagrees with what was received
+// is taken again before the feed reads the events themselves.
+const verifyTries = 3
 
 // settle is how long ago an event must have been known stored before a
 // direct get is trusted to see it: any replica may answer one, and a
@@ -182,7 +188,7 @@ type Feed struct {
 	received map[uint64]string   // delivered or skipped, above verified: its filter
 	verified uint64              // nothing at or below was lost
 	high     uint64              // highest sequence known stored
-	stuckAt  uint64              // high when the last verify saw events above it (the loop's own)
+	stuckAt  uint64              // the highest received when the last verify saw events above it (the loop's own)
 	marks    []mark              // recent highs, for settledHigh
 	last     map[string]uint64   // newest delivered sequence per subject
 	filters  []string
@@ -190,7 +196,7 @@ type Feed struct {
 	dirty    bool
 
 	started   chan struct{}
-	live      chan *nats.Msg
+	inbox     inbox
 	verifyNow chan struct{}
 	flush     chan struct{}
 	wg        sync.WaitGroup
@@ -210,7 +216,7 @@ func New(nc *nats.Conn, js jetstream.JetStream, cfg Config) (*Feed, error) {
 		done: map[uint64]struct{}{}, pending: map[uint64]struct{}{}, received: map[uint64]string{},
 		last: map[string]uint64{}, subs: map[string]*nats.Subscription{},
 		started: make(chan struct{}),
-		live:    make(chan *nats.Msg, liveBuffer), verifyNow: make(chan struct{}, 1), flush: make(chan struct{}, 1),
+		inbox:   inbox{ready: make(chan struct{}, 1)}, verifyNow: make(chan struct{}, 1), flush: make(chan struct{}, 1),
 	}
 	if s, ok := st.loaded(); ok {
 		f.created, f.cursor = s.Created, s.Cursor
@@ -245,7 +251,7 @@ func (f *Feed) SetFilters(filters []string) error {
 		if _, ok := f.subs[flt]; ok {
 			continue
 		}
-		sub, err := f.nc.ChanSubscribe(events.LiveSubject(flt), f.live)
+		sub, err := f.nc.Subscribe(events.LiveSubject(flt), f.inbox.put)
 		if err != nil {
 			return fmt.Errorf("feed: subscribe %s: %w", events.LiveSubject(flt), err)
 		}
@@ -333,6 +339,7 @@ func (f *Feed) Run(ctx context.Context, h Handler) error {
 	soon.Stop()
 	defer soon.Stop()
 	checks := 0
+	verifyAt := maxDone // received events that make the loop verify at once
 	for {
 		select {
 		case <-elected:
@@ -345,10 +352,16 @@ func (f *Feed) Run(ctx context.Context, h Handler) error {
 			}
 		case <-ctx.Done():
 			return nil
-		case m := <-f.live:
-			suspicious := f.onLive(m, h)
-			if f.receivedCount() > maxDone {
-				f.verify(ctx, h)
+		case <-f.inbox.ready:
+			suspicious := false
+			for _, m := range f.inbox.take() {
+				if f.onLive(m, h) {
+					suspicious = true
+				}
+				if n := f.receivedCount(); n > verifyAt {
+					f.verify(ctx, h)
+					verifyAt = f.receivedCount() + maxDone
+				}
 			}
 			if suspicious && time.Since(lastCheck) > recreatedCheck {
 				lastCheck = time.Now()
@@ -400,7 +413,47 @@ func (f *Feed) dropped() (n int) {
 		d, _ := s.Dropped()
 		n += d
 	}
-	return n
+	return n + f.inbox.droppedCount()
+}
+
+// inbox is where the live subscriptions (one per filter, each delivering
+// in its own goroutine, in order) put their messages for the feed's loop.
+// Messages of one subject keep their order; messages of different
+// subjects may interleave differently than the stream stored them, which
+// the run modes allow (they order a key's events by stream sequence).
+type inbox struct {
+	mu      sync.Mutex
+	msgs    []*nats.Msg
+	dropped int
+	ready   chan struct{}
+}
+
+func (b *inbox) put(m *nats.Msg) {
+	b.mu.Lock()
+	if len(b.msgs) >= liveBuffer {
+		b.dropped++
+	} else {
+		b.msgs = append(b.msgs, m)
+	}
+	b.mu.Unlock()
+	select {
+	case b.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (b *inbox) take() []*nats.Msg {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	msgs := b.msgs
+	b.msgs = nil
+	return msgs
+}
+
+func (b *inbox) droppedCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.dropped
 }
 
 // onLive delivers one live message unless it is known. It reports a
@@ -474,40 +527,62 @@ func (f *Feed) admit(seq uint64, subj, flt string) bool {
 // two direct gets of one message per filter, not the events themselves.
 func (f *Feed) verify(ctx context.Context, h Handler) {
 	f.mu.Lock()
-	from, high, filters, epoch := f.verified+1, f.settledHigh(), f.filters, f.epoch
-	got := map[string]uint64{}
+	from, high, live, filters, epoch := f.verified+1, f.settledHigh(), f.high, f.filters, f.epoch
+	got, gotAll := map[string]uint64{}, map[string]uint64{}
 	for seq, flt := range f.received {
-		if seq >= from && seq <= high {
-			got[flt]++
+		if seq >= from {
+			gotAll[flt]++
+			if seq <= high {
+				got[flt]++
+			}
 		}
 	}
 	f.mu.Unlock()
-	high = max(high, from-1)
 	beyond := false
 	for _, flt := range filters {
-		// Above high first: what arrives between the two counts can only
-		// make the second larger, never hide a loss.
-		above, err := f.count(ctx, flt, high+1)
-		if err == nil {
-			var all uint64
-			if all, err = f.count(ctx, flt, from); err == nil && all-above == got[flt] {
-				beyond = beyond || above > 0
-				continue
+		if high < from {
+			// Nothing settled to verify: only whether more is stored than
+			// was received.
+			all, err := f.count(ctx, flt, from)
+			if err != nil {
+				f.read(ctx, h, false)
+				return
+			}
+			beyond = beyond || all > gotAll[flt]
+			continue
+		}
+		ok := false
+		for try := 0; try < verifyTries && !ok; try++ {
+			// Above high first: what arrives between the two counts can
+			// only make the second larger, never hide a loss (and a
+			// mismatch it causes under load is counted again).
+			above, err := f.count(ctx, flt, high+1)
+			if err != nil {
+				break
+			}
+			all, err := f.count(ctx, flt, from)
+			if err != nil {
+				break
+			}
+			if ok = all-above == got[flt]; ok {
+				beyond = beyond || all > gotAll[flt]
 			}
 		}
-		f.read(ctx, h, false)
-		return
+		if !ok {
+			f.read(ctx, h, false)
+			return
+		}
 	}
-	// Events stored above the highest one received are on their way, or
-	// lost with nothing after them to show it: lost if the live path has
-	// brought nothing new since the last verify.
-	if beyond && f.stuckAt == high {
+	// Events stored above everything received are on their way, or lost
+	// with nothing after them to show it: lost if the live path has
+	// brought nothing new since the last verify saw them.
+	if beyond && f.stuckAt == live {
 		f.read(ctx, h, false)
 		return
 	}
 	f.stuckAt = 0
 	if beyond {
-		f.stuckAt = high
+		f.stuckAt = live
 	}
 	f.mu.Lock()
 	if f.epoch == epoch {
