@@ -61,6 +61,14 @@ func TestDispatcher_RecreatesMissingStores(t *testing.T) {
 			if after := logs.String()[len(before):]; !containsAll(after, "streams missing; recreating them", name) {
 				t.Fatalf("no log line naming %s as missing:\n%s", name, after)
 			}
+			// The repair ends before the next stream is deleted: a repair
+			// still running would recreate it without finding it missing.
+			testutil.Eventually(t, 20*time.Second, func() error {
+				if !containsAll(logs.String()[len(before):], "streams recreated", name) {
+					return fmt.Errorf("no streams recreated line naming %s yet", name)
+				}
+				return nil
+			})
 		})
 	}
 	for _, bucket := range []string{handlers.DefaultBucket, call.StatusBucket} {
