@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -34,12 +33,7 @@ type ZooKeeperEnsemble struct {
 // Like RunZooKeeper it fails the test when the package or java is missing.
 func RunZooKeeperEnsemble(tb testing.TB, n int) *ZooKeeperEnsemble {
 	tb.Helper()
-	if _, err := os.Stat(ZooKeeperJar); err != nil {
-		tb.Fatalf("ZooKeeper is not installed (%v): run `apt-get install -y zookeeper` (.ci/run does)", err)
-	}
-	if _, err := exec.LookPath("java"); err != nil {
-		tb.Fatalf("java is not on PATH (%v): run `apt-get install -y zookeeper`, which brings a JRE (.ci/run does)", err)
-	}
+	requireZooKeeper(tb)
 	dir, err := os.MkdirTemp("", "herald-zkens-")
 	if err != nil {
 		tb.Fatal(err)

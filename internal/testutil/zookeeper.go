@@ -49,12 +49,7 @@ type ZooKeeper struct {
 // the ZooKeeper tests must not pass by skipping.
 func RunZooKeeper(tb testing.TB) *ZooKeeper {
 	tb.Helper()
-	if _, err := os.Stat(ZooKeeperJar); err != nil {
-		tb.Fatalf("ZooKeeper is not installed (%v): run `apt-get install -y zookeeper` (.ci/run does)", err)
-	}
-	if _, err := exec.LookPath("java"); err != nil {
-		tb.Fatalf("java is not on PATH (%v): run `apt-get install -y zookeeper`, which brings a JRE (.ci/run does)", err)
-	}
+	requireZooKeeper(tb)
 	dir, err := os.MkdirTemp("", "herald-zk-")
 	if err != nil {
 		tb.Fatal(err)
@@ -104,6 +99,19 @@ admin.enableServer=false
 forceSync=no
 `, ZooKeeperTickTime.Milliseconds(), filepath.Join(z.dir, "data"), z.port, 2*ZooKeeperTickTime.Milliseconds())
 	return os.WriteFile(filepath.Join(z.dir, "zoo.cfg"), []byte(cfg), 0o644)
+}
+
+// requireZooKeeper fails the test, saying how to install them, when
+// Debian's ZooKeeper or a java is missing: the ZooKeeper tests must not
+// pass by skipping.
+func requireZooKeeper(tb testing.TB) {
+	tb.Helper()
+	if _, err := os.Stat(ZooKeeperJar); err != nil {
+		tb.Fatalf("ZooKeeper is not installed (%v): run `apt-get install -y zookeeper` (.ci/run does)", err)
+	}
+	if _, err := exec.LookPath("java"); err != nil {
+		tb.Fatalf("java is not on PATH (%v): run `apt-get install -y zookeeper`, which brings a JRE (.ci/run does)", err)
+	}
 }
 
 // FreePort is a free TCP port on loopback (for servers that need to know
