@@ -43,18 +43,35 @@ type Cluster struct {
 func Run(tb testing.TB, n int) *Cluster {
 	tb.Helper()
 	c := &Cluster{tb: tb, name: "herald-test", servers: make([]*server.Server, n)}
-	for range n {
-		c.client = append(c.client, testutil.FreePort(tb))
-		c.route = append(c.route, testutil.FreePort(tb))
-		c.store = append(c.store, tb.TempDir())
-	}
 	tb.Cleanup(func() {
 		for i := range n {
 			c.Kill(i)
 		}
 	})
-	for i := range n {
-		c.start(i)
+	// A port chosen free may be taken by another test before the node
+	// listens on it: then the whole cluster starts again on new ports.
+	for attempt := 1; ; attempt++ {
+		c.client, c.route, c.store = nil, nil, nil
+		for range n {
+			c.client = append(c.client, testutil.FreePort(tb))
+			c.route = append(c.route, testutil.FreePort(tb))
+			c.store = append(c.store, tb.TempDir())
+		}
+		var err error
+		for i := range n {
+			if err = c.startNode(i); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			break
+		}
+		for i := range n {
+			c.Kill(i)
+		}
+		if attempt == 3 {
+			tb.Fatal(err)
+		}
 	}
 	c.WaitReady()
 	return c
@@ -86,18 +103,26 @@ func (c *Cluster) options(i int) *server.Options {
 
 func (c *Cluster) start(i int) {
 	c.tb.Helper()
+	if err := c.startNode(i); err != nil {
+		c.tb.Fatal(err)
+	}
+}
+
+// startNode starts node i on its ports and store.
+func (c *Cluster) startNode(i int) error {
 	s, err := server.NewServer(c.options(i))
 	if err != nil {
-		c.tb.Fatalf("nats cluster node %d: %v", i, err)
+		return fmt.Errorf("nats cluster node %d: %w", i, err)
 	}
 	go s.Start()
 	if !s.ReadyForConnections(20 * time.Second) {
 		s.Shutdown()
-		c.tb.Fatalf("nats cluster node %d not ready on port %d", i, c.client[i])
+		return fmt.Errorf("nats cluster node %d not ready on port %d", i, c.client[i])
 	}
 	c.mu.Lock()
 	c.servers[i] = s
 	c.mu.Unlock()
+	return nil
 }
 
 // Servers are the nodes by index; a killed node is nil.
