@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/fielderr"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -85,14 +86,17 @@ type Config struct {
 func (c Config) Validate() error {
 	switch {
 	case c.Stream == "":
-		return errors.New("feed: stream: required")
+		return fielderr.New(ErrInvalidConfig, "stream", "required")
 	case c.StateFile == "":
-		return errors.New("feed: state file: required")
+		return fielderr.New(ErrInvalidConfig, "state_file", "required")
 	case c.Verify <= 0:
-		return errors.New("feed: verify: must be positive")
+		return fielderr.New(ErrInvalidConfig, "verify", "must be positive")
 	}
 	return nil
 }
+
+// ErrInvalidConfig wraps every bad Config.
+var ErrInvalidConfig = errors.New("invalid feed config")
 
 // leaderElected is the advisory subject (plus the stream's name) on which
 // the server announces a new stream leader.

@@ -2,6 +2,7 @@ package feed_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -332,5 +333,22 @@ func TestFeed_StateFileTornFallsBackToCheckpoint(t *testing.T) {
 	testutil.WriteFile(t, dir, "events.json", `{`)
 	if _, _, err := feed.ReadPosition(path); err == nil || !strings.Contains(err.Error(), "delete both") {
 		t.Fatalf("both torn: %v, want an error saying what to do", err)
+	}
+}
+
+func TestConfig_ValidateNamesTheField(t *testing.T) {
+	ok := feed.Config{Stream: events.EventsStream, StateFile: "x", Verify: time.Second}
+	for field, c := range map[string]feed.Config{
+		"stream":     {StateFile: "x", Verify: time.Second},
+		"state_file": {Stream: "s", Verify: time.Second},
+		"verify":     {Stream: "s", StateFile: "x"},
+	} {
+		err := c.Validate()
+		if !errors.Is(err, feed.ErrInvalidConfig) || !strings.Contains(err.Error(), field+":") {
+			t.Errorf("%s: %v, want an invalid feed config naming %s", field, err, field)
+		}
+	}
+	if err := ok.Validate(); err != nil {
+		t.Errorf("valid config: %v", err)
 	}
 }
