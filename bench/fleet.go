@@ -75,7 +75,7 @@ func (noopAction) Kind() string { return "bench-noop" }
 // decided by every agent; with cfg.Cluster, then the storm.
 func fleet(ctx context.Context, r *benchRun, cfg Config) ([]result, error) {
 	n := cfg.Agents
-	if err := raiseNoFile(uint64(fdsBase + fdsPerAgent*n)); err != nil {
+	if err := raiseNoFile(uint64(fdsBase + fdsPerAgent*min(n, fleetPerProcess))); err != nil {
 		return nil, err
 	}
 	servers, err := startNATS(ctx, filepath.Join(r.dir, "nats"), cfg.Cluster, r.h.stderr)
@@ -101,14 +101,29 @@ func fleet(ctx context.Context, r *benchRun, cfg Config) ([]result, error) {
 		return nil, err
 	}
 
-	f, err := newFleetAgents(r.dir, urls, n, up)
-	if err != nil {
-		return nil, err
-	}
-	defer f.close(r.h.stderr)
 	started := time.Now()
-	if err := f.start(ctx); err != nil {
-		return nil, err
+	var workers []*fleetWorker
+	if n <= fleetPerProcess {
+		f, err := newFleetAgents(r.dir, urls, 0, n, up)
+		if err != nil {
+			return nil, err
+		}
+		defer f.close(r.h.stderr)
+		if err := f.start(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		// More agents than one process has file descriptors for: worker
+		// processes of the bench binary hold them, fleetPerProcess each.
+		for first := 0; first < n; first += fleetPerProcess {
+			w, err := startFleetWorker(r.dir, urls, first, min(fleetPerProcess, n-first), up, r.h.stderr)
+			if err != nil {
+				stopFleetWorkers(workers, r.h.stderr)
+				return nil, err
+			}
+			workers = append(workers, w)
+		}
+		defer stopFleetWorkers(workers, r.h.stderr)
 	}
 	upErr := up.wait(ctx, fleetUpTimeout)
 	upS := math.NaN()
@@ -143,15 +158,21 @@ func fleet(ctx context.Context, r *benchRun, cfg Config) ([]result, error) {
 		fmt.Fprintf(r.h.stderr, "bench: fleet: servers' RSS: %v\n", err)
 		rss = math.NaN()
 	}
-	selfMB := math.NaN()
-	if kib, err := rssKiB(os.Getpid()); err == nil {
-		selfMB = float64(kib) * 1024 / 1e6
-	} else {
-		fmt.Fprintf(r.h.stderr, "bench: fleet: the bench's RSS: %v\n", err)
+	pids := []int{os.Getpid()}
+	for _, w := range workers {
+		pids = append(pids, w.cmd.Process.Pid)
 	}
-	fds := math.NaN()
-	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
-		fds = float64(len(ents))
+	selfMB, fds := 0.0, 0.0
+	for _, pid := range pids {
+		if kib, err := rssKiB(pid); err == nil {
+			selfMB += float64(kib) * 1024 / 1e6
+		} else {
+			fmt.Fprintf(r.h.stderr, "bench: fleet: RSS of %d: %v\n", pid, err)
+			selfMB = math.NaN()
+		}
+		if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
+			fds += float64(len(ents))
+		}
 	}
 	s := summarize(lat)
 	decided := tally.decidedAll(ids)
@@ -168,8 +189,9 @@ func fleet(ctx context.Context, r *benchRun, cfg Config) ([]result, error) {
 		num(sc, "publish→last agent's outcome p99", s.p99, "ms", targetFleetP99),
 		num(sc, "events", float64(len(lat)), "", nil),
 		num(sc, "NATS servers RSS after the events", rss, "MB", targetFleetRSS),
-		num(sc, "bench process RSS (the agents)", selfMB, "MB", nil),
-		num(sc, "bench process open files (RLIMIT_NOFILE "+noFileLimit()+")", fds, "", nil),
+		num(sc, "bench processes", float64(len(pids)), "", nil),
+		num(sc, "bench processes' RSS (the agents)", selfMB, "MB", nil),
+		num(sc, "bench processes' open files (RLIMIT_NOFILE "+noFileLimit()+" each)", fds, "", nil),
 		num(sc, "outcomes not ok or twice", float64(tally.bad()), "", &target{op: "<=", value: 0, unit: ""}),
 	}
 	if !cfg.Cluster {

@@ -26,10 +26,10 @@ type fleetAgents struct {
 	log    zerolog.Logger
 }
 
-// newFleetAgents prepares n agent configs: names fleet-00001..., one state
+// newFleetAgents prepares n agent configs: names fleet-<first+1>..., one state
 // dir each, one shared watches dir with the fleet's watch, the no-op
 // action, info logged to up and warnings and errors to one file.
-func newFleetAgents(dir, urls string, n int, up *fleetUp) (*fleetAgents, error) {
+func newFleetAgents(dir, urls string, first, n int, up *fleetUp) (*fleetAgents, error) {
 	watches := filepath.Join(dir, "watches.d")
 	if err := os.MkdirAll(watches, 0o755); err != nil {
 		return nil, fmt.Errorf("watches dir: %w", err)
@@ -37,7 +37,7 @@ func newFleetAgents(dir, urls string, n int, up *fleetUp) (*fleetAgents, error) 
 	if err := os.WriteFile(filepath.Join(watches, "fleet.yaml"), []byte("watches:\n"+watchYAML("fleet", fleetEventType)), 0o644); err != nil {
 		return nil, fmt.Errorf("watch file: %w", err)
 	}
-	logF, err := os.Create(filepath.Join(dir, "agents.log"))
+	logF, err := os.Create(filepath.Join(dir, fmt.Sprintf("agents-%05d.log", first+1)))
 	if err != nil {
 		return nil, fmt.Errorf("agents log: %w", err)
 	}
@@ -45,7 +45,7 @@ func newFleetAgents(dir, urls string, n int, up *fleetUp) (*fleetAgents, error) 
 	noop := func(*watch.Watch) (actions.Action, error) { return noopAction{}, nil }
 	for i := range n {
 		c := agent.DefaultConfig()
-		c.Name = fmt.Sprintf("fleet-%05d", i+1)
+		c.Name = fmt.Sprintf("fleet-%05d", first+i+1)
 		c.Watches = watches
 		c.State = filepath.Join(dir, "agents", c.Name)
 		c.NATS.URL = urls
@@ -126,6 +126,10 @@ func (f *fleetAgents) close(stderr io.Writer) {
 // moment, would not tell that moment apart from a heartbeat's 10 s after
 // Start, which a slow start reaches first.
 type fleetUp struct {
+	// onMark, when set, is told of each agent as it comes up (a worker
+	// process reports them to the bench).
+	onMark func(host string, at time.Time)
+
 	mu    sync.Mutex
 	want  int
 	first map[string]time.Time
@@ -146,6 +150,9 @@ func (u *fleetUp) mark(host string, at time.Time) {
 	}
 	u.first[host] = at
 	u.lastT = at
+	if u.onMark != nil {
+		u.onMark(host, at)
+	}
 	if len(u.first) == u.want {
 		close(u.done)
 	}

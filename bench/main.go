@@ -194,6 +194,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == natsServerArg {
 		os.Exit(serveNATS(os.Args[2:], os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == fleetWorkerArg {
+		os.Exit(serveFleetWorker(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:]))
 }
 
