@@ -152,9 +152,15 @@ type Call struct {
 	// Phase is pre, post or err; a hook standing in as generic sees the
 	// phase it stands for.
 	Phase string `json:"phase"`
-	// User and Host say who calls, for the audit.
+	// User and Host say who calls, for the audit: what the caller claims
+	// (its OS user and host name).
 	User string `json:"user,omitempty"`
 	Host string `json:"host,omitempty"`
+	// Caller is the identity that made the call, set by the dispatcher from
+	// what authenticated it (the NATS identity's name, or the HTTP token's
+	// identity); whatever a caller puts here is overwritten. Empty when the
+	// dispatcher runs without --auth.
+	Caller string `json:"caller,omitempty"`
 	// SkipHooks is SkipAll or hook names to skip; Reason is required with
 	// it.
 	SkipHooks []string `json:"skip_hooks,omitempty"`
@@ -366,10 +372,12 @@ type HooksSkipped struct {
 	CallID string `json:"call_id"`
 	Method string `json:"method"`
 	Job    string `json:"job"`
-	// User and Host are the caller; empty for the dispatcher-wide switch
-	// when the caller did not say.
+	// User and Host are what the caller claims; empty for the
+	// dispatcher-wide switch when the caller did not say.
 	User string `json:"user,omitempty"`
 	Host string `json:"host,omitempty"`
+	// Caller is the authenticated identity that asked (Call.Caller).
+	Caller string `json:"caller,omitempty"`
 	// Requested is what the caller asked to skip (SkipAll or names);
 	// Skipped the matching hooks that were not run.
 	Requested []string `json:"requested"`
