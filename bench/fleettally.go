@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"sync"
 	"time"
 
@@ -12,17 +13,21 @@ import (
 
 // fleetTally collects the fleet's outcomes by event and host.
 type fleetTally struct {
-	mu      sync.Mutex
-	events  map[string]*fleetEvent
-	notOK   int
-	twice   int
+	mu     sync.Mutex
+	events map[string]*fleetEvent
+	notOK  int
+	twice  int
+	// resent is outcomes received again byte for byte: the agent's
+	// outcome store re-publishing after an ack timed out, which the
+	// stream's dedup window stores once; not a second run.
+	resent  int
 	perHost map[string]int // events decided, by host
 }
 
 // fleetEvent is one published event's outcomes.
 type fleetEvent struct {
 	mu     sync.Mutex
-	hosts  map[string]bool
+	hosts  map[string]uint64 // host → FNV-64a of its outcome's bytes
 	last   time.Time
 	wantN  int
 	allCh  chan struct{}
@@ -35,7 +40,7 @@ func newFleetTally() *fleetTally {
 
 // expect registers an event before it is published.
 func (t *fleetTally) expect(id string) *fleetEvent {
-	ev := &fleetEvent{hosts: map[string]bool{}, allCh: make(chan struct{})}
+	ev := &fleetEvent{hosts: map[string]uint64{}, allCh: make(chan struct{})}
 	t.mu.Lock()
 	t.events[id] = ev
 	t.mu.Unlock()
@@ -66,9 +71,13 @@ func (t *fleetTally) subscribe(nc *nats.Conn) error {
 		if ev == nil || !ok {
 			return
 		}
-		if !ev.add(host, at) {
+		if first, same := ev.add(host, at, m.Data); !first {
 			t.mu.Lock()
-			t.twice++
+			if same {
+				t.resent++
+			} else {
+				t.twice++
+			}
 			t.mu.Unlock()
 			return
 		}
@@ -91,24 +100,36 @@ func (t *fleetTally) decidedAll(ids []string) int {
 	return n
 }
 
-// bad is outcomes that were not ok or decided an event twice on a host.
+// bad is outcomes that were not ok or decided an event twice on a host
+// (a second outcome that differs from the first: a second run).
 func (t *fleetTally) bad() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.notOK + t.twice
 }
 
-// add records host's outcome; false if it had one already.
-func (e *fleetEvent) add(host string, at time.Time) bool {
+// resentCount is outcomes seen again byte for byte (publish retries).
+func (t *fleetTally) resentCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.resent
+}
+
+// add records host's outcome data; first is false if the host had one
+// already, and same then says whether it was these very bytes.
+func (e *fleetEvent) add(host string, at time.Time, data []byte) (first, same bool) {
+	h := fnv.New64a()
+	h.Write(data)
+	sum := h.Sum64()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.hosts[host] {
-		return false
+	if prev, ok := e.hosts[host]; ok {
+		return false, prev == sum
 	}
-	e.hosts[host] = true
+	e.hosts[host] = sum
 	e.last = at
 	e.signal()
-	return true
+	return true, false
 }
 
 // all returns a channel closed once n hosts decided the event.
