@@ -18,6 +18,7 @@ import (
 	"github.com/heraldhq/herald/internal/callhooks"
 	"github.com/heraldhq/herald/internal/fleet"
 	"github.com/heraldhq/herald/internal/handlers"
+	"github.com/heraldhq/herald/internal/httpauth"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/source"
@@ -76,6 +77,10 @@ type Dispatcher struct {
 	// central outcome handlers that the hook files define (a source too).
 	calls    *callhooks.Engine
 	handlers *handlers.Engine
+	// registry and guard authenticate the HTTP API (cfg.Auth; nil
+	// without).
+	registry *httpauth.FileRegistry
+	guard    *httpauth.Guard
 	// storeCheck overrides storeCheckInterval (WithStoreCheck).
 	storeCheck time.Duration
 
@@ -134,6 +139,10 @@ func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 	d.calls.SetHandlerSink(d.handlers)
 	builtin = append(builtin, d.calls, d.handlers)
 	d.sources = append(builtin, d.sources...)
+	if cfg.Auth != "" {
+		d.registry = httpauth.NewFileRegistry(cfg.Auth)
+		d.guard = &httpauth.Guard{Registry: d.registry, Log: d.log.With().Str("component", "http-auth").Logger()}
+	}
 	d.m = newMetrics(d.Connected)
 	seen := map[string]bool{}
 	for _, s := range d.sources {
@@ -260,6 +269,11 @@ func (d *Dispatcher) start(ctx context.Context) error {
 	d.evStream = ev
 	d.mu.Unlock()
 
+	if d.registry != nil {
+		if _, err := d.registry.Current(); err != nil {
+			return fmt.Errorf("auth: %w", err)
+		}
+	}
 	if d.cfg.HTTP != "" {
 		// POST /v1/events works as soon as Start returns, not only once
 		// the source's goroutine has run.
