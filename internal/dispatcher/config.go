@@ -218,6 +218,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ZK.Auth, "zk-auth", c.ZK.Auth, "ZooKeeper auth `digest:USER:PASS` (or $HERALD_ZK_AUTH)")
 	fs.DurationVar(&c.ZK.SessionTimeout, "zk-session-timeout", c.ZK.SessionTimeout, "ZooKeeper session timeout")
 	fs.Var(newListFlag(&c.ZK.Watch), "zk-watch", "watch ZooKeeper `PATH` (PATH/** for a subtree); repeatable, replaces the config file's list")
+	fs.Var(newListFlag(&c.ZK.Allow), "zk-allow", "agents may declare only ZooKeeper paths within `GLOB` (/PATH, /PATH/*, /PATH/**); repeatable, replaces the config file's list (default /**: narrow it)")
 	fs.StringVar(&c.Hooks, "hooks", c.Hooks, "call hooks `dir` (hook files, jobs/NAME.yaml); empty: no hooks, every call allowed")
 	fs.StringVar(&c.HooksDisabled, "hooks-disabled", c.HooksDisabled, "disable call hooks dispatcher-wide for `REASON`: every call allowed and audited")
 	fs.StringVar(&c.Auth, "auth", c.Auth, "auth `dir` (herald auth init): /v1/* needs a bearer token of an identity in DIR/identities.json")

@@ -16,6 +16,7 @@ import (
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/callhooks"
+	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/fleet"
 	"github.com/heraldhq/herald/internal/handlers"
 	"github.com/heraldhq/herald/internal/httpauth"
@@ -53,6 +54,19 @@ type Option func(*Dispatcher)
 // log_format and log_level, writing to stderr.
 func WithLogger(l zerolog.Logger) Option {
 	return func(d *Dispatcher) { d.log = l; d.logSet = true }
+}
+
+// activeAgents is the fleet's agent check with --auth: an announcement
+// counts only in the name of an active agent identity of the registry.
+func (d *Dispatcher) activeAgents() func(name string) bool {
+	reg, _ := d.registry.Current()
+	return func(name string) bool {
+		if reg == nil {
+			return false
+		}
+		id, ok := reg.Lookup(name)
+		return ok && id.Active() && id.Role == auth.RoleAgent
+	}
 }
 
 // WithSource adds a source, run after the built-in HTTP source.
@@ -285,6 +299,9 @@ func (d *Dispatcher) start(ctx context.Context) error {
 	d.wg.Add(1)
 	go d.watchStores(js)
 	d.interest = fleet.New(js, d.log.With().Str("component", "interest").Logger())
+	if d.registry != nil {
+		d.interest.SetAgentCheck(d.activeAgents)
+	}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()

@@ -178,8 +178,10 @@ type watcher struct {
 	stream map[string]*keyStream
 	kids   map[string]map[string]struct{} // parent -> children the stream holds as existing
 	roots  znode.Roots                    // exact-path and subtree roots
-	queue  []string                       // keys of nodes with reads to issue
-	pubQ   []pubJob
+	// refused are the agents' selectors outside zk.allow (logged once).
+	refused map[string]bool
+	queue   []string // keys of nodes with reads to issue
+	pubQ    []pubJob
 
 	inflightReads int
 	inflightPubs  int
