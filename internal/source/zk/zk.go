@@ -169,6 +169,10 @@ type Stats struct {
 	Duplicates    uint64
 	Repairs       uint64
 	PublishErrors uint64
+	// Implausible counts stored events of this source that claimed a
+	// version ZooKeeper, once synced, did not have (forged), published
+	// over with ZooKeeper's state.
+	Implausible uint64
 }
 
 // Source watches ZooKeeper.
