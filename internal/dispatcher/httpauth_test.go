@@ -30,38 +30,28 @@ const (
 	tokRevoked  = "tok-revoked-0123456789"
 )
 
-// writeRegistry writes an auth directory's identities.json as herald auth
-// would, with HTTP tokens; revoke names identities to mark revoked.
+// writeRegistry writes the test identities with their HTTP tokens;
+// revoke names identities to mark revoked.
 func writeRegistry(t *testing.T, dir string, revoke ...string) {
 	t.Helper()
-	now := time.Now().UTC()
-	ids := []auth.Identity{
-		{Name: "ci", Role: auth.RolePublisher, Types: []string{"ci.*", "git.push"}, TokenSHA256: auth.TokenHash(tokCI)},
-		{Name: "other", Role: auth.RolePublisher, Types: []string{"git.push"}, Keys: []string{"/repos/other/**"}, TokenSHA256: auth.TokenHash(tokOther)},
-		{Name: "deployer", Role: auth.RoleDeployer, TokenSHA256: auth.TokenHash(tokDeployer)},
-		{Name: "skipper", Role: auth.RoleDeployer, MaySkipHooks: true, TokenSHA256: auth.TokenHash(tokSkipper)},
-		{Name: "viewer", Role: auth.RoleViewer, TokenSHA256: auth.TokenHash(tokViewer)},
-		{Name: "gone", Role: auth.RolePublisher, Types: []string{"ci.*"}, TokenSHA256: auth.TokenHash(tokRevoked), Revoked: now},
-	}
+	ci := testutil.HTTPIdentity("ci", auth.RolePublisher, tokCI)
+	ci.Types = []string{"ci.*", "git.push"}
+	other := testutil.HTTPIdentity("other", auth.RolePublisher, tokOther)
+	other.Types, other.Keys = []string{"git.push"}, []string{"/repos/other/**"}
+	skipper := testutil.HTTPIdentity("skipper", auth.RoleDeployer, tokSkipper)
+	skipper.MaySkipHooks = true
+	gone := testutil.HTTPIdentity("gone", auth.RolePublisher, tokRevoked)
+	gone.Types, gone.Revoked = []string{"ci.*"}, time.Now().UTC()
+	ids := []auth.Identity{ci, other, testutil.HTTPIdentity("deployer", auth.RoleDeployer, tokDeployer), skipper,
+		testutil.HTTPIdentity("viewer", auth.RoleViewer, tokViewer), gone}
 	for i := range ids {
-		ids[i].Created = now
 		for _, r := range revoke {
 			if ids[i].Name == r {
-				ids[i].Revoked = now
+				ids[i].Revoked = time.Now().UTC()
 			}
 		}
 	}
-	b, err := json.Marshal(auth.Registry{Identities: ids})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := filepath.Join(dir, ".identities.json.tmp")
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, auth.RegistryFile)); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteRegistry(t, dir, ids...)
 }
 
 // authConfig is a test dispatcher with --auth on a fresh registry.
