@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/callhooks"
-	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/fleet"
 	"github.com/heraldhq/herald/internal/handlers"
 	"github.com/heraldhq/herald/internal/httpauth"
