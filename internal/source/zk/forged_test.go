@@ -50,6 +50,23 @@ func TestSource_ForgedVersionCannotSilenceAKey(t *testing.T) {
 		}
 		return nil
 	})
+	// A forged deletion, and a forged other incarnation, are published
+	// over as a change: no zk.deleted nor zk.created for what ZooKeeper
+	// never did.
+	r.forge(zksrc.TypeDeleted, "/app", fmt.Sprintf("d0x%x", huge+2))
+	r.forge(zksrc.TypeChanged, "/app", fmt.Sprintf("m0x%x.v%d.c0x%x", huge+3, 1, huge))
+	forged = r.waitFor("/app", zksrc.TypeChanged, "forged")
+	testutil.Eventually(t, wait, func() error {
+		if e, ok := r.lastData("/app"); !ok || string(e.Data) != "c0" || e.Seq < forged.Seq {
+			return fmt.Errorf("newest stored event of /app: %v, want ZooKeeper's c0 over the forged ones", e)
+		}
+		return nil
+	})
+	for _, e := range r.evs.of("/app") {
+		if string(e.Data) != "forged" && (e.Type == zksrc.TypeDeleted || e.Type == zksrc.TypeCreated) {
+			t.Fatalf("published %v for a forged event", e)
+		}
+	}
 	// The real changes are published.
 	r.set("/app", "c1")
 	r.waitFor("/app", zksrc.TypeChanged, "c1")

@@ -59,9 +59,13 @@ func (w *watcher) planData(n *node, r readResult) []pubEvent {
 		return []pubEvent{w.event(TypeDeleted, n.key, znode.DeletedVersion(last.ver.Mzxid), nil, dimData, last.seq)}
 	}
 	cur := znode.DataVersion(r.stat.Mzxid, r.stat.Czxid, r.stat.Version)
+	forged := false
 	if has {
-		if last.ver.After(cur) && !w.implausible(n, r, last, cur.String()) {
-			return nil // our read is older than the stream: the watch it set will fire
+		if last.ver.After(cur) {
+			if !w.implausible(n, r, last, cur.String()) {
+				return nil // our read is older than the stream: the watch it set will fire
+			}
+			forged = true
 		}
 		if last.ver.Kind == znode.KindData && last.ver.Mzxid == cur.Mzxid {
 			return nil
@@ -70,6 +74,9 @@ func (w *watcher) planData(n *node, r readResult) []pubEvent {
 	var evs []pubEvent
 	typ := TypeChanged
 	switch {
+	case forged:
+		// What the forged event said (deleted, another incarnation) is
+		// not ZooKeeper's: the znode's state is published as a change.
 	case !has:
 		if n.appeared {
 			typ = TypeCreated
