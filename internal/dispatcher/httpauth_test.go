@@ -1,6 +1,7 @@
 package dispatcher_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -350,4 +351,16 @@ hooks:
 		}
 		return nil
 	})
+}
+
+func TestHTTPAuth_StartNeedsTheRegistry(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Auth = t.TempDir()
+	d, _ := newDispatcher(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := d.Start(ctx)
+	if err == nil || !strings.Contains(err.Error(), "run herald auth init --dir "+cfg.Auth) {
+		t.Fatalf("Start without identities.json: %v, want an error saying to run herald auth init", err)
+	}
 }

@@ -1,11 +1,11 @@
 package httpauth
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/heraldhq/herald/internal/auth"
 )
@@ -15,18 +15,18 @@ type Registry interface {
 	Current() (*auth.Registry, error)
 }
 
-// FileRegistry is DIR/identities.json, read again whenever its
-// modification time or size changes (one stat per call): herald auth
+// FileRegistry is DIR/identities.json, read again whenever it is another
+// file (herald auth replaces it with a rename) or its modification time
+// or size changes (one stat per call): herald auth
 // revoke takes effect at the next request. A file that cannot be read or
 // parsed after a good one leaves the last good registry in force and the
 // error is returned with it.
 type FileRegistry struct {
 	path string
 
-	mu    sync.Mutex
-	mtime time.Time
-	size  int64
-	reg   *auth.Registry
+	mu   sync.Mutex
+	info os.FileInfo // of the file read last (same file, mtime, size)
+	reg  *auth.Registry
 }
 
 var _ Registry = (*FileRegistry)(nil)
@@ -45,16 +45,19 @@ func (f *FileRegistry) Current() (*auth.Registry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st, err := os.Stat(f.path)
+	if errors.Is(err, os.ErrNotExist) {
+		_, err = auth.LoadRegistry(filepath.Dir(f.path)) // says to run herald auth init
+	}
 	if err != nil {
 		return f.reg, fmt.Errorf("identities registry: %w", err)
 	}
-	if f.reg != nil && st.ModTime().Equal(f.mtime) && st.Size() == f.size {
+	if f.reg != nil && f.info != nil && os.SameFile(f.info, st) && st.ModTime().Equal(f.info.ModTime()) && st.Size() == f.info.Size() {
 		return f.reg, nil
 	}
 	reg, err := auth.LoadRegistry(filepath.Dir(f.path))
 	if err != nil {
 		return f.reg, fmt.Errorf("identities registry: %w", err)
 	}
-	f.reg, f.mtime, f.size = reg, st.ModTime(), st.Size()
+	f.reg, f.info = reg, st
 	return reg, nil
 }
