@@ -61,6 +61,9 @@ type bucketWatch struct {
 	// acknowledged to a publish); it tells when an older revision was
 	// stored after a newer one.
 	known map[string]storedRef
+	// reached is a revision the bucket is known to have reached in this
+	// watch session (beyondBucket asks the server only above it).
+	reached uint64
 }
 
 // storedRef locates a stored event of a key.
@@ -142,6 +145,7 @@ func (w *bucketWatch) watch(ctx context.Context) error {
 		return err
 	}
 	w.known = map[string]storedRef{}
+	w.reached = 0
 	for key, p := range pub {
 		w.note(key, p.seq, p.rev)
 	}

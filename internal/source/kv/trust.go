@@ -32,8 +32,13 @@ func (w *bucketWatch) overForged(e jetstream.KeyValueEntry, p published) *events
 }
 
 // beyondBucket reports whether revision rev is past the newest the
-// bucket has reached: no event of this source can carry it.
+// bucket has reached: no event of this source can carry it. It asks the
+// server only for a revision above what the bucket was last seen to
+// reach, so a dispatcher behind another costs one request per new high.
 func (w *bucketWatch) beyondBucket(ctx context.Context, rev uint64) (bool, error) {
+	if rev <= w.reached {
+		return false, nil
+	}
 	kv, err := w.env.JS.KeyValue(ctx, w.bucket)
 	if err != nil {
 		return false, fmt.Errorf("kv bucket %s: %w", w.bucket, err)
@@ -46,5 +51,6 @@ func (w *bucketWatch) beyondBucket(ctx context.Context, rev uint64) (bool, error
 	if !ok || js.StreamInfo() == nil {
 		return false, nil
 	}
-	return rev > js.StreamInfo().State.LastSeq, nil
+	w.reached = max(w.reached, js.StreamInfo().State.LastSeq)
+	return rev > w.reached, nil
 }
