@@ -58,6 +58,11 @@ type Event struct {
 	DataContentType string    `json:"datacontenttype,omitempty"`
 	Version         string    `json:"heraldversion,omitempty"`
 	Data            []byte    `json:"-"`
+	// DedupScope, when set, is part of MsgID: the HTTP API sets
+	// "http:<identity>" on what an authenticated identity posts, so that
+	// a source and version chosen by one caller never collide with
+	// another publisher's. It is not on the wire.
+	DedupScope string `json:"-"`
 }
 
 // New returns an event with a fresh UUID and the current time.
@@ -163,12 +168,16 @@ func (e Event) Subject() string { return EventSubject(e.Type, e.Key) }
 // gives a version, so that publishing the same change twice is dropped by the
 // stream's dedup window; (source, id) otherwise, the pair CloudEvents makes
 // unique, so that a client resending an event is stored once while two
-// sources may use the same id.
+// sources may use the same id; prefixed with DedupScope when set.
 func (e Event) MsgID() string {
-	if e.Version == "" {
-		return "i:" + digest(e.Source, e.ID)
+	scope := ""
+	if e.DedupScope != "" {
+		scope = e.DedupScope + ":"
 	}
-	return "v:" + digest(e.Source, e.Key, e.Version)
+	if e.Version == "" {
+		return scope + "i:" + digest(e.Source, e.ID)
+	}
+	return scope + "v:" + digest(e.Source, e.Key, e.Version)
 }
 
 // digest hashes fields with unambiguous boundaries.

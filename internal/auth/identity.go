@@ -72,8 +72,9 @@ func IsReservedType(typ string) bool {
 
 // ReservedSourcePrefixes are the CloudEvents sources of Herald's own
 // producers (the ZooKeeper and KV sources, herald call and the
-// dispatchers): an event from anyone else may not claim them.
-var ReservedSourcePrefixes = []string{"zk:", "kv:", "herald:"}
+// dispatchers): an event from anyone else may not claim them. The KV
+// source's events say nats-kv://BUCKET.
+var ReservedSourcePrefixes = []string{"zk:", "kv:", "nats-kv:", "herald:"}
 
 // IsReservedSource reports whether src claims to be one of Herald's own
 // producers.

@@ -310,8 +310,11 @@ func (e *Engine) answer(rt *runtime, m *nats.Msg) {
 	}
 }
 
-// Pre evaluates a call's pre hooks and returns the verdict.
-func (e *Engine) Pre(ctx context.Context, c call.Call) call.Verdict {
+// Pre evaluates a call's pre hooks and returns the verdict. caller is the
+// authenticated identity that made the call ("" without auth): it
+// overwrites c.Caller, and the audit records name it.
+func (e *Engine) Pre(ctx context.Context, c call.Call, caller string) call.Verdict {
+	c.Caller = caller
 	rt := e.rt.Load()
 	if rt == nil {
 		return call.Verdict{CallID: c.ID, Error: ErrNotRunning.Error()}
@@ -414,7 +417,7 @@ func (e *Engine) runAll(rt *runtime, hs []*hookfile.Hook, c call.Call, phase str
 // audit stores a call.hooks_skipped event and waits for JetStream.
 func (e *Engine) audit(rt *runtime, c call.Call, requested, skipped []string, reason, by string) error {
 	rec := call.HooksSkipped{
-		CallID: c.ID, Method: c.Method, Job: c.Job, User: c.User, Host: c.Host,
+		CallID: c.ID, Method: c.Method, Job: c.Job, User: c.User, Host: c.Host, Caller: c.Caller,
 		Requested: requested, Skipped: skipped, Reason: reason, By: by,
 		Dispatcher: e.cfg.Host, Time: time.Now().UTC(),
 	}
@@ -432,7 +435,7 @@ func (e *Engine) audit(rt *runtime, c call.Call, requested, skipped []string, re
 	_, err = rt.pub.Publish(ctx, ev)
 	if err == nil {
 		rt.log.Warn().Str("call_id", c.ID).Str("method", c.Method).Str("job", c.Job).
-			Str("user", c.User).Str("caller_host", c.Host).Strs("skipped", rec.Skipped).
+			Str("user", c.User).Str("caller", c.Caller).Str("caller_host", c.Host).Strs("skipped", rec.Skipped).
 			Str("reason", reason).Str("by", by).Msg("call hooks skipped")
 	}
 	return err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events/call"
+	"github.com/heraldhq/herald/internal/auth"
 )
 
 // MaxCallBody caps the body of the /v1/calls endpoints.
@@ -70,6 +71,19 @@ func (e *Engine) decodeCall(w http.ResponseWriter, r *http.Request, phase string
 		return c, false
 	}
 	c.Method, c.Phase = method, phase
+	// The audited caller is who authenticated, never what the body says.
+	c.Caller = ""
+	if id, ok := auth.FromContext(r.Context()); ok {
+		if !id.MayCall() {
+			writeJSON(w, http.StatusForbidden, errorResponse{Error: fmt.Sprintf("authorization: identity %s (%s) may not make scheduler calls", id.Name, id.Role)})
+			return c, false
+		}
+		if len(c.SkipHooks) > 0 && !id.MaySkip() {
+			writeJSON(w, http.StatusForbidden, errorResponse{Error: fmt.Sprintf("skip_hooks: identity %s may not skip hooks (it needs the skip right: herald auth ... --may-skip-hooks)", id.Name)})
+			return c, false
+		}
+		c.Caller = id.Name
+	}
 	if err := c.Validate(); err != nil {
 		writeJSON(w, http.StatusBadRequest, errorResponse{Error: err.Error()})
 		return c, false
@@ -86,7 +100,7 @@ func (e *Engine) servePre(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	v := e.Pre(r.Context(), c)
+	v := e.Pre(r.Context(), c, c.Caller)
 	code := http.StatusOK
 	if !v.Allow {
 		code = http.StatusForbidden

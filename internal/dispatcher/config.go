@@ -88,6 +88,14 @@ type Config struct {
 	// call.DefaultMethods, Aurora's seven. A call to any other method is
 	// denied, and a hook file naming one is a load error.
 	CallMethods []string `yaml:"call_methods"`
+	// Auth is the auth directory (herald auth init): with it, every /v1/*
+	// request needs the bearer token of an identity in DIR/identities.json
+	// (re-read when it changes), and the agents' declared selectors count
+	// only from active agent identities.
+	Auth string `yaml:"auth"`
+	// MetricsAuth makes /metrics need the bearer token of a viewer,
+	// dispatcher or admin identity (needs auth).
+	MetricsAuth bool `yaml:"metrics_auth"`
 }
 
 // DefaultConfig returns the defaults: an embedded server on
@@ -138,6 +146,9 @@ func (c Config) Validate() error {
 		if err := checkHostPort(c.HTTP); err != nil {
 			return fielderr.New(ErrInvalidConfig, "http", "%v", err)
 		}
+	}
+	if c.MetricsAuth && strings.TrimSpace(c.Auth) == "" {
+		return fielderr.New(ErrInvalidConfig, "metrics_auth", "needs auth (the directory whose identities may read /metrics)")
 	}
 	if err := logging.CheckConfig(ErrInvalidConfig, c.LogFormat, c.LogLevel); err != nil {
 		return err
@@ -207,8 +218,11 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ZK.Auth, "zk-auth", c.ZK.Auth, "ZooKeeper auth `digest:USER:PASS` (or $HERALD_ZK_AUTH)")
 	fs.DurationVar(&c.ZK.SessionTimeout, "zk-session-timeout", c.ZK.SessionTimeout, "ZooKeeper session timeout")
 	fs.Var(newListFlag(&c.ZK.Watch), "zk-watch", "watch ZooKeeper `PATH` (PATH/** for a subtree); repeatable, replaces the config file's list")
+	fs.Var(newListFlag(&c.ZK.Allow), "zk-allow", "agents may declare only ZooKeeper paths within `GLOB` (/PATH, /PATH/*, /PATH/**); repeatable, replaces the config file's list (default /**: narrow it)")
 	fs.StringVar(&c.Hooks, "hooks", c.Hooks, "call hooks `dir` (hook files, jobs/NAME.yaml); empty: no hooks, every call allowed")
 	fs.StringVar(&c.HooksDisabled, "hooks-disabled", c.HooksDisabled, "disable call hooks dispatcher-wide for `REASON`: every call allowed and audited")
+	fs.StringVar(&c.Auth, "auth", c.Auth, "auth `dir` (herald auth init): /v1/* needs a bearer token of an identity in DIR/identities.json")
+	fs.BoolVar(&c.MetricsAuth, "metrics-auth", c.MetricsAuth, "/metrics needs the bearer token of a viewer, dispatcher or admin (needs --auth)")
 	fs.Var(newListFlag(&c.KV.Watch), "kv-watch", "watch KV `BUCKET[/KEY]` (BUCKET/PREFIX.> for a prefix); repeatable, replaces the config file's list")
 }
 

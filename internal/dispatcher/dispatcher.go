@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/callhooks"
 	"github.com/heraldhq/herald/internal/fleet"
 	"github.com/heraldhq/herald/internal/handlers"
+	"github.com/heraldhq/herald/internal/httpauth"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/source"
@@ -54,6 +56,19 @@ func WithLogger(l zerolog.Logger) Option {
 	return func(d *Dispatcher) { d.log = l; d.logSet = true }
 }
 
+// activeAgents is the fleet's agent check with --auth: an announcement
+// counts only in the name of an active agent identity of the registry.
+func (d *Dispatcher) activeAgents() func(name string) bool {
+	reg, _ := d.registry.Current()
+	return func(name string) bool {
+		if reg == nil {
+			return false
+		}
+		id, ok := reg.Lookup(name)
+		return ok && id.Active() && id.Role == auth.RoleAgent
+	}
+}
+
 // WithSource adds a source, run after the built-in HTTP source.
 func WithSource(s Source) Option {
 	return func(d *Dispatcher) { d.sources = append(d.sources, s) }
@@ -76,6 +91,10 @@ type Dispatcher struct {
 	// central outcome handlers that the hook files define (a source too).
 	calls    *callhooks.Engine
 	handlers *handlers.Engine
+	// registry and guard authenticate the HTTP API (cfg.Auth; nil
+	// without).
+	registry *httpauth.FileRegistry
+	guard    *httpauth.Guard
 	// storeCheck overrides storeCheckInterval (WithStoreCheck).
 	storeCheck time.Duration
 
@@ -134,6 +153,10 @@ func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 	d.calls.SetHandlerSink(d.handlers)
 	builtin = append(builtin, d.calls, d.handlers)
 	d.sources = append(builtin, d.sources...)
+	if cfg.Auth != "" {
+		d.registry = httpauth.NewFileRegistry(cfg.Auth)
+		d.guard = &httpauth.Guard{Registry: d.registry, Log: d.log.With().Str("component", "http-auth").Logger()}
+	}
 	d.m = newMetrics(d.Connected)
 	seen := map[string]bool{}
 	for _, s := range d.sources {
@@ -260,6 +283,11 @@ func (d *Dispatcher) start(ctx context.Context) error {
 	d.evStream = ev
 	d.mu.Unlock()
 
+	if d.registry != nil {
+		if _, err := d.registry.Current(); err != nil {
+			return fmt.Errorf("auth: %w", err)
+		}
+	}
 	if d.cfg.HTTP != "" {
 		// POST /v1/events works as soon as Start returns, not only once
 		// the source's goroutine has run.
@@ -271,6 +299,9 @@ func (d *Dispatcher) start(ctx context.Context) error {
 	d.wg.Add(1)
 	go d.watchStores(js)
 	d.interest = fleet.New(js, d.log.With().Str("component", "interest").Logger())
+	if d.registry != nil {
+		d.interest.SetAgentCheck(d.activeAgents)
+	}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/heraldhq/herald/internal/auth"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -17,13 +18,24 @@ const healthTimeout = 2 * time.Second
 func (d *Dispatcher) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", d.serveHealth)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.m.reg, promhttp.HandlerOpts{Registry: d.m.reg}))
+	var metrics http.Handler = promhttp.HandlerFor(d.m.reg, promhttp.HandlerOpts{Registry: d.m.reg})
+	if d.guard != nil && d.cfg.MetricsAuth {
+		metrics = d.guard.RequireRight(metrics, "read /metrics (a viewer, dispatcher or admin may)", auth.Identity.MayRead)
+	}
+	mux.Handle("GET /metrics", metrics)
+	api := mux
+	if d.guard != nil {
+		// Every /v1/* request is authenticated; each endpoint checks the
+		// identity's rights.
+		api = http.NewServeMux()
+		mux.Handle("/v1/", d.guard.Require(api))
+	}
 	if d.httpSrc != nil {
 		// POST /v1/events.
-		d.httpSrc.Mount(mux)
+		d.httpSrc.Mount(api)
 	}
 	// POST /v1/calls/{method}/pre, /post and /err.
-	d.calls.Mount(mux)
+	d.calls.Mount(api)
 	return mux
 }
 

@@ -30,6 +30,10 @@ type Tracker struct {
 	log zerolog.Logger
 	now func() time.Time
 
+	// agentCheck, when set (SetAgentCheck), gives the check an
+	// announcement's name must pass to count.
+	agentCheck func() func(name string) bool
+
 	mu      sync.Mutex
 	agents  map[string]events.Announcement
 	sets    map[string][]string // kind -> sorted selectors
@@ -65,6 +69,21 @@ func summaries(sel []string) []events.WatchSummary {
 	return out
 }
 
+// SetAgentCheck makes only announcements whose name passes the check
+// count (an active agent identity of the auth registry): snapshot is
+// called once per pass over the agents and returns the check. Call it
+// before Run.
+func (t *Tracker) SetAgentCheck(snapshot func() func(name string) bool) { t.agentCheck = snapshot }
+
+// check returns the agent check of this pass: every name passes without
+// one.
+func (t *Tracker) check() func(string) bool {
+	if t.agentCheck == nil {
+		return func(string) bool { return true }
+	}
+	return t.agentCheck()
+}
+
 // Selectors returns the sorted, distinct "on:" values of kind ("zk", "kv")
 // that live agents hold, e.g. "zk:/git/head".
 func (t *Tracker) Selectors(kind string) []string {
@@ -79,9 +98,10 @@ func (t *Tracker) LiveAgents() []events.Announcement {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
+	ok := t.check()
 	out := make([]events.Announcement, 0, len(t.agents))
 	for _, a := range t.agents {
-		if a.Live(now) {
+		if a.Live(now) && ok(a.Name) {
 			out = append(out, a)
 		}
 	}
@@ -178,6 +198,16 @@ func (t *Tracker) follow(ctx context.Context, tick <-chan time.Time) error {
 				t.log.Warn().Str("subject", m.Subject()).Msg("malformed agent announcement ignored")
 				continue
 			}
+			if m.Subject() != events.AgentSubject(a.Name) {
+				// herald.agent.NAME is what NATS permissions give agent
+				// NAME alone: an announcement in another's name is not one.
+				t.log.Warn().Str("subject", m.Subject()).Str("agent", a.Name).Msg("agent announcement on another agent's subject ignored")
+				continue
+			}
+			if !t.check()(a.Name) {
+				t.log.Warn().Str("agent", a.Name).Msg("announcement of an agent that is not an active agent identity ignored")
+				continue
+			}
 			t.mu.Lock()
 			t.agents[a.Name] = a
 			t.mu.Unlock()
@@ -197,9 +227,10 @@ func (t *Tracker) recompute() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
+	ok := t.check()
 	sets := map[string]map[string]bool{}
 	for _, a := range t.agents {
-		if !a.Live(now) {
+		if !a.Live(now) || !ok(a.Name) {
 			continue
 		}
 		for _, w := range a.Watches {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/source"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
@@ -158,6 +159,22 @@ func (h *Source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, rerr.status, errorResponse{Error: rerr.Error(), Field: rerr.field})
 		return
 	}
+	if id, ok := auth.FromContext(r.Context()); ok {
+		// All or nothing: a batch publishes only when every event is
+		// within the identity's rights.
+		for i := range evs {
+			if rerr := h.authorize(id, evs[i]); rerr != nil {
+				if mode == modeBatch {
+					writeJSON(w, rerr.status, batchResponse{Events: []publishResponse{},
+						Error: fmt.Sprintf("[%d]: %s", i, rerr.Error()), Field: fmt.Sprintf("[%d].%s", i, rerr.field)})
+					return
+				}
+				writeJSON(w, rerr.status, errorResponse{Error: rerr.Error(), Field: rerr.field})
+				return
+			}
+			evs[i].DedupScope = "http:" + id.Name
+		}
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), publishTimeout)
 	defer cancel()
 	if mode != modeBatch {
@@ -252,7 +269,7 @@ func (h *Source) decode(w http.ResponseWriter, r *http.Request) (events.Event, *
 	}
 	src := strings.TrimSpace(req.Source)
 	if src == "" {
-		src = h.defaultSource
+		src = h.defaultSourceFor(r)
 	}
 	e := events.New(src, req.Type, req.Key, data)
 	if req.DataContentType != "" {

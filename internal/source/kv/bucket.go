@@ -61,6 +61,9 @@ type bucketWatch struct {
 	// acknowledged to a publish); it tells when an older revision was
 	// stored after a newer one.
 	known map[string]storedRef
+	// reached is a revision the bucket is known to have reached in this
+	// watch session (beyondBucket asks the server only above it).
+	reached uint64
 }
 
 // storedRef locates a stored event of a key.
@@ -142,6 +145,7 @@ func (w *bucketWatch) watch(ctx context.Context) error {
 		return err
 	}
 	w.known = map[string]storedRef{}
+	w.reached = 0
 	for key, p := range pub {
 		w.note(key, p.seq, p.rev)
 	}
@@ -330,13 +334,17 @@ func (w *bucketWatch) catchUp(ctx context.Context, pub map[string]published, sta
 		e, inState := state[key]
 		var ev *events.Event
 		switch {
+		case inState && inPub && p.current(created) && p.rev > e.Revision():
+			// What was published is read before the bucket's state: no
+			// event of this source can be newer than it.
+			ev = w.overForged(e, p)
 		case inState && e.Operation() == jetstream.KeyValuePut:
-			if inPub && p.current(created) && p.rev >= e.Revision() {
+			if inPub && p.current(created) && p.rev == e.Revision() {
 				break
 			}
 			ev = w.event(e)
 		case inState: // a delete or purge marker
-			if inPub && p.typ == TypePut && !(p.current(created) && p.rev >= e.Revision()) {
+			if inPub && p.typ == TypePut && !(p.current(created) && p.rev == e.Revision()) {
 				ev = w.event(e)
 			}
 		case inPub && p.typ == TypePut: // vanished: marker purged, expired, bucket gone
@@ -369,6 +377,13 @@ func (w *bucketWatch) live(ctx context.Context, e jetstream.KeyValueEntry, creat
 			return err
 		}
 		if ok && p.current(created) && p.rev >= e.Revision() {
+			beyond, err := w.beyondBucket(ctx, p.rev)
+			if err != nil {
+				return err
+			}
+			if beyond {
+				return w.publish(ctx, *w.overForged(e, p), created, whyChange)
+			}
 			w.log.Debug().Str("key", e.Key()).Uint64("revision", e.Revision()).Uint64("published", p.rev).
 				Msg("kv: this or a newer revision is already stored; skipping")
 			return nil

@@ -76,6 +76,14 @@ func (w *bucketWatch) onStored(ctx context.Context, s storedEvent, state map[str
 		return nil // a newer event of the key is already stored
 	}
 	e, ok := state[s.key]
+	if ok && s.pub.current(created) && s.pub.rev > e.Revision() {
+		// Newer than this watch has seen: another dispatcher is ahead,
+		// unless the bucket never had that revision.
+		if beyond, err := w.beyondBucket(ctx, s.pub.rev); err != nil || !beyond {
+			return err
+		}
+		return w.publish(ctx, *w.overForged(e, s.pub), created, whyRepair)
+	}
 	if !ok || !disagrees(s.pub, e, created) {
 		return nil
 	}

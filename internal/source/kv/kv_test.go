@@ -472,7 +472,7 @@ func TestSource_Collect(t *testing.T) {
 	for _, mf := range mfs {
 		names = append(names, mf.GetName())
 	}
-	want := []string{"herald_kv_catchup_events_total", "herald_kv_catchups_total", "herald_kv_reconnects_total", "herald_kv_repairs_total", "herald_kv_watched_buckets"}
+	want := []string{"herald_kv_catchup_events_total", "herald_kv_catchups_total", "herald_kv_implausible_total", "herald_kv_reconnects_total", "herald_kv_repairs_total", "herald_kv_watched_buckets"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("metrics %q, want %q", names, want)
 	}

@@ -25,11 +25,16 @@ type Stats struct {
 	// Repairs counts events stored again because an older revision was
 	// stored after them.
 	Repairs uint64
+	// Implausible counts stored events in this source's name that claimed
+	// a revision the bucket never had (forged), stored over with the
+	// bucket's entry.
+	Implausible uint64
 }
 
 type counters struct {
 	buckets                                                             atomic.Int64
 	reconnects, catchUps, catchUpEvents, published, duplicates, repairs atomic.Uint64
+	implausible                                                         atomic.Uint64
 }
 
 // Stats returns a snapshot of the source's counters.
@@ -43,6 +48,7 @@ func (s *Source) Stats() Stats {
 		Published:     c.published.Load(),
 		Duplicates:    c.duplicates.Load(),
 		Repairs:       c.repairs.Load(),
+		Implausible:   c.implausible.Load(),
 	}
 }
 
@@ -55,13 +61,14 @@ var (
 	descCatchUps      = prometheus.NewDesc("herald_kv_catchups_total", "Catch-up passes of the KV source (a watch started or restarted).", nil, nil)
 	descCatchUpEvents = prometheus.NewDesc("herald_kv_catchup_events_total", "Events stored by catch-up passes: changes made while nothing watched.", nil, nil)
 	descRepairs       = prometheus.NewDesc("herald_kv_repairs_total", "Events stored again because another dispatcher stored an older revision after them.", nil, nil)
+	descImplausible   = prometheus.NewDesc("herald_kv_implausible_total", "Stored events that claimed a revision the bucket never had (forged), stored over with the bucket's entry.", nil, nil)
 )
 
 var _ prometheus.Collector = (*Source)(nil)
 
 // Describe implements prometheus.Collector.
 func (s *Source) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descBuckets, descReconnects, descCatchUps, descCatchUpEvents, descRepairs} {
+	for _, d := range []*prometheus.Desc{descBuckets, descReconnects, descCatchUps, descCatchUpEvents, descRepairs, descImplausible} {
 		ch <- d
 	}
 }
@@ -70,7 +77,7 @@ func (s *Source) Describe(ch chan<- *prometheus.Desc) {
 func (s *Source) Collect(ch chan<- prometheus.Metric) {
 	st := s.Stats()
 	ch <- prometheus.MustNewConstMetric(descBuckets, prometheus.GaugeValue, float64(st.Buckets))
-	for d, v := range map[*prometheus.Desc]uint64{descReconnects: st.Reconnects, descCatchUps: st.CatchUps, descCatchUpEvents: st.CatchUpEvents, descRepairs: st.Repairs} {
+	for d, v := range map[*prometheus.Desc]uint64{descReconnects: st.Reconnects, descCatchUps: st.CatchUps, descCatchUpEvents: st.CatchUpEvents, descRepairs: st.Repairs, descImplausible: st.Implausible} {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
 	}
 }

@@ -14,13 +14,14 @@ var (
 	descCatchUps      = prometheus.NewDesc("herald_zk_catchups_total", "Catch-up passes after a reconnect or a session expiry.", nil, nil)
 	descCatchUpEvents = prometheus.NewDesc("herald_zk_catchup_events_total", "Events published by catch-up passes: changes made while disconnected.", nil, nil)
 	descRepairs       = prometheus.NewDesc("herald_zk_repairs_total", "Events republished because another dispatcher stored an older version after the current one.", nil, nil)
+	descImplausible   = prometheus.NewDesc("herald_zk_implausible_total", "Stored events that claimed a version ZooKeeper never had (forged), published over with ZooKeeper's state.", nil, nil)
 )
 
 var _ prometheus.Collector = (*Source)(nil)
 
 // Describe implements prometheus.Collector.
 func (s *Source) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descConnected, descNodes, descSynced, descReconnects, descExpiries, descCatchUps, descCatchUpEvents, descRepairs} {
+	for _, d := range []*prometheus.Desc{descConnected, descNodes, descSynced, descReconnects, descExpiries, descCatchUps, descCatchUpEvents, descRepairs, descImplausible} {
 		ch <- d
 	}
 }
@@ -42,6 +43,7 @@ func (s *Source) Collect(ch chan<- prometheus.Metric) {
 	counter(descCatchUps, st.CatchUps)
 	counter(descCatchUpEvents, st.CatchUpEvents)
 	counter(descRepairs, st.Repairs)
+	counter(descImplausible, st.Implausible)
 }
 
 func b2f(b bool) float64 {

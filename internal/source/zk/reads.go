@@ -5,7 +5,10 @@ package zk
 // found to the node (data, children, the descendants of a subtree).
 
 import (
+	"errors"
 	"slices"
+
+	gozk "github.com/go-zookeeper/zk"
 
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/source/zk/znode"
@@ -56,8 +59,9 @@ func (w *watcher) issue(n *node, d dim) {
 		s.dirty, s.verify, s.resync = false, false, false
 		return
 	}
-	j := readJob{key: n.key, zpath: n.zpath, dim: d, watch: s.dirty, existsWatch: w.needsExists(n), epoch: s.epoch, resync: s.resync}
-	s.dirty, s.verify, s.resync = false, false, false
+	j := readJob{key: n.key, zpath: n.zpath, dim: d, watch: s.dirty, existsWatch: w.needsExists(n), epoch: s.epoch, resync: s.resync,
+		sync: s.sync, knownSeq: w.rec(n.key, d).seq}
+	s.dirty, s.verify, s.resync, s.sync = false, false, false, false
 	s.inflight = true
 	w.inflightReads++
 	w.readJobs <- j
@@ -67,6 +71,11 @@ func (w *watcher) issue(n *node, d dim) {
 func (w *watcher) read(j readJob) readResult {
 	var got zkconn.Read
 	var err error
+	if j.sync {
+		if _, err := w.conn.Sync(j.zpath); err != nil && !errors.Is(err, gozk.ErrNoNode) {
+			return readResult{readJob: j, err: err}
+		}
+	}
 	if j.dim == dimChildren {
 		got, err = zkconn.ReadChildren(w.conn, j.zpath, j.watch)
 	} else {

@@ -59,9 +59,13 @@ func (w *watcher) planData(n *node, r readResult) []pubEvent {
 		return []pubEvent{w.event(TypeDeleted, n.key, znode.DeletedVersion(last.ver.Mzxid), nil, dimData, last.seq)}
 	}
 	cur := znode.DataVersion(r.stat.Mzxid, r.stat.Czxid, r.stat.Version)
+	forged := false
 	if has {
 		if last.ver.After(cur) {
-			return nil // our read is older than the stream: the watch it set will fire
+			if !w.implausible(n, r, last, cur.String()) {
+				return nil // our read is older than the stream: the watch it set will fire
+			}
+			forged = true
 		}
 		if last.ver.Kind == znode.KindData && last.ver.Mzxid == cur.Mzxid {
 			return nil
@@ -70,6 +74,9 @@ func (w *watcher) planData(n *node, r readResult) []pubEvent {
 	var evs []pubEvent
 	typ := TypeChanged
 	switch {
+	case forged:
+		// What the forged event said (deleted, another incarnation) is
+		// not ZooKeeper's: the znode's state is published as a change.
 	case !has:
 		if n.appeared {
 			typ = TypeCreated
@@ -90,8 +97,11 @@ func (w *watcher) planChildren(n *node, r readResult) []pubEvent {
 	}
 	last := w.rec(n.key, dimChildren)
 	has := last.seq > 0 && last.ver.Kind == znode.KindChildren
-	if has && last.ver.Pzxid >= r.stat.Pzxid {
-		return nil // the same, or our read is older
+	if has && last.ver.Pzxid == r.stat.Pzxid {
+		return nil // the same
+	}
+	if has && last.ver.Pzxid > r.stat.Pzxid && !w.implausible(n, r, last, znode.ChildrenVersion(r.stat.Pzxid).String()) {
+		return nil // our read is older
 	}
 	if len(r.children) == 0 && (last.seq == 0 || last.empty) {
 		return nil // nothing to say: no children then, none now
@@ -102,6 +112,35 @@ func (w *watcher) planChildren(n *node, r readResult) []pubEvent {
 		b.WriteByte('\n')
 	}
 	return []pubEvent{w.event(TypeChildren, n.key, znode.ChildrenVersion(r.stat.Pzxid), []byte(b.String()), dimChildren, last.seq)}
+}
+
+// implausible is asked when the newest stored event of a key claims a
+// version newer than what our read found. That is normal when another
+// dispatcher read a newer state (our read may come from a ZooKeeper
+// server that lags; the watch it set will fire), and impossible for an
+// event this source published once ZooKeeper has been synced: a
+// znode's zxids only grow. So the first time, the key is read again
+// after a Sync, and false is returned; when that synced read, issued
+// after the same stored event, still finds an older version, the event
+// was not ZooKeeper's (forged by a publisher with the source's name, or
+// from a restored ensemble): true, and the current state is published
+// over it (stored again as a repair should its version be stored
+// already), so that a forged version cannot silence a key.
+func (w *watcher) implausible(n *node, r readResult, last streamRec, found string) bool {
+	if r.sync && r.knownSeq == last.seq {
+		w.stats.Implausible++
+		w.log.Warn().Str(logging.FieldKey, n.key).Stringer("read", r.dim).Str("stored_version", last.ver.String()).
+			Uint64("stored_seq", last.seq).Str("zookeeper_version", found).
+			Msg("zk: the newest stored event of a key claims a version ZooKeeper never had; publishing ZooKeeper's state over it")
+		return true
+	}
+	s := &n.d[r.dim]
+	s.sync = true
+	if !s.dirty {
+		s.verify = true
+	}
+	w.enqueue(n)
+	return false
 }
 
 // publish runs in a publisher goroutine: the job's events in order, each

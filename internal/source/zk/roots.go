@@ -17,10 +17,18 @@ import (
 // selectors, starts watching new ones and drops what nobody needs.
 func (w *watcher) applyRoots() {
 	roots := znode.NewRoots()
+	refused := map[string]bool{}
 	add := func(on, from string) {
 		sel, err := watch.ParseSelector(on, "")
 		if err != nil || sel.Kind != watch.KindZK {
 			w.log.Warn().Str("selector", on).Str("from", from).Err(err).Msg("zk: selector ignored")
+			return
+		}
+		if from == "agents" && !znode.Allowed(w.cfg.AllowGlobs(), sel.Path, sel.Subtree) {
+			if !w.refused[on] {
+				w.log.Warn().Str("selector", on).Strs("allow", w.cfg.AllowGlobs()).Msg("zk: selector outside zk.allow ignored")
+			}
+			refused[on] = true
 			return
 		}
 		roots.Add(sel.Path, sel.Subtree)
@@ -33,6 +41,7 @@ func (w *watcher) applyRoots() {
 			add(s, "agents")
 		}
 	}
+	w.refused = refused
 	removed := false
 	for p := range w.roots.Exact {
 		if !roots.Exact[p] {

@@ -56,6 +56,7 @@ type dimState struct {
 	retry    bool   // waits for the retry timer
 	resync   bool   // the next read belongs to a catch-up pass
 	epoch    uint32 // bumped by every notification; a watching read issued before one does not arm
+	sync     bool   // the next read syncs first: a stored event claims a newer version (implausible)
 }
 
 // node is one watched znode.
@@ -99,6 +100,11 @@ type readJob struct {
 	existsWatch bool // when missing, watch for the creation
 	epoch       uint32
 	resync      bool
+	// sync: Sync the path before reading, so that the read is at least as
+	// new as any other client's; knownSeq is the stream sequence of the
+	// key's newest stored event when the read was issued.
+	sync     bool
+	knownSeq uint64
 }
 
 // readResult is what a read found.
@@ -178,8 +184,10 @@ type watcher struct {
 	stream map[string]*keyStream
 	kids   map[string]map[string]struct{} // parent -> children the stream holds as existing
 	roots  znode.Roots                    // exact-path and subtree roots
-	queue  []string                       // keys of nodes with reads to issue
-	pubQ   []pubJob
+	// refused are the agents' selectors outside zk.allow (logged once).
+	refused map[string]bool
+	queue   []string // keys of nodes with reads to issue
+	pubQ    []pubJob
 
 	inflightReads int
 	inflightPubs  int

@@ -60,6 +60,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/source"
+	"github.com/heraldhq/herald/internal/source/zk/znode"
 	"github.com/heraldhq/herald/internal/watch"
 	"github.com/heraldhq/herald/internal/zkconn"
 )
@@ -90,6 +91,19 @@ type Config struct {
 	// Watch lists the roots watched whatever the agents declare: PATH or
 	// PATH/** for a subtree.
 	Watch []string `yaml:"watch"`
+	// Allow bounds the paths agents may declare (zk: selectors in their
+	// announcements): globs, /PATH, /PATH/* or /PATH/**; a declaration
+	// outside them is ignored. Absent (nil): znode.DefaultAllow, every
+	// path; present but empty: none. Watch is not bound by it.
+	Allow []string `yaml:"allow"`
+}
+
+// AllowGlobs is Allow, or znode.DefaultAllow when absent.
+func (c Config) AllowGlobs() []string {
+	if c.Allow == nil {
+		return znode.DefaultAllow
+	}
+	return c.Allow
 }
 
 // Enabled reports whether a ZooKeeper ensemble is configured.
@@ -102,6 +116,11 @@ func (c Config) Validate() error {
 	for i, w := range c.Watch {
 		if _, err := watch.ParseSelector("zk:"+w, ""); err != nil {
 			return fmt.Errorf("zk.watch[%d]: %w", i, err)
+		}
+	}
+	for i, g := range c.Allow {
+		if err := znode.CheckAllow(g); err != nil {
+			return fmt.Errorf("zk.allow[%d]: %w", i, err)
 		}
 	}
 	if !c.Enabled() {
@@ -150,6 +169,10 @@ type Stats struct {
 	Duplicates    uint64
 	Repairs       uint64
 	PublishErrors uint64
+	// Implausible counts stored events of this source that claimed a
+	// version ZooKeeper, once synced, did not have (forged), published
+	// over with ZooKeeper's state.
+	Implausible uint64
 }
 
 // Source watches ZooKeeper.

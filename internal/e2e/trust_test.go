@@ -1,0 +1,261 @@
+package e2e_test
+
+// Issue 10's attacks over HTTP and through the sources, against the real
+// binaries: each refused, and the legitimate path still reaching an agent.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/events/call"
+	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/testutil"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// httpDo sends one request to the dispatcher's HTTP API with token as a
+// bearer token ("": none) and returns the status and body.
+func httpDo(t *testing.T, c *cluster, path, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("POST", "http://"+c.http+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if token != "" && strings.Contains(string(b), token) {
+		t.Errorf("POST %s: the answer echoes the token", path)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// TestHTTPAuth_AttacksRefused runs the dispatcher binary with --auth and
+// replays the HTTP attacks of issue 10: a prod deploy allowed with
+// skip_hooks ["all"] and no credential, an audit record naming whatever
+// user the body claimed, forged call.hooks_skipped and zk.changed events,
+// and poisoned dedup dropping the real publish of version 43. Each is
+// refused (401/403) or harmless, and the legitimate calls and publishes
+// go through to an agent.
+func TestHTTPAuth_AttacksRefused(t *testing.T) {
+	t.Parallel()
+	const (
+		tokCI      = "e2e-ci-token-5bd1"
+		tokRelease = "e2e-release-token-77c0"
+		tokDeploy  = "e2e-deployer-token-19aa"
+		tokSkip    = "e2e-skipper-token-3f02"
+	)
+	authDir := t.TempDir()
+	ci := testutil.HTTPIdentity("ci", auth.RolePublisher, tokCI)
+	ci.Types = []string{"git.push"}
+	release := testutil.HTTPIdentity("release", auth.RolePublisher, tokRelease)
+	release.Types = []string{"git.push"}
+	skipper := testutil.HTTPIdentity("oncall", auth.RoleDeployer, tokSkip)
+	skipper.MaySkipHooks = true
+	agent := auth.Identity{Name: "web-1", Role: auth.RoleAgent, Created: time.Now().UTC()}
+	deployer := testutil.HTTPIdentity("deployer", auth.RoleDeployer, tokDeploy)
+	testutil.WriteRegistry(t, authDir, ci, release, deployer, skipper, agent)
+
+	f := newFixture(t)
+	hooks := f.path("hooks")
+	if err := os.Mkdir(hooks, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, hooks+"/freeze.yaml", `
+hooks:
+  - {name: prod-freeze, phase: pre, methods: [create_job], jobs: ["*/*/prod/*"], exec: "echo frozen; exit 1"}
+`)
+	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--auth", authDir, "--hooks", hooks)
+	f.script("rec.sh", `data=$(cat); echo "$HERALD_VERSION $data" >> "$DIR/runs.log"`)
+	f.watchFile("push.yaml", `
+watches:
+  - name: push
+    on: event:git.push
+    exec: ["%DIR%/rec.sh"]
+    env: {DIR: "%DIR%"}
+    run_mode: parallel
+`)
+	c.startAgent(agentOpts{name: "web-1", watches: f.watches})
+
+	// The prod deploy with skip_hooks and no credential: 401.
+	skip := `{"job":"west/www/prod/web","user":"alice","caller":"mallory","skip_hooks":["all"],"reason":"hotfix"}`
+	if code, body := httpDo(t, c, "/v1/calls/create_job/pre", "", skip); code != http.StatusUnauthorized {
+		t.Errorf("skip without a token: %d %s, want 401", code, body)
+	}
+	// A deployer without the skip right: 403; its plain call is denied
+	// by the hook as ever.
+	if code, body := httpDo(t, c, "/v1/calls/create_job/pre", tokDeploy, skip); code != http.StatusForbidden || !strings.Contains(body, "skip_hooks") {
+		t.Errorf("skip without the right: %d %s, want 403 naming skip_hooks", code, body)
+	}
+	if code, body := httpDo(t, c, "/v1/calls/create_job/pre", tokDeploy, `{"job":"west/www/prod/web"}`); code != http.StatusForbidden || !strings.Contains(body, "frozen") {
+		t.Errorf("deployer's prod call: %d %s, want denied by prod-freeze", code, body)
+	}
+	// With the right: allowed, and the audit names the token's identity.
+	code, body := httpDo(t, c, "/v1/calls/create_job/pre", tokSkip, skip)
+	var v call.Verdict
+	if err := json.Unmarshal([]byte(body), &v); err != nil || code != http.StatusOK || !v.Allow {
+		t.Fatalf("oncall's skip: %d %s", code, body)
+	}
+	testutil.Eventually(t, wait, func() error {
+		s, err := c.js.Stream(context.Background(), events.EventsStream)
+		if err != nil {
+			return err
+		}
+		m, err := s.GetLastMsgForSubject(context.Background(), events.EventSubject(call.TypeHooksSkipped, "west/www/prod/web"))
+		if err != nil {
+			return err
+		}
+		var rec call.HooksSkipped
+		if err := json.Unmarshal(m.Data, &rec); err != nil {
+			return err
+		}
+		if rec.Caller != "oncall" || rec.User != "alice" {
+			return fmt.Errorf("audit record %s: want caller oncall (not mallory), user alice", m.Data)
+		}
+		return nil
+	})
+
+	// Forged audit and source events over HTTP: 403, nothing stored.
+	for _, forged := range []struct{ body, field string }{
+		{`{"type":"call.hooks_skipped","key":"west/www/prod/web","data":"{}"}`, `"field":"type"`},
+		{`{"type":"zk.changed","key":"/git/head","version":"m0xfffffffffff.v1.c0x1"}`, `"field":"type"`},
+		{`{"type":"git.push","key":"app","source":"zk:///"}`, `"field":"source"`},
+	} {
+		if code, body := httpDo(t, c, "/v1/events", tokCI, forged.body); code != http.StatusForbidden || !strings.Contains(body, forged.field) {
+			t.Errorf("forged %s: %d %s, want 403 %s", forged.body, code, body, forged.field)
+		}
+	}
+
+	// Dedup poisoning: ci posts release's next source, key and version
+	// first; release's real publish of version 43 is stored and runs.
+	pub := `{"type":"git.push","key":"app","source":"ci://release","version":"43","data":"%s"}`
+	if code, body := httpDo(t, c, "/v1/events", tokCI, fmt.Sprintf(pub, "poison")); code != http.StatusCreated {
+		t.Fatalf("ci's post: %d %s", code, body)
+	}
+	if code, body := httpDo(t, c, "/v1/events", tokRelease, fmt.Sprintf(pub, "real")); code != http.StatusCreated || strings.Contains(body, `"duplicate":true`) {
+		t.Fatalf("release's publish of 43: %d %s, want 201, stored", code, body)
+	}
+	testutil.Eventually(t, wait, func() error {
+		for _, l := range readLines(t, f.path("runs.log")) {
+			if l == "43 real" {
+				return nil
+			}
+		}
+		return fmt.Errorf("the agent has not run release's version 43: %q", readLines(t, f.path("runs.log")))
+	})
+
+	// Revoked in the registry: refused at once, no restart.
+	release.Revoked = time.Now().UTC()
+	testutil.WriteRegistry(t, authDir, ci, release, deployer, skipper, agent)
+	testutil.Eventually(t, wait, func() error {
+		if code, body := httpDo(t, c, "/v1/events", tokRelease, fmt.Sprintf(pub, "after")); code != http.StatusUnauthorized {
+			return fmt.Errorf("revoked release: %d %s, want 401", code, body)
+		}
+		return nil
+	})
+}
+
+// TestZK_ForgedVersionAndUndeclaredPaths replays the ZooKeeper attacks
+// against the dispatcher binary: a zk.changed forged on the bus with
+// source "zk:///" and a huge version no longer silences the znode's real
+// changes, and an announcement declaring zk:/secret/db-password outside
+// --zk-allow (or in another agent's name on its subject) makes the
+// dispatcher read nothing there, while the agent's allowed path runs.
+func TestZK_ForgedVersionAndUndeclaredPaths(t *testing.T) {
+	t.Parallel()
+	z := testutil.RunZooKeeper(t)
+	zc := z.Connect(t)
+	for _, p := range []string{"/app", "/secret"} {
+		if _, err := zc.Create(p, nil, 0, zkOpenACL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := zc.Create("/secret/db-password", []byte("hunter2"), 0, zkOpenACL); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := zc.Create("/app/config", []byte("c0"), 0, zkOpenACL); err != nil {
+		t.Fatal(err)
+	}
+	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--zk", z.Addr(), "--zk-allow", "/app/**")
+	f := newFixture(t)
+	f.script("rec.sh", `data=$(cat); echo "$HERALD_EVENT_TYPE $data" >> "$DIR/runs-$HERALD_HOST.log"`)
+	f.watchFile("zk.yaml", `
+watches:
+  - name: config
+    on: zk:/app/config
+    exec: ["%DIR%/rec.sh"]
+    env: {DIR: "%DIR%"}
+  - name: secret
+    on: zk:/secret/db-password
+    exec: ["%DIR%/rec.sh"]
+    env: {DIR: "%DIR%"}
+`)
+	c.startAgent(agentOpts{name: "web-1", watches: f.watches})
+	waitPlainLog(t, c.disp, "zk: watching key=/app/config")
+	waitPlainLog(t, c.disp, "zk: selector outside zk.allow ignored")
+	waitLines(t, f.path("runs-web-1.log"), 1) // run_on_load: c0
+
+	// An announcement in another's name, on web-1's subject.
+	fake, _ := json.Marshal(events.Announcement{Name: "evil", Heartbeat: time.Now(), Interval: 60,
+		Watches: []events.WatchSummary{{Name: "x", On: "zk:/app/other"}}})
+	if _, err := c.js.Publish(context.Background(), events.AgentSubject("web-1"), fake); err != nil {
+		t.Fatal(err)
+	}
+	waitPlainLog(t, c.disp, "agent announcement on another agent's subject ignored")
+
+	// The forged zk.changed, published with the bus's credential.
+	_, cur, err := zc.Get("/app/config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := events.New("zk:///", "zk.changed", "/app/config", []byte("forged"))
+	e.Version = fmt.Sprintf("m0x%x.v%d.c0x%x", int64(1)<<60, 99, cur.Czxid)
+	if _, err := c.js.PublishMsg(context.Background(), e.ToMsg()); err != nil {
+		t.Fatal(err)
+	}
+	waitPlainLog(t, c.disp, "claims a version ZooKeeper never had")
+	if _, err := zc.Set("/app/config", []byte("c1"), -1); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, wait, func() error {
+		for _, l := range readLines(t, f.path("runs-web-1.log")) {
+			if l == "zk.changed c1" {
+				return nil
+			}
+		}
+		return fmt.Errorf("the real change has not reached the agent: %q", readLines(t, f.path("runs-web-1.log")))
+	})
+	for _, l := range readLines(t, f.path("runs-web-1.log")) {
+		if strings.Contains(l, "hunter2") {
+			t.Fatalf("the secret reached an agent: %q", l)
+		}
+	}
+	s, err := c.js.Stream(context.Background(), events.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{"zk.created", "zk.changed", "zk.deleted", "zk.children"} {
+		if m, err := s.GetLastMsgForSubject(context.Background(), events.EventSubject(typ, "/secret/db-password")); !errors.Is(err, jetstream.ErrMsgNotFound) {
+			t.Fatalf("%s stored for /secret/db-password: %v %v", typ, m, err)
+		}
+	}
+	if strings.Contains(c.disp.out.String(), "zk: watching key=/secret") || strings.Contains(c.disp.out.String(), "key=/app/other") {
+		t.Fatalf("the dispatcher watched a path it must not:\n%s", c.disp.out.String())
+	}
+}
