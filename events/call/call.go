@@ -1,8 +1,8 @@
 // Package call is the wire format of call hooks: the call a wrapper such as
 // "herald call" asks about and reports (method, job, args, and for post and
-// err the result), the verdict the dispatcher answers, the complete request
-// an agent gets to run a run: agents hook on its host (with the event the
-// run gets, Call.Event) and its reply, the call.hooks_skipped audit record
+// err the result), the verdict the dispatcher answers, the request an agent
+// gets to run a run: agents hook on its host (the hook's name and the call,
+// never a command; with the event the run gets, Call.Event) and its reply, the call.hooks_skipped audit record
 // and the engine's status record, plus the NATS subjects and event types
 // they travel on. The CLI, the dispatcher's call hooks engine and the agent
 // share it; it knows nothing about hook files or how hooks run.
@@ -397,18 +397,18 @@ const (
 	SkippedByHooksDisabled = "hooks_disabled"
 )
 
-// AgentRequest asks an agent to run one hook for one call.
+// AgentRequest asks an agent to run one of its own call hooks for one
+// call. It names the hook; what runs (program, arguments, environment) is
+// defined in the agent's config (call_hooks:), never in the request.
 type AgentRequest struct {
+	// Hook is the hook's name: the hook file's, and the key of the agent's
+	// call_hooks: entry that runs for it.
 	Hook string `json:"hook"`
 	// Phase is the phase the hook runs for (HERALD_PHASE).
 	Phase string `json:"phase"`
-	// Argv is the program and its arguments (a shell hook is
-	// ["/bin/sh", "-c", cmd]); the call never appears in it.
-	Argv []string `json:"argv"`
-	// Timeout bounds the run, in milliseconds.
+	// Timeout bounds the run, in milliseconds (the hook file's timeout);
+	// the agent's own call hook may bound it further.
 	TimeoutMS int64 `json:"timeout_ms"`
-	// Env adds variables to the hook's environment (the hook's env:).
-	Env map[string]string `json:"env,omitempty"`
 	// Call is the call; it goes to the hook's stdin as JSON and into its
 	// environment.
 	Call Call `json:"call"`
@@ -426,8 +426,9 @@ type AgentReply struct {
 	DurationMS float64 `json:"duration_ms"`
 }
 
-// StatusRefused is an agent's reply status when it does not run hooks
-// (it was not started with --accept-hooks).
+// StatusRefused is an agent's reply status when it does not run the hook:
+// it was not started with --accept-hooks, its config defines no call hook
+// of that name, or the request carries a command.
 const StatusRefused = "refused"
 
 // HooksStatus is the hook engine's state as herald status shows it.
