@@ -8,7 +8,6 @@ import (
 	"github.com/heraldhq/herald/internal/hookfile"
 	"maps"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +48,12 @@ var (
 	ErrNotRunning = errors.New("call hooks engine not running")
 	// ErrInvalidConfig wraps every configuration problem.
 	ErrInvalidConfig = errors.New("invalid call hooks config")
+	// ErrCallerRequired: with RequireCaller, a pre request came without an
+	// identity.
+	ErrCallerRequired = errors.New("call refused: no caller identity")
+	// ErrSkipNotAllowed: with RequireCaller, a pre request asked to skip
+	// hooks on the subject of identities without that right.
+	ErrSkipNotAllowed = errors.New("call refused: skipping hooks not allowed")
 )
 
 // Config configures an Engine.
@@ -78,6 +83,13 @@ type Config struct {
 	Methods []string
 	// Replicas of the status bucket (config streams.replicas); 0 means 1.
 	Replicas int
+	// RequireCaller is set when the dispatcher runs with --auth: a pre
+	// request must come from an identity (herald.call.pre.<method>.<caller>,
+	// which only that identity may publish on), and skip_hooks only on
+	// herald.call.skip.<method>.<caller> (which only identities with the
+	// right to skip hooks may publish on). Off, requests without a caller
+	// are answered as before issue 10.
+	RequireCaller bool
 }
 
 // Validate names the first bad field.
@@ -242,21 +254,31 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 		closing = true
 		closeMu.Unlock()
 	}()
-	sub, err := rt.nc.QueueSubscribe(call.PrePrefix+".>", call.QueueGroup, func(m *nats.Msg) {
+	onPre := func(m *nats.Msg) {
 		closeMu.Lock()
 		defer closeMu.Unlock()
 		if closing || ctx.Err() != nil {
 			return
 		}
 		wg.Go(func() { e.answer(rt, m) })
-	})
-	if err == nil {
-		err = rt.nc.FlushTimeout(10 * time.Second)
 	}
-	if err != nil {
-		if sub != nil {
+	var subs []*nats.Subscription
+	unsubscribe := func() {
+		for _, sub := range subs {
 			_ = sub.Unsubscribe()
 		}
+	}
+	for _, prefix := range []string{call.PrePrefix, call.SkipPrefix} {
+		sub, err := rt.nc.QueueSubscribe(prefix+".>", call.QueueGroup, onPre)
+		if err != nil {
+			unsubscribe()
+			dw.Close()
+			return fmt.Errorf("call hooks: subscribe %s.>: %w", prefix, err)
+		}
+		subs = append(subs, sub)
+	}
+	if err := rt.nc.FlushTimeout(10 * time.Second); err != nil {
+		unsubscribe()
 		dw.Close()
 		return fmt.Errorf("call hooks: subscribe %s.>: %w", call.PrePrefix, err)
 	}
@@ -264,7 +286,7 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 	// stored after Ready is missed.
 	cons := e.setupConsumer(rt)
 	if cons == nil {
-		_ = sub.Unsubscribe()
+		unsubscribe()
 		dw.Close()
 		return nil // ctx ended
 	}
@@ -277,7 +299,7 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 
 	<-ctx.Done()
 	e.rt.Store(nil)
-	_ = sub.Unsubscribe()
+	unsubscribe()
 	closeMu.Lock()
 	closing = true
 	closeMu.Unlock()
@@ -291,13 +313,24 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 func (e *Engine) answer(rt *runtime, m *nats.Msg) {
 	var c call.Call
 	var v call.Verdict
-	if err := json.Unmarshal(m.Data, &c); err != nil {
+	method, caller, viaSkip, subjErr := call.ParsePreSubject(m.Subject)
+	switch err := json.Unmarshal(m.Data, &c); {
+	case err != nil:
 		v = call.Verdict{Error: fmt.Sprintf("bad request: %v", err)}
-	} else {
+	case subjErr != nil:
+		v = call.Verdict{CallID: c.ID, Error: subjErr.Error()}
+	default:
 		if c.Method == "" {
-			if tok, ok := strings.CutPrefix(m.Subject, call.PrePrefix+"."); ok {
-				c.Method, _ = events.DecodeToken(tok)
-			}
+			c.Method = method
+		}
+		// The identity is the subject's, which NATS permissions reserve
+		// to it; never what the body says.
+		c.Caller = caller
+		if err := e.authorize(c, viaSkip); err != nil {
+			v = call.Verdict{CallID: c.ID, Error: err.Error()}
+			rt.log.Warn().Err(err).Str("call_id", c.ID).Str("method", c.Method).Str("job", c.Job).
+				Str("caller", c.Caller).Str("user", c.User).Msg("call.pre refused")
+			break
 		}
 		v = e.pre(rt, c)
 	}
@@ -308,6 +341,22 @@ func (e *Engine) answer(rt *runtime, m *nats.Msg) {
 	if err := m.Respond(data); err != nil {
 		rt.log.Warn().Err(err).Str("call_id", v.CallID).Msg("cannot answer call.pre")
 	}
+}
+
+// authorize checks who asks, with RequireCaller (the dispatcher's
+// --auth): a call needs an identity, and skip_hooks the skip subject that
+// only identities with the right to skip may publish on.
+func (e *Engine) authorize(c call.Call, viaSkip bool) error {
+	if !e.cfg.RequireCaller {
+		return nil
+	}
+	if c.Caller == "" {
+		return fmt.Errorf("%w: this dispatcher runs with --auth: a call needs an identity (herald call --nats-creds FILE sends it as %s.<method>.<caller>)", ErrCallerRequired, call.PrePrefix)
+	}
+	if len(c.SkipHooks) > 0 && !viaSkip {
+		return fmt.Errorf("%w: identity %q lacks the right to skip hooks (grant it with herald auth add-deployer NAME --may-skip-hooks; herald call sends skip_hooks on %s.<method>.<caller>)", ErrSkipNotAllowed, c.Caller, call.SkipPrefix)
+	}
+	return nil
 }
 
 // Pre evaluates a call's pre hooks and returns the verdict.
@@ -334,7 +383,7 @@ func (e *Engine) pre(rt *runtime, c call.Call) call.Verdict {
 		c.Time = time.Now().UTC()
 	}
 	v := call.Verdict{CallID: c.ID, Hooks: []call.HookVerdict{}}
-	log := rt.log.With().Str("call_id", c.ID).Str("method", c.Method).Str("job", c.Job).Logger()
+	log := rt.log.With().Str("call_id", c.ID).Str("method", c.Method).Str("job", c.Job).Str("caller", c.Caller).Logger()
 	if err := c.Validate(); err != nil {
 		v.Error = err.Error()
 		log.Warn().Err(err).Msg("call.pre refused: invalid call")
@@ -414,7 +463,7 @@ func (e *Engine) runAll(rt *runtime, hs []*hookfile.Hook, c call.Call, phase str
 // audit stores a call.hooks_skipped event and waits for JetStream.
 func (e *Engine) audit(rt *runtime, c call.Call, requested, skipped []string, reason, by string) error {
 	rec := call.HooksSkipped{
-		CallID: c.ID, Method: c.Method, Job: c.Job, User: c.User, Host: c.Host,
+		CallID: c.ID, Method: c.Method, Job: c.Job, User: c.User, Host: c.Host, Caller: c.Caller,
 		Requested: requested, Skipped: skipped, Reason: reason, By: by,
 		Dispatcher: e.cfg.Host, Time: time.Now().UTC(),
 	}
@@ -432,7 +481,7 @@ func (e *Engine) audit(rt *runtime, c call.Call, requested, skipped []string, re
 	_, err = rt.pub.Publish(ctx, ev)
 	if err == nil {
 		rt.log.Warn().Str("call_id", c.ID).Str("method", c.Method).Str("job", c.Job).
-			Str("user", c.User).Str("caller_host", c.Host).Strs("skipped", rec.Skipped).
+			Str("user", c.User).Str("caller", c.Caller).Str("caller_host", c.Host).Strs("skipped", rec.Skipped).
 			Str("reason", reason).Str("by", by).Msg("call hooks skipped")
 	}
 	return err

@@ -70,6 +70,7 @@ func (e *Engine) decodeCall(w http.ResponseWriter, r *http.Request, phase string
 		return c, false
 	}
 	c.Method, c.Phase = method, phase
+	c.Caller = "" // the authenticated identity, never the body's
 	if err := c.Validate(); err != nil {
 		writeJSON(w, http.StatusBadRequest, errorResponse{Error: err.Error()})
 		return c, false

@@ -88,6 +88,10 @@ type Config struct {
 	// call.DefaultMethods, Aurora's seven. A call to any other method is
 	// denied, and a hook file naming one is a load error.
 	CallMethods []string `yaml:"call_methods"`
+	// Auth is the directory of the identities herald auth issued; set, the
+	// dispatcher enforces them: among others, a scheduler call must come
+	// from an identity, and only one with the right may skip hooks.
+	Auth string `yaml:"auth"`
 }
 
 // DefaultConfig returns the defaults: an embedded server on

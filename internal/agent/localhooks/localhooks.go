@@ -124,6 +124,9 @@ func (s *Set) UnmarshalYAML(n *yaml.Node) error {
 		}
 		return te
 	}
+	if len(out) == 0 {
+		out = nil
+	}
 	*s = out
 	return nil
 }
