@@ -1,8 +1,11 @@
 package callhooks_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,5 +131,34 @@ func TestEngine_Caller_NotRequired(t *testing.T) {
 	c.ID, c.SkipHooks, c.Reason = "old-skip", []string{call.SkipAll}, "legacy"
 	if v := e.preOn(call.PreSubject("create_job"), c); !v.Allow || len(v.Skipped) != 1 {
 		t.Fatalf("skip on the old subject: %+v", v)
+	}
+}
+
+// TestEngine_Caller_HTTP: over HTTP the body's caller is never trusted;
+// with RequireCaller, a pre request the HTTP layer did not authenticate is
+// refused (403), and Pre grants no right to skip hooks, PreAs does.
+func TestEngine_Caller_HTTP(t *testing.T) {
+	t.Parallel()
+	e, _ := callerEngine(t, true)
+	mux := http.NewServeMux()
+	e.eng.Mount(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	resp, err := http.Post(srv.URL+"/v1/calls/create_job/pre", "application/json", strings.NewReader(`{"job":"c/r/prod/web","user":"alice","caller":"ci-1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v call.Verdict
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || resp.StatusCode != http.StatusForbidden || v.Allow || !strings.Contains(v.Error, "a call needs an identity") {
+		t.Fatalf("HTTP pre with a body's caller: %d %+v %v", resp.StatusCode, v, err)
+	}
+	c := newCall("create_job", "c/r/prod/web")
+	c.Caller, c.SkipHooks, c.Reason = "ci-1", []string{call.SkipAll}, "hotfix"
+	if v := e.eng.Pre(context.Background(), c); v.Allow || !strings.Contains(v.Error, "lacks the right to skip hooks") {
+		t.Fatalf("Pre with skip_hooks: %+v", v)
+	}
+	if v := e.eng.PreAs(context.Background(), c, true); !v.Allow || len(v.Skipped) != 1 {
+		t.Fatalf("PreAs with the right: %+v", v)
 	}
 }

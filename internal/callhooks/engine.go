@@ -344,26 +344,40 @@ func (e *Engine) answer(rt *runtime, m *nats.Msg) {
 }
 
 // authorize checks who asks, with RequireCaller (the dispatcher's
-// --auth): a call needs an identity, and skip_hooks the skip subject that
-// only identities with the right to skip may publish on.
-func (e *Engine) authorize(c call.Call, viaSkip bool) error {
+// --auth): a call needs an identity, and skip_hooks the right to skip
+// (mayskip: the request came on the skip subject, which only identities
+// with the right may publish on, or PreAs's caller checked it).
+func (e *Engine) authorize(c call.Call, maySkip bool) error {
 	if !e.cfg.RequireCaller {
 		return nil
 	}
 	if c.Caller == "" {
-		return fmt.Errorf("%w: this dispatcher runs with --auth: a call needs an identity (herald call --nats-creds FILE sends it as %s.<method>.<caller>)", ErrCallerRequired, call.PrePrefix)
+		return fmt.Errorf("%w: this dispatcher runs with --auth: a call needs an identity (herald call --nats-creds FILE sends it as %s.<method>.<caller>; over HTTP, a bearer token)", ErrCallerRequired, call.PrePrefix)
 	}
-	if len(c.SkipHooks) > 0 && !viaSkip {
+	if len(c.SkipHooks) > 0 && !maySkip {
 		return fmt.Errorf("%w: identity %q lacks the right to skip hooks (grant it with herald auth add-deployer NAME --may-skip-hooks; herald call sends skip_hooks on %s.<method>.<caller>)", ErrSkipNotAllowed, c.Caller, call.SkipPrefix)
 	}
 	return nil
 }
 
-// Pre evaluates a call's pre hooks and returns the verdict.
-func (e *Engine) Pre(ctx context.Context, c call.Call) call.Verdict {
+// Pre evaluates a call's pre hooks and returns the verdict; c.Caller is
+// the identity its caller authenticated (the HTTP API's), without the right
+// to skip hooks (PreAs).
+func (e *Engine) Pre(ctx context.Context, c call.Call) call.Verdict { return e.PreAs(ctx, c, false) }
+
+// PreAs is Pre for a call whose identity c.Caller the caller of PreAs
+// authenticated; maySkip says whether that identity holds the right to
+// skip hooks. With RequireCaller, a call without an identity, or skipping
+// hooks without the right, is refused.
+func (e *Engine) PreAs(ctx context.Context, c call.Call, maySkip bool) call.Verdict {
 	rt := e.rt.Load()
 	if rt == nil {
 		return call.Verdict{CallID: c.ID, Error: ErrNotRunning.Error()}
+	}
+	if err := e.authorize(c, maySkip); err != nil {
+		rt.log.Warn().Err(err).Str("call_id", c.ID).Str("method", c.Method).Str("job", c.Job).
+			Str("caller", c.Caller).Str("user", c.User).Msg("call.pre refused")
+		return call.Verdict{CallID: c.ID, Error: err.Error()}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
