@@ -108,7 +108,11 @@ func TestEngine_Caller_Required(t *testing.T) {
 	if n := len(e.storedEvents(call.TypeHooksSkipped)); n != 0 {
 		t.Fatalf("%d call.hooks_skipped events for refused calls", n)
 	}
-	c.ID, c.SkipHooks, c.Reason = "ok", nil, ""
+	c.ID, c.SkipHooks, c.Reason = "other-method", nil, ""
+	if v := e.preOn(call.CallerPreSubject("restart", "ci-1", false), c); v.Allow || !strings.Contains(v.Error, `method: the request says "create_job", its subject "restart"`) {
+		t.Fatalf("method differing from the subject's: %+v", v)
+	}
+	c.ID = "ok"
 	if v := e.preOn(call.CallerPreSubject("create_job", "ci-1", false), c); !v.Allow {
 		t.Fatalf("legitimate call: %+v", v)
 	}

@@ -319,6 +319,10 @@ func (e *Engine) answer(rt *runtime, m *nats.Msg) {
 		v = call.Verdict{Error: fmt.Sprintf("bad request: %v", err)}
 	case subjErr != nil:
 		v = call.Verdict{CallID: c.ID, Error: subjErr.Error()}
+	case c.Method != "" && c.Method != method:
+		// Permissions may be per method: the subject's is the one that
+		// was allowed.
+		v = call.Verdict{CallID: c.ID, Error: fmt.Sprintf("method: the request says %q, its subject %q", c.Method, method)}
 	default:
 		if c.Method == "" {
 			c.Method = method
