@@ -400,7 +400,7 @@ func TestHooksSchema_AgreesWithParse(t *testing.T) {
 // pins the difference so that a change on either side is noticed here.
 func TestHooksSchema_KnownDifferences(t *testing.T) {
 	hks, hds := sampleHooks(t)
-	pre, generic := hks[0], hks[2]
+	pre, post, generic := hks[0], hks[1], hks[2]
 	page, summary := hds[0], hds[1]
 	for _, c := range []struct {
 		why          string
@@ -428,7 +428,7 @@ func TestHooksSchema_KnownDifferences(t *testing.T) {
 		// duration arithmetic.
 		{"bad method glob", "hooks", with(pre, "methods", []any{"kill_["}), false},
 		{"bad jobs glob bracket", "hooks", with(pre, "jobs", []any{"*/*/[/*"}), false},
-		{"bad agents glob", "hooks", with(pre, "run", map[string]any{"agents": []any{"web-["}}), false},
+		{"bad agents glob", "hooks", with(post, "run", map[string]any{"agents": []any{"web-["}}), false},
 		{"bad match glob", "handlers", with(page, "match", map[string]any{"watch": "git-["}), false},
 		{"user must exist", "handlers", with(page, "user", "no-such-user-herald-test"), false},
 		{"group must exist", "handlers", with(page, "group", "no-such-group-herald-test"), false},

@@ -1,8 +1,8 @@
 // Package call is the wire format of call hooks: the call a wrapper such as
 // "herald call" asks about and reports (method, job, args, and for post and
-// err the result), the verdict the dispatcher answers, the complete request
-// an agent gets to run a run: agents hook on its host (with the event the
-// run gets, Call.Event) and its reply, the call.hooks_skipped audit record
+// err the result), the verdict the dispatcher answers, the request an agent
+// gets to run a run: agents hook on its host (the hook's name and the call,
+// never a command; with the event the run gets, Call.Event) and its reply, the call.hooks_skipped audit record
 // and the engine's status record, plus the NATS subjects and event types
 // they travel on. The CLI, the dispatcher's call hooks engine and the agent
 // share it; it knows nothing about hook files or how hooks run.
@@ -43,8 +43,13 @@ const (
 // them.
 const (
 	// PrePrefix + "." + method token is where pre requests go; the
-	// dispatchers answer in one queue group.
+	// dispatchers answer in one queue group. A caller with an identity
+	// adds its name as a last token (CallerPreSubject).
 	PrePrefix = "herald.call.pre"
+	// SkipPrefix + "." + method token + "." + caller is where a caller
+	// asking skip_hooks sends its pre request; only identities with the
+	// right to skip hooks may publish there.
+	SkipPrefix = "herald.call.skip"
 	// AgentHookPrefix + "." + agent token is where the dispatcher asks an
 	// agent to run a hook (run: agents).
 	AgentHookPrefix = "herald.callhook"
@@ -63,6 +68,43 @@ var (
 
 // PreSubject is the subject of a pre request for method.
 func PreSubject(method string) string { return PrePrefix + "." + events.EncodeToken(method) }
+
+// CallerPreSubject is the subject of a pre request for method from the
+// identity caller (a name is one subject token as it is):
+// herald.call.pre.<method>.<caller>, or herald.call.skip.<method>.<caller>
+// when the call asks to skip hooks.
+func CallerPreSubject(method, caller string, skip bool) string {
+	prefix := PrePrefix
+	if skip {
+		prefix = SkipPrefix
+	}
+	return prefix + "." + events.EncodeToken(method) + "." + caller
+}
+
+// ParsePreSubject splits the subject of a pre request into its method, its
+// caller (empty on herald.call.pre.<method>) and whether it came on the
+// skip subject.
+func ParsePreSubject(subject string) (method, caller string, skip bool, err error) {
+	rest, ok := strings.CutPrefix(subject, PrePrefix+".")
+	if !ok {
+		if rest, ok = strings.CutPrefix(subject, SkipPrefix+"."); !ok {
+			return "", "", false, fmt.Errorf("%w: subject %q: not a pre request", ErrInvalidCall, subject)
+		}
+		skip = true
+	}
+	toks := strings.Split(rest, ".")
+	switch {
+	case len(toks) == 1 && !skip:
+	case len(toks) == 2 && toks[1] != "":
+		caller = toks[1]
+	default:
+		return "", "", false, fmt.Errorf("%w: subject %q: want %s.<method>[.<caller>] or %s.<method>.<caller>", ErrInvalidCall, subject, PrePrefix, SkipPrefix)
+	}
+	if method, err = events.DecodeToken(toks[0]); err != nil {
+		return "", "", false, fmt.Errorf("%w: subject %q: %w", ErrInvalidCall, subject, err)
+	}
+	return method, caller, skip, nil
+}
 
 // AgentHookSubject is where agent name takes hook requests.
 func AgentHookSubject(agent string) string {
@@ -267,7 +309,8 @@ func (c Call) Event(phase string) (events.Event, error) {
 // Env returns the HERALD_* variables a hook gets for this call:
 // HERALD_CALL_ID, HERALD_METHOD, HERALD_JOB, HERALD_CLUSTER, HERALD_ROLE,
 // HERALD_ENV, HERALD_JOB_NAME, HERALD_PHASE, HERALD_CALLER_USER,
-// HERALD_CALLER_HOST, HERALD_ARG_<NAME> (upper case) for each argument,
+// HERALD_CALLER_HOST, HERALD_CALLER_IDENTITY (Caller, empty without
+// --auth), HERALD_ARG_<NAME> (upper case) for each argument,
 // and for post and err HERALD_EXIT_CODE, HERALD_SIGNAL, HERALD_CALL_ERROR
 // and HERALD_DURATION_MS. phase is the phase the hook runs for.
 func (c *Call) Env(phase string) map[string]string {
@@ -283,6 +326,8 @@ func (c *Call) Env(phase string) map[string]string {
 		"HERALD_PHASE":       phase,
 		"HERALD_CALLER_USER": c.User,
 		"HERALD_CALLER_HOST": c.Host,
+		// The authenticated identity, beside the claimed user.
+		"HERALD_CALLER_IDENTITY": c.Caller,
 	}
 	for k, v := range c.Args {
 		env["HERALD_ARG_"+strings.ToUpper(k)] = v
@@ -397,18 +442,18 @@ const (
 	SkippedByHooksDisabled = "hooks_disabled"
 )
 
-// AgentRequest asks an agent to run one hook for one call.
+// AgentRequest asks an agent to run one of its own call hooks for one
+// call. It names the hook; what runs (program, arguments, environment) is
+// defined in the agent's config (call_hooks:), never in the request.
 type AgentRequest struct {
+	// Hook is the hook's name: the hook file's, and the key of the agent's
+	// call_hooks: entry that runs for it.
 	Hook string `json:"hook"`
 	// Phase is the phase the hook runs for (HERALD_PHASE).
 	Phase string `json:"phase"`
-	// Argv is the program and its arguments (a shell hook is
-	// ["/bin/sh", "-c", cmd]); the call never appears in it.
-	Argv []string `json:"argv"`
-	// Timeout bounds the run, in milliseconds.
+	// Timeout bounds the run, in milliseconds (the hook file's timeout);
+	// the agent's own call hook may bound it further.
 	TimeoutMS int64 `json:"timeout_ms"`
-	// Env adds variables to the hook's environment (the hook's env:).
-	Env map[string]string `json:"env,omitempty"`
 	// Call is the call; it goes to the hook's stdin as JSON and into its
 	// environment.
 	Call Call `json:"call"`
@@ -426,8 +471,9 @@ type AgentReply struct {
 	DurationMS float64 `json:"duration_ms"`
 }
 
-// StatusRefused is an agent's reply status when it does not run hooks
-// (it was not started with --accept-hooks).
+// StatusRefused is an agent's reply status when it does not run the hook:
+// it was not started with --accept-hooks, its config defines no call hook
+// of that name, or the request carries a command.
 const StatusRefused = "refused"
 
 // HooksStatus is the hook engine's state as herald status shows it.

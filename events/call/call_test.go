@@ -68,14 +68,14 @@ func TestCall_Skips(t *testing.T) {
 
 func TestCall_Env(t *testing.T) {
 	code := 2
-	c := call.Call{ID: "id-1", Method: "restart", Job: "west/www/prod/hello", User: "alice", Host: "laptop",
+	c := call.Call{ID: "id-1", Method: "restart", Job: "west/www/prod/hello", User: "alice", Host: "laptop", Caller: "ci-deployer",
 		Args:   map[string]string{"shards": "0-3", "health_check_interval_seconds": "3"},
 		Result: &call.Result{ExitCode: &code, DurationMS: 812.4}}
 	env := c.Env(call.PhaseErr)
 	for k, want := range map[string]string{
 		"HERALD_CALL_ID": "id-1", "HERALD_METHOD": "restart", "HERALD_JOB": "west/www/prod/hello",
 		"HERALD_CLUSTER": "west", "HERALD_ROLE": "www", "HERALD_ENV": "prod", "HERALD_JOB_NAME": "hello",
-		"HERALD_PHASE": "err", "HERALD_CALLER_USER": "alice", "HERALD_CALLER_HOST": "laptop",
+		"HERALD_PHASE": "err", "HERALD_CALLER_USER": "alice", "HERALD_CALLER_HOST": "laptop", "HERALD_CALLER_IDENTITY": "ci-deployer",
 		"HERALD_ARG_SHARDS": "0-3", "HERALD_ARG_HEALTH_CHECK_INTERVAL_SECONDS": "3",
 		"HERALD_EXIT_CODE": "2", "HERALD_DURATION_MS": "812",
 	} {
@@ -114,6 +114,34 @@ func TestSubjectsAndKeys(t *testing.T) {
 	}
 	if k := call.StatusKey("disp 1.example.com"); k != "disp_1_example_com" {
 		t.Fatalf("StatusKey = %q", k)
+	}
+}
+
+// TestPreSubjects: a caller with an identity sends its pre request on
+// herald.call.pre.<method>.<caller>, or on herald.call.skip.<method>.<caller>
+// when it asks to skip hooks; the dispatcher reads method, caller and which
+// of the two back from the subject.
+func TestPreSubjects(t *testing.T) {
+	for _, tc := range []struct {
+		subject, method, caller string
+		skip                    bool
+	}{
+		{call.PreSubject("create_job"), "create_job", "", false},
+		{call.CallerPreSubject("create_job", "ci-1", false), "create_job", "ci-1", false},
+		{call.CallerPreSubject("a.b", "ci-1", true), "a.b", "ci-1", true},
+	} {
+		m, c, skip, err := call.ParsePreSubject(tc.subject)
+		if err != nil || m != tc.method || c != tc.caller || skip != tc.skip {
+			t.Errorf("ParsePreSubject(%q) = %q, %q, %v, %v", tc.subject, m, c, skip, err)
+		}
+	}
+	if s := call.CallerPreSubject("create_job", "ci-1", true); s != "herald.call.skip.create_job.ci-1" {
+		t.Errorf("CallerPreSubject skip = %q", s)
+	}
+	for _, bad := range []string{"herald.call.skip.create_job", "herald.call.pre.a.b.c", "herald.other.x", "herald.call.pre.create_job."} {
+		if _, _, _, err := call.ParsePreSubject(bad); !errors.Is(err, call.ErrInvalidCall) {
+			t.Errorf("ParsePreSubject(%q) = %v, want ErrInvalidCall", bad, err)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/actions"
+	"github.com/heraldhq/herald/internal/agent/localhooks"
 	"github.com/heraldhq/herald/internal/feed"
 	"github.com/heraldhq/herald/internal/fielderr"
 	"github.com/heraldhq/herald/internal/logging"
@@ -46,6 +47,13 @@ type Config struct {
 	// host: whoever may publish to herald.callhook.<name> can then run
 	// commands as the agent's user. Off, the agent refuses every request.
 	AcceptHooks bool `yaml:"accept_hooks"`
+	// CallHooks are the hooks this agent runs for the dispatcher (file
+	// only): a request names one; what runs is defined here, never in the
+	// request. A request naming another hook is refused.
+	CallHooks localhooks.Set `yaml:"call_hooks"`
+	// MaxCallHooks caps the call hooks running at once; a request beyond
+	// it waits for a slot until its timeout.
+	MaxCallHooks int `yaml:"max_call_hooks"`
 	// ActionBuilder, when set, turns each watch into its action instead of
 	// its exec/hooksdir spec. Not a flag or file key: only a program that
 	// embeds agents sets it (the bench's fleet simulator, which runs a no-op
@@ -73,6 +81,7 @@ func DefaultConfig() Config {
 		VerifyEvery:   feed.DefaultVerify,
 		ShutdownGrace: 30 * time.Second,
 		Reload:        100 * time.Millisecond,
+		MaxCallHooks:  localhooks.DefaultMaxRunning,
 	}
 }
 
@@ -95,6 +104,8 @@ func (c Config) Validate() error {
 		return fielderr.New(ErrInvalidConfig, "shutdown_grace", "must be positive")
 	case c.Reload < 0:
 		return fielderr.New(ErrInvalidConfig, "reload_delay", "must not be negative")
+	case c.MaxCallHooks < 1:
+		return fielderr.New(ErrInvalidConfig, "max_call_hooks", "%d: want at least 1", c.MaxCallHooks)
 	}
 	if err := logging.CheckConfig(ErrInvalidConfig, c.LogFormat, c.LogLevel); err != nil {
 		return err

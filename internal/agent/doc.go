@@ -10,8 +10,10 @@
 // the feed's position only once every watch it reached has decided it and
 // JetStream has stored the outcomes, so nothing is lost when the agent
 // stops or crashes, or the outcomes stream is briefly gone. Started with
-// --accept-hooks, it also runs the call hooks the dispatcher sends it
-// (run: agents) and answers how they ended. It records the process group
+// --accept-hooks, it also runs the call hooks the dispatcher asks it for by
+// name (run: agents), only as its own config's call_hooks: defines them and
+// at most max_call_hooks at once (package localhooks), and answers how they
+// ended. It records the process group
 // of every run in its state dir (package runjournal), so that at the next
 // start it kills what the runs of an agent that was killed left running.
 //

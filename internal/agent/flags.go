@@ -27,7 +27,8 @@ func bindFlags(fs *flag.FlagSet, c *Config, configFile *string) {
 	fs.DurationVar(&c.VerifyEvery, "verify-every", c.VerifyEvery, "how often to read the events stream for events the live path lost")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "how long shutdown waits for runs to stop")
 	fs.DurationVar(&c.Reload, "reload-delay", c.Reload, "debounce between a change in the watches dir and the reload")
-	fs.BoolVar(&c.AcceptHooks, "accept-hooks", c.AcceptHooks, "run the call hooks the dispatcher sends to this agent (run: agents); off, they are refused")
+	fs.BoolVar(&c.AcceptHooks, "accept-hooks", c.AcceptHooks, "run the call hooks the dispatcher asks this agent for (run: agents), as its config's call_hooks: defines them; off, they are refused")
+	fs.IntVar(&c.MaxCallHooks, "max-call-hooks", c.MaxCallHooks, "how many call hooks may run at once; more wait for a slot until their timeout")
 	c.NATS.AddFlags(fs)
 }
 

@@ -98,8 +98,9 @@ type runningAgent struct {
 
 // startAgent starts an agent named name on the rig's server, with the
 // given watch files (name → content; %DIR% is the rig dir) already in
-// place, and waits until it consumes events.
-func (b *rig) startAgent(name string, files map[string]string) *runningAgent {
+// place, and waits until it consumes events. Each of with changes the
+// config before the agent starts.
+func (b *rig) startAgent(name string, files map[string]string, with ...func(*agent.Config)) *runningAgent {
 	b.t.Helper()
 	ra := &runningAgent{watches: filepath.Join(b.t.TempDir(), "watches.d"), log: &testutil.SyncBuffer{}}
 	if err := os.Mkdir(ra.watches, 0o755); err != nil {
@@ -111,6 +112,9 @@ func (b *rig) startAgent(name string, files map[string]string) *runningAgent {
 	cfg := agent.DefaultConfig()
 	cfg.Name, cfg.Watches, cfg.State = name, ra.watches, b.t.TempDir()
 	cfg.NATS = natsconn.Config{URL: b.srv.ClientURL()}
+	for _, f := range with {
+		f(&cfg)
+	}
 	log, err := logging.New(ra.log, "json", "debug")
 	if err != nil {
 		b.t.Fatal(err)

@@ -5,9 +5,12 @@
 // version (a file naming an unknown method is broken); it answers call.pre
 // requests (NATS and POST /v1/calls/{method}/pre) by denying a method
 // outside its list of known methods (call_methods) and otherwise running
-// every matching pre hook, centrally or on agents (sending each agent a
-// complete events/call.AgentRequest), allowing the call only if all of them
-// allow; it consumes call.post and call.err events and runs the matching
+// every matching pre hook, centrally or on agents (sending each agent an
+// events/call.AgentRequest that names the hook, never what it runs: each
+// agent runs its own call_hooks: entry), allowing the call only if all of
+// them allow; the caller's identity is the pre subject's last token, and
+// with RequireCaller (--auth) a call without one, or skipping hooks off the
+// skip subject, is refused; it consumes call.post and call.err events and runs the matching
 // post and err hooks for their effects, recording each run as an outcome;
 // it records call.hooks_skipped audit events and publishes its own state
 // for herald status.

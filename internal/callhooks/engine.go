@@ -8,7 +8,6 @@ import (
 	"github.com/heraldhq/herald/internal/hookfile"
 	"maps"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +48,12 @@ var (
 	ErrNotRunning = errors.New("call hooks engine not running")
 	// ErrInvalidConfig wraps every configuration problem.
 	ErrInvalidConfig = errors.New("invalid call hooks config")
+	// ErrCallerRequired: with RequireCaller, a pre request came without an
+	// identity.
+	ErrCallerRequired = errors.New("call refused: no caller identity")
+	// ErrSkipNotAllowed: with RequireCaller, a pre request asked to skip
+	// hooks on the subject of identities without that right.
+	ErrSkipNotAllowed = errors.New("call refused: skipping hooks not allowed")
 )
 
 // Config configures an Engine.
@@ -78,6 +83,13 @@ type Config struct {
 	Methods []string
 	// Replicas of the status bucket (config streams.replicas); 0 means 1.
 	Replicas int
+	// RequireCaller is set when the dispatcher runs with --auth: a pre
+	// request must come from an identity (herald.call.pre.<method>.<caller>,
+	// which only that identity may publish on), and skip_hooks only on
+	// herald.call.skip.<method>.<caller> (which only identities with the
+	// right to skip hooks may publish on). Off, requests without a caller
+	// are answered as before issue 10.
+	RequireCaller bool
 }
 
 // Validate names the first bad field.
@@ -242,21 +254,31 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 		closing = true
 		closeMu.Unlock()
 	}()
-	sub, err := rt.nc.QueueSubscribe(call.PrePrefix+".>", call.QueueGroup, func(m *nats.Msg) {
+	onPre := func(m *nats.Msg) {
 		closeMu.Lock()
 		defer closeMu.Unlock()
 		if closing || ctx.Err() != nil {
 			return
 		}
 		wg.Go(func() { e.answer(rt, m) })
-	})
-	if err == nil {
-		err = rt.nc.FlushTimeout(10 * time.Second)
 	}
-	if err != nil {
-		if sub != nil {
+	var subs []*nats.Subscription
+	unsubscribe := func() {
+		for _, sub := range subs {
 			_ = sub.Unsubscribe()
 		}
+	}
+	for _, prefix := range []string{call.PrePrefix, call.SkipPrefix} {
+		sub, err := rt.nc.QueueSubscribe(prefix+".>", call.QueueGroup, onPre)
+		if err != nil {
+			unsubscribe()
+			dw.Close()
+			return fmt.Errorf("call hooks: subscribe %s.>: %w", prefix, err)
+		}
+		subs = append(subs, sub)
+	}
+	if err := rt.nc.FlushTimeout(10 * time.Second); err != nil {
+		unsubscribe()
 		dw.Close()
 		return fmt.Errorf("call hooks: subscribe %s.>: %w", call.PrePrefix, err)
 	}
@@ -264,7 +286,7 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 	// stored after Ready is missed.
 	cons := e.setupConsumer(rt)
 	if cons == nil {
-		_ = sub.Unsubscribe()
+		unsubscribe()
 		dw.Close()
 		return nil // ctx ended
 	}
@@ -277,7 +299,7 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 
 	<-ctx.Done()
 	e.rt.Store(nil)
-	_ = sub.Unsubscribe()
+	unsubscribe()
 	closeMu.Lock()
 	closing = true
 	closeMu.Unlock()
@@ -291,13 +313,28 @@ func (e *Engine) Run(ctx context.Context, env source.Env) error {
 func (e *Engine) answer(rt *runtime, m *nats.Msg) {
 	var c call.Call
 	var v call.Verdict
-	if err := json.Unmarshal(m.Data, &c); err != nil {
+	method, caller, viaSkip, subjErr := call.ParsePreSubject(m.Subject)
+	switch err := json.Unmarshal(m.Data, &c); {
+	case err != nil:
 		v = call.Verdict{Error: fmt.Sprintf("bad request: %v", err)}
-	} else {
+	case subjErr != nil:
+		v = call.Verdict{CallID: c.ID, Error: subjErr.Error()}
+	case c.Method != "" && c.Method != method:
+		// Permissions may be per method: the subject's is the one that
+		// was allowed.
+		v = call.Verdict{CallID: c.ID, Error: fmt.Sprintf("method: the request says %q, its subject %q", c.Method, method)}
+	default:
 		if c.Method == "" {
-			if tok, ok := strings.CutPrefix(m.Subject, call.PrePrefix+"."); ok {
-				c.Method, _ = events.DecodeToken(tok)
-			}
+			c.Method = method
+		}
+		// The identity is the subject's, which NATS permissions reserve
+		// to it; never what the body says.
+		c.Caller = caller
+		if err := e.authorize(c, viaSkip); err != nil {
+			v = call.Verdict{CallID: c.ID, Error: err.Error()}
+			rt.log.Warn().Err(err).Str("call_id", c.ID).Str("method", c.Method).Str("job", c.Job).
+				Str("caller", c.Caller).Str("user", c.User).Msg("call.pre refused")
+			break
 		}
 		v = e.pre(rt, c)
 	}
@@ -310,14 +347,41 @@ func (e *Engine) answer(rt *runtime, m *nats.Msg) {
 	}
 }
 
-// Pre evaluates a call's pre hooks and returns the verdict. caller is the
-// authenticated identity that made the call ("" without auth): it
-// overwrites c.Caller, and the audit records name it.
-func (e *Engine) Pre(ctx context.Context, c call.Call, caller string) call.Verdict {
-	c.Caller = caller
+// authorize checks who asks, with RequireCaller (the dispatcher's
+// --auth): a call needs an identity, and skip_hooks the right to skip
+// (mayskip: the request came on the skip subject, which only identities
+// with the right may publish on, or PreAs's caller checked it).
+func (e *Engine) authorize(c call.Call, maySkip bool) error {
+	if !e.cfg.RequireCaller {
+		return nil
+	}
+	if c.Caller == "" {
+		return fmt.Errorf("%w: this dispatcher runs with --auth: a call needs an identity (herald call --nats-creds FILE sends it as %s.<method>.<caller>; over HTTP, a bearer token)", ErrCallerRequired, call.PrePrefix)
+	}
+	if len(c.SkipHooks) > 0 && !maySkip {
+		return fmt.Errorf("%w: identity %q lacks the right to skip hooks (grant it with herald auth add-deployer NAME --may-skip-hooks; herald call sends skip_hooks on %s.<method>.<caller>)", ErrSkipNotAllowed, c.Caller, call.SkipPrefix)
+	}
+	return nil
+}
+
+// Pre evaluates a call's pre hooks and returns the verdict; c.Caller is
+// the identity its caller authenticated (the HTTP API's), without the right
+// to skip hooks (PreAs).
+func (e *Engine) Pre(ctx context.Context, c call.Call) call.Verdict { return e.PreAs(ctx, c, false) }
+
+// PreAs is Pre for a call whose identity c.Caller the caller of PreAs
+// authenticated; maySkip says whether that identity holds the right to
+// skip hooks. With RequireCaller, a call without an identity, or skipping
+// hooks without the right, is refused.
+func (e *Engine) PreAs(ctx context.Context, c call.Call, maySkip bool) call.Verdict {
 	rt := e.rt.Load()
 	if rt == nil {
 		return call.Verdict{CallID: c.ID, Error: ErrNotRunning.Error()}
+	}
+	if err := e.authorize(c, maySkip); err != nil {
+		rt.log.Warn().Err(err).Str("call_id", c.ID).Str("method", c.Method).Str("job", c.Job).
+			Str("caller", c.Caller).Str("user", c.User).Msg("call.pre refused")
+		return call.Verdict{CallID: c.ID, Error: err.Error()}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -337,7 +401,7 @@ func (e *Engine) pre(rt *runtime, c call.Call) call.Verdict {
 		c.Time = time.Now().UTC()
 	}
 	v := call.Verdict{CallID: c.ID, Hooks: []call.HookVerdict{}}
-	log := rt.log.With().Str("call_id", c.ID).Str("method", c.Method).Str("job", c.Job).Logger()
+	log := rt.log.With().Str("call_id", c.ID).Str("method", c.Method).Str("job", c.Job).Str("caller", c.Caller).Logger()
 	if err := c.Validate(); err != nil {
 		v.Error = err.Error()
 		log.Warn().Err(err).Msg("call.pre refused: invalid call")

@@ -113,8 +113,9 @@ func (e *Engine) runOnAgents(rt *runtime, h *hookfile.Hook, c call.Call, phase s
 		}, err: reason, start: time.Now()}}
 	}
 	c.Phase = phase
-	req := call.AgentRequest{Hook: h.Name, Phase: phase, Argv: h.Exec.Args(), Env: h.Env,
-		TimeoutMS: h.HookTimeout().Milliseconds(), Call: c}
+	// The name, never the command: each agent runs its own call_hooks:
+	// entry of that name.
+	req := call.AgentRequest{Hook: h.Name, Phase: phase, TimeoutMS: h.HookTimeout().Milliseconds(), Call: c}
 	data, err := json.Marshal(req)
 	if err != nil {
 		return []hookRun{{HookVerdict: call.HookVerdict{Hook: h.Name, Phase: h.Phase, Status: string(events.StatusError), Reason: err.Error()}, err: err.Error(), start: time.Now()}}

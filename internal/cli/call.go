@@ -17,6 +17,7 @@ import (
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/events/call"
 	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -63,13 +64,21 @@ dispatcher does not deny: COMMAND runs without hooks (a note says so).
 
 --skip-hooks all, or a comma-separated list of hook names, skips those
 hooks for this call; it needs --reason, and the dispatcher stores a
-call.hooks_skipped audit event (who, what, why) before it answers. When
+call.hooks_skipped audit event (who, what, why) before it answers.
+
+With --nats-creds FILE the request goes to herald.call.pre.METHOD.NAME
+(herald.call.skip.METHOD.NAME with --skip-hooks), NAME being the identity
+in FILE: the dispatcher records NAME as the caller, beside the claimed OS
+user. A dispatcher started with --auth requires it, and allows
+--skip-hooks only to identities granted the right (herald auth
+add-deployer NAME --may-skip-hooks). When
 the dispatcher's hooks are disabled (hooks_disabled), every call is
 allowed and audited the same way.
 
 Hooks get the call as JSON on stdin and as HERALD_METHOD, HERALD_JOB,
-HERALD_CLUSTER, HERALD_ROLE, HERALD_ENV, HERALD_JOB_NAME, HERALD_PHASE and
-HERALD_ARG_<KEY> (upper case) variables; nothing of it is put on a command
+HERALD_CLUSTER, HERALD_ROLE, HERALD_ENV, HERALD_JOB_NAME, HERALD_PHASE,
+HERALD_CALLER_USER, HERALD_CALLER_IDENTITY and HERALD_ARG_<KEY> (upper
+case) variables; nothing of it is put on a command
 line. On SIGINT or SIGTERM, COMMAND gets SIGTERM (SIGKILL after
 --kill-grace) and the call ends as an err.`
 
@@ -275,9 +284,13 @@ func (c *callCmd) ask(ctx context.Context, cl call.Call) (call.Verdict, *callCon
 	if err != nil {
 		return call.Verdict{}, conn, err
 	}
+	subject, err := c.preSubject(cl)
+	if err != nil {
+		return call.Verdict{}, conn, err
+	}
 	rctx, cancel := context.WithTimeout(ctx, c.preTimeout)
 	defer cancel()
-	m, err := nc.RequestWithContext(rctx, call.PreSubject(cl.Method), data)
+	m, err := nc.RequestWithContext(rctx, subject, data)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return call.Verdict{}, conn, fmt.Errorf("no dispatcher answers call.pre on %s (is it running against this NATS?)", nc.ConnectedUrlRedacted())
@@ -291,6 +304,24 @@ func (c *callCmd) ask(ctx context.Context, cl call.Call) (call.Verdict, *callCon
 		return call.Verdict{}, conn, fmt.Errorf("the dispatcher's answer is not a verdict: %w", err)
 	}
 	return v, conn, nil
+}
+
+// preSubject is where the pre request goes: with a creds file, the
+// subject of its identity (herald.call.pre.<method>.<caller>, or
+// herald.call.skip.<method>.<caller> with --skip-hooks), which a dispatcher
+// with --auth requires; without, herald.call.pre.<method>.
+func (c *callCmd) preSubject(cl call.Call) (string, error) {
+	if c.conn.cfg.Creds == "" {
+		return call.PreSubject(cl.Method), nil
+	}
+	name, err := natsconn.CredsName(c.conn.cfg.Creds)
+	if err != nil {
+		return "", err
+	}
+	if name == "" || strings.ContainsAny(name, ".*> \t\r\n") {
+		return "", fmt.Errorf("nats-creds: %s: the identity name %q is not one subject token", c.conn.cfg.Creds, name)
+	}
+	return call.CallerPreSubject(cl.Method, name, len(cl.SkipHooks) > 0), nil
 }
 
 // runCommand runs COMMAND with the caller's stdio, keeping the tails of

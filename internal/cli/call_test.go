@@ -17,8 +17,10 @@ import (
 	"github.com/heraldhq/herald/internal/cli"
 	"github.com/heraldhq/herald/internal/dispatcher"
 	"github.com/heraldhq/herald/internal/testutil"
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
 )
 
@@ -335,5 +337,99 @@ func TestMain_RunCall_Usage(t *testing.T) {
 	var es *cli.ExitStatus
 	if r := run(t, nil, nil, "call", "create_job"); errors.As(r.err, &es) {
 		t.Errorf("a usage error carries an exit status %d", es.Code)
+	}
+}
+
+// writeCreds writes a NATS credentials file for a user named name (signed
+// by a throwaway account; the fixture's server has no auth and takes it).
+func writeCreds(t *testing.T, name string) string {
+	t.Helper()
+	acct, err := nkeys.CreateAccount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := user.PublicKey()
+	uc := jwt.NewUserClaims(pub)
+	uc.Name = name
+	tok, err := uc.Encode(acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := user.Seed()
+	creds, err := jwt.FormatUserConfig(tok, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), name+".creds")
+	if err := os.WriteFile(p, creds, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestMain_RunCall_CallerFromCreds: with --nats-creds, herald call sends
+// its pre request on herald.call.pre.<method>.<identity> (on
+// herald.call.skip.<method>.<identity> with --skip-hooks), so the
+// dispatcher records the identity as the caller, beside the OS user.
+func TestMain_RunCall_CallerFromCreds(t *testing.T) {
+	t.Parallel()
+	f := newCallFixture(t, `
+hooks:
+  - {name: who, phase: pre, methods: ["*"], exec: 'echo "$HERALD_CALLER_IDENTITY" > %TMP%/caller'}
+`, "")
+	nc, err := nats.Connect(f.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	subjects := make(chan string, 8)
+	for _, s := range []string{call.PrePrefix + ".>", call.SkipPrefix + ".>"} {
+		if _, err := nc.Subscribe(s, func(m *nats.Msg) { subjects <- m.Subject }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	creds := writeCreds(t, "ci-deployer")
+	marker := f.path("ran")
+	r := f.call("", "update_job", "--nats-creds", creds, "--job", "c/r/prod/web", "--", "touch", marker)
+	if r.code() != 0 || !exists(marker) {
+		t.Fatalf("call: exit %d stderr %q", r.code(), r.errOut)
+	}
+	if got := <-subjects; got != "herald.call.pre.update_job.ci-deployer" {
+		t.Fatalf("pre request on %q", got)
+	}
+	if got, _ := os.ReadFile(f.path("caller")); strings.TrimSpace(string(got)) != "ci-deployer" {
+		t.Fatalf("the hook saw HERALD_CALLER_IDENTITY %q", got)
+	}
+	r = f.call("", "update_job", "--nats-creds", creds, "--job", "c/r/prod/web", "--skip-hooks", "all", "--reason", "INC-9", "--", "true")
+	if r.code() != 0 {
+		t.Fatalf("skip: exit %d stderr %q", r.code(), r.errOut)
+	}
+	if got := <-subjects; got != "herald.call.skip.update_job.ci-deployer" {
+		t.Fatalf("skip request on %q", got)
+	}
+	var rec call.HooksSkipped
+	testutil.Eventually(t, 20*time.Second, func() error {
+		stored := testutil.StoredEvents(t, f.js, 10*time.Second, events.EventPrefix+"."+call.TypeHooksSkipped+".>")
+		if len(stored) != 1 {
+			return fmt.Errorf("%d call.hooks_skipped events", len(stored))
+		}
+		return json.Unmarshal(stored[0].Data, &rec)
+	})
+	if rec.Caller != "ci-deployer" || rec.User == "" || rec.User == rec.Caller {
+		t.Fatalf("audit record caller %q user %q: want the identity and the OS user apart", rec.Caller, rec.User)
+	}
+	// Without creds: the old subject, no caller.
+	if r := f.call("", "update_job", "--job", "c/r/prod/web", "--", "true"); r.code() != 0 {
+		t.Fatalf("call without creds: exit %d stderr %q", r.code(), r.errOut)
+	}
+	if got := <-subjects; got != "herald.call.pre.update_job" {
+		t.Fatalf("pre request without creds on %q", got)
 	}
 }

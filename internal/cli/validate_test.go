@@ -148,7 +148,6 @@ const goodHooks = `hooks:
   - name: notify
     phase: post
     methods: ["*"]
-    exec: "notify"
     run: {agents: [web-*]}
 handlers:
   - name: page-on-failure
@@ -259,7 +258,7 @@ func TestMain_RunValidate_HookAndJobFiles(t *testing.T) {
 		r := run(t, nil, nil, "validate", bad)
 		wantLines(t, r, []string{
 			bad + ":6: hooks[0].on_timout: unknown field",
-			bad + ":10: hooks[1].http: run: agents takes exec hooks only",
+			bad + ":10: hooks[1].http: a run: agents hook runs the agents' own call_hooks: entry of that name; it takes no http",
 			bad + ":14: handlers[0].match.status: unknown status \"succeeded\"",
 			bad + ":16: handlers[0].wait: only applies to when: all_reported",
 		}, "4 problems in 1 of 1 files")
@@ -298,7 +297,7 @@ func TestMain_RunValidate_HookAndJobFiles(t *testing.T) {
 		wantLines(t, r, []string{
 			b + ":2: hooks[0].name: duplicate hook name \"prod-needs-green-ci\" (also at " + a + ":2)",
 			b + ":7: hooks[1].name: duplicate hook name \"notify\" (also at " + a + ":7)",
-			b + ":13: handlers[0].name: duplicate handler name \"page-on-failure\" (also at " + a + ":13)",
+			b + ":12: handlers[0].name: duplicate handler name \"page-on-failure\" (also at " + a + ":12)",
 			web + `: job "web" is already defined in ` + filepath.Join(jobs, "web.yaml"),
 		}, "4 problems in 2 of 4 files")
 

@@ -88,10 +88,12 @@ type Config struct {
 	// call.DefaultMethods, Aurora's seven. A call to any other method is
 	// denied, and a hook file naming one is a load error.
 	CallMethods []string `yaml:"call_methods"`
-	// Auth is the auth directory (herald auth init): with it, every /v1/*
-	// request needs the bearer token of an identity in DIR/identities.json
-	// (re-read when it changes), and the agents' declared selectors count
-	// only from active agent identities.
+	// Auth is the auth directory (herald auth init). With it the dispatcher
+	// enforces identities: every /v1/* request needs the bearer token of an
+	// identity in DIR/identities.json (re-read when it changes), a
+	// scheduler call must come from an identity (recorded as its caller)
+	// and only one with the right may skip hooks, and the agents' declared
+	// selectors count only from active agent identities.
 	Auth string `yaml:"auth"`
 	// MetricsAuth makes /metrics need the bearer token of a viewer,
 	// dispatcher or admin identity (needs auth).

@@ -146,7 +146,7 @@ func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 		d.httpSrc = httpsource.New(d.log)
 		builtin = append([]Source{d.httpSrc}, builtin...)
 	}
-	if d.calls, err = callhooks.New(callhooks.Config{Dir: cfg.Hooks, Disabled: cfg.HooksDisabled, Methods: cfg.CallMethods, Replicas: cfg.Streams.Replicas}); err != nil {
+	if d.calls, err = callhooks.New(callhooks.Config{Dir: cfg.Hooks, Disabled: cfg.HooksDisabled, Methods: cfg.CallMethods, Replicas: cfg.Streams.Replicas, RequireCaller: cfg.Auth != ""}); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	d.handlers = handlers.New(handlers.Config{})

@@ -47,10 +47,12 @@ func (c *cluster) preVerdict(t *testing.T, method, job string) call.Verdict {
 
 // TestCall_AgentHooks runs the real dispatcher, three real agents and the
 // real herald binary: a pre hook with run: agents goes to every agent the
-// globs match; one of two agents denies, so the call is denied and COMMAND
-// never runs; an agent without --accept-hooks refuses; once the hook file
-// changes so that both allow, the call runs, and a post hook run by the
-// agents is recorded as their outcomes.
+// globs match, each of which runs its own call_hooks: entry of that name;
+// one of two agents denies, so the call is denied and COMMAND never runs;
+// an agent without --accept-hooks refuses; once the hook file changes so
+// that both allow, the call runs, and a post hook run by the agents is
+// recorded as their outcomes. A request carrying a command (issue 10: it
+// ran id as root) or naming a hook the agent does not define runs nothing.
 func TestCall_AgentHooks(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -69,29 +71,35 @@ hooks:
     phase: pre
     methods: [create_job, update_job]
     jobs: ["*/*/prod/*"]
-    exec: ["%DIR%/drain-check.sh"]
-    env: {DIR: "%DIR%"}
     timeout: 10s
     run: {agents: ["web-*"]}
   - name: db-ack
     phase: pre
     methods: [kill_job]
-    exec: "true"
     run: {agents: [db-1]}
   - name: record-on-agents
     phase: post
     methods: ["*"]
+    run: {agents: ["web-*"]}
+`, "%DIR%", f.dir))
+	// What runs is the agents' own: their config's call_hooks:.
+	agentConf := f.path("agent.yaml")
+	writeFile(t, agentConf, strings.ReplaceAll(`
+call_hooks:
+  web-not-draining:
+    exec: ["%DIR%/drain-check.sh"]
+    env: {DIR: "%DIR%"}
+  record-on-agents:
     exec: ["%DIR%/record.sh"]
     env: {DIR: "%DIR%"}
-    run: {agents: ["web-*"]}
 `, "%DIR%", f.dir))
 	if err := os.WriteFile(f.path("draining.web-2"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--hooks", hooksDir)
 	outs := c.watchOutcomes()
-	c.startAgent(agentOpts{name: "web-1", watches: f.watches, extra: []string{"--accept-hooks"}})
-	c.startAgent(agentOpts{name: "web-2", watches: f.watches, extra: []string{"--accept-hooks"}})
+	c.startAgent(agentOpts{name: "web-1", watches: f.watches, extra: []string{"--config", agentConf, "--accept-hooks"}})
+	c.startAgent(agentOpts{name: "web-2", watches: f.watches, extra: []string{"--config", agentConf, "--accept-hooks"}})
 	c.startAgent(agentOpts{name: "db-1", watches: f.watches})
 
 	testutil.Eventually(t, wait, func() error {
@@ -130,6 +138,32 @@ hooks:
 	_, err = c.herald(t, "", "call", "kill_job", "--job", "west/db/prod/pg", "--", "touch", marker)
 	if code := exitCode(err); code != 3 || !strings.Contains(err.Error(), "agent db-1 does not run hooks (start it with --accept-hooks)") {
 		t.Fatalf("refusing agent: exit %d: %v", code, err)
+	}
+
+	// The attack of issue 10: a request that carries the command itself.
+	// Refused, and neither its argv nor the local hook runs; nor does a
+	// name the agent does not define.
+	pwned := f.path("pwned")
+	for _, body := range []string{
+		`{"hook": "x", "phase": "pre", "timeout_ms": 10000, "argv": ["/bin/sh", "-c", "id > ` + pwned + `"], "call": {"method": "create_job", "job": "a/b/c/d", "phase": "pre"}}`,
+		`{"hook": "web-not-draining", "phase": "pre", "timeout_ms": 10000, "argv": ["/bin/sh", "-c", "id > ` + pwned + `"], "call": {"id": "forged", "method": "create_job", "job": "a/b/c/d", "phase": "pre"}}`,
+		`{"hook": "db-ack", "phase": "pre", "timeout_ms": 10000, "call": {"id": "forged", "method": "kill_job", "job": "a/b/c/d", "phase": "pre"}}`,
+	} {
+		m, err := c.nc.Request(call.AgentHookSubject("web-1"), []byte(body), wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep call.AgentReply
+		if err := json.Unmarshal(m.Data, &rep); err != nil || rep.Status != call.StatusRefused {
+			t.Fatalf("request %s: reply %s (%v), want refused", body, m.Data, err)
+		}
+	}
+	if _, err := os.Stat(pwned); err == nil {
+		t.Fatal("an agent ran the argv of a request")
+	}
+	var again call.Call
+	if err := json.Unmarshal([]byte(strings.Join(readLines(t, f.path("stdin.web-1")), "\n")), &again); err != nil || again.ID == "forged" {
+		t.Fatalf("web-1 ran its hook for a refused request: %+v, %v", again, err)
 	}
 
 	// web-2 is no longer draining: both allow, the call runs, the post hook

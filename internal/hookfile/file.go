@@ -63,7 +63,9 @@ type Hook struct {
 	// Jobs are key globs over CLUSTER/ROLE/ENV/NAME (a segment may be a
 	// glob, "**" spans segments); absent or "*" is every job.
 	Jobs []string `yaml:"jobs"`
-	// Exec is a string run under /bin/sh -c, or a list run as argv.
+	// Exec is a string run under /bin/sh -c, or a list run as argv. A
+	// run: agents hook has none: each agent runs its own call_hooks: entry
+	// of the hook's name.
 	Exec watch.Command `yaml:"exec"`
 	// HTTP is a URL the call is POSTed to instead of Exec.
 	HTTP string `yaml:"http"`
@@ -77,7 +79,8 @@ type Hook struct {
 	// Run is central (the dispatcher runs it, the default) or
 	// {agents: [NAME or glob, ...]}.
 	Run Run `yaml:"run"`
-	// Env adds variables to Exec's environment (HERALD_* are reserved).
+	// Env adds variables to Exec's environment (HERALD_* are reserved);
+	// central exec hooks only.
 	Env map[string]string `yaml:"env"`
 
 	// Set by Parse.
@@ -387,14 +390,23 @@ func (h *Hook) validate(bad func(field, format string, a ...any)) {
 		h.globs = nil
 	}
 	switch {
+	case !h.Run.Central():
+		// The dispatcher sends the agents the hook's name, never what to
+		// run: each runs its own call_hooks: entry of that name.
+		if !h.Exec.IsZero() {
+			bad("exec", "a run: agents hook runs the agents' own call hook of that name: define exec under call_hooks: %s: in each agent's config and remove it here (the dispatcher sends only the name)", h.Name)
+		}
+		if h.HTTP != "" {
+			bad("http", "a run: agents hook runs the agents' own call_hooks: entry of that name; it takes no http")
+		}
+		if len(h.Env) > 0 {
+			bad("env", "a run: agents hook takes no env: define it under call_hooks: %s: in each agent's config", h.Name)
+		}
 	case h.Exec.IsZero() && h.HTTP == "":
-		bad("exec", "one of exec or http is required")
+		bad("exec", "one of exec or http is required (or run: agents: the agents' own call hook of that name)")
 	case !h.Exec.IsZero() && h.HTTP != "":
 		bad("http", "exec and http are exclusive")
 	case h.HTTP != "":
-		if !h.Run.Central() {
-			bad("http", "run: agents takes exec hooks only")
-		}
 		if len(h.Env) > 0 {
 			bad("env", "applies to exec only")
 		}

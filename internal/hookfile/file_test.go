@@ -22,7 +22,6 @@ hooks:
   - name: notify
     phase: post
     methods: ["*"]
-    exec: ["/usr/bin/notify", "--quiet"]
     run: {agents: ["web-*", "db-1"]}
 `))
 	if err != nil {
@@ -97,6 +96,20 @@ hooks:
     exec: "true"
     on_timeout: allow
 `, []string{"h.yaml:7: hooks[0].on_timeout: only applies to pre and generic"}},
+		{"run agents with exec and env (issue 10: no command on the wire)", `
+hooks:
+  - name: drain
+    phase: pre
+    methods: ["*"]
+    exec: ["/bin/sh", "-c", "id"]
+    env: {TOKEN: s3cret-value}
+    run: {agents: ["web-*"]}
+`, []string{"h.yaml:6: hooks[0].exec: a run: agents hook runs the agents' own call hook of that name: define exec under call_hooks: drain: in each agent's config",
+			"h.yaml:7: hooks[0].env: a run: agents hook takes no env"}},
+		{"run agents with http", `
+hooks:
+  - {name: a, phase: pre, methods: ["*"], http: "http://ci/check", run: {agents: [x]}}
+`, []string{"h.yaml:3: hooks[0].http: a run: agents hook runs the agents' own call_hooks: entry"}},
 		{"run agents without a list", `
 hooks:
   - name: a
@@ -151,6 +164,20 @@ hooks:
     exec: "true"
     env: {HERALD_JOB: x}
 `, []string{"h.yaml:7: hooks[0].env:"}},
+		{"env not a mapping", `
+hooks:
+  - name: a
+    phase: pre
+    methods: ["*"]
+    exec: "true"
+    env: "TOKEN=s3cret-value"
+`, []string{"h.yaml:7: hooks[0].env: cannot unmarshal !!str (value hidden) into map[string]string"}},
+		{"env value with a NUL", "hooks:\n  - {name: a, phase: pre, methods: [\"*\"], exec: \"true\", env: {TOKEN: \"s3cret\\0\"}}\n",
+			[]string{`h.yaml:2: hooks[0].env: value of "TOKEN" contains a NUL byte`}},
+		{"handler env not a mapping", `
+handlers:
+  - {name: page, exec: notify, env: "s3cret-value"}
+`, []string{"h.yaml:3: handlers[0].env:"}},
 		{"wrong type", `
 hooks:
   - name: a
@@ -184,6 +211,10 @@ handlers:
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error\n%v\ndoes not contain %q", err, w)
 				}
+			}
+			// Errors about a file never quote a value under env: (issue 10).
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error quotes an env value:\n%v", err)
 			}
 		})
 	}

@@ -332,3 +332,22 @@ func TestParse_RetryLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestParse_EnvErrorsHideValues: a bad env entry is named by file, line and
+// key, never by its value, which may be a secret (issue 10).
+func TestParse_EnvErrorsHideValues(t *testing.T) {
+	for _, tc := range []struct{ name, doc, want string }{
+		{"env not a mapping", "watches:\n  - on: event:t\n    exec: [x]\n    env: \"TOKEN=s3cret-value\"\n", "w.yaml:4: watches[0].env: cannot unmarshal !!str (value hidden) into map[string]string"},
+		{"HERALD_ name", "watches:\n  - on: event:t\n    exec: [x]\n    env: {HERALD_X: s3cret-value}\n", `w.yaml:4: watches[0].env: "HERALD_X": HERALD_* variables are set by the agent`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := watch.Parse("w.yaml", []byte(tc.doc))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Fatalf("error quotes an env value: %v", err)
+			}
+		})
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"regexp"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -131,11 +132,35 @@ func (p *Parser) Root(data []byte, want string) *yaml.Node {
 func (p *Parser) DecodeField(k, v *yaml.Node, field string, out any) bool {
 	one := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{k, v}}
 	if err := one.Decode(out); err != nil {
-		p.Fail(v.Line, field, "%s", DecodeErrMsg(err))
+		msg := DecodeErrMsg(err)
+		if IsEnvField(field) {
+			msg = HideValues(msg)
+		}
+		p.Fail(v.Line, field, "%s", msg)
 		return false
 	}
 	return true
 }
+
+// IsEnvField reports whether field (such as hooks[0].env or
+// call_hooks.x.env) is an env: mapping or lies under one, whose values may
+// be secrets.
+func IsEnvField(field string) bool {
+	for _, part := range strings.Split(field, ".") {
+		if part == "env" {
+			return true
+		}
+	}
+	return false
+}
+
+// quotedValueRe is a value that yaml.v3 quotes in a decode error
+// ("cannot unmarshal !!str `VALUE` into ...").
+var quotedValueRe = regexp.MustCompile("`[^`]*`")
+
+// HideValues replaces each value a yaml.v3 message quotes with "(value
+// hidden)": errors about a file never quote a value under env:.
+func HideValues(msg string) string { return quotedValueRe.ReplaceAllString(msg, "(value hidden)") }
 
 // DecodeFields decodes a mapping node into out field by field, so that an
 // error names its field (prefix + key); keys not in known are reported as

@@ -102,3 +102,27 @@ func TestParser_DecodeFields(t *testing.T) {
 		t.Errorf("Err =\n%v\nwant\n%s", err, want)
 	}
 }
+
+// TestParser_DecodeField_HidesEnvValues: a decode error under an env:
+// mapping names file, line and field but never the value, which may be a
+// secret; elsewhere the value stays in the message, to help.
+func TestParser_DecodeField_HidesEnvValues(t *testing.T) {
+	type s struct {
+		Env     map[string]string `yaml:"env"`
+		Timeout int               `yaml:"timeout"`
+	}
+	p := newParser()
+	root := p.Root([]byte("env: \"TOKEN=hunter2\"\ntimeout: soon\n"), "x")
+	var out s
+	p.DecodeFields(root, "hooks[0].", yamlfile.Keys(reflect.TypeFor[s]()), &out)
+	want := "f.yaml:1: hooks[0].env: cannot unmarshal !!str (value hidden) into map[string]string\n" +
+		"f.yaml:2: hooks[0].timeout: cannot unmarshal !!str `soon` into int"
+	if err := p.Err(); err == nil || err.Error() != want {
+		t.Errorf("Err =\n%v\nwant\n%s", err, want)
+	}
+	for field, want := range map[string]bool{"env": true, "hooks[0].env": true, "call_hooks.x.env": true, "environment": false, "hooks[0].exec": false} {
+		if got := yamlfile.IsEnvField(field); got != want {
+			t.Errorf("IsEnvField(%q) = %v", field, got)
+		}
+	}
+}
