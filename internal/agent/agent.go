@@ -168,7 +168,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			a.metrics.reconnects.Inc()
-			a.log.Info().Str("url", c.ConnectedUrlRedacted()).Msg("nats reconnected")
+			a.log.Info().Str("url", natsconn.ConnectedURL(c)).Msg("nats reconnected")
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if natsconn.IsAuthError(err) {

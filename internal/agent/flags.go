@@ -68,6 +68,8 @@ func ParseFlags(args []string, stderr io.Writer) (Options, error) {
 		}
 		o.Config = c
 	}
-	o.Config.NATS.FillFromEnv()
+	if err := o.Config.NATS.LoadSecrets(); err != nil {
+		return o, err
+	}
 	return o, o.Config.Validate()
 }

@@ -184,7 +184,7 @@ func (d *Dispatcher) start(ctx context.Context) error {
 	handlers := []nats.Option{
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			d.m.reconnects.Inc()
-			d.log.Info().Str("nats_url", nc.ConnectedUrlRedacted()).Msg("nats reconnected")
+			d.log.Info().Str("nats_url", natsconn.ConnectedURL(nc)).Msg("nats reconnected")
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
@@ -499,7 +499,7 @@ func (d *Dispatcher) ClientURL() string {
 	case srv != nil:
 		return localURL(srv.ClientURL())
 	case nc != nil:
-		return nc.ConnectedUrlRedacted()
+		return natsconn.ConnectedURL(nc)
 	}
 	return ""
 }
