@@ -288,17 +288,14 @@ func (a *Agent) runOnLoad(rt *watchrun.Runtime) {
 	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
 	defer cancel()
 	newest := map[string]*watchrun.Delivery{}
-	err := bus.LastPerSubject(ctx, a.js, events.EventsStream, bus.ReduceFilters(w.Source.Filters()), func(m jetstream.Msg) error {
-		ev, err := events.FromMsg(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
+	// Direct gets, not a consumer: the agent needs no consumer API.
+	err := bus.LastMsgs(ctx, a.js, events.EventsStream, bus.ReduceFilters(w.Source.Filters()), func(m *jetstream.RawStreamMsg) error {
+		ev, err := events.FromMsg(&nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
 		if err != nil || !w.Source.Match(ev.Type, ev.Key) {
 			return nil
 		}
-		md, err := m.Metadata()
-		if err != nil {
-			return nil
-		}
-		if d, ok := newest[ev.Key]; !ok || md.Sequence.Stream > d.Seq {
-			newest[ev.Key] = &watchrun.Delivery{Event: ev, Seq: md.Sequence.Stream, Replay: a.replays.Add(1)}
+		if d, ok := newest[ev.Key]; !ok || m.Sequence > d.Seq {
+			newest[ev.Key] = &watchrun.Delivery{Event: ev, Seq: m.Sequence, Replay: a.replays.Add(1)}
 		}
 		return nil
 	})
