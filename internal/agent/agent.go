@@ -163,7 +163,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	nc, err := natsconn.Connect(a.cfg.NATS, "herald-agent "+a.cfg.Name, 0,
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: our own Close
-				a.log.Warn().Err(err).Msg("nats disconnected")
+				a.log.Warn().Err(natsconn.RedactError(err)).Msg("nats disconnected")
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
@@ -172,10 +172,10 @@ func (a *Agent) Start(ctx context.Context) error {
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if natsconn.IsAuthError(err) {
-				a.log.Error().Err(err).Msg("nats refused the agent's credentials; still trying to reconnect")
+				a.log.Error().Err(natsconn.RedactError(err)).Msg("nats refused the agent's credentials; still trying to reconnect")
 				return
 			}
-			a.log.Warn().Err(err).Msg("nats error")
+			a.log.Warn().Err(natsconn.RedactError(err)).Msg("nats error")
 		}),
 	)
 	if err != nil {

@@ -188,15 +188,15 @@ func (d *Dispatcher) start(ctx context.Context) error {
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
-				d.log.Warn().Err(err).Msg("nats disconnected")
+				d.log.Warn().Err(natsconn.RedactError(err)).Msg("nats disconnected")
 			}
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if natsconn.IsAuthError(err) {
-				d.log.Error().Err(err).Msg("nats refused the dispatcher's credentials; still trying to reconnect")
+				d.log.Error().Err(natsconn.RedactError(err)).Msg("nats refused the dispatcher's credentials; still trying to reconnect")
 				return
 			}
-			d.log.Warn().Err(err).Msg("nats async error")
+			d.log.Warn().Err(natsconn.RedactError(err)).Msg("nats async error")
 		}),
 	}
 	var nc *nats.Conn
