@@ -69,7 +69,7 @@ func ParseFlags(args []string, stderr io.Writer) (Options, error) {
 		o.Config = c
 	}
 	if err := o.Config.NATS.LoadSecrets(); err != nil {
-		return o, err
+		return o, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return o, o.Config.Validate()
 }
