@@ -96,4 +96,6 @@ watches:
 
 type statusMismatch struct{ out string }
 
-func (e *statusMismatch) Error() string { return "status does not show nocons-1 ok with its outcome:\n" + e.out }
+func (e *statusMismatch) Error() string {
+	return "status does not show nocons-1 ok with its outcome:\n" + e.out
+}
