@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,7 +77,7 @@ watches:
 		}
 		if len(doc.Agents) != 1 || doc.Agents[0].Name != "nocons-1" || doc.Agents[0].State != "ok" ||
 			len(doc.Agents[0].Watches) != 1 || doc.Agents[0].Watches[0].LastOutcome == nil {
-			return &statusMismatch{string(b)}
+			return fmt.Errorf("status does not show nocons-1 ok with its outcome:\n%s", b)
 		}
 		return nil
 	})
@@ -92,10 +93,4 @@ watches:
 	if got := c.consumers(t); len(got) != 0 {
 		t.Fatalf("consumers on the server: %q", got)
 	}
-}
-
-type statusMismatch struct{ out string }
-
-func (e *statusMismatch) Error() string {
-	return "status does not show nocons-1 ok with its outcome:\n" + e.out
 }
