@@ -1316,6 +1316,17 @@ func tlsFiles(t *testing.T) (ca, cert, key, creds string) {
 	return ca, cert, key, creds
 }
 
+// secretFile makes a file holding a secret, for password_file and
+// token_file (the loaders read it and refuse an empty one).
+func secretFile(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func TestDispatcherSchema_AgreesWithLoader(t *testing.T) {
 	d := daemonFor(t, schemas.Dispatcher)
 	ca, cert, key, creds := tlsFiles(t)
@@ -1341,6 +1352,12 @@ func TestDispatcherSchema_AgreesWithLoader(t *testing.T) {
 		{ext, "nats.password", []any{"p"}},
 		{nil, "nats.token", []any{"t", ""}},
 		{map[string]any{"nats.user": "u", "nats.password": "p"}, "nats.token", []any{"t", ""}},
+		{map[string]any{"nats.user": "u"}, "nats.password_file", []any{secretFile(t)}},
+		{nil, "nats.password_file", []any{secretFile(t)}},
+		{map[string]any{"nats.user": "u", "nats.password": "p"}, "nats.password_file", []any{secretFile(t), ""}},
+		{nil, "nats.token_file", []any{secretFile(t), ""}},
+		{map[string]any{"nats.token": "t"}, "nats.token_file", []any{secretFile(t)}},
+		{map[string]any{"nats.user": "u", "nats.password": "p"}, "nats.token_file", []any{secretFile(t)}},
 		{nil, "nats.creds", []any{"", creds}},
 		{ext, "nats.creds", []any{creds}},
 		{nil, "nats.tls_cert", []any{cert}},
@@ -1396,6 +1413,7 @@ func TestDispatcherSchema_KnownDifferences(t *testing.T) {
 		// another field's value, and overflow.
 		{why: "user's password may come from the environment", set: map[string]any{"nats.user": "u"}},
 		{why: "files must exist", set: map[string]any{"nats.url": "nats://a:4222", "nats.creds": "/nonexistent/herald.creds"}},
+		{why: "a password file must be readable", set: map[string]any{"nats.user": "u", "nats.password_file": "/nonexistent/password"}},
 		{why: "events_max_age below dedup_window", set: map[string]any{"streams.events_max_age": "1m"}},
 		{why: "duration overflows", set: map[string]any{"connect_timeout": "3000000h"}},
 		{why: "zk.Config.Validate checks nothing yet", set: map[string]any{"zk.session_timeout": "-1s"}, loaderAccepts: true},
@@ -1429,6 +1447,10 @@ func TestAgentSchema_AgreesWithLoader(t *testing.T) {
 		{nil, "nats.url", []any{"", "nats://a:4222,nats://b:4222"}},
 		{nil, "nats.user", []any{"u"}},
 		{map[string]any{"nats.user": "u"}, "nats.token", []any{"t", ""}},
+		{map[string]any{"nats.user": "u"}, "nats.token_file", []any{secretFile(t), ""}},
+		{map[string]any{"nats.user": "u"}, "nats.password_file", []any{secretFile(t), ""}},
+		{map[string]any{"nats.token": "t"}, "nats.token_file", []any{secretFile(t)}},
+		{map[string]any{"nats.password": "p"}, "nats.password_file", []any{secretFile(t)}},
 		{nil, "nats.tls_cert", []any{cert}},
 		{map[string]any{"nats.tls_key": key}, "nats.tls_cert", []any{cert, ""}},
 		{nil, "nats.tls_ca", []any{ca}},

@@ -163,19 +163,19 @@ func (a *Agent) Start(ctx context.Context) error {
 	nc, err := natsconn.Connect(a.cfg.NATS, "herald-agent "+a.cfg.Name, 0,
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: our own Close
-				a.log.Warn().Err(err).Msg("nats disconnected")
+				a.log.Warn().Err(natsconn.RedactError(err)).Msg("nats disconnected")
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			a.metrics.reconnects.Inc()
-			a.log.Info().Str("url", c.ConnectedUrlRedacted()).Msg("nats reconnected")
+			a.log.Info().Str("url", natsconn.ConnectedURL(c)).Msg("nats reconnected")
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if natsconn.IsAuthError(err) {
-				a.log.Error().Err(err).Msg("nats refused the agent's credentials; still trying to reconnect")
+				a.log.Error().Err(natsconn.RedactError(err)).Msg("nats refused the agent's credentials; still trying to reconnect")
 				return
 			}
-			a.log.Warn().Err(err).Msg("nats error")
+			a.log.Warn().Err(natsconn.RedactError(err)).Msg("nats error")
 		}),
 	)
 	if err != nil {
@@ -288,17 +288,14 @@ func (a *Agent) runOnLoad(rt *watchrun.Runtime) {
 	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
 	defer cancel()
 	newest := map[string]*watchrun.Delivery{}
-	err := bus.LastPerSubject(ctx, a.js, events.EventsStream, bus.ReduceFilters(w.Source.Filters()), func(m jetstream.Msg) error {
-		ev, err := events.FromMsg(&nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()})
+	// Direct gets, not a consumer: the agent needs no consumer API.
+	err := bus.LastMsgs(ctx, a.js, events.EventsStream, bus.ReduceFilters(w.Source.Filters()), func(m *jetstream.RawStreamMsg) error {
+		ev, err := events.FromMsg(&nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
 		if err != nil || !w.Source.Match(ev.Type, ev.Key) {
 			return nil
 		}
-		md, err := m.Metadata()
-		if err != nil {
-			return nil
-		}
-		if d, ok := newest[ev.Key]; !ok || md.Sequence.Stream > d.Seq {
-			newest[ev.Key] = &watchrun.Delivery{Event: ev, Seq: md.Sequence.Stream, Replay: a.replays.Add(1)}
+		if d, ok := newest[ev.Key]; !ok || m.Sequence > d.Seq {
+			newest[ev.Key] = &watchrun.Delivery{Event: ev, Seq: m.Sequence, Replay: a.replays.Add(1)}
 		}
 		return nil
 	})

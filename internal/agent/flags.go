@@ -69,6 +69,8 @@ func ParseFlags(args []string, stderr io.Writer) (Options, error) {
 		}
 		o.Config = c
 	}
-	o.Config.NATS.FillFromEnv()
+	if err := o.Config.NATS.LoadSecrets(); err != nil {
+		return o, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	return o, o.Config.Validate()
 }

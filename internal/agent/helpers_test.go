@@ -31,6 +31,8 @@ type rig struct {
 	js  jetstream.JetStream
 	out *testutil.Outcomes
 	dir string
+	// user and password, when set, are what the agents present.
+	user, password string
 }
 
 func newRig(t *testing.T) *rig {
@@ -111,7 +113,7 @@ func (b *rig) startAgent(name string, files map[string]string, with ...func(*age
 	}
 	cfg := agent.DefaultConfig()
 	cfg.Name, cfg.Watches, cfg.State = name, ra.watches, b.t.TempDir()
-	cfg.NATS = natsconn.Config{URL: b.srv.ClientURL()}
+	cfg.NATS = natsconn.Config{URL: b.srv.ClientURL(), User: b.user, Password: b.password}
 	for _, f := range with {
 		f(&cfg)
 	}

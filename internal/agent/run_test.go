@@ -123,6 +123,8 @@ func TestRun_Errors(t *testing.T) {
 		{[]string{"--nope"}, "flag provided but not defined: -nope", false},
 		{append(base, "extra"), `unexpected argument "extra"`, false},
 		{append(base, "--heartbeat", "1ms"), "invalid agent config: heartbeat: 1ms is too short (at least 100ms)", true},
+		{append(base, "--nats-user", "u", "--nats-password", "pw"), "invalid agent config: invalid nats config: --nats-password is no longer accepted (a password on a command line is visible in /proc): set $HERALD_NATS_PASSWORD or use --nats-password-file FILE", true},
+		{append(base, "--nats-password-file", notDir+".missing"), "invalid agent config: invalid nats config: --nats-password-file (nats.password_file): open " + notDir + ".missing: no such file or directory", true},
 	} {
 		_, err := run(tc.args...)
 		if !errors.Is(err, agent.ErrUsage) || err.Error() != tc.msg || errors.Is(err, agent.ErrInvalidConfig) != tc.cfg {

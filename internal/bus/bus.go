@@ -2,7 +2,8 @@
 // creating or updating the streams idempotently, publishing an event and
 // waiting for JetStream to store it, storing outcomes with retries until
 // JetStream has them (OutcomeStore), reading the latest message per
-// subject, following a stream from the newest of every subject (Follower),
+// subject (LastMsgs with direct gets and no consumer; LastPerSubject
+// through a one-off consumer), following a stream from the newest of every subject (Follower),
 // deleting the consumers of one-off reads and followers when they end,
 // the bounded work loop over a durable consumer (Work), and reducing
 // subject filters to a set with no two overlapping (ReduceFilters). It

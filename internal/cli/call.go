@@ -293,7 +293,7 @@ func (c *callCmd) ask(ctx context.Context, cl call.Call) (call.Verdict, *callCon
 	m, err := nc.RequestWithContext(rctx, subject, data)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
-		return call.Verdict{}, conn, fmt.Errorf("no dispatcher answers call.pre on %s (is it running against this NATS?)", nc.ConnectedUrlRedacted())
+		return call.Verdict{}, conn, fmt.Errorf("no dispatcher answers call.pre on %s (is it running against this NATS?)", natsconn.ConnectedURL(nc))
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		return call.Verdict{}, conn, fmt.Errorf("the dispatcher did not answer within --pre-timeout %v", c.preTimeout)
 	case err != nil:

@@ -319,7 +319,9 @@ func (c *connFlags) resolve() error {
 	if strings.TrimSpace(c.cfg.URL) == "" {
 		c.cfg.URL = os.Getenv(EnvNATS)
 	}
-	c.cfg.FillFromEnv()
+	if err := c.cfg.LoadSecrets(); err != nil {
+		return &usageError{msg: err.Error()}
+	}
 	if c.timeout <= 0 {
 		return usageErrorf("--timeout must be positive")
 	}

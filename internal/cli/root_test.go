@@ -26,7 +26,7 @@ func TestMain_RunHelp(t *testing.T) {
 		for cmd, flags := range map[string][]string{
 			"publish":  {"-type", "-key", "-data", "-data-file", "-content-type", "-version", "-source", "-nats", "-nats-creds", "-timeout"},
 			"tail":     {"-outcomes", "-type", "-json", "-count", "-nats", "-nats-user"},
-			"status":   {"-json", "-nats", "-nats-token"},
+			"status":   {"-json", "-nats", "-nats-token-file", "-nats-password-file"},
 			"validate": {"PATH..."},
 		} {
 			r := run(t, nil, nil, "help", cmd)
@@ -45,10 +45,12 @@ func TestMain_RunHelp(t *testing.T) {
 		}
 	})
 	for name, args := range map[string][]string{
-		"no command":           nil,
-		"unknown command":      {"frobnicate"},
-		"help unknown command": {"help", "frobnicate"},
-		"unknown flag":         {"status", "--bogus"},
+		"no command":                   nil,
+		"unknown command":              {"frobnicate"},
+		"help unknown command":         {"help", "frobnicate"},
+		"unknown flag":                 {"status", "--bogus"},
+		"password on the command line": {"status", "--nats-user", "u", "--nats-password", "hunter2"},
+		"token on the command line":    {"publish", "--type", "t", "--key", "k", "--nats-token", "hunter2"},
 	} {
 		t.Run(name+" is a usage error", func(t *testing.T) {
 			r := run(t, nil, nil, args...)

@@ -113,14 +113,14 @@ func (c *statusCmd) run(ctx context.Context, m *Main, s stdio, args []string) er
 
 func readAnnouncements(ctx context.Context, js jetstream.JetStream, warn io.Writer) ([]events.Announcement, error) {
 	var anns []events.Announcement
-	err := bus.LastPerSubject(ctx, js, events.AgentsStream, []string{events.AgentPrefix + ".>"}, func(msg jetstream.Msg) error {
+	err := bus.LastMsgs(ctx, js, events.AgentsStream, []string{events.AgentPrefix + ".>"}, func(msg *jetstream.RawStreamMsg) error {
 		var a events.Announcement
-		if err := json.Unmarshal(msg.Data(), &a); err != nil {
-			fmt.Fprintf(warn, "herald status: skipping %s: bad announcement: %v\n", msg.Subject(), err)
+		if err := json.Unmarshal(msg.Data, &a); err != nil {
+			fmt.Fprintf(warn, "herald status: skipping %s: bad announcement: %v\n", msg.Subject, err)
 			return nil
 		}
 		if a.Name == "" {
-			a.Name, _ = events.DecodeToken(strings.TrimPrefix(msg.Subject(), events.AgentPrefix+"."))
+			a.Name, _ = events.DecodeToken(strings.TrimPrefix(msg.Subject, events.AgentPrefix+"."))
 		}
 		anns = append(anns, a)
 		return nil
@@ -133,23 +133,19 @@ func readAnnouncements(ctx context.Context, js jetstream.JetStream, warn io.Writ
 
 func readOutcomes(ctx context.Context, js jetstream.JetStream, warn io.Writer) (map[hostWatch]storedOutcome, error) {
 	out := map[hostWatch]storedOutcome{}
-	err := bus.LastPerSubject(ctx, js, events.OutcomesStream, []string{events.OutcomePrefix + ".>"}, func(msg jetstream.Msg) error {
+	err := bus.LastMsgs(ctx, js, events.OutcomesStream, []string{events.OutcomePrefix + ".>"}, func(msg *jetstream.RawStreamMsg) error {
 		var o events.Outcome
-		if err := json.Unmarshal(msg.Data(), &o); err != nil {
-			fmt.Fprintf(warn, "herald status: skipping %s: bad outcome: %v\n", msg.Subject(), err)
+		if err := json.Unmarshal(msg.Data, &o); err != nil {
+			fmt.Fprintf(warn, "herald status: skipping %s: bad outcome: %v\n", msg.Subject, err)
 			return nil
 		}
 		key := hostWatch{o.Host, o.Watch}
 		// The subject is what "last per subject" means; trust it over
 		// the payload.
-		if h, w, ok := parseOutcomeSubject(msg.Subject()); ok {
+		if h, w, ok := parseOutcomeSubject(msg.Subject); ok {
 			key = hostWatch{h, w}
 		}
-		so := storedOutcome{o: o, at: o.Start}
-		if md, err := msg.Metadata(); err == nil {
-			so.at = md.Timestamp
-		}
-		out[key] = so
+		out[key] = storedOutcome{o: o, at: msg.Time}
 		return nil
 	})
 	if err != nil {
@@ -293,29 +289,27 @@ func age(d time.Duration) string {
 // readCallHooks reads every dispatcher's call hooks state from the
 // call.StatusBucket bucket (none when no dispatcher has run the engine).
 func readCallHooks(ctx context.Context, js jetstream.JetStream, warn io.Writer) ([]call.HooksStatus, error) {
-	kv, err := js.KeyValue(ctx, call.StatusBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, streamHint(err)
-	}
-	keys, err := kv.ListKeys(ctx)
-	if err != nil {
-		return nil, streamHint(err)
-	}
+	// The bucket's stream read with direct gets (a key's newest
+	// revision), not a KV watch: status needs no consumer.
 	var out []call.HooksStatus
-	for k := range keys.Keys() {
-		e, err := kv.Get(ctx, k)
-		if err != nil {
-			continue // deleted meanwhile
+	prefix := "$KV." + call.StatusBucket + "."
+	err := bus.LastMsgs(ctx, js, "KV_"+call.StatusBucket, []string{prefix + ">"}, func(m *jetstream.RawStreamMsg) error {
+		if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+			return nil // deleted
 		}
 		var st call.HooksStatus
-		if err := json.Unmarshal(e.Value(), &st); err != nil {
-			fmt.Fprintf(warn, "herald status: skipping call hooks state %s: %v\n", k, err)
-			continue
+		if err := json.Unmarshal(m.Data, &st); err != nil {
+			fmt.Fprintf(warn, "herald status: skipping call hooks state %s: %v\n", strings.TrimPrefix(m.Subject, prefix), err)
+			return nil
 		}
 		out = append(out, st)
+		return nil
+	})
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, nil // no dispatcher has run call hooks yet
+	}
+	if err != nil {
+		return nil, streamHint(err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Dispatcher < out[j].Dispatcher })
 	return out, nil

@@ -269,7 +269,7 @@ func ParseArgs(args []string, output io.Writer) (Config, error) {
 		fmt.Fprintf(fs.Output(), "Usage: dispatcher [flags]\n\n"+
 			"Runs an embedded NATS server with JetStream (or, with --nats, uses an external one),\n"+
 			"ensures the Herald streams and publishes events from its sources.\n\n"+
-			"With the embedded server, --nats-user/--nats-password or --nats-token are what it\n"+
+			"With the embedded server, --nats-user with its password or a token are what it\n"+
 			"requires from clients, --nats-tls-cert/--nats-tls-key make it serve TLS and\n"+
 			"--nats-tls-ca makes it verify client certificates.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -305,7 +305,9 @@ func ParseArgs(args []string, output io.Writer) (Config, error) {
 	if cfg.ZK.Auth == "" {
 		cfg.ZK.Auth = os.Getenv("HERALD_ZK_AUTH")
 	}
-	cfg.NATS.FillFromEnv()
+	if err := cfg.NATS.LoadSecrets(); err != nil {
+		return Config{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}

@@ -195,7 +195,8 @@ func TestParseArgs(t *testing.T) {
 	})
 
 	t.Run("nats flags", func(t *testing.T) {
-		c, err := dispatcher.ParseArgs([]string{"--nats", "nats://a:1,nats://b:2", "--nats-token", "tok", "--data", ""}, io.Discard)
+		tok := writeFile(t, "token", "tok\n")
+		c, err := dispatcher.ParseArgs([]string{"--nats", "nats://a:1,nats://b:2", "--nats-token-file", tok, "--data", ""}, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,6 +222,9 @@ func TestParseArgs(t *testing.T) {
 			{[]string{"stray"}, dispatcher.ErrUsage},
 			{[]string{"--log-format", "xml"}, dispatcher.ErrInvalidConfig},
 			{[]string{"--config", "/does/not/exist.yaml"}, dispatcher.ErrInvalidConfig},
+			{[]string{"--nats-token", "tok"}, dispatcher.ErrInvalidConfig},
+			{[]string{"--nats-user", "u", "--nats-password", "pw"}, dispatcher.ErrInvalidConfig},
+			{[]string{"--nats-user", "u", "--nats-password-file", "/does/not/exist"}, dispatcher.ErrInvalidConfig},
 		} {
 			if _, err := dispatcher.ParseArgs(tt.args, io.Discard); !errors.Is(err, tt.want) {
 				t.Errorf("ParseArgs(%q) = %v, want %v", tt.args, err, tt.want)

@@ -207,19 +207,19 @@ func (d *Dispatcher) start(ctx context.Context) error {
 	handlers := []nats.Option{
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			d.m.reconnects.Inc()
-			d.log.Info().Str("nats_url", nc.ConnectedUrlRedacted()).Msg("nats reconnected")
+			d.log.Info().Str("nats_url", natsconn.ConnectedURL(nc)).Msg("nats reconnected")
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
-				d.log.Warn().Err(err).Msg("nats disconnected")
+				d.log.Warn().Err(natsconn.RedactError(err)).Msg("nats disconnected")
 			}
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if natsconn.IsAuthError(err) {
-				d.log.Error().Err(err).Msg("nats refused the dispatcher's credentials; still trying to reconnect")
+				d.log.Error().Err(natsconn.RedactError(err)).Msg("nats refused the dispatcher's credentials; still trying to reconnect")
 				return
 			}
-			d.log.Warn().Err(err).Msg("nats async error")
+			d.log.Warn().Err(natsconn.RedactError(err)).Msg("nats async error")
 		}),
 	}
 	var nc *nats.Conn
@@ -530,7 +530,7 @@ func (d *Dispatcher) ClientURL() string {
 	case srv != nil:
 		return localURL(srv.ClientURL())
 	case nc != nil:
-		return nc.ConnectedUrlRedacted()
+		return natsconn.ConnectedURL(nc)
 	}
 	return ""
 }

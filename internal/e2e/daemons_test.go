@@ -208,6 +208,8 @@ verify_every: 200ms
 func TestDaemons_NATSAuth(t *testing.T) {
 	t.Parallel()
 	const secret = "s3cret-Pa55"
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	writeFile(t, secretFile, secret+"\n")
 	for _, tc := range []struct {
 		name  string
 		flags []string // besides the secret
@@ -216,12 +218,17 @@ func TestDaemons_NATSAuth(t *testing.T) {
 	}{
 		{"user and password", []string{"--nats-user", "herald"}, "HERALD_NATS_PASSWORD=" + secret, nats.UserInfo("herald", secret)},
 		{"token", nil, "HERALD_NATS_TOKEN=" + secret, nats.Token(secret)},
+		{"user and password file", []string{"--nats-user", "herald", "--nats-password-file", secretFile}, "", nats.UserInfo("herald", secret)},
+		{"token file", []string{"--nats-token-file", secretFile}, "", nats.Token(secret)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			ready := filepath.Join(dir, "ready.json")
-			env := []string{tc.env}
+			var env []string
+			if tc.env != "" {
+				env = []string{tc.env}
+			}
 			args := append([]string{"--data", filepath.Join(dir, "data"), "--nats-listen", "127.0.0.1:0", "--http", "", "--ready-file", ready, "--log-format", "console"}, tc.flags...)
 			c := startDispatcherWith(t, ready, env, []nats.Option{tc.opt}, args...)
 			if nc, err := nats.Connect(c.url); err == nil {

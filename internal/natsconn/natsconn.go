@@ -1,10 +1,13 @@
 // Package natsconn turns Herald's NATS flags (URLs, user/password, token,
-// creds file, TLS CA/cert/key) into a connection with sane reconnect
+// the files holding them, creds file, TLS CA/cert/key) into a connection
+// with sane reconnect
 // behaviour: a server that refuses the credentials at start is an error
 // (with the server's own message), one that is not up yet is retried, and
 // a connection that loses its authorization later keeps reconnecting. The
 // dispatcher, the agent and the CLI share it, so a flag means the same
-// thing everywhere. It knows nothing about events or streams.
+// thing everywhere. Secrets never come from a command line (it is visible
+// in /proc) and credentials in URLs never reach an error or a log line
+// (RedactURLs). It knows nothing about events or streams.
 package natsconn
 
 import (
@@ -24,14 +27,24 @@ const DefaultURL = "nats://127.0.0.1:4222"
 
 // Config holds the client side of a NATS connection.
 type Config struct {
-	URL      string `yaml:"url"` // one URL or a comma-separated list
-	User     string `yaml:"user"`
-	Password string `yaml:"password"`
-	Token    string `yaml:"token"`
-	Creds    string `yaml:"creds"`
-	TLSCA    string `yaml:"tls_ca"`
-	TLSCert  string `yaml:"tls_cert"`
-	TLSKey   string `yaml:"tls_key"`
+	URL          string `yaml:"url"` // one URL or a comma-separated list
+	User         string `yaml:"user"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"` // read by LoadSecrets into Password
+	Token        string `yaml:"token"`
+	TokenFile    string `yaml:"token_file"` // read by LoadSecrets into Token
+	Creds        string `yaml:"creds"`
+	TLSCA        string `yaml:"tls_ca"`
+	TLSCert      string `yaml:"tls_cert"`
+	TLSKey       string `yaml:"tls_key"`
+
+	// refused holds the secret flags given on a command line
+	// (--nats-password, --nats-token): they parse, and Validate refuses
+	// them.
+	refused refusedFlags
+	// loaded is set once LoadSecrets has run: a second call (a command
+	// that resolves its flags twice) changes nothing.
+	loaded bool
 }
 
 // ErrInvalidConfig wraps every validation failure.
@@ -47,28 +60,22 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 // AddAuthFlags registers only the auth and TLS flags.
 func (c *Config) AddAuthFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.User, "nats-user", c.User, "NATS user name")
-	fs.StringVar(&c.Password, "nats-password", c.Password, "NATS password (or $HERALD_NATS_PASSWORD)")
-	fs.StringVar(&c.Token, "nats-token", c.Token, "NATS auth token (or $HERALD_NATS_TOKEN)")
+	fs.StringVar(&c.PasswordFile, "nats-password-file", c.PasswordFile, "`file` holding the NATS password (or $HERALD_NATS_PASSWORD)")
+	fs.StringVar(&c.TokenFile, "nats-token-file", c.TokenFile, "`file` holding the NATS auth token (or $HERALD_NATS_TOKEN)")
+	fs.StringVar(&c.refused.password, "nats-password", "", "refused: a password on a command line is visible in /proc; use $HERALD_NATS_PASSWORD or --nats-password-file")
+	fs.StringVar(&c.refused.token, "nats-token", "", "refused: a token on a command line is visible in /proc; use $HERALD_NATS_TOKEN or --nats-token-file")
 	fs.StringVar(&c.Creds, "nats-creds", c.Creds, "NATS credentials `file`")
 	fs.StringVar(&c.TLSCA, "nats-tls-ca", c.TLSCA, "CA `file` to verify the NATS server")
 	fs.StringVar(&c.TLSCert, "nats-tls-cert", c.TLSCert, "client certificate `file`")
 	fs.StringVar(&c.TLSKey, "nats-tls-key", c.TLSKey, "client key `file`")
 }
 
-// FillFromEnv takes secrets from the environment when no flag set them, so
-// they need not appear in a process listing.
-func (c *Config) FillFromEnv() {
-	if c.Password == "" {
-		c.Password = os.Getenv("HERALD_NATS_PASSWORD")
-	}
-	if c.Token == "" {
-		c.Token = os.Getenv("HERALD_NATS_TOKEN")
-	}
-}
-
 // Validate checks that the options agree with each other.
 func (c Config) Validate() error {
-	if c.User != "" && c.Token != "" {
+	if err := c.refused.check(); err != nil {
+		return err
+	}
+	if c.User != "" && (c.Token != "" || c.TokenFile != "") {
 		return fmt.Errorf("%w: nats-user and nats-token are exclusive", ErrInvalidConfig)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
@@ -143,7 +150,7 @@ func IsAuthError(err error) bool {
 // wait), and a refusal of the credentials seen while waiting fails too.
 func Connect(c Config, name string, wait time.Duration, extra ...nats.Option) (*nats.Conn, error) {
 	opts := append(c.Options(name), extra...)
-	fail := func(err error) error { return fmt.Errorf("nats: connect %s: %w", c.URLs(), err) }
+	fail := func(err error) error { return RedactError(fmt.Errorf("nats: connect %s: %w", c.URLs(), err)) }
 	nc, err := nats.Connect(c.URLs(), append(slices.Clone(opts), nats.RetryOnFailedConnect(false))...)
 	if err == nil {
 		return nc, nil
