@@ -7,12 +7,14 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/events/call"
+	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/fielderr"
 	"github.com/heraldhq/herald/internal/hookfile"
@@ -83,6 +85,11 @@ type Config struct {
 	// dispatcher-wide: every call is allowed without running hooks, and
 	// each records a call.hooks_skipped audit event with this reason.
 	HooksDisabled string `yaml:"hooks_disabled"`
+	// Auth is the auth directory (herald auth init): the embedded server
+	// trusts its operator and the dispatcher connects with its
+	// dispatcher.creds; with an external server only its registry is used
+	// (and NATS.Creds defaults to its dispatcher.creds). Empty: off.
+	Auth string `yaml:"auth"`
 	// CallMethods are the scheduler-call methods the dispatcher knows
 	// (file only); the default, and what empty means, is
 	// call.DefaultMethods, Aurora's seven. A call to any other method is
@@ -124,6 +131,9 @@ func (c Config) Validate() error {
 		if c.NATS.Creds != "" {
 			return fielderr.New(ErrInvalidConfig, "nats.creds", "only for an external server (nats.url)")
 		}
+		if c.Auth != "" && (c.NATS.User != "" || c.NATS.Token != "") {
+			return fielderr.New(ErrInvalidConfig, "auth", "the embedded server takes either auth (identities) or nats.user/nats.password or nats.token, not both")
+		}
 		if c.NATS.User != "" && c.NATS.Password == "" {
 			return fielderr.New(ErrInvalidConfig, "nats.password", "required with nats.user for the embedded server")
 		}
@@ -132,6 +142,11 @@ func (c Config) Validate() error {
 		}
 		if c.NATS.TLSCA != "" && c.NATS.TLSCert == "" {
 			return fielderr.New(ErrInvalidConfig, "nats.tls_ca", "the embedded server verifies client certificates only when it serves TLS (nats.tls_cert, nats.tls_key)")
+		}
+	}
+	if c.Auth != "" {
+		if _, err := os.Stat(filepath.Join(c.Auth, auth.RegistryFile)); err != nil {
+			return fielderr.New(ErrInvalidConfig, "auth", "%v (run herald auth init --dir %s)", err, c.Auth)
 		}
 	}
 	if c.HTTP != "" {
@@ -208,6 +223,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ZK.SessionTimeout, "zk-session-timeout", c.ZK.SessionTimeout, "ZooKeeper session timeout")
 	fs.Var(newListFlag(&c.ZK.Watch), "zk-watch", "watch ZooKeeper `PATH` (PATH/** for a subtree); repeatable, replaces the config file's list")
 	fs.StringVar(&c.Hooks, "hooks", c.Hooks, "call hooks `dir` (hook files, jobs/NAME.yaml); empty: no hooks, every call allowed")
+	fs.StringVar(&c.Auth, "auth", c.Auth, "auth `dir` from herald auth init: the embedded server enforces its identities (revocations live); external: its registry")
 	fs.StringVar(&c.HooksDisabled, "hooks-disabled", c.HooksDisabled, "disable call hooks dispatcher-wide for `REASON`: every call allowed and audited")
 	fs.Var(newListFlag(&c.KV.Watch), "kv-watch", "watch KV `BUCKET[/KEY]` (BUCKET/PREFIX.> for a prefix); repeatable, replaces the config file's list")
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/callhooks"
 	"github.com/heraldhq/herald/internal/fleet"
@@ -76,6 +77,10 @@ type Dispatcher struct {
 	// central outcome handlers that the hook files define (a source too).
 	calls    *callhooks.Engine
 	handlers *handlers.Engine
+	// authW follows cfg.Auth's registry and account JWT (nil without
+	// cfg.Auth); trust is its trust root, for the embedded server.
+	authW *auth.Watcher
+	trust *auth.Trust
 	// storeCheck overrides storeCheckInterval (WithStoreCheck).
 	storeCheck time.Duration
 
@@ -107,6 +112,10 @@ type Dispatcher struct {
 func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Auth != "" && !cfg.Embedded() && cfg.NATS.Creds == "" {
+		// An external server: the dispatcher's own identity unless told.
+		cfg.NATS.Creds = filepath.Join(cfg.Auth, auth.DispatcherCredsFile)
 	}
 	d := &Dispatcher{cfg: cfg, done: make(chan struct{})}
 	for _, o := range opts {
@@ -199,9 +208,14 @@ func (d *Dispatcher) start(ctx context.Context) error {
 			d.log.Warn().Err(err).Msg("nats async error")
 		}),
 	}
+	if d.cfg.Auth != "" {
+		if err := d.startAuth(); err != nil {
+			return err
+		}
+	}
 	var nc *nats.Conn
 	if d.cfg.Embedded() {
-		srv, err := startServer(d.cfg, d.log)
+		srv, err := startServer(d.cfg, d.trust, d.log)
 		if err != nil {
 			return err
 		}
@@ -221,6 +235,13 @@ func (d *Dispatcher) start(ctx context.Context) error {
 			opts = append(opts, nats.UserInfo(d.cfg.NATS.User, d.cfg.NATS.Password))
 		case d.cfg.NATS.Token != "":
 			opts = append(opts, nats.Token(d.cfg.NATS.Token))
+		case d.cfg.Auth != "":
+			creds := filepath.Join(d.cfg.Auth, auth.DispatcherCredsFile)
+			name, err := natsconn.CredsName(creds)
+			if err != nil {
+				return fmt.Errorf("%w: auth: %w", ErrInvalidConfig, err)
+			}
+			opts = append(opts, nats.UserCredentials(creds), nats.CustomInboxPrefix(natsconn.InboxPrefix(name)))
 		}
 		nc, err = nats.Connect("", opts...)
 		if err != nil {
