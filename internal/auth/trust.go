@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/nats-io/jwt/v2"
@@ -221,7 +222,7 @@ func (d Dir) ReadJWT(name string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", d.path(name), err)
 	}
-	return tok, nil
+	return strings.TrimSpace(tok), nil
 }
 
 // Path returns the path of file name in d.
