@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/auth/authserver"
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/nats-io/jwt/v2"
@@ -89,7 +90,7 @@ func TestTrust_EnforcesAndRevokesLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := &server.Options{}
-	if err := trust.Configure(opts); err != nil {
+	if err := authserver.Configure(opts, trust); err != nil {
 		t.Fatal(err)
 	}
 	srv := testutil.RunNATSWithOptions(t, opts)
@@ -123,7 +124,7 @@ func TestTrust_EnforcesAndRevokesLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := trust.Apply(srv, acc); err != nil {
+	if err := authserver.Apply(srv, trust, acc); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -142,12 +143,12 @@ func TestTrust_ApplyRefusesForeignAccount(t *testing.T) {
 	d, other := initDir(t), initDir(t)
 	trust, _ := d.LoadTrust()
 	opts := &server.Options{}
-	if err := trust.Configure(opts); err != nil {
+	if err := authserver.Configure(opts, trust); err != nil {
 		t.Fatal(err)
 	}
 	srv := testutil.RunNATSWithOptions(t, opts)
 	foreign, _ := other.ReadJWT(auth.AccountJWTFile)
-	if err := trust.Apply(srv, foreign); err == nil {
+	if err := authserver.Apply(srv, trust, foreign); err == nil {
 		t.Fatal("a foreign account JWT was applied")
 	}
 }

@@ -13,7 +13,8 @@
 // package natsconn. call and op take the kill grace (and call its output
 // tails) from package actions, op runs its operation hooks through package
 // ophooks, whose op.* events are package events/operation's, and version
-// prints package version's build line. validate checks files with the
+// prints package version's build line, and auth issues and revokes the
+// bus's identities with package auth (its files, never a server). validate checks files with the
 // parsers the daemons load them with: package yamlfile, package watch (kv
 // checks BUCKET/KEY with watch's selector parser too) and package hookfile
 // for hook and job files and call_methods, which hands the handlers:

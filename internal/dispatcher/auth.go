@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/auth/authserver"
 )
 
 // startAuth loads cfg.Auth (its registry, and for the embedded server its
@@ -26,7 +27,7 @@ func (d *Dispatcher) startAuth() error {
 			if srv == nil {
 				return errors.New("the embedded server is not running")
 			}
-			if err := t.Apply(srv, accountJWT); err != nil {
+			if err := authserver.Apply(srv, t, accountJWT); err != nil {
 				return err
 			}
 			d.log.Info().Str("dir", d.cfg.Auth).Msg("auth: account updated (revocations applied)")

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/auth/authserver"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rs/zerolog"
 )
@@ -69,7 +70,7 @@ func startServer(cfg Config, trust *auth.Trust, log zerolog.Logger) (*server.Ser
 		return nil, err
 	}
 	if trust != nil {
-		if err := trust.Configure(opts); err != nil {
+		if err := authserver.Configure(opts, *trust); err != nil {
 			return nil, fmt.Errorf("%w: auth: %w", ErrInvalidConfig, err)
 		}
 	}
