@@ -271,7 +271,8 @@ func ParseArgs(args []string, output io.Writer) (Config, error) {
 			"ensures the Herald streams and publishes events from its sources.\n\n"+
 			"With the embedded server, --nats-user/--nats-password or --nats-token are what it\n"+
 			"requires from clients, --nats-tls-cert/--nats-tls-key make it serve TLS and\n"+
-			"--nats-tls-ca makes it verify client certificates.\n\nFlags:\n")
+			"--nats-tls-ca makes it verify client certificates; --auth DIR makes it require the\n"+
+			"identities of herald auth init --dir DIR instead, each with its own permissions.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
