@@ -17,6 +17,7 @@ import (
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/events/call"
 	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -263,6 +264,25 @@ type callConn struct {
 	js jetstream.JetStream
 }
 
+// preSubject is where the pre request goes: with credentials (an
+// identity of herald auth), herald.call.pre.<method>.<caller>, or
+// herald.call.skip.<method>.<caller> when it asks to skip hooks, the
+// subjects that identity's permissions allow; without, herald.call.pre.<method>.
+func (c *callCmd) preSubject(cl call.Call) string {
+	subj := call.PreSubject(cl.Method)
+	if c.conn.cfg.Creds == "" {
+		return subj
+	}
+	name, err := natsconn.CredsName(c.conn.cfg.Creds)
+	if err != nil || name == "" {
+		return subj
+	}
+	if len(cl.SkipHooks) > 0 {
+		subj = "herald.call.skip." + strings.TrimPrefix(subj, call.PrePrefix+".")
+	}
+	return subj + "." + events.EncodeToken(name)
+}
+
 // ask sends the pre request. An error means the dispatcher could not be
 // asked; the returned connection (when there is one) is for the report.
 func (c *callCmd) ask(ctx context.Context, cl call.Call) (call.Verdict, *callConn, error) {
@@ -277,7 +297,7 @@ func (c *callCmd) ask(ctx context.Context, cl call.Call) (call.Verdict, *callCon
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.preTimeout)
 	defer cancel()
-	m, err := nc.RequestWithContext(rctx, call.PreSubject(cl.Method), data)
+	m, err := nc.RequestWithContext(rctx, c.preSubject(cl), data)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return call.Verdict{}, conn, fmt.Errorf("no dispatcher answers call.pre on %s (is it running against this NATS?)", nc.ConnectedUrlRedacted())

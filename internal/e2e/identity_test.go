@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -193,6 +194,15 @@ watches:
 	post := events.New("herald://call", call.TypePost, "west/www/prod/web", []byte(`{}`))
 	if _, err := bus.PublishEvent(ctx, djs, post); err != nil {
 		t.Fatalf("the deployer's call.post: %v", err)
+	}
+	// herald call with the deployer's credentials: allowed by the
+	// dispatcher, COMMAND runs, its call.post is stored.
+	marker := f.path("called")
+	if out, err := b.herald(t, "", "call", "update_job", "--nats-creds", b.creds("deployers", "dep"), "--job", "west/www/prod/web", "--", "touch", marker); err != nil {
+		t.Fatalf("herald call: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("COMMAND did not run: %v", err)
 	}
 	// No legitimate path met a refusal: the server logs each one.
 	if out := b.disp.out.String(); strings.Contains(out, "Violation") {
