@@ -1,55 +1,34 @@
 package dispatcher
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/auth/authserver"
+	"github.com/nats-io/nats-server/v2/server"
 )
 
-// startAuth loads cfg.Auth (its registry, and for the embedded server its
-// trust root) and follows it: a changed account JWT (herald auth revoke)
-// is given to the embedded server at once, which disconnects the revoked
-// users; a changed registry is what Registry returns from then on.
+// startAuth loads cfg.Auth and follows it (authserver.Follow): a changed
+// account JWT (herald auth revoke) reaches the embedded server at once,
+// which disconnects the revoked users; Registry returns the last registry.
 func (d *Dispatcher) startAuth() error {
-	var onAccount func(string) error
-	if d.cfg.Embedded() {
-		t, err := auth.Dir(d.cfg.Auth).LoadTrust()
-		if err != nil {
-			return fmt.Errorf("%w: auth: %w", ErrInvalidConfig, err)
-		}
-		d.trust = &t
-		onAccount = func(accountJWT string) error {
-			d.mu.Lock()
-			srv := d.srv
-			d.mu.Unlock()
-			if srv == nil {
-				return errors.New("the embedded server is not running")
-			}
-			if err := authserver.Apply(srv, t, accountJWT); err != nil {
-				return err
-			}
-			d.log.Info().Str("dir", d.cfg.Auth).Msg("auth: account updated (revocations applied)")
-			return nil
-		}
-	}
-	w, err := auth.NewWatcher(d.cfg.Auth, onAccount, func(err error) {
-		d.log.Warn().Err(err).Str("dir", d.cfg.Auth).Msg("auth: cannot re-read the auth directory; keeping the last good one")
-	})
+	srv := func() *server.Server { d.mu.Lock(); defer d.mu.Unlock(); return d.srv }
+	w, t, err := authserver.Follow(d.cfg.Auth, d.cfg.Embedded(), srv,
+		func() { d.log.Info().Str("dir", d.cfg.Auth).Msg("auth: account updated (revocations applied)") },
+		func(err error) {
+			d.log.Warn().Err(err).Str("dir", d.cfg.Auth).Msg("auth: cannot re-read the auth directory; keeping the last good one")
+		})
 	if err != nil {
 		return fmt.Errorf("%w: auth: %w", ErrInvalidConfig, err)
 	}
 	d.mu.Lock()
-	d.authW = w
+	d.authW, d.trust = w, t
 	d.mu.Unlock()
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
+	d.wg.Go(func() {
 		if err := w.Run(d.runCtx); err != nil {
 			d.fail(err)
 		}
-	}()
+	})
 	return nil
 }
 
@@ -57,10 +36,9 @@ func (d *Dispatcher) startAuth() error {
 // auth): the HTTP API maps bearer tokens to identities with it.
 func (d *Dispatcher) Registry() *auth.Registry {
 	d.mu.Lock()
-	w := d.authW
-	d.mu.Unlock()
-	if w == nil {
+	defer d.mu.Unlock()
+	if d.authW == nil {
 		return nil
 	}
-	return w.Registry()
+	return d.authW.Registry()
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/auth/authserver"
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/callhooks"
 	"github.com/heraldhq/herald/internal/fleet"
@@ -236,12 +237,11 @@ func (d *Dispatcher) start(ctx context.Context) error {
 		case d.cfg.NATS.Token != "":
 			opts = append(opts, nats.Token(d.cfg.NATS.Token))
 		case d.cfg.Auth != "":
-			creds := filepath.Join(d.cfg.Auth, auth.DispatcherCredsFile)
-			name, err := natsconn.CredsName(creds)
+			ao, err := authserver.ClientOptions(d.cfg.Auth)
 			if err != nil {
 				return fmt.Errorf("%w: auth: %w", ErrInvalidConfig, err)
 			}
-			opts = append(opts, nats.UserCredentials(creds), nats.CustomInboxPrefix(natsconn.InboxPrefix(name)))
+			opts = append(opts, ao...)
 		}
 		nc, err = nats.Connect("", opts...)
 		if err != nil {

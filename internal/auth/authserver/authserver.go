@@ -9,8 +9,10 @@ import (
 	"fmt"
 
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // Configure makes opts trust t: the operator, the system account, and an
@@ -58,4 +60,44 @@ func Apply(s *server.Server, t auth.Trust, accountJWT string) error {
 	}
 	s.UpdateAccountClaims(acc, ac)
 	return nil
+}
+
+// Follow loads dir for a dispatcher: its trust root when the dispatcher
+// embeds the server (embedded), and a Watcher of its registry and account
+// JWT. With embedded, each changed account JWT is applied to the server
+// srv returns (nil: not running yet, retried at the next change check),
+// and applied is called after each. onError gets every failure to re-read
+// or apply. Run the watcher with its Run.
+func Follow(dir string, embedded bool, srv func() *server.Server, applied func(), onError func(error)) (*auth.Watcher, *auth.Trust, error) {
+	if !embedded {
+		w, err := auth.NewWatcher(dir, nil, onError)
+		return w, nil, err
+	}
+	t, err := auth.Dir(dir).LoadTrust()
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := auth.NewWatcher(dir, func(accountJWT string) error {
+		s := srv()
+		if s == nil {
+			return fmt.Errorf("the embedded server is not running")
+		}
+		if err := Apply(s, t, accountJWT); err != nil {
+			return err
+		}
+		applied()
+		return nil
+	}, onError)
+	return w, &t, err
+}
+
+// ClientOptions are the options of an in-process client connecting as
+// dir's dispatcher identity: its credentials and its own inbox prefix.
+func ClientOptions(dir string) ([]nats.Option, error) {
+	creds := auth.Dir(dir).Path(auth.DispatcherCredsFile)
+	name, err := natsconn.CredsName(creds)
+	if err != nil {
+		return nil, err
+	}
+	return []nats.Option{nats.UserCredentials(creds), nats.CustomInboxPrefix(natsconn.InboxPrefix(name))}, nil
 }
