@@ -1,6 +1,7 @@
 // Package authserver makes a NATS server trust an auth directory's
-// operator (the dispatcher's embedded server) and gives a running one a
-// new account JWT (a revocation). It is apart from package auth so that
+// operator (the dispatcher's embedded server), gives a running one a new
+// account JWT (a revocation), follows a directory for the dispatcher and
+// gives its in-process client the dispatcher's credentials. It is apart from package auth so that
 // what links auth (the herald command) does not link the NATS server. It
 // knows nothing of how identities are issued or what they may do.
 package authserver
