@@ -2,6 +2,7 @@ package dispatcher_test
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,12 +27,36 @@ func authDir(t *testing.T) auth.Dir {
 	return d
 }
 
+// copyFile copies name from one auth directory to another through a
+// rename, as rsync does.
+func copyFile(t *testing.T, from, to auth.Dir, name string) {
+	t.Helper()
+	b, err := os.ReadFile(from.Path(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to.Path(name)+".tmp", b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(to.Path(name)+".tmp", to.Path(name)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // With --auth and the embedded server, a client needs credentials issued
-// from the directory; the dispatcher's registry follows herald auth.
+// from the directory; the dispatcher's registry follows herald auth. The
+// dispatcher's copy of the directory holds no seed.
 func TestDispatcher_AuthEmbedded(t *testing.T) {
 	d := authDir(t)
+	dd := auth.Dir(filepath.Join(t.TempDir(), "dispatcher-auth"))
+	if err := os.Mkdir(string(dd), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{auth.OperatorJWTFile, auth.SysJWTFile, auth.AccountJWTFile, auth.DispatcherCredsFile, auth.RegistryFile} {
+		copyFile(t, d, dd, f)
+	}
 	cfg := testConfig(t)
-	cfg.Auth = string(d)
+	cfg.Auth = string(dd)
 	disp := startDispatcher(t, cfg)
 	if _, err := nats.Connect(disp.ClientURL()); err == nil || !strings.Contains(strings.ToLower(err.Error()), "authorization") {
 		t.Fatalf("connect without credentials: %v, want an authorization violation", err)
@@ -47,6 +72,7 @@ func TestDispatcher_AuthEmbedded(t *testing.T) {
 	if _, err := d.Add(auth.Spec{Name: "web-1", Role: auth.RoleAgent}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
+	copyFile(t, d, dd, auth.RegistryFile)
 	testutil.Eventually(t, authWait, func() error {
 		if _, ok := disp.Registry().Lookup("web-1"); !ok {
 			return errors.New("web-1 not in the dispatcher's registry yet")
