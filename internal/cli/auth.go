@@ -66,7 +66,7 @@ func (c *authCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.types, "types", "", "add-publisher: event type `GLOB[,GLOB]` it may publish")
 	fs.StringVar(&c.keys, "keys", "", "add-publisher: key `GLOB[,GLOB]` it may publish (default: every key)")
 	fs.BoolVar(&c.maySkip, "may-skip-hooks", false, "add-publisher, add-deployer: may ask herald call to skip hooks")
-	fs.BoolVar(&c.httpToken, "http-token", false, "add-*: also issue an HTTP bearer token (printed once)")
+	fs.BoolVar(&c.httpToken, "http-token", false, "add-publisher, add-deployer, add-viewer: also issue an HTTP bearer token (printed once)")
 	fs.BoolVar(&c.json, "json", false, "ls: JSON instead of a table")
 	fs.StringVar(&c.resolverDir, "resolver-dir", auth.DefaultResolverDir, "server-config: the resolver's `dir` for account JWTs on the servers")
 	c.conn.add(fs)
@@ -74,7 +74,7 @@ func (c *authCmd) flags(fs *flag.FlagSet) {
 
 // verbFlags are the flags each verb takes besides --dir.
 var verbFlags = map[string][]string{
-	"add-agent":     {"http-token"},
+	"add-agent":     {},
 	"add-publisher": {"types", "keys", "may-skip-hooks", "http-token"},
 	"add-deployer":  {"may-skip-hooks", "http-token"},
 	"add-viewer":    {"http-token"},
@@ -118,7 +118,7 @@ func (c *authCmd) run(ctx context.Context, m *Main, s stdio, args []string) erro
 	case "init":
 		return c.init(s, d, m.now())
 	case "add-agent":
-		return c.add(s, d, auth.Spec{Name: pos[0], Role: auth.RoleAgent, HTTPToken: c.httpToken}, m.now())
+		return c.add(s, d, auth.Spec{Name: pos[0], Role: auth.RoleAgent}, m.now())
 	case "add-publisher":
 		return c.add(s, d, auth.Spec{Name: pos[0], Role: auth.RolePublisher, Types: splitList(c.types), Keys: splitList(c.keys), MaySkipHooks: c.maySkip, HTTPToken: c.httpToken}, m.now())
 	case "add-deployer":

@@ -81,6 +81,7 @@ func TestMain_RunAuth_UsageAndRefusals(t *testing.T) {
 		{[]string{"auth", "add-agent", "web-1"}, true, "--dir is required"},
 		{[]string{"auth", "add-agent", "--dir", dir}, true, "exactly one NAME"},
 		{[]string{"auth", "add-agent", "web-1", "--types", "x", "--dir", dir}, true, "--types does not apply to add-agent"},
+		{[]string{"auth", "add-agent", "web-1", "--http-token", "--dir", dir}, true, "--http-token does not apply to add-agent"},
 		{[]string{"auth", "ls", "--json", "x", "--dir", dir}, true, "takes no argument"},
 		{[]string{"auth", "push", "--dir", dir}, true, "push wants --nats"},
 		{[]string{"auth", "add-publisher", "ci", "--types", "zk.*", "--dir", dir}, false, "--types: \"zk.*\" is reserved"},
