@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -194,6 +195,17 @@ watches:
 	post := events.New("herald://call", call.TypePost, "west/www/prod/web", []byte(`{}`))
 	if _, err := bus.PublishEvent(ctx, djs, post); err != nil {
 		t.Fatalf("the deployer's call.post: %v", err)
+	}
+	// A repeat (same --version) is reported as a duplicate without reading
+	// the stream, which a publisher may not.
+	for i := range 2 {
+		cmd := exec.Command(filepath.Join(testutil.Binaries(t), "herald"), "publish", "--nats", b.url, "--nats-creds", b.creds("publishers", "ci"),
+			"--type", "deploy.app", "--key", "/app/dup", "--version", "7", "--data", "x")
+		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+		out, err := cmd.CombinedOutput()
+		if err != nil || strings.Contains(string(out), "Violation") || (i == 1) != strings.Contains(string(out), "duplicate, not stored again") {
+			t.Fatalf("publish %d: %v\n%s", i, err, out)
+		}
 	}
 	// herald call with the deployer's credentials: allowed by the
 	// dispatcher, COMMAND runs, its call.post is stored.
