@@ -120,6 +120,24 @@ func TestTrust_EnforcesAndRevokesLive(t *testing.T) {
 	}
 	errs.violation(t, "herald.outcome.web-2.w")
 
+	// A call-hook request from the dispatcher is answered by the agent
+	// (a reply to the dispatcher's inbox, which it may not publish on
+	// otherwise).
+	if _, err := nc.Subscribe("herald.callhook.web-1", func(m *nats.Msg) { _ = m.Respond([]byte("done")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	disp, _ := connectCreds(t, srv.ClientURL(), d.Path(auth.DispatcherCredsFile))
+	if m, err := disp.Request("herald.callhook.web-1", []byte("run"), wait); err != nil || string(m.Data) != "done" {
+		t.Fatalf("call-hook request: %v", err)
+	}
+	if err := nc.Publish("_INBOX_dispatcher.x", []byte("forged")); err != nil {
+		t.Fatal(err)
+	}
+	errs.violation(t, "_INBOX_dispatcher.x")
+
 	acc, err := d.Revoke("web-1", time.Now())
 	if err != nil {
 		t.Fatal(err)
