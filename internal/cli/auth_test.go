@@ -10,6 +10,9 @@ import (
 
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/cli"
+	"github.com/heraldhq/herald/internal/testutil"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 func TestMain_RunAuth_IssueListRevoke(t *testing.T) {
@@ -99,5 +102,42 @@ func TestMain_RunAuth_UsageAndRefusals(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "publishers", "ci.creds")); !os.IsNotExist(err) {
 		t.Errorf("a refused publisher has creds: %v", err)
+	}
+}
+
+// herald auth revoke --nats pushes the account JWT to servers with the
+// resolver of server-config, which then refuse the identity.
+func TestMain_RunAuth_RevokePushes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "auth")
+	for _, args := range [][]string{{"init"}, {"add-agent", "web-1"}} {
+		if r := run(t, nil, nil, append(append([]string{"auth"}, args...), "--dir", dir)...); r.err != nil {
+			t.Fatal(r.err, r.errOut)
+		}
+	}
+	conf := run(t, nil, nil, "auth", "server-config", "--dir", dir, "--resolver-dir", filepath.Join(t.TempDir(), "jwt"))
+	file := filepath.Join(t.TempDir(), "nats.conf")
+	if err := os.WriteFile(file, []byte("listen: 127.0.0.1:-1\n"+conf.out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := server.ProcessConfigFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := testutil.RunNATSWithOptions(t, opts)
+	agentCreds := filepath.Join(dir, "agents", "web-1.creds")
+	nc, err := nats.Connect(s.ClientURL(), nats.UserCredentials(agentCreds))
+	if err != nil {
+		t.Fatalf("the agent before the revocation: %v", err)
+	}
+	nc.Close()
+	r := run(t, nil, nil, "auth", "revoke", "web-1", "--dir", dir, "--nats", s.ClientURL(), "--nats-creds", filepath.Join(dir, "sys.creds"))
+	if r.err != nil || !strings.Contains(r.out, "pushed the account JWT") {
+		t.Fatalf("revoke --nats: %v\n%s%s", r.err, r.out, r.errOut)
+	}
+	if _, err := nats.Connect(s.ClientURL(), nats.UserCredentials(agentCreds)); err == nil {
+		t.Fatal("the revoked agent still connects")
+	}
+	if r := run(t, nil, nil, "auth", "push", "--dir", dir, "--nats", s.ClientURL(), "--nats-creds", filepath.Join(dir, "sys.creds")); r.err != nil {
+		t.Fatalf("push: %v %s", r.err, r.errOut)
 	}
 }
