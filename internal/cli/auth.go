@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,7 +14,7 @@ import (
 	"github.com/heraldhq/herald/internal/natsconn"
 )
 
-const authArgs = "init | add-agent NAME | add-publisher NAME --types GLOB[,GLOB] | add-deployer NAME | add-viewer NAME | revoke NAME | push | ls | server-config  --dir DIR [flags]"
+const authArgs = "init | add-agent NAME | add-publisher NAME --types GLOB[,GLOB] | add-deployer NAME | add-viewer NAME | revoke NAME | push | ls | server-config --dir DIR [flags]"
 
 var authVerbs = []string{"init", "add-agent", "add-publisher", "add-deployer", "add-viewer", "revoke", "push", "ls", "server-config"}
 
@@ -131,7 +132,10 @@ func (c *authCmd) run(ctx context.Context, m *Main, s stdio, args []string) erro
 		return c.ls(s, d)
 	case "push":
 		if c.conn.cfg.URL == "" {
-			return usageErrorf("push wants --nats URL (and --nats-creds %s)", d.Path(auth.SysCredsFile))
+			c.conn.cfg.URL = os.Getenv(EnvNATS)
+		}
+		if c.conn.cfg.URL == "" {
+			return usageErrorf("push wants --nats URL or $HERALD_NATS (and --nats-creds %s)", d.Path(auth.SysCredsFile))
 		}
 		tok, err := d.ReadJWT(auth.AccountJWTFile)
 		if err != nil {
