@@ -4,7 +4,8 @@
 // an auth directory (identities.json: names, roles, rights, public keys,
 // HTTP token hashes, revocations; never a secret). Issuing credentials
 // (nkeys and JWTs), the nats-server configuration that enforces them and
-// the embedded server's trust come from here too. It knows nothing of
+// following a directory's changes come from here too; making a running
+// server trust it is subpackage authserver's. It knows nothing of
 // events' insides, watches, hooks or how the dispatcher serves HTTP: its
 // callers ask it "may this identity do that" and enforce the answer.
 package auth

@@ -90,8 +90,12 @@ func (c *publishCmd) run(ctx context.Context, _ *Main, s stdio, args []string) e
 	}
 	fmt.Fprintln(s.out, e.ID)
 	if ack.Duplicate {
-		fmt.Fprintf(s.errOut, "herald publish: note: duplicate, not stored again: the dedup window dropped it as a repeat (same --source, --key and --version) %s\n",
-			storedAs(ctx, js, ack))
+		// A publisher identity (--nats-creds) may not read the stream.
+		where := fmt.Sprintf("of stream %s sequence %d", ack.Stream, ack.Sequence)
+		if c.conn.cfg.Creds == "" {
+			where = storedAs(ctx, js, ack)
+		}
+		fmt.Fprintf(s.errOut, "herald publish: note: duplicate, not stored again: the dedup window dropped it as a repeat (same --source, --key and --version) %s\n", where)
 	}
 	return nil
 }

@@ -7,12 +7,14 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/events/call"
+	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/fielderr"
 	"github.com/heraldhq/herald/internal/hookfile"
@@ -89,11 +91,14 @@ type Config struct {
 	// denied, and a hook file naming one is a load error.
 	CallMethods []string `yaml:"call_methods"`
 	// Auth is the auth directory (herald auth init). With it the dispatcher
-	// enforces identities: every /v1/* request needs the bearer token of an
-	// identity in DIR/identities.json (re-read when it changes), a
-	// scheduler call must come from an identity (recorded as its caller)
-	// and only one with the right may skip hooks, and the agents' declared
-	// selectors count only from active agent identities.
+	// enforces identities: the embedded server trusts its operator and the
+	// dispatcher connects with its dispatcher.creds (with an external
+	// server, NATS.Creds defaults to it); every /v1/* request needs the
+	// bearer token of an identity in DIR/identities.json (re-read when it
+	// changes); a scheduler call must come from an identity (recorded as
+	// its caller) and only one with the right may skip hooks; the agents'
+	// declared selectors count only from active agent identities. Empty:
+	// off.
 	Auth string `yaml:"auth"`
 	// MetricsAuth makes /metrics need the bearer token of a viewer,
 	// dispatcher or admin identity (needs auth).
@@ -134,6 +139,9 @@ func (c Config) Validate() error {
 		if c.NATS.Creds != "" {
 			return fielderr.New(ErrInvalidConfig, "nats.creds", "only for an external server (nats.url)")
 		}
+		if c.Auth != "" && (c.NATS.User != "" || c.NATS.Token != "") {
+			return fielderr.New(ErrInvalidConfig, "auth", "the embedded server takes either auth (identities) or nats.user/nats.password or nats.token, not both")
+		}
 		if c.NATS.User != "" && c.NATS.Password == "" {
 			return fielderr.New(ErrInvalidConfig, "nats.password", "required with nats.user for the embedded server")
 		}
@@ -142,6 +150,11 @@ func (c Config) Validate() error {
 		}
 		if c.NATS.TLSCA != "" && c.NATS.TLSCert == "" {
 			return fielderr.New(ErrInvalidConfig, "nats.tls_ca", "the embedded server verifies client certificates only when it serves TLS (nats.tls_cert, nats.tls_key)")
+		}
+	}
+	if c.Auth != "" {
+		if _, err := os.Stat(filepath.Join(c.Auth, auth.RegistryFile)); err != nil {
+			return fielderr.New(ErrInvalidConfig, "auth", "%v (run herald auth init --dir %s)", err, c.Auth)
 		}
 	}
 	if c.HTTP != "" {
@@ -222,8 +235,8 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.Var(newListFlag(&c.ZK.Watch), "zk-watch", "watch ZooKeeper `PATH` (PATH/** for a subtree); repeatable, replaces the config file's list")
 	fs.Var(newListFlag(&c.ZK.Allow), "zk-allow", "agents may declare only ZooKeeper paths within `GLOB` (/PATH, /PATH/*, /PATH/**); repeatable, replaces the config file's list (default /**: narrow it)")
 	fs.StringVar(&c.Hooks, "hooks", c.Hooks, "call hooks `dir` (hook files, jobs/NAME.yaml); empty: no hooks, every call allowed")
+	fs.StringVar(&c.Auth, "auth", c.Auth, "auth `dir` from herald auth init: the embedded server enforces its identities (revocations live), /v1/* needs a bearer token of one; external server: its registry")
 	fs.StringVar(&c.HooksDisabled, "hooks-disabled", c.HooksDisabled, "disable call hooks dispatcher-wide for `REASON`: every call allowed and audited")
-	fs.StringVar(&c.Auth, "auth", c.Auth, "auth `dir` (herald auth init): /v1/* needs a bearer token of an identity in DIR/identities.json")
 	fs.BoolVar(&c.MetricsAuth, "metrics-auth", c.MetricsAuth, "/metrics needs the bearer token of a viewer, dispatcher or admin (needs --auth)")
 	fs.Var(newListFlag(&c.KV.Watch), "kv-watch", "watch KV `BUCKET[/KEY]` (BUCKET/PREFIX.> for a prefix); repeatable, replaces the config file's list")
 }
@@ -271,7 +284,8 @@ func ParseArgs(args []string, output io.Writer) (Config, error) {
 			"ensures the Herald streams and publishes events from its sources.\n\n"+
 			"With the embedded server, --nats-user with its password or a token are what it\n"+
 			"requires from clients, --nats-tls-cert/--nats-tls-key make it serve TLS and\n"+
-			"--nats-tls-ca makes it verify client certificates.\n\nFlags:\n")
+			"--nats-tls-ca makes it verify client certificates; --auth DIR makes it require the\n"+
+			"identities of herald auth init --dir DIR instead, each with its own permissions.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/auth/authserver"
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/callhooks"
 	"github.com/heraldhq/herald/internal/fleet"
@@ -95,6 +96,10 @@ type Dispatcher struct {
 	// without).
 	registry *httpauth.FileRegistry
 	guard    *httpauth.Guard
+	// authW follows cfg.Auth's registry and account JWT (nil without
+	// cfg.Auth); trust is its trust root, for the embedded server.
+	authW *auth.Watcher
+	trust *auth.Trust
 	// storeCheck overrides storeCheckInterval (WithStoreCheck).
 	storeCheck time.Duration
 
@@ -126,6 +131,10 @@ type Dispatcher struct {
 func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Auth != "" && !cfg.Embedded() && cfg.NATS.Creds == "" {
+		// An external server: the dispatcher's own identity unless told.
+		cfg.NATS.Creds = filepath.Join(cfg.Auth, auth.DispatcherCredsFile)
 	}
 	d := &Dispatcher{cfg: cfg, done: make(chan struct{})}
 	for _, o := range opts {
@@ -222,9 +231,14 @@ func (d *Dispatcher) start(ctx context.Context) error {
 			d.log.Warn().Err(natsconn.RedactError(err)).Msg("nats async error")
 		}),
 	}
+	if d.cfg.Auth != "" {
+		if err := d.startAuth(); err != nil {
+			return err
+		}
+	}
 	var nc *nats.Conn
 	if d.cfg.Embedded() {
-		srv, err := startServer(d.cfg, d.log)
+		srv, err := startServer(d.cfg, d.trust, d.log)
 		if err != nil {
 			return err
 		}
@@ -244,6 +258,12 @@ func (d *Dispatcher) start(ctx context.Context) error {
 			opts = append(opts, nats.UserInfo(d.cfg.NATS.User, d.cfg.NATS.Password))
 		case d.cfg.NATS.Token != "":
 			opts = append(opts, nats.Token(d.cfg.NATS.Token))
+		case d.cfg.Auth != "":
+			ao, err := authserver.ClientOptions(d.cfg.Auth)
+			if err != nil {
+				return fmt.Errorf("%w: auth: %w", ErrInvalidConfig, err)
+			}
+			opts = append(opts, ao...)
 		}
 		nc, err = nats.Connect("", opts...)
 		if err != nil {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/auth/authserver"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rs/zerolog"
 )
@@ -60,11 +62,17 @@ func serverOptions(cfg Config) (*server.Options, error) {
 }
 
 // startServer starts the embedded server and waits until it accepts
-// clients with JetStream on.
-func startServer(cfg Config, log zerolog.Logger) (*server.Server, error) {
+// clients with JetStream on. With trust (cfg.Auth), it trusts only the
+// auth directory's operator.
+func startServer(cfg Config, trust *auth.Trust, log zerolog.Logger) (*server.Server, error) {
 	opts, err := serverOptions(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if trust != nil {
+		if err := authserver.Configure(opts, *trust); err != nil {
+			return nil, fmt.Errorf("%w: auth: %w", ErrInvalidConfig, err)
+		}
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {

@@ -136,7 +136,12 @@ func startDispatcher(t *testing.T, data string, listen string, extra ...string) 
 		return json.Unmarshal(b, &info)
 	})
 	c := &cluster{t: t, disp: d, url: info.NATSURL, http: info.HTTPAddr, data: data}
-	nc, err := nats.Connect(c.url)
+	var copts []nats.Option
+	if i := slices.Index(extra, "--auth"); i >= 0 && i+1 < len(extra) {
+		// The test's own client is the admin of the auth directory.
+		copts = append(copts, nats.UserCredentials(filepath.Join(extra[i+1], "admin.creds")))
+	}
+	nc, err := nats.Connect(c.url, copts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,6 +115,11 @@ func (c Config) Options(name string) []nats.Option {
 	}
 	if c.Creds != "" {
 		opts = append(opts, nats.UserCredentials(c.Creds))
+		// Replies (JetStream acks, pre verdicts) come on the identity's
+		// own inbox prefix, the only one its permissions let it read.
+		if name, err := CredsName(c.Creds); err == nil && name != "" && !strings.ContainsAny(name, ". \t*>") {
+			opts = append(opts, nats.CustomInboxPrefix(InboxPrefix(name)))
+		}
 	}
 	if c.TLSCA != "" {
 		opts = append(opts, nats.RootCAs(c.TLSCA))

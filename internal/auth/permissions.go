@@ -1,0 +1,184 @@
+package auth
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/heraldhq/herald/events"
+	"github.com/nats-io/jwt/v2"
+)
+
+// The names this file grants on, spelled out (package auth knows the
+// subjects, not the code that uses them; permissions_test checks that they
+// agree with the packages that own them).
+const (
+	eventsStream   = events.EventsStream
+	outcomesStream = events.OutcomesStream
+	agentsStream   = events.AgentsStream
+	// jsAPI is the JetStream API of the account's default domain.
+	jsAPI = "$JS.API."
+	// leaderElected is the advisory the agents' feeds follow for the
+	// events stream.
+	leaderElected = "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED." + eventsStream
+	callPre       = "herald.call.pre"
+	callSkip      = "herald.call.skip"
+	callHook      = "herald.callhook"
+)
+
+// ViewerBuckets are the key-value buckets herald status reads.
+var ViewerBuckets = []string{"herald_hooks", "herald_handlers"}
+
+// ProtectedDurables are the dispatchers' shared durable consumers: on the
+// streams where agents and viewers may make consumers of their own, they
+// may not create, pull from or delete one of these names.
+var ProtectedDurables = map[string][]string{
+	eventsStream:   {"herald-call-hooks"},
+	outcomesStream: {"herald-handlers"},
+}
+
+// MaxControlLine is the largest protocol line a server must accept from a
+// Herald client: a CONNECT carries the user's JWT with its permissions,
+// more than the server's default 4 KiB for a viewer or a publisher with
+// many grants. The embedded server uses it; server-config sets it.
+const MaxControlLine = 64 * 1024
+
+// hookReplyWindow is how long an agent may answer a call-hook request (the
+// dispatcher's reply subject) after receiving it: a pre hook runs for at
+// most its timeout.
+const hookReplyWindow = time.Hour
+
+func inbox(name string) string { return "_INBOX_" + name + ".>" }
+
+// readStream is what reading stream s through direct gets, its info and
+// one-off or ordered consumers takes, its dispatchers' durables excepted.
+func readStream(s string, consumers bool) (allow, deny []string) {
+	allow = []string{
+		jsAPI + "STREAM.INFO." + s,
+		jsAPI + "DIRECT.GET." + s,
+		jsAPI + "DIRECT.GET." + s + ".>",
+	}
+	if !consumers {
+		return allow, nil
+	}
+	// CONSUMER.<op>.S.NAME[.FILTER] for CREATE, DELETE, INFO (and PAUSE,
+	// UNPIN of its own consumers); MSG.NEXT has one token more.
+	allow = append(allow, jsAPI+"CONSUMER.*."+s+".>", jsAPI+"CONSUMER.MSG.NEXT."+s+".*")
+	for _, d := range ProtectedDurables[s] {
+		deny = append(deny, jsAPI+"CONSUMER.*."+s+"."+d, jsAPI+"CONSUMER.*."+s+"."+d+".>", jsAPI+"CONSUMER.MSG.NEXT."+s+"."+d)
+	}
+	return allow, deny
+}
+
+// AgentPermissions are agent NAME's: its outcomes and its announcement
+// (JetStream publishes, acked on its inbox), reading the events stream
+// (direct gets and its info, for the feed and run_on_load; no consumer
+// API at all), the live republish and the leader advisory, its own
+// call-hook requests and the replies to them.
+func AgentPermissions(name string) jwt.Permissions {
+	allow, deny := readStream(eventsStream, false)
+	var p jwt.Permissions
+	p.Pub.Allow = append([]string{
+		events.OutcomePrefix + "." + name + ".>",
+		events.AgentPrefix + "." + name,
+	}, allow...)
+	p.Pub.Deny = deny
+	p.Sub.Allow = []string{
+		events.LivePrefix + ".>",
+		leaderElected,
+		callHook + "." + name,
+		inbox(name),
+	}
+	p.Resp = &jwt.ResponsePermission{MaxMsgs: 1, Expires: hookReplyWindow}
+	return p
+}
+
+// PublisherPermissions are publisher NAME's: events of its granted types
+// and keys (PublisherSubjects) and never a reserved type; the JetStream
+// ack comes on its inbox. It reads nothing.
+func PublisherPermissions(name string, types, keys []string) (jwt.Permissions, error) {
+	subs, err := PublisherSubjects(types, keys)
+	if err != nil {
+		return jwt.Permissions{}, err
+	}
+	var p jwt.Permissions
+	p.Pub.Allow = subs
+	for _, r := range ReservedTypePrefixes {
+		p.Pub.Deny = append(p.Pub.Deny, events.EventPrefix+"."+r+".>")
+	}
+	p.Sub.Allow = []string{inbox(name)}
+	return p, nil
+}
+
+// DeployerPermissions are deployer NAME's (herald call, herald op): pre
+// requests under its own name (skip requests only with maySkip), the
+// call.post, call.err and op.* events, its inbox.
+func DeployerPermissions(name string, maySkip bool) jwt.Permissions {
+	var p jwt.Permissions
+	p.Pub.Allow = []string{
+		callPre + ".*." + name,
+		events.EventPrefix + ".call.post.>",
+		events.EventPrefix + ".call.err.>",
+		events.EventPrefix + ".op.>",
+	}
+	if maySkip {
+		p.Pub.Allow = append(p.Pub.Allow, callSkip+".*."+name)
+	}
+	p.Sub.Allow = []string{inbox(name)}
+	return p
+}
+
+// ViewerPermissions are viewer NAME's: read the streams (direct gets,
+// info, one-off and ordered consumers, never the dispatchers' durables)
+// and the status buckets; publish nothing else.
+func ViewerPermissions(name string) jwt.Permissions {
+	var p jwt.Permissions
+	for _, s := range []string{eventsStream, outcomesStream, agentsStream} {
+		a, d := readStream(s, true)
+		p.Pub.Allow, p.Pub.Deny = append(p.Pub.Allow, a...), append(p.Pub.Deny, d...)
+	}
+	for _, b := range ViewerBuckets {
+		s := "KV_" + b
+		a, d := readStream(s, true)
+		// A key listing is a push consumer: its create names no consumer,
+		// and the server's flow control asks for a reply.
+		a = append(a, jsAPI+"CONSUMER.CREATE."+s, "$JS.FC."+s+".>")
+		p.Pub.Allow, p.Pub.Deny = append(p.Pub.Allow, a...), append(p.Pub.Deny, d...)
+	}
+	p.Sub.Allow = []string{inbox(name)}
+	return p
+}
+
+// DispatcherPermissions are a dispatcher's: the bus (events, outcomes,
+// announcements, pre requests, call-hook requests, status buckets) and the
+// JetStream API with stream admin; never the live republish, which only
+// the server publishes. Replies to pre requests go to the callers' inboxes.
+func DispatcherPermissions(name string) jwt.Permissions {
+	var p jwt.Permissions
+	p.Pub.Allow = []string{"herald.>", "$JS.>", "$KV.>", inbox(name)}
+	p.Pub.Deny = []string{events.LivePrefix + ".>"}
+	p.Sub.Allow = []string{"herald.>", "$JS.>", "$KV.>", inbox(name)}
+	p.Resp = &jwt.ResponsePermission{MaxMsgs: 1, Expires: hookReplyWindow}
+	return p
+}
+
+// AdminPermissions are the admin's: everything (no restriction).
+func AdminPermissions() jwt.Permissions { return jwt.Permissions{} }
+
+// PermissionsFor returns the permissions of id's role.
+func PermissionsFor(id Identity) (jwt.Permissions, error) {
+	switch id.Role {
+	case RoleAgent:
+		return AgentPermissions(id.Name), nil
+	case RolePublisher:
+		return PublisherPermissions(id.Name, id.Types, id.Keys)
+	case RoleDeployer:
+		return DeployerPermissions(id.Name, id.MaySkipHooks), nil
+	case RoleViewer:
+		return ViewerPermissions(id.Name), nil
+	case RoleDispatcher:
+		return DispatcherPermissions(id.Name), nil
+	case RoleAdmin:
+		return AdminPermissions(), nil
+	}
+	return jwt.Permissions{}, fmt.Errorf("unknown role %q", id.Role)
+}
