@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/auth/authserver"
-	"github.com/heraldhq/herald/internal/natsembed"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rs/zerolog"
 )
@@ -74,5 +74,59 @@ func startServer(cfg Config, trust *auth.Trust, log zerolog.Logger) (*server.Ser
 			return nil, fmt.Errorf("%w: auth: %w", ErrInvalidConfig, err)
 		}
 	}
-	return natsembed.Start(opts, cfg.ConnectTimeout, log)
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats server: %w", err)
+	}
+	sl := &serverLogger{log: log.With().Str("component", "nats-server").Logger()}
+	s.SetLoggerV2(sl, log.GetLevel() <= zerolog.DebugLevel, false, false)
+	s.Start()
+	if !s.ReadyForConnections(cfg.ConnectTimeout) || !s.JetStreamEnabled() {
+		s.Shutdown()
+		s.WaitForShutdown()
+		if msg := sl.lastError(); msg != "" {
+			return nil, fmt.Errorf("embedded nats server did not start: %s", msg)
+		}
+		return nil, fmt.Errorf("embedded nats server not ready within %v", cfg.ConnectTimeout)
+	}
+	return s, nil
+}
+
+// serverLogger sends the embedded server's log to zerolog. Notices (the
+// start-up banner among them) are debug, since the dispatcher logs its own
+// "dispatcher ready" line with the addresses; a fatal error is logged as an error and remembered rather than
+// exiting the process.
+type serverLogger struct {
+	log  zerolog.Logger
+	mu   sync.Mutex
+	last string
+}
+
+func (l *serverLogger) remember(msg string) {
+	l.mu.Lock()
+	l.last = msg
+	l.mu.Unlock()
+}
+
+func (l *serverLogger) lastError() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last
+}
+
+func (l *serverLogger) Noticef(format string, v ...any) { l.log.Debug().Msgf(format, v...) }
+func (l *serverLogger) Warnf(format string, v ...any)   { l.log.Warn().Msgf(format, v...) }
+func (l *serverLogger) Debugf(format string, v ...any)  { l.log.Debug().Msgf(format, v...) }
+func (l *serverLogger) Tracef(format string, v ...any)  { l.log.Trace().Msgf(format, v...) }
+
+func (l *serverLogger) Errorf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.remember(msg)
+	l.log.Error().Msg(msg)
+}
+
+func (l *serverLogger) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.remember(msg)
+	l.log.Error().Bool("fatal", true).Msg(msg)
 }
