@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-zookeeper/zk"
+	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/gotool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -43,6 +44,9 @@ type harness struct {
 	// procs); nil: none.
 	stdout io.Writer
 	seq    int
+	// auth: the dispatcher runs with --auth, the agents and the bench
+	// with their own credentials (-auth).
+	auth bool
 }
 
 // newHarness builds cmd/dispatcher and cmd/agent (without -race) into a
@@ -121,6 +125,21 @@ type benchRun struct {
 	// to it, for the zk scenarios.
 	zk *zkServer
 	zc *zk.Conn
+	// authDir is the run's auth directory with -auth ("" until made).
+	authDir string
+}
+
+// auth returns the run's auth directory, made by herald auth init's code
+// the first time.
+func (r *benchRun) auth() (auth.Dir, error) {
+	if r.authDir == "" {
+		dir := filepath.Join(r.dir, "auth")
+		if _, err := auth.Dir(dir).Init(time.Now()); err != nil {
+			return "", fmt.Errorf("auth init: %w", err)
+		}
+		r.authDir = dir
+	}
+	return auth.Dir(r.authDir), nil
 }
 
 func (h *harness) newRun(name string) (*benchRun, error) {
@@ -187,6 +206,15 @@ func (r *benchRun) startDispatcher(ctx context.Context, eventsPerKey int, marker
 		}
 		args = append([]string{"--config", conf}, args...)
 	}
+	var connOpts []nats.Option
+	if r.h.auth {
+		d, err := r.auth()
+		if err != nil {
+			return err
+		}
+		args = append(args, "--auth", string(d))
+		connOpts = append(connOpts, nats.UserCredentials(d.Path("admin.creds")))
+	}
 	args = append(args, extra...)
 	r.dispStarted = time.Now()
 	p, err := r.h.start("dispatcher", filepath.Join(r.dir, fmt.Sprintf("dispatcher-%d.log", r.dispStarted.UnixNano())), marker, args...)
@@ -210,7 +238,7 @@ func (r *benchRun) startDispatcher(ctx context.Context, eventsPerKey int, marker
 	if err != nil {
 		return fmt.Errorf("dispatcher not ready: %w", err)
 	}
-	nc, err := nats.Connect(info.NATSURL, nats.Name("herald-bench"), nats.MaxReconnects(-1))
+	nc, err := nats.Connect(info.NATSURL, append(connOpts, nats.Name("herald-bench"), nats.MaxReconnects(-1))...)
 	if err != nil {
 		return fmt.Errorf("connect %s: %w", info.NATSURL, err)
 	}
@@ -227,6 +255,7 @@ type agentSpec struct {
 	name    string
 	watches string
 	state   string
+	creds   string // its credentials with -auth
 }
 
 // newAgentSpec creates the agent's watches dir holding watchesYAML.
@@ -238,6 +267,17 @@ func (r *benchRun) newAgentSpec(name, watchesYAML string) (agentSpec, error) {
 	if err := os.WriteFile(filepath.Join(s.watches, "bench.yaml"), []byte(watchesYAML), 0o644); err != nil {
 		return s, fmt.Errorf("watch file: %w", err)
 	}
+	if r.h.auth {
+		d, err := r.auth()
+		if err != nil {
+			return s, err
+		}
+		is, err := d.Add(auth.Spec{Name: name, Role: auth.RoleAgent}, time.Now())
+		if err != nil {
+			return s, fmt.Errorf("auth add-agent %s: %w", name, err)
+		}
+		s.creds = is.Creds
+	}
 	return s, nil
 }
 
@@ -247,8 +287,12 @@ func (r *benchRun) startAgents(ctx context.Context, specs ...agentSpec) ([]*proc
 	var ps []*proc
 	for _, s := range specs {
 		logPath := filepath.Join(r.dir, s.name, fmt.Sprintf("agent-%d.log", time.Now().UnixNano()))
-		p, err := r.h.start("agent", logPath, readyLine, "--nats", r.url, "--name", s.name,
-			"--watches", s.watches, "--state", s.state, "--log-format", "json", "--log-level", "info")
+		args := []string{"--nats", r.url, "--name", s.name,
+			"--watches", s.watches, "--state", s.state, "--log-format", "json", "--log-level", "info"}
+		if s.creds != "" {
+			args = append(args, "--nats-creds", s.creds)
+		}
+		p, err := r.h.start("agent", logPath, readyLine, args...)
 		if err != nil {
 			return nil, err
 		}

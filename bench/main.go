@@ -110,6 +110,9 @@ type Config struct {
 	Runs int
 	// Keep leaves the temp dir (binaries, data, logs) in place.
 	Keep bool
+	// Auth runs the dispatcher with --auth (identities of herald auth
+	// init) and every agent with its own credentials.
+	Auth bool
 	// Bin is a directory holding dispatcher and agent binaries to run
 	// instead of building them (e.g. another commit's, side by side).
 	Bin string
@@ -146,6 +149,8 @@ func (c Config) Validate() error {
 		return fielderr.New(ErrInvalidConfig, "-events", "must be at least 1")
 	case c.Cluster && !slices.Contains(c.Scenarios, scFleet):
 		return fielderr.New(ErrInvalidConfig, "-cluster", "only the fleet scenario runs on a cluster; add fleet to -scenarios")
+	case c.Auth && slices.Contains(c.Scenarios, scFleet):
+		return fielderr.New(ErrInvalidConfig, "-auth", "the fleet scenario's in-process agents run without identities; drop fleet or -auth")
 	case c.EventsPerKey < 0:
 		return fielderr.New(ErrInvalidConfig, "-events-per-key", "must not be negative")
 	case c.Runs < 1:
@@ -173,6 +178,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.BoolVar(&c.Stored, "stored", true, "throughput: also measure events stored before the agent starts")
 	fs.IntVar(&c.Runs, "runs", 1, "run each scenario this many times and report the median")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the temp dir with binaries, data and logs")
+	fs.BoolVar(&c.Auth, "auth", false, "run the dispatcher with --auth and each agent with its own identity (not fleet)")
 	fs.StringVar(&c.Bin, "bin", "", "run the dispatcher and agent binaries in `dir` instead of building them")
 	fs.StringVar(&c.Format, "format", "text", "table format: text or markdown")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the bench process's CPU profile (fleet: the in-process agents) to `file`")
@@ -243,6 +249,7 @@ func bench(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	defer h.close()
 	h.stdout = stdout
+	h.auth = cfg.Auth
 
 	var all [][]result
 	var failures []error

@@ -45,6 +45,7 @@ func TestParseFlags_FleetErrorsNameTheField(t *testing.T) {
 		{[]string{"-scenarios", "fleet", "-agents", "0"}, "-agents", "at least 1"},
 		{[]string{"-scenarios", "latency1,procs200", "-cluster"}, "-cluster", "only the fleet scenario"},
 		{[]string{"-scenarios", "fleets"}, "-scenarios", `unknown scenario "fleets"`},
+		{[]string{"-scenarios", "latency1,fleet", "-auth"}, "-auth", "in-process agents run without identities"},
 	} {
 		_, err := parseFlags(c.args, io.Discard)
 		var fe *fielderr.Error

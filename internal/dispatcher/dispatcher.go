@@ -100,7 +100,7 @@ type Dispatcher struct {
 	// cfg.Auth); trust is its trust root, for the embedded server.
 	authW *auth.Watcher
 	trust *auth.Trust
-	// storeCheck overrides storeCheckInterval (WithStoreCheck).
+	// storeCheck overrides stores.DefaultEvery (WithStoreCheck).
 	storeCheck time.Duration
 
 	mu       sync.Mutex
@@ -290,11 +290,7 @@ func (d *Dispatcher) start(ctx context.Context) error {
 	}
 	// The buckets are created here so that /healthz is green from the
 	// start; a failure is left to the store check, which retries.
-	for _, b := range d.buckets() {
-		if err := d.ensureBucket(ctx, js, b.Bucket); err != nil {
-			d.log.Warn().Err(err).Str("bucket", b.Bucket).Msg("cannot create bucket yet; retrying")
-		}
-	}
+	d.keeper(js).EnsureBuckets(ctx)
 	ev, err := js.Stream(ctx, events.EventsStream)
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", events.EventsStream, err)
@@ -317,7 +313,10 @@ func (d *Dispatcher) start(ctx context.Context) error {
 		}
 	}
 	d.wg.Add(1)
-	go d.watchStores(js)
+	go func() {
+		defer d.wg.Done()
+		d.keeper(js).Run(d.runCtx, d.storeCheck)
+	}()
 	d.interest = fleet.New(js, d.log.With().Str("component", "interest").Logger())
 	if d.registry != nil {
 		d.interest.SetAgentCheck(d.activeAgents)

@@ -3,7 +3,6 @@ package dispatcher
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -51,7 +50,7 @@ type healthResponse struct {
 
 // serveHealth answers 200 when NATS is connected and every stream and
 // bucket the dispatcher owns exists, 503 otherwise (the dispatcher
-// recreates a missing one within storeCheckInterval).
+// recreates a missing one within stores.DefaultEvery).
 func (d *Dispatcher) serveHealth(w http.ResponseWriter, r *http.Request) {
 	resp := healthResponse{Status: "ok", NATS: "connected", Mode: "external"}
 	if d.cfg.Embedded() {
@@ -68,27 +67,9 @@ func (d *Dispatcher) serveHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 	defer cancel()
-	resp.Streams = map[string]string{}
-	for _, name := range streamNames {
-		if _, err := js.Stream(ctx, name); err != nil {
-			resp.Streams[name] = err.Error()
-			resp.Status = "unavailable"
-			resp.Error = fmt.Sprintf("stream %s: %v", name, err)
-			code = http.StatusServiceUnavailable
-			continue
-		}
-		resp.Streams[name] = "ok"
-	}
-	resp.Buckets = map[string]string{}
-	for _, b := range d.buckets() {
-		if _, err := js.KeyValue(ctx, b.Bucket); err != nil {
-			resp.Buckets[b.Bucket] = err.Error()
-			resp.Status = "unavailable"
-			resp.Error = fmt.Sprintf("bucket %s: %v", b.Bucket, err)
-			code = http.StatusServiceUnavailable
-			continue
-		}
-		resp.Buckets[b.Bucket] = "ok"
+	var err error
+	if resp.Streams, resp.Buckets, err = d.keeper(js).Check(ctx); err != nil {
+		resp.Status, resp.Error, code = "unavailable", err.Error(), http.StatusServiceUnavailable
 	}
 	writeJSON(w, code, resp)
 }
