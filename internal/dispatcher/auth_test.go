@@ -18,15 +18,6 @@ import (
 
 const authWait = 20 * time.Second
 
-func authDir(t *testing.T) auth.Dir {
-	t.Helper()
-	d := auth.Dir(filepath.Join(t.TempDir(), "auth"))
-	if _, err := d.Init(time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 // copyFile copies name from one auth directory to another through a
 // rename, as rsync does.
 func copyFile(t *testing.T, from, to auth.Dir, name string) {
@@ -47,7 +38,7 @@ func copyFile(t *testing.T, from, to auth.Dir, name string) {
 // from the directory; the dispatcher's registry follows herald auth. The
 // dispatcher's copy of the directory holds no seed.
 func TestDispatcher_AuthEmbedded(t *testing.T) {
-	d := authDir(t)
+	d, _ := testutil.AuthDir(t)
 	dd := auth.Dir(filepath.Join(t.TempDir(), "dispatcher-auth"))
 	if err := os.Mkdir(string(dd), 0o700); err != nil {
 		t.Fatal(err)
@@ -85,7 +76,7 @@ func TestDispatcher_AuthEmbedded(t *testing.T) {
 // directory's dispatcher identity unless told otherwise, and exposes the
 // registry.
 func TestDispatcher_AuthExternal(t *testing.T) {
-	d := authDir(t)
+	d, _ := testutil.AuthDir(t)
 	trust, err := d.LoadTrust()
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +100,7 @@ func TestDispatcher_AuthExternal(t *testing.T) {
 }
 
 func TestConfig_AuthRefusals(t *testing.T) {
-	d := authDir(t)
+	d, _ := testutil.AuthDir(t)
 	cases := []struct {
 		set  func(*dispatcher.Config)
 		says string

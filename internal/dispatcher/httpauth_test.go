@@ -21,48 +21,39 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Tokens of the identities writeRegistry issues.
-const (
-	tokCI       = "tok-ci-publisher-0123456789"
-	tokOther    = "tok-other-publisher-0123456789"
-	tokDeployer = "tok-deployer-0123456789"
-	tokSkipper  = "tok-skipper-0123456789"
-	tokViewer   = "tok-viewer-0123456789"
-	tokRevoked  = "tok-revoked-0123456789"
-)
-
-// writeRegistry writes the test identities with their HTTP tokens;
-// revoke names identities to mark revoked.
-func writeRegistry(t *testing.T, dir string, revoke ...string) {
+// authConfig is a test dispatcher with --auth on a real auth directory
+// (herald auth init) holding the test identities, each with an HTTP
+// token but agent web-1: tokens maps their names to them. Identity gone
+// is revoked.
+func authConfig(t *testing.T) (dispatcher.Config, auth.Dir, map[string]string) {
 	t.Helper()
-	ci := testutil.HTTPIdentity("ci", auth.RolePublisher, tokCI)
-	ci.Types = []string{"ci.*", "git.push"}
-	other := testutil.HTTPIdentity("other", auth.RolePublisher, tokOther)
-	other.Types, other.Keys = []string{"git.push"}, []string{"/repos/other/**"}
-	skipper := testutil.HTTPIdentity("skipper", auth.RoleDeployer, tokSkipper)
-	skipper.MaySkipHooks = true
-	gone := testutil.HTTPIdentity("gone", auth.RolePublisher, tokRevoked)
-	gone.Types, gone.Revoked = []string{"ci.*"}, time.Now().UTC()
-	ids := []auth.Identity{ci, other, testutil.HTTPIdentity("deployer", auth.RoleDeployer, tokDeployer), skipper,
-		testutil.HTTPIdentity("viewer", auth.RoleViewer, tokViewer), gone}
-	for i := range ids {
-		for _, r := range revoke {
-			if ids[i].Name == r {
-				ids[i].Revoked = time.Now().UTC()
-			}
-		}
+	dir, tokens := testutil.AuthDir(t,
+		auth.Spec{Name: "ci", Role: auth.RolePublisher, Types: []string{"ci.*", "git.push"}, HTTPToken: true},
+		auth.Spec{Name: "other", Role: auth.RolePublisher, Types: []string{"git.push"}, Keys: []string{"/repos/other/**"}, HTTPToken: true},
+		auth.Spec{Name: "deployer", Role: auth.RoleDeployer, HTTPToken: true},
+		auth.Spec{Name: "skipper", Role: auth.RoleDeployer, MaySkipHooks: true, HTTPToken: true},
+		auth.Spec{Name: "viewer", Role: auth.RoleViewer, HTTPToken: true},
+		auth.Spec{Name: "gone", Role: auth.RolePublisher, Types: []string{"ci.*"}, HTTPToken: true},
+		auth.Spec{Name: "web-1", Role: auth.RoleAgent},
+	)
+	if _, err := dir.Revoke("gone", time.Now()); err != nil {
+		t.Fatal(err)
 	}
-	testutil.WriteRegistry(t, dir, ids...)
+	cfg := testConfig(t)
+	cfg.Auth = string(dir)
+	return cfg, dir, tokens
 }
 
-// authConfig is a test dispatcher with --auth on a fresh registry.
-func authConfig(t *testing.T) (dispatcher.Config, string) {
+// connectAdmin connects to d's embedded server as the admin of dir: with
+// --auth, a client needs credentials issued from the directory.
+func connectAdmin(t *testing.T, d *dispatcher.Dispatcher, dir auth.Dir) *nats.Conn {
 	t.Helper()
-	dir := t.TempDir()
-	writeRegistry(t, dir)
-	cfg := testConfig(t)
-	cfg.Auth = dir
-	return cfg, dir
+	nc, err := nats.Connect(d.ClientURL(), nats.UserCredentials(dir.Path(auth.AdminCredsFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
 }
 
 // request sends one HTTP request with token as a bearer token ("": none).
@@ -92,7 +83,7 @@ func request(t *testing.T, method, url, token, body string) (int, http.Header, s
 }
 
 func TestHTTPAuth_EventsNeedAToken(t *testing.T) {
-	cfg, dir := authConfig(t)
+	cfg, dir, tok := authConfig(t)
 	d := startDispatcher(t, cfg)
 	url := "http://" + d.HTTPAddr() + "/v1/events"
 	ev := `{"type":"ci.build","key":"app","data":"x"}`
@@ -100,14 +91,14 @@ func TestHTTPAuth_EventsNeedAToken(t *testing.T) {
 	for _, c := range []struct{ name, token, want string }{
 		{"no token", "", "a bearer token is required"},
 		{"unknown token", "not-a-token", "unknown or revoked token"},
-		{"revoked identity", tokRevoked, "unknown or revoked token"},
+		{"revoked identity", tok["gone"], "unknown or revoked token"},
 	} {
 		code, h, body := request(t, "POST", url, c.token, ev)
 		if code != http.StatusUnauthorized || !strings.HasPrefix(h.Get("WWW-Authenticate"), "Bearer") || !strings.Contains(body, c.want) {
 			t.Errorf("%s: %d %q %s, want 401 with WWW-Authenticate: Bearer and %q", c.name, code, h.Get("WWW-Authenticate"), body, c.want)
 		}
 	}
-	if code, _, body := request(t, "POST", url, tokCI, ev); code != http.StatusCreated {
+	if code, _, body := request(t, "POST", url, tok["ci"], ev); code != http.StatusCreated {
 		t.Fatalf("ci posting ci.build: %d %s, want 201", code, body)
 	}
 	// Open by default.
@@ -117,9 +108,11 @@ func TestHTTPAuth_EventsNeedAToken(t *testing.T) {
 		}
 	}
 	// Revoked in the registry: refused at once, no restart.
-	writeRegistry(t, dir, "ci")
+	if _, err := dir.Revoke("ci", time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	testutil.Eventually(t, 20*time.Second, func() error {
-		if code, _, body := request(t, "POST", url, tokCI, ev); code != http.StatusUnauthorized {
+		if code, _, body := request(t, "POST", url, tok["ci"], ev); code != http.StatusUnauthorized {
 			return fmt.Errorf("revoked ci: %d %s, want 401", code, body)
 		}
 		return nil
@@ -127,26 +120,22 @@ func TestHTTPAuth_EventsNeedAToken(t *testing.T) {
 }
 
 func TestHTTPAuth_EventsWithinRights(t *testing.T) {
-	cfg, _ := authConfig(t)
+	cfg, dir, tok := authConfig(t)
 	d := startDispatcher(t, cfg)
-	nc, err := nats.Connect(d.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := connectAdmin(t, d, dir)
 	url := "http://" + d.HTTPAddr() + "/v1/events"
 
 	for _, c := range []struct {
 		name, token, body, field, want string
 	}{
-		{"type not granted", tokCI, `{"type":"deploy.done","key":"app"}`, "type", `"deploy.done" is not among the types granted to identity ci`},
-		{"key not granted", tokOther, `{"type":"git.push","key":"/repos/herald/main"}`, "key", `not among the keys granted to identity other`},
-		{"reserved type", tokCI, `{"type":"zk.changed","key":"/app/config","version":"999999999999"}`, "type", `"zk.changed" is reserved`},
-		{"reserved call type", tokCI, `{"type":"call.hooks_skipped","key":"c/r/prod/web"}`, "type", `is reserved`},
-		{"reserved source", tokCI, `{"type":"ci.build","key":"app","source":"zk:///"}`, "source", `"zk:///" claims one of Herald's own producers`},
-		{"reserved source herald", tokCI, `{"type":"ci.build","key":"app","source":"herald://dispatcher/x"}`, "source", `claims one of Herald's own producers`},
-		{"viewer publishes nothing", tokViewer, `{"type":"ci.build","key":"app"}`, "type", `not among the types granted to identity viewer`},
-		{"deployer not over the events endpoint", tokDeployer, `{"type":"call.post","key":"c/r/prod/web"}`, "type", `is reserved`},
+		{"type not granted", tok["ci"], `{"type":"deploy.done","key":"app"}`, "type", `"deploy.done" is not among the types granted to identity ci`},
+		{"key not granted", tok["other"], `{"type":"git.push","key":"/repos/herald/main"}`, "key", `not among the keys granted to identity other`},
+		{"reserved type", tok["ci"], `{"type":"zk.changed","key":"/app/config","version":"999999999999"}`, "type", `"zk.changed" is reserved`},
+		{"reserved call type", tok["ci"], `{"type":"call.hooks_skipped","key":"c/r/prod/web"}`, "type", `is reserved`},
+		{"reserved source", tok["ci"], `{"type":"ci.build","key":"app","source":"zk:///"}`, "source", `"zk:///" claims one of Herald's own producers`},
+		{"reserved source herald", tok["ci"], `{"type":"ci.build","key":"app","source":"herald://dispatcher/x"}`, "source", `claims one of Herald's own producers`},
+		{"viewer publishes nothing", tok["viewer"], `{"type":"ci.build","key":"app"}`, "type", `not among the types granted to identity viewer`},
+		{"deployer not over the events endpoint", tok["deployer"], `{"type":"call.post","key":"c/r/prod/web"}`, "type", `is reserved`},
 	} {
 		code, _, body := request(t, "POST", url, c.token, c.body)
 		var r struct{ Error, Field string }
@@ -161,7 +150,7 @@ func TestHTTPAuth_EventsWithinRights(t *testing.T) {
 	           {"specversion":"1.0","id":"b2","source":"ci://x","type":"zk.changed","subject":"/b"}]`
 	req, _ := http.NewRequest("POST", url, strings.NewReader(batch))
 	req.Header.Set("Content-Type", "application/cloudevents-batch+json")
-	req.Header.Set("Authorization", "Bearer "+tokCI)
+	req.Header.Set("Authorization", "Bearer "+tok["ci"])
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +164,7 @@ func TestHTTPAuth_EventsWithinRights(t *testing.T) {
 		t.Fatalf("events stored after refusals: %d (%v), want 0", n, err)
 	}
 	// Within its rights: stored, with the identity in the default source.
-	code, _, body := request(t, "POST", url, tokOther, `{"type":"git.push","key":"/repos/other/main"}`)
+	code, _, body := request(t, "POST", url, tok["other"], `{"type":"git.push","key":"/repos/other/main"}`)
 	if code != http.StatusCreated {
 		t.Fatalf("other within its keys: %d %s", code, body)
 	}
@@ -193,9 +182,10 @@ func TestHTTPAuth_EventsWithinRights(t *testing.T) {
 func TestHTTPAuth_DedupPoisoning(t *testing.T) {
 	body := `{"type":"git.push","key":"/repos/other/main","version":"43","source":"ci://other","data":"%s"}`
 	t.Run("auth", func(t *testing.T) {
-		cfg, _ := authConfig(t)
+		cfg, dir, tok := authConfig(t)
 		d := startDispatcher(t, cfg)
-		nc, err := nats.Connect(d.ClientURL())
+		// The live subjects as agent web-1's feed follows them.
+		nc, err := nats.Connect(d.ClientURL(), nats.UserCredentials(dir.Path(filepath.Join(auth.KindDir(auth.RoleAgent), "web-1.creds"))))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,10 +199,10 @@ func TestHTTPAuth_DedupPoisoning(t *testing.T) {
 		}
 		url := "http://" + d.HTTPAddr() + "/v1/events"
 		// ci may publish git.push under every key: its post is stored.
-		if code, _, b := request(t, "POST", url, tokCI, fmt.Sprintf(body, "forged")); code != http.StatusCreated {
+		if code, _, b := request(t, "POST", url, tok["ci"], fmt.Sprintf(body, "forged")); code != http.StatusCreated {
 			t.Fatalf("ci's post: %d %s", code, b)
 		}
-		code, _, b := request(t, "POST", url, tokOther, fmt.Sprintf(body, "real"))
+		code, _, b := request(t, "POST", url, tok["other"], fmt.Sprintf(body, "real"))
 		if code != http.StatusCreated || strings.Contains(b, `"duplicate":true`) {
 			t.Fatalf("other's real publish: %d %s, want 201, not a duplicate", code, b)
 		}
@@ -228,7 +218,7 @@ func TestHTTPAuth_DedupPoisoning(t *testing.T) {
 			}
 		}
 		// Other resending the same version is still deduplicated.
-		if code, _, b := request(t, "POST", url, tokOther, fmt.Sprintf(body, "real")); code != http.StatusAccepted {
+		if code, _, b := request(t, "POST", url, tok["other"], fmt.Sprintf(body, "real")); code != http.StatusAccepted {
 			t.Fatalf("other's resend: %d %s, want 202 duplicate", code, b)
 		}
 	})
@@ -244,17 +234,17 @@ func TestHTTPAuth_DedupPoisoning(t *testing.T) {
 }
 
 func TestHTTPAuth_Metrics(t *testing.T) {
-	cfg, _ := authConfig(t)
+	cfg, _, tok := authConfig(t)
 	cfg.MetricsAuth = true
 	d := startDispatcher(t, cfg)
 	url := "http://" + d.HTTPAddr() + "/metrics"
 	if code, h, body := request(t, "GET", url, "", ""); code != http.StatusUnauthorized || h.Get("WWW-Authenticate") == "" {
 		t.Errorf("metrics without a token: %d %s, want 401", code, body)
 	}
-	if code, _, body := request(t, "GET", url, tokCI, ""); code != http.StatusForbidden || !strings.Contains(body, "identity ci (publisher) may not read /metrics") {
+	if code, _, body := request(t, "GET", url, tok["ci"], ""); code != http.StatusForbidden || !strings.Contains(body, "identity ci (publisher) may not read /metrics") {
 		t.Errorf("metrics as a publisher: %d %s, want 403", code, body)
 	}
-	if code, _, body := request(t, "GET", url, tokViewer, ""); code != http.StatusOK || !strings.Contains(body, "herald_") {
+	if code, _, body := request(t, "GET", url, tok["viewer"], ""); code != http.StatusOK || !strings.Contains(body, "herald_") {
 		t.Errorf("metrics as a viewer: %d %.200s, want 200", code, body)
 	}
 	if code, _, body := request(t, "GET", "http://"+d.HTTPAddr()+"/healthz", "", ""); code != http.StatusOK {
@@ -278,33 +268,29 @@ hooks:
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, _ := authConfig(t)
+	cfg, dir, tok := authConfig(t)
 	cfg.Hooks = hooksDir
 	d := startDispatcher(t, cfg)
-	nc, err := nats.Connect(d.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := connectAdmin(t, d, dir)
 	url := "http://" + d.HTTPAddr() + "/v1/calls/create_job/pre"
 	skip := `{"job":"c/r/prod/web","user":"alice","caller":"mallory","skip_hooks":["all"],"reason":"hotfix"}`
 
 	if code, _, body := request(t, "POST", url, "", skip); code != http.StatusUnauthorized {
 		t.Errorf("no token: %d %s, want 401", code, body)
 	}
-	if code, _, body := request(t, "POST", url, tokCI, `{"job":"c/r/devel/web"}`); code != http.StatusForbidden || !strings.Contains(body, "may not make scheduler calls") {
+	if code, _, body := request(t, "POST", url, tok["ci"], `{"job":"c/r/devel/web"}`); code != http.StatusForbidden || !strings.Contains(body, "may not make scheduler calls") {
 		t.Errorf("publisher calling: %d %s, want 403", code, body)
 	}
-	if code, _, body := request(t, "POST", url, tokDeployer, skip); code != http.StatusForbidden || !strings.Contains(body, "skip_hooks: identity deployer may not skip hooks") {
+	if code, _, body := request(t, "POST", url, tok["deployer"], skip); code != http.StatusForbidden || !strings.Contains(body, "skip_hooks: identity deployer may not skip hooks") {
 		t.Errorf("skip without the right: %d %s, want 403 naming skip_hooks", code, body)
 	}
 	// The legitimate paths.
-	code, _, body := request(t, "POST", url, tokDeployer, `{"job":"c/r/devel/web","user":"alice"}`)
+	code, _, body := request(t, "POST", url, tok["deployer"], `{"job":"c/r/devel/web","user":"alice"}`)
 	var v call.Verdict
 	if err := json.Unmarshal([]byte(body), &v); err != nil || code != http.StatusOK || !v.Allow {
 		t.Fatalf("deployer's call: %d %s", code, body)
 	}
-	code, _, body = request(t, "POST", url, tokSkipper, skip)
+	code, _, body = request(t, "POST", url, tok["skipper"], skip)
 	if err := json.Unmarshal([]byte(body), &v); err != nil || code != http.StatusOK || !v.Allow {
 		t.Fatalf("skipper's skip: %d %s", code, body)
 	}
@@ -331,10 +317,10 @@ hooks:
 	// post and err: callers only; the result names the caller.
 	post := "http://" + d.HTTPAddr() + "/v1/calls/create_job/post"
 	res := `{"id":"` + v.CallID + `","job":"c/r/prod/web","caller":"mallory","result":{"exit_code":0}}`
-	if code, _, body := request(t, "POST", post, tokViewer, res); code != http.StatusForbidden {
+	if code, _, body := request(t, "POST", post, tok["viewer"], res); code != http.StatusForbidden {
 		t.Errorf("viewer reporting: %d %s, want 403", code, body)
 	}
-	if code, _, body := request(t, "POST", post, tokSkipper, res); code != http.StatusAccepted {
+	if code, _, body := request(t, "POST", post, tok["skipper"], res); code != http.StatusAccepted {
 		t.Errorf("skipper reporting: %d %s, want 202", code, body)
 	}
 	testutil.Eventually(t, 20*time.Second, func() error {
@@ -353,14 +339,35 @@ hooks:
 	})
 }
 
+// TestHTTPAuth_StartNeedsTheRegistry: --auth on a directory without a
+// registry, or with a registry and no trust root (not made by herald auth
+// init), is refused with an error saying to run herald auth init.
 func TestHTTPAuth_StartNeedsTheRegistry(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Auth = t.TempDir()
-	d, _ := newDispatcher(t, cfg)
+	dir, _ := testutil.AuthDir(t)
+	onlyRegistry := t.TempDir()
+	copyFile(t, dir, auth.Dir(onlyRegistry), auth.RegistryFile)
+	for _, c := range []struct{ name, dir, says string }{
+		{"empty", t.TempDir(), auth.RegistryFile},
+		{"no trust root", onlyRegistry, auth.OperatorJWTFile},
+	} {
+		cfg := testConfig(t)
+		cfg.Auth = c.dir
+		err := startErr(t, cfg)
+		if err == nil || !strings.Contains(err.Error(), c.says) || !strings.Contains(err.Error(), "run herald auth init --dir "+c.dir) {
+			t.Errorf("%s: %v, want an error naming %s and saying to run herald auth init", c.name, err, c.says)
+		}
+	}
+}
+
+// startErr is the error of building or starting a dispatcher with cfg.
+func startErr(t *testing.T, cfg dispatcher.Config) error {
+	t.Helper()
+	d, err := dispatcher.New(cfg)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	err := d.Start(ctx)
-	if err == nil || !strings.Contains(err.Error(), "run herald auth init --dir "+cfg.Auth) {
-		t.Fatalf("Start without identities.json: %v, want an error saying to run herald auth init", err)
-	}
+	defer d.Close(ctx)
+	return d.Start(ctx)
 }

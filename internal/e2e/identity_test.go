@@ -22,32 +22,58 @@ import (
 )
 
 // authBus is a dispatcher started with --auth on a directory the herald
-// binary made: herald auth init, two agents, a publisher of deploy.* on
-// /app/**, a viewer and a deployer. The cluster's own client is the admin.
+// binary made. The cluster's own client is the admin.
 type authBus struct {
 	*cluster
 	dir string
 }
 
+// newAuthBus is an authBus on newAuthDir's directory holding two agents,
+// a publisher of deploy.* on /app/**, a viewer and a deployer.
 func newAuthBus(t *testing.T, extra ...string) *authBus {
+	t.Helper()
+	dir := newAuthDir(t,
+		[]string{"add-agent", "web-1"},
+		[]string{"add-agent", "web-2"},
+		[]string{"add-publisher", "ci", "--types", "deploy.*", "--keys", "/app/**"},
+		[]string{"add-viewer", "ops"},
+		[]string{"add-deployer", "dep"},
+	)
+	return startAuthBus(t, dir, extra...)
+}
+
+// newAuthDir makes an auth directory with the herald binary: herald auth
+// init, then herald auth ADD... --dir DIR for each of adds.
+func newAuthDir(t *testing.T, adds ...[]string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "auth")
 	runHerald(t, nil, "", "auth", "init", "--dir", dir)
-	for _, args := range [][]string{
-		{"add-agent", "web-1"},
-		{"add-agent", "web-2"},
-		{"add-publisher", "ci", "--types", "deploy.*", "--keys", "/app/**"},
-		{"add-viewer", "ops"},
-		{"add-deployer", "dep"},
-	} {
+	for _, args := range adds {
 		runHerald(t, nil, "", append(append([]string{"auth"}, args...), "--dir", dir)...)
 	}
+	return dir
+}
+
+// startAuthBus starts the dispatcher binary with --auth dir.
+func startAuthBus(t *testing.T, dir string, extra ...string) *authBus {
+	t.Helper()
 	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", append([]string{"--auth", dir}, extra...)...)
 	return &authBus{cluster: c, dir: dir}
 }
 
 func (b *authBus) creds(kind, name string) string {
 	return filepath.Join(b.dir, kind, name+".creds")
+}
+
+// token is the HTTP bearer token herald auth add-* --http-token wrote for
+// identity name of kind (publishers, deployers, viewers).
+func (b *authBus) token(kind, name string) string {
+	b.t.Helper()
+	raw, err := os.ReadFile(filepath.Join(b.dir, kind, name+".token"))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(raw))
 }
 
 // startAuthAgent starts agent name with its own credentials.

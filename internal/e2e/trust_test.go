@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
+	gozk "github.com/go-zookeeper/zk"
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/events/call"
-	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -55,22 +55,13 @@ func httpDo(t *testing.T, c *cluster, path, token, body string) (int, string) {
 // go through to an agent.
 func TestHTTPAuth_AttacksRefused(t *testing.T) {
 	t.Parallel()
-	const (
-		tokCI      = "e2e-ci-token-5bd1"
-		tokRelease = "e2e-release-token-77c0"
-		tokDeploy  = "e2e-deployer-token-19aa"
-		tokSkip    = "e2e-skipper-token-3f02"
+	dir := newAuthDir(t,
+		[]string{"add-publisher", "ci", "--types", "git.push", "--http-token"},
+		[]string{"add-publisher", "release", "--types", "git.push", "--http-token"},
+		[]string{"add-deployer", "deployer", "--http-token"},
+		[]string{"add-deployer", "oncall", "--may-skip-hooks", "--http-token"},
+		[]string{"add-agent", "web-1"},
 	)
-	authDir := t.TempDir()
-	ci := testutil.HTTPIdentity("ci", auth.RolePublisher, tokCI)
-	ci.Types = []string{"git.push"}
-	release := testutil.HTTPIdentity("release", auth.RolePublisher, tokRelease)
-	release.Types = []string{"git.push"}
-	skipper := testutil.HTTPIdentity("oncall", auth.RoleDeployer, tokSkip)
-	skipper.MaySkipHooks = true
-	agent := auth.Identity{Name: "web-1", Role: auth.RoleAgent, Created: time.Now().UTC()}
-	deployer := testutil.HTTPIdentity("deployer", auth.RoleDeployer, tokDeploy)
-	testutil.WriteRegistry(t, authDir, ci, release, deployer, skipper, agent)
 
 	f := newFixture(t)
 	hooks := f.path("hooks")
@@ -81,7 +72,10 @@ func TestHTTPAuth_AttacksRefused(t *testing.T) {
 hooks:
   - {name: prod-freeze, phase: pre, methods: [create_job], jobs: ["*/*/prod/*"], exec: "echo frozen; exit 1"}
 `)
-	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--auth", authDir, "--hooks", hooks)
+	b := startAuthBus(t, dir, "--hooks", hooks)
+	c := b.cluster
+	tokCI, tokRelease := b.token("publishers", "ci"), b.token("publishers", "release")
+	tokDeploy, tokSkip := b.token("deployers", "deployer"), b.token("deployers", "oncall")
 	f.script("rec.sh", `data=$(cat); echo "$HERALD_VERSION $data" >> "$DIR/runs.log"`)
 	f.watchFile("push.yaml", `
 watches:
@@ -91,7 +85,7 @@ watches:
     env: {DIR: "%DIR%"}
     run_mode: parallel
 `)
-	c.startAgent(agentOpts{name: "web-1", watches: f.watches})
+	b.startAuthAgent("web-1", f.watches)
 
 	// The prod deploy with skip_hooks and no credential: 401.
 	skip := `{"job":"west/www/prod/web","user":"alice","caller":"mallory","skip_hooks":["all"],"reason":"hotfix"}`
@@ -160,9 +154,8 @@ watches:
 		return fmt.Errorf("the agent has not run release's version 43: %q", readLines(t, f.path("runs.log")))
 	})
 
-	// Revoked in the registry: refused at once, no restart.
-	release.Revoked = time.Now().UTC()
-	testutil.WriteRegistry(t, authDir, ci, release, deployer, skipper, agent)
+	// Revoked with herald auth revoke: refused at once, no restart.
+	runHerald(t, nil, "", "auth", "revoke", "release", "--dir", dir)
 	testutil.Eventually(t, wait, func() error {
 		if code, body := httpDo(t, c, "/v1/events", tokRelease, fmt.Sprintf(pub, "after")); code != http.StatusUnauthorized {
 			return fmt.Errorf("revoked release: %d %s, want 401", code, body)
@@ -172,40 +165,19 @@ watches:
 }
 
 // TestZK_ForgedVersionAndUndeclaredPaths replays the ZooKeeper attacks
-// against the dispatcher binary: a zk.changed forged on the bus with
-// source "zk:///" and a huge version no longer silences the znode's real
-// changes, and an announcement declaring zk:/secret/db-password outside
-// --zk-allow (or in another agent's name on its subject) makes the
-// dispatcher read nothing there, while the agent's allowed path runs.
+// against the dispatcher binary without --auth, where any client may
+// publish anything, so that the sources' own defence is what stops them
+// (with --auth NATS refuses them first:
+// TestZK_AuthRefusesForgedEventsAndAnnouncements): a zk.changed forged on
+// the bus with source "zk:///" and a huge version no longer silences the
+// znode's real changes, and an announcement declaring
+// zk:/secret/db-password outside --zk-allow (or in another agent's name on
+// its subject) makes the dispatcher read nothing there, while the agent's
+// allowed path runs.
 func TestZK_ForgedVersionAndUndeclaredPaths(t *testing.T) {
 	t.Parallel()
-	z := testutil.RunZooKeeper(t)
-	zc := z.Connect(t)
-	for _, p := range []string{"/app", "/secret"} {
-		if _, err := zc.Create(p, nil, 0, zkOpenACL); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := zc.Create("/secret/db-password", []byte("hunter2"), 0, zkOpenACL); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := zc.Create("/app/config", []byte("c0"), 0, zkOpenACL); err != nil {
-		t.Fatal(err)
-	}
+	z, zc, f := zkAttackSetup(t)
 	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--zk", z.Addr(), "--zk-allow", "/app/**")
-	f := newFixture(t)
-	f.script("rec.sh", `data=$(cat); echo "$HERALD_EVENT_TYPE $data" >> "$DIR/runs-$HERALD_HOST.log"`)
-	f.watchFile("zk.yaml", `
-watches:
-  - name: config
-    on: zk:/app/config
-    exec: ["%DIR%/rec.sh"]
-    env: {DIR: "%DIR%"}
-  - name: secret
-    on: zk:/secret/db-password
-    exec: ["%DIR%/rec.sh"]
-    env: {DIR: "%DIR%"}
-`)
 	c.startAgent(agentOpts{name: "web-1", watches: f.watches})
 	waitPlainLog(t, c.disp, "zk: watching key=/app/config")
 	waitPlainLog(t, c.disp, "zk: selector outside zk.allow ignored")
@@ -220,16 +192,52 @@ watches:
 	waitPlainLog(t, c.disp, "agent announcement on another agent's subject ignored")
 
 	// The forged zk.changed, published with the bus's credential.
-	_, cur, err := zc.Get("/app/config")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := events.New("zk:///", "zk.changed", "/app/config", []byte("forged"))
-	e.Version = fmt.Sprintf("m0x%x.v%d.c0x%x", int64(1)<<60, 99, cur.Czxid)
-	if _, err := c.js.PublishMsg(context.Background(), e.ToMsg()); err != nil {
+	if _, err := c.js.PublishMsg(context.Background(), forgedZKChanged(t, zc).ToMsg()); err != nil {
 		t.Fatal(err)
 	}
 	waitPlainLog(t, c.disp, "claims a version ZooKeeper never had")
+	zkAttackHarmless(t, c, zc, f)
+}
+
+// zkAttackSetup starts ZooKeeper with /app/config ("c0") and the secret
+// /secret/db-password, and a fixture whose agent watches both (the
+// secret's path lies outside the dispatcher's --zk-allow /app/**).
+func zkAttackSetup(t *testing.T) (*testutil.ZooKeeper, *gozk.Conn, *fixture) {
+	t.Helper()
+	z := testutil.RunZooKeeper(t)
+	zc := z.Connect(t)
+	for _, p := range []string{"/app", "/secret"} {
+		if _, err := zc.Create(p, nil, 0, zkOpenACL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := zc.Create("/secret/db-password", []byte("hunter2"), 0, zkOpenACL); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := zc.Create("/app/config", []byte("c0"), 0, zkOpenACL); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t)
+	f.script("rec.sh", `data=$(cat); echo "$HERALD_EVENT_TYPE $data" >> "$DIR/runs-$HERALD_HOST.log"`)
+	f.watchFile("zk.yaml", `
+watches:
+  - name: config
+    on: zk:/app/config
+    exec: ["%DIR%/rec.sh"]
+    env: {DIR: "%DIR%"}
+  - name: secret
+    on: zk:/secret/db-password
+    exec: ["%DIR%/rec.sh"]
+    env: {DIR: "%DIR%"}
+`)
+	return z, zc, f
+}
+
+// zkAttackHarmless changes /app/config to c1 and checks that the change
+// reaches agent web-1, that the secret reached no agent and no stream,
+// and that the dispatcher watched neither /secret nor /app/other.
+func zkAttackHarmless(t *testing.T, c *cluster, zc *gozk.Conn, f *fixture) {
+	t.Helper()
 	if _, err := zc.Set("/app/config", []byte("c1"), -1); err != nil {
 		t.Fatal(err)
 	}
@@ -258,4 +266,60 @@ watches:
 	if strings.Contains(c.disp.out.String(), "zk: watching key=/secret") || strings.Contains(c.disp.out.String(), "key=/app/other") {
 		t.Fatalf("the dispatcher watched a path it must not:\n%s", c.disp.out.String())
 	}
+}
+
+// forgedZKChanged is a zk.changed of /app/config with source "zk:///" and
+// a version far above any ZooKeeper will reach.
+func forgedZKChanged(t *testing.T, zc *gozk.Conn) events.Event {
+	t.Helper()
+	_, cur, err := zc.Get("/app/config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := events.New("zk:///", "zk.changed", "/app/config", []byte("forged"))
+	e.Version = fmt.Sprintf("m0x%x.v%d.c0x%x", int64(1)<<60, 99, cur.Czxid)
+	return e
+}
+
+// TestZK_AuthRefusesForgedEventsAndAnnouncements: with --auth, the
+// ZooKeeper attacks are stopped by NATS before the dispatcher sees them: a
+// forged zk.changed published with an agent's or a publisher's
+// credentials, and an announcement on another agent's subject, are refused
+// with a permissions violation. An announcement in the name of an identity
+// that is no agent (sent with the admin's credentials, which may publish
+// anything) is ignored, and the agent's own announcement declaring
+// zk:/secret/db-password outside --zk-allow makes the dispatcher read
+// nothing there, while its allowed path runs.
+func TestZK_AuthRefusesForgedEventsAndAnnouncements(t *testing.T) {
+	t.Parallel()
+	z, zc, f := zkAttackSetup(t)
+	b := newAuthBus(t, "--zk", z.Addr(), "--zk-allow", "/app/**")
+	b.startAuthAgent("web-1", f.watches)
+	waitPlainLog(t, b.disp, "zk: watching key=/app/config")
+	waitPlainLog(t, b.disp, "zk: selector outside zk.allow ignored")
+	waitLines(t, f.path("runs-web-1.log"), 1) // run_on_load: c0
+
+	forged := forgedZKChanged(t, zc).ToMsg()
+	for _, creds := range []string{b.creds("agents", "web-2"), b.creds("publishers", "ci")} {
+		nc, v := b.connectAs(t, creds)
+		if err := nc.PublishMsg(forged); err != nil {
+			t.Fatal(err)
+		}
+		v.wait(t, "Publish", forged.Subject)
+	}
+	fake, _ := json.Marshal(events.Announcement{Name: "web-1", Heartbeat: time.Now(), Interval: 60,
+		Watches: []events.WatchSummary{{Name: "x", On: "zk:/app/other"}}})
+	web2, v := b.connectAs(t, b.creds("agents", "web-2"))
+	if err := web2.Publish(events.AgentSubject("web-1"), fake); err != nil {
+		t.Fatal(err)
+	}
+	v.wait(t, "Publish", events.AgentSubject("web-1"))
+
+	evil, _ := json.Marshal(events.Announcement{Name: "evil", Heartbeat: time.Now(), Interval: 60,
+		Watches: []events.WatchSummary{{Name: "x", On: "zk:/app/other"}}})
+	if _, err := b.js.Publish(context.Background(), events.AgentSubject("evil"), evil); err != nil {
+		t.Fatal(err)
+	}
+	waitPlainLog(t, b.disp, "announcement of an agent that is not an active agent identity ignored")
+	zkAttackHarmless(t, b.cluster, zc, f)
 }

@@ -5,8 +5,8 @@
 // private ZooKeeper server or ensemble, a goroutine-safe output buffer, a test CA with server
 // and client certificates, timeout tests that wait for their script to be
 // ready (UntilReady), publishing and reading back events on Herald's
-// streams, collecting outcomes, announcing agents and running the interest
-// tracker. Only tests import it.
+// streams, collecting outcomes, announcing agents, running the interest
+// tracker and issuing a real auth directory (AuthDir). Only tests import it.
 package testutil
 
 import (
