@@ -119,6 +119,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		return err
 	}
 	a.started = time.Now().UTC()
+	a.warnCredsName()
 	a.env = &watchrun.Env{
 		Host: a.cfg.Name, Log: a.log, Metrics: a.metrics.run,
 		LoadID: strconv.FormatInt(a.started.UnixNano(), 36),
@@ -523,4 +524,18 @@ func (a *Agent) Close(ctx context.Context) error {
 		a.lock.Close()
 	}
 	return err
+}
+
+// warnCredsName warns when --nats-creds names another identity than
+// --name: credentials of herald auth add-agent NAME allow only NAME's
+// outcomes and announcement, so every one would be refused. (Credentials
+// made otherwise may allow more; so it is a warning, not an error.)
+func (a *Agent) warnCredsName() {
+	if a.cfg.NATS.Creds == "" {
+		return
+	}
+	if id, err := natsconn.CredsName(a.cfg.NATS.Creds); err == nil && id != "" && id != a.cfg.Name {
+		a.log.Warn().Str("name", a.cfg.Name).Str("identity", id).Str("creds", a.cfg.NATS.Creds).
+			Msg("the credentials are another identity's: herald auth add-agent credentials allow only their own name's subjects (run with --name IDENTITY)")
+	}
 }
