@@ -36,6 +36,23 @@ func CheckIdentity(userName, groupName string) error {
 	return err
 }
 
+// IdentityField is CheckIdentity for a config check that names the field
+// at fault: "" and nil when userName and groupName are empty or exist;
+// otherwise "user" or "group" and why.
+func IdentityField(userName, groupName string) (field string, err error) {
+	if userName == "" && groupName == "" {
+		return "", nil
+	}
+	if err = CheckIdentity(userName, groupName); err == nil {
+		return "", nil
+	}
+	var ie *IdentityError
+	if errors.As(err, &ie) {
+		return ie.Field, ie.Err
+	}
+	return "user", err
+}
+
 // resolveIdentity looks up userName and groupName (names or numeric ids;
 // names are tried first, as chown does). Empty means unchanged; both empty
 // returns a nil credential.

@@ -103,15 +103,8 @@ func (c ExecConfig) Validate() error {
 	if c.NotifySignal < 0 || c.NotifySignal > 64 {
 		errs.Add("notify_signal", "%d is not a signal number", int(c.NotifySignal))
 	}
-	if c.User != "" || c.Group != "" {
-		if err := CheckIdentity(c.User, c.Group); err != nil {
-			var ie *IdentityError
-			if errors.As(err, &ie) {
-				errs.Add(ie.Field, "%v", ie.Err)
-			} else {
-				errs.Add("user", "%v", err)
-			}
-		}
+	if field, err := IdentityField(c.User, c.Group); err != nil {
+		errs.Add(field, "%v", err)
 	}
 	return errs.Err()
 }

@@ -247,12 +247,7 @@ func (w *Watch) validate() []*FieldError {
 	if w.User != "" || w.Group != "" {
 		// Looked up now, as a run would, so that a user or group this
 		// host lacks is a validate and load error, not a run that fails.
-		if err := actions.CheckIdentity(w.User, w.Group); err != nil {
-			field := "user"
-			var ie *actions.IdentityError
-			if errors.As(err, &ie) {
-				field, err = ie.Field, ie.Err
-			}
+		if field, err := actions.IdentityField(w.User, w.Group); err != nil {
 			bad(field, "%v", err)
 		}
 	}

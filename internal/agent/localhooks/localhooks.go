@@ -158,12 +158,7 @@ func (h *Hook) validate(bad func(field, format string, a ...any)) {
 		bad("workdir", "%q must be an absolute path", h.Workdir)
 	}
 	if h.User != "" || h.Group != "" {
-		if err := actions.CheckIdentity(h.User, h.Group); err != nil {
-			field := "user"
-			var ie *actions.IdentityError
-			if errors.As(err, &ie) {
-				field, err = ie.Field, ie.Err
-			}
+		if field, err := actions.IdentityField(h.User, h.Group); err != nil {
 			bad(field, "%v", err)
 		}
 	}
