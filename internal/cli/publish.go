@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/bus"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -84,7 +86,12 @@ func (c *publishCmd) run(ctx context.Context, _ *Main, s stdio, args []string) e
 		return err
 	}
 	defer nc.Close()
-	ack, err := bus.PublishEvent(ctx, js, e)
+	pctx, stop := c.conn.deniedCause(ctx)
+	defer stop()
+	ack, err := bus.PublishEvent(pctx, js, e)
+	if cause := context.Cause(pctx); errors.Is(cause, nats.ErrPermissionViolation) {
+		return fmt.Errorf("%w (the credentials' identity may not publish this type or key: see herald auth ls)", cause)
+	}
 	if err != nil {
 		return streamHint(err)
 	}

@@ -308,6 +308,24 @@ func (m *Main) now() time.Time {
 type connFlags struct {
 	cfg     natsconn.Config
 	timeout time.Duration
+	// denied gets the first permissions violation the server reports on
+	// the connection (asynchronously: a refused publish gets no reply).
+	denied chan error
+}
+
+// deniedCause returns ctx's child that ends, with the violation as its
+// cause, when the server refuses a publish or subscription of this
+// connection; stop releases it.
+func (c *connFlags) deniedCause(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case err := <-c.denied:
+			cancel(err)
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { cancel(nil) }
 }
 
 func (c *connFlags) add(fs *flag.FlagSet) {
@@ -339,8 +357,19 @@ func (c *connFlags) connect() (*nats.Conn, jetstream.JetStream, error) {
 	if err := c.resolve(); err != nil {
 		return nil, nil, err
 	}
+	c.denied = make(chan error, 1)
 	nc, err := natsconn.Connect(c.cfg, "herald-cli", c.timeout,
-		nats.RetryOnFailedConnect(false), nats.Timeout(c.timeout))
+		nats.RetryOnFailedConnect(false), nats.Timeout(c.timeout),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				select {
+				case c.denied <- err:
+				default:
+				}
+				return
+			}
+			fmt.Fprintf(os.Stderr, "herald: nats: %v\n", natsconn.RedactError(err))
+		}))
 	if errors.Is(err, nats.ErrNoServers) {
 		return nil, nil, fmt.Errorf("%w (connection refused: is NATS running there? set --nats or $%s)", err, EnvNATS)
 	}
