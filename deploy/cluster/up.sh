@@ -191,7 +191,7 @@ watches:
     exec: ["/bin/sh", "-c", "echo \"[$HERALD_HOST] $HERALD_EVENT_TYPE $HERALD_KEY: $(cat)\""]
     timeout: 10s
 YAML
-echo "==> starting three agents, agent-1..3, each with its own identity ($auth/agents/agent-N.creds), with $work/watches.d/demo.yaml (on: zk:/demo/config)"
+echo "==> starting three agents, agent-1..3, each with its own identity ($auth/agents/agent-N.creds), with $work/watches.d/demo.yaml (on: zk:/demo/config, event:demo.hello)"
 for i in 1 2 3; do
   spawn "$work/agent-$i.log" "$bin/agent" --nats "$urls" --name "agent-$i" --nats-creds "$auth/agents/agent-$i.creds" \
     --nats-tls-ca "$ca" --watches "$work/watches.d" --state "$work/agent-$i"
