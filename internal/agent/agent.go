@@ -161,6 +161,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		return err
 	}
 
+	authLog := natsconn.NewThrottle(natsconn.AuthLogEvery)
 	nc, err := natsconn.Connect(a.cfg.NATS, "herald-agent "+a.cfg.Name, 0,
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: our own Close
@@ -173,7 +174,11 @@ func (a *Agent) Start(ctx context.Context) error {
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if natsconn.IsAuthError(err) {
-				a.log.Error().Err(natsconn.RedactError(err)).Msg("nats refused the agent's credentials; still trying to reconnect")
+				// A revoked identity is refused at every reconnect, several
+				// times a second: log it once a minute, with the count.
+				if ok, held := authLog.Allow(time.Now()); ok {
+					a.log.Error().Err(natsconn.RedactError(err)).Int("refusals_not_logged", held).Msg("nats refused the agent's credentials; still trying to reconnect")
+				}
 				return
 			}
 			a.log.Warn().Err(natsconn.RedactError(err)).Msg("nats error")

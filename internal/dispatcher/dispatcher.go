@@ -213,6 +213,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 }
 
 func (d *Dispatcher) start(ctx context.Context) error {
+	authLog := natsconn.NewThrottle(natsconn.AuthLogEvery)
 	handlers := []nats.Option{
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			d.m.reconnects.Inc()
@@ -225,7 +226,11 @@ func (d *Dispatcher) start(ctx context.Context) error {
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if natsconn.IsAuthError(err) {
-				d.log.Error().Err(natsconn.RedactError(err)).Msg("nats refused the dispatcher's credentials; still trying to reconnect")
+				// A revoked identity is refused at every reconnect, several
+				// times a second: log it once a minute, with the count.
+				if ok, held := authLog.Allow(time.Now()); ok {
+					d.log.Error().Err(natsconn.RedactError(err)).Int("refusals_not_logged", held).Msg("nats refused the dispatcher's credentials; still trying to reconnect")
+				}
 				return
 			}
 			d.log.Warn().Err(natsconn.RedactError(err)).Msg("nats async error")
