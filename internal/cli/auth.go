@@ -233,7 +233,7 @@ func (c *authCmd) push(s stdio, accountJWT string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(s.out, "herald auth: pushed the account JWT to %s: %s\n", nc.ConnectedUrlRedacted(), msg)
+	fmt.Fprintf(s.out, "herald auth: pushed the account JWT to %s: %s\n", natsconn.ConnectedURL(nc), msg)
 	return nil
 }
 
