@@ -236,12 +236,19 @@ func TestDaemons_NATSAuth(t *testing.T) {
 				t.Fatal("a client without credentials was accepted")
 			}
 			f := newFixture(t)
-			f.script("rec.sh", countScript)
+			// The action also writes its environment: the agent's secret
+			// (HERALD_NATS_PASSWORD, HERALD_NATS_TOKEN) must not reach it.
+			f.script("rec.sh", countScript+"\nenv > \"$DIR/env.txt\"")
 			f.watchFile("w.yaml", echoWatch)
 			out := c.watchOutcomes()
 			a := c.startAgent(agentOpts{name: "a1", watches: f.watches, extra: tc.flags, env: env})
 			runHerald(t, env, "hello", append([]string{"publish", "--nats", c.url, "--type", "test.daemon", "--key", "k"}, tc.flags...)...)
 			out.waitCount(t, "echo", events.StatusOK, 1)
+			if actionEnv := strings.Join(readLines(t, f.path("env.txt")), "\n"); !strings.Contains(actionEnv, "HERALD_HOST=a1") {
+				t.Errorf("the action's environment lacks HERALD_HOST:\n%s", actionEnv)
+			} else if strings.Contains(actionEnv, secret) {
+				t.Errorf("the action's environment holds the agent's NATS secret:\n%s", actionEnv)
+			}
 			for _, p := range []*proc{c.disp, a} {
 				if strings.Contains(cmdline(t, p), secret) {
 					t.Errorf("%s command line holds the secret", p.name)
