@@ -379,11 +379,13 @@ func (f *Feed) Run(ctx context.Context, h Handler) error {
 			if r == reconnects && d == dropped {
 				continue
 			}
-			reconnected := r != reconnects
-			reconnects, dropped = r, d
-			if reconnected && !f.checkStream(ctx) {
+			// A failed check (the cluster still electing, a starved
+			// server) leaves reconnects as it was, so that the next tick
+			// checks and reads again instead of giving the read up.
+			if r != reconnects && !f.checkStream(ctx) {
 				continue
 			}
+			reconnects, dropped = r, d
 			f.read(ctx, h, false)
 			// What is republished while the subscriptions are still on
 			// their way across the cluster after a reconnect is lost too:
