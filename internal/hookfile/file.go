@@ -321,13 +321,7 @@ func (p *parser) hooks(v *yaml.Node) []*Hook {
 			continue
 		}
 		before := len(p.Errs)
-		h.validate(func(f, format string, a ...any) {
-			line := lines[f]
-			if line == 0 {
-				line = h.Line
-			}
-			p.Fail(line, field+"."+f, format, a...)
-		})
+		h.validate(p.FailField(lines, h.Line, field+"."))
 		if h.Name != "" {
 			if prev, dup := names[h.Name]; dup {
 				p.Fail(lines["name"], field+".name", "duplicate hook name %q (also at line %d)", h.Name, prev)

@@ -95,6 +95,20 @@ func (p *Parser) Fail(line int, field, format string, a ...any) {
 	p.Errs = append(p.Errs, p.Wrap(&Error{File: p.Path, Line: line, Field: field, Msg: fmt.Sprintf(format, a...)}))
 }
 
+// FailField returns the bad(field, format, ...) of a validation of one
+// mapping whose keys DecodeFields placed at lines: each problem is
+// recorded as prefix+field at its key's line, or at def when the field
+// has none.
+func (p *Parser) FailField(lines map[string]int, def int, prefix string) func(field, format string, a ...any) {
+	return func(field, format string, a ...any) {
+		line := lines[field]
+		if line == 0 {
+			line = def
+		}
+		p.Fail(line, prefix+field, format, a...)
+	}
+}
+
 // Err is every recorded problem, joined, or nil.
 func (p *Parser) Err() error { return errors.Join(p.Errs...) }
 

@@ -104,13 +104,7 @@ func (s *Set) UnmarshalYAML(n *yaml.Node) error {
 				continue
 			}
 			before := len(p.Errs)
-			h.validate(func(f, format string, a ...any) {
-				line := lines[f]
-				if line == 0 {
-					line = h.Line
-				}
-				p.Fail(line, field+"."+f, format, a...)
-			})
+			h.validate(p.FailField(lines, h.Line, field+"."))
 			if len(p.Errs) == before {
 				out[h.Name] = h
 			}
