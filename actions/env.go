@@ -1,6 +1,7 @@
 package actions
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -93,4 +94,18 @@ func validExtraEnv(name string) bool {
 		}
 	}
 	return true
+}
+
+// EnvNameProblem says what is wrong with k as the name of a variable in an
+// env: list, or "" when nothing is: an empty name, one holding '=' or a
+// NUL, or a HERALD_* name, which setter ("Herald", "the agent") sets
+// itself.
+func EnvNameProblem(k, setter string) string {
+	switch {
+	case k == "" || strings.ContainsAny(k, "=\x00"):
+		return fmt.Sprintf("invalid variable name %q", k)
+	case strings.HasPrefix(k, EnvPrefix):
+		return fmt.Sprintf("%q: HERALD_* variables are set by %s", k, setter)
+	}
+	return ""
 }

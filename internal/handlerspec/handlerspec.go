@@ -158,10 +158,8 @@ func (h *Handler) Validate() error {
 		}
 	}
 	for k := range h.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") {
-			errs.Add("env", "invalid variable name %q", k)
-		} else if strings.HasPrefix(k, "HERALD_") {
-			errs.Add("env", "%q: HERALD_* variables are set by Herald", k)
+		if msg := actions.EnvNameProblem(k, "Herald"); msg != "" {
+			errs.Add("env", "%s", msg)
 		}
 	}
 	if h.Timeout.D < 0 {

@@ -237,11 +237,8 @@ func (w *Watch) validate() []*FieldError {
 		bad("kill_grace", "must not be negative")
 	}
 	for k := range w.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") {
-			bad("env", "invalid variable name %q", k)
-		}
-		if strings.HasPrefix(k, "HERALD_") {
-			bad("env", "%q: HERALD_* variables are set by the agent", k)
+		if msg := actions.EnvNameProblem(k, "the agent"); msg != "" {
+			bad("env", "%s", msg)
 		}
 	}
 	if w.User != "" || w.Group != "" {

@@ -139,11 +139,9 @@ func (h *Hook) validate(bad func(field, format string, a ...any)) {
 		bad("exec", "program is empty")
 	}
 	for k, v := range h.Env {
-		switch {
-		case k == "" || strings.ContainsAny(k, "=\x00"):
-			bad("env", "invalid variable name %q", k)
-		case strings.HasPrefix(k, "HERALD_"):
-			bad("env", "%q: HERALD_* variables are set by Herald", k)
+		switch msg := actions.EnvNameProblem(k, "Herald"); {
+		case msg != "":
+			bad("env", "%s", msg)
 		case strings.IndexByte(v, 0) >= 0:
 			bad("env", "value of %q contains a NUL byte", k)
 		}
