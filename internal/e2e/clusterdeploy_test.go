@@ -338,11 +338,14 @@ func TestDeployCluster_Up(t *testing.T) {
 	if o, err := herald("status", "--nats-creds", viewer); err == nil || !strings.Contains(o, "certificate") {
 		t.Errorf("herald status without the CA: %v, want a certificate error:\n%s", err, o)
 	}
-	if _, err := nats.Connect(urls, nats.RootCAs(ca)); !natsconn.IsAuthError(err) {
+	// A generous connect timeout: on a loaded machine the default 2 s
+	// handshake can time out, which is not the refusal under test.
+	slow := nats.Timeout(wait)
+	if _, err := nats.Connect(urls, nats.RootCAs(ca), slow); !natsconn.IsAuthError(err) {
 		t.Errorf("a client without credentials: %v, want an Authorization Violation", err)
 	}
 	var uerr x509.UnknownAuthorityError
-	if _, err := nats.Connect(urls, nats.UserCredentials(viewer)); !errors.As(err, &uerr) {
+	if _, err := nats.Connect(urls, nats.UserCredentials(viewer), slow); !errors.As(err, &uerr) {
 		t.Errorf("a client without the CA: %v, want x509.UnknownAuthorityError", err)
 	}
 
@@ -354,7 +357,7 @@ func TestDeployCluster_Up(t *testing.T) {
 	for _, port := range []string{"4222", "4223", "4224"} {
 		url := "nats://127.0.0.1:" + port
 		testutil.Eventually(t, time.Minute, func() error {
-			nc, err := nats.Connect(url, nats.UserCredentials(filepath.Join(authDir, "agents", "agent-3.creds")), nats.RootCAs(ca))
+			nc, err := nats.Connect(url, nats.UserCredentials(filepath.Join(authDir, "agents", "agent-3.creds")), nats.RootCAs(ca), slow)
 			if err == nil {
 				nc.Close()
 				return fmt.Errorf("%s still accepts the revoked agent-3", url)
@@ -364,7 +367,7 @@ func TestDeployCluster_Up(t *testing.T) {
 			}
 			return nil
 		})
-		nc, err := nats.Connect(url, nats.UserCredentials(filepath.Join(authDir, "agents", "agent-1.creds")), nats.RootCAs(ca))
+		nc, err := nats.Connect(url, nats.UserCredentials(filepath.Join(authDir, "agents", "agent-1.creds")), nats.RootCAs(ca), slow)
 		if err != nil {
 			t.Errorf("%s refuses agent-1 after agent-3's revocation: %v", url, err)
 			continue
