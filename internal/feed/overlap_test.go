@@ -1,13 +1,17 @@
 package feed_test
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/testutil"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestFeed_ReadRacingLiveHandsEachEventOverOnce: verifying reads during a
@@ -17,12 +21,31 @@ import (
 // is taken: an agent would run it twice (parallel mode) or decide it while
 // it still waits in a queue slot (the second copy is let go as a
 // redelivery), and lose it in a crash.
+//
+// The stream keeps every event of the burst (events_per_key above n): with
+// the default 64 per key, a live path running more than 64 events behind
+// (a loaded machine) finds only the newest 64 in the stream, and the older
+// ones, gone from it, count as superseded; that is the retention the
+// stream was given, not what this test is about.
 func TestFeed_ReadRacingLiveHandsEachEventOverOnce(t *testing.T) {
-	e := newEnv(t)
+	const n = 300
+	s := testutil.RunNATS(t)
+	nc := testutil.Connect(t, s)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := bus.DefaultStreamConfig()
+	cfg.EventsPerKey = 2 * n
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := bus.EnsureStreams(ctx, js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	e := env{nc: nc, js: js, state: filepath.Join(t.TempDir(), "feed.json")}
 	flt := events.EventPrefix + ".deploy.>"
 	r := &recorder{} // decides nothing: every event stays held
 	f, _ := e.start(t, r, flt)
-	const n = 300
 	for i := range n {
 		e.publish(t, "/a", i)
 		f.Verify()
