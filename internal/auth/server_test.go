@@ -98,23 +98,7 @@ func TestTrust_EnforcesAndRevokesLive(t *testing.T) {
 	if _, err := nats.Connect(srv.ClientURL()); err == nil || !natsconn.IsAuthError(err) {
 		t.Fatalf("connect without credentials: %v, want an authorization error", err)
 	}
-	adm, _ := connectCreds(t, srv.ClientURL(), d.Path(auth.AdminCredsFile))
-	js, _ := jetstream.New(adm)
-	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "HERALD_OUTCOMES", Subjects: []string{"herald.outcome.>"}}); err != nil {
-		t.Fatalf("the admin cannot create a stream (JetStream in the HERALD account): %v", err)
-	}
-
-	disconnected := make(chan struct{}, 1)
-	nc, errs := connectCreds(t, srv.ClientURL(), agent.Creds, nats.DisconnectErrHandler(func(*nats.Conn, error) {
-		select {
-		case disconnected <- struct{}{}:
-		default:
-		}
-	}))
-	ajs, _ := jetstream.New(nc)
-	if _, err := ajs.Publish(t.Context(), "herald.outcome.web-1.w", []byte("{}")); err != nil {
-		t.Fatalf("the agent's own outcome (acked on its inbox _INBOX_web-1): %v", err)
-	}
+	_, nc, errs, disconnected := agentOnTrustedServer(t, srv.ClientURL(), d, agent.Creds)
 	if err := nc.Publish("herald.outcome.web-2.w", []byte("{}")); err != nil {
 		t.Fatal(err)
 	}
@@ -200,22 +184,7 @@ func TestServerConfig_RealServer(t *testing.T) {
 	}
 	srv := testutil.RunNATSWithOptions(t, opts)
 
-	adm, _ := connectCreds(t, srv.ClientURL(), d.Path(auth.AdminCredsFile))
-	js, _ := jetstream.New(adm)
-	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "HERALD_OUTCOMES", Subjects: []string{"herald.outcome.>"}}); err != nil {
-		t.Fatalf("JetStream in the HERALD account: %v", err)
-	}
-	disconnected := make(chan struct{}, 1)
-	nc, errs := connectCreds(t, srv.ClientURL(), agent.Creds, nats.DisconnectErrHandler(func(*nats.Conn, error) {
-		select {
-		case disconnected <- struct{}{}:
-		default:
-		}
-	}))
-	ajs, _ := jetstream.New(nc)
-	if _, err := ajs.Publish(t.Context(), "herald.outcome.web-1.w", []byte("{}")); err != nil {
-		t.Fatalf("the agent's own outcome: %v", err)
-	}
+	adm, nc, errs, disconnected := agentOnTrustedServer(t, srv.ClientURL(), d, agent.Creds)
 	if err := nc.Publish("herald.agent.web-2", []byte("{}")); err != nil {
 		t.Fatal(err)
 	}
@@ -245,4 +214,30 @@ func TestServerConfig_RealServer(t *testing.T) {
 	if !errors.Is(err, nats.ErrAuthorization) && !strings.Contains(strings.ToLower(err.Error()), "revoked") && !strings.Contains(strings.ToLower(err.Error()), "authorization") {
 		t.Errorf("unexpected refusal: %v", err)
 	}
+}
+
+// agentOnTrustedServer checks a server that trusts d: the admin may create
+// a stream (JetStream in the HERALD account), and agent web-1 (agentCreds)
+// stores its own outcome, acked on its own inbox. It returns the admin's
+// and the agent's connections, the agent's violations and a channel told
+// of its disconnections.
+func agentOnTrustedServer(t *testing.T, url string, d auth.Dir, agentCreds string) (adm, nc *nats.Conn, errs *asyncErrs, disconnected chan struct{}) {
+	t.Helper()
+	adm, _ = connectCreds(t, url, d.Path(auth.AdminCredsFile))
+	js, _ := jetstream.New(adm)
+	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "HERALD_OUTCOMES", Subjects: []string{"herald.outcome.>"}}); err != nil {
+		t.Fatalf("the admin cannot create a stream (JetStream in the HERALD account): %v", err)
+	}
+	disconnected = make(chan struct{}, 1)
+	nc, errs = connectCreds(t, url, agentCreds, nats.DisconnectErrHandler(func(*nats.Conn, error) {
+		select {
+		case disconnected <- struct{}{}:
+		default:
+		}
+	}))
+	ajs, _ := jetstream.New(nc)
+	if _, err := ajs.Publish(t.Context(), "herald.outcome.web-1.w", []byte("{}")); err != nil {
+		t.Fatalf("the agent's own outcome (acked on its inbox _INBOX_web-1): %v", err)
+	}
+	return adm, nc, errs, disconnected
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/feed"
 	"github.com/heraldhq/herald/internal/testutil"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -223,29 +224,42 @@ func TestFeed_VerifyReadsWhatTheLivePathLost(t *testing.T) {
 	waitSeqs(t, r, []uint64{lost, next})
 }
 
-func TestFeed_ReconnectCatchesUp(t *testing.T) {
-	s := testutil.RunNATS(t)
-	_, js := testutil.ConnectStreams(t, s)
+// proxiedEnv is a feed env whose connection to s goes through a proxy
+// that the test can cut (cut); opts are more connection options.
+func proxiedEnv(t *testing.T, s *server.Server, opts ...nats.Option) (env, *testutil.Proxy) {
+	t.Helper()
 	p := testutil.StartProxy(t, s.Addr().String())
-	nc, err := nats.Connect("nats://"+p.Addr(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	nc, err := nats.Connect("nats://"+p.Addr(), append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	ajs, _ := jetstream.New(nc)
-	e := env{nc: nc, js: ajs, state: filepath.Join(t.TempDir(), "feed.json")}
+	js, _ := jetstream.New(nc)
+	return env{nc: nc, js: js, state: filepath.Join(t.TempDir(), "feed.json")}, p
+}
+
+// cut takes the proxy down and waits until e's connection has noticed.
+func cut(t *testing.T, e env, p *testutil.Proxy) {
+	t.Helper()
+	p.SetDown(true)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if e.nc.IsConnected() {
+			return fmt.Errorf("still connected")
+		}
+		return nil
+	})
+}
+
+func TestFeed_ReconnectCatchesUp(t *testing.T) {
+	s := testutil.RunNATS(t)
+	_, js := testutil.ConnectStreams(t, s)
+	e, p := proxiedEnv(t, s)
 	pub := env{js: js}
 	r := &recorder{auto: true}
 	e.start(t, r, events.EventPrefix+".deploy.>")
 	first := pub.publish(t, "/a", 0)
 	waitSeqs(t, r, []uint64{first})
-	p.SetDown(true)
-	testutil.Eventually(t, 10*time.Second, func() error {
-		if nc.IsConnected() {
-			return fmt.Errorf("still connected")
-		}
-		return nil
-	})
+	cut(t, e, p)
 	missed := pub.publish(t, "/b", 0)
 	p.SetDown(false)
 	waitSeqs(t, r, []uint64{first, missed})

@@ -2,7 +2,6 @@ package feed_test
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestFeed_ReconnectReadRetriedWhenTheStreamCheckFails: after a reconnect
@@ -43,10 +41,9 @@ func TestFeed_ReconnectReadRetriedWhenTheStreamCheckFails(t *testing.T) {
 		}
 	}
 	_, js := testutil.ConnectStreams(t, s, nats.UserInfo("admin", "x"))
-	p := testutil.StartProxy(t, s.Addr().String())
 	var mu sync.Mutex
 	var denied bool
-	nc, err := nats.Connect("nats://"+p.Addr(), nats.UserInfo("agent", "a"), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
+	e, p := proxiedEnv(t, s, nats.UserInfo("agent", "a"),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if strings.Contains(err.Error(), "STREAM.INFO") {
 				mu.Lock()
@@ -54,25 +51,14 @@ func TestFeed_ReconnectReadRetriedWhenTheStreamCheckFails(t *testing.T) {
 				mu.Unlock()
 			}
 		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	ajs, _ := jetstream.New(nc)
-	e := env{nc: nc, js: ajs, state: filepath.Join(t.TempDir(), "feed.json")}
+	nc := e.nc
 	pub := env{js: js}
 	r := &recorder{auto: true}
 	e.start(t, r, events.EventPrefix+".deploy.>")
 	first := pub.publish(t, "/a", 0)
 	waitSeqs(t, r, []uint64{first})
 
-	p.SetDown(true)
-	testutil.Eventually(t, 10*time.Second, func() error {
-		if nc.IsConnected() {
-			return fmt.Errorf("still connected")
-		}
-		return nil
-	})
+	cut(t, e, p)
 	missed := pub.publish(t, "/b", 0)
 	reload(true)
 	p.SetDown(false)
