@@ -211,7 +211,24 @@ func (w *watcher) onPublished(p pubResult) {
 			w.reconcile(n, *r)
 		}
 	}
+	w.recheck(n)
 	w.maybeDrop(n)
+}
+
+// recheck compares, once a key's publish job is done, what the stream
+// holds last for it with what we last read: onStream does not while the
+// job runs (the stream's new event may be the job's own), so an event
+// another publisher stored meanwhile (a forged claim, a slower
+// dispatcher's stale state) is noticed here and read against.
+func (w *watcher) recheck(n *node) {
+	if n.publishing || !n.known || !w.ready {
+		return
+	}
+	for d := range n.d {
+		if !w.agrees(n, dim(d)) {
+			w.markRead(n, dim(d))
+		}
+	}
 }
 
 func (w *watcher) setRec(key string, d dim, r streamRec) bool {
