@@ -20,10 +20,11 @@ const (
 	StatusDiscarded  Status = "discarded"  // dropped: discard mode and a run was in flight
 	StatusSuperseded Status = "superseded" // a newer event for the key replaced it before it ran
 	StatusError      Status = "error"      // the process could not be started
+	StatusHalted     Status = "halted"     // not run: the event's rollout was halted (failures, a failed canary, or by hand)
 )
 
 // Statuses lists every status, in schema order.
-var Statuses = []Status{StatusOK, StatusFailed, StatusTimeout, StatusDiscarded, StatusSuperseded, StatusError}
+var Statuses = []Status{StatusOK, StatusFailed, StatusTimeout, StatusDiscarded, StatusSuperseded, StatusError, StatusHalted}
 
 // TailBytes bounds the stdout and stderr tails carried in an outcome.
 const TailBytes = 8 << 10

@@ -341,7 +341,7 @@ func TestHooksSchema_AgreesWithParse(t *testing.T) {
 		{"handlers", page, "name", []any{"x", "a,b", "all", "", " ", "a\nb", "a\rb"}},
 		{"handlers", page, "match", []any{
 			map[string]any{}, map[string]any{"watch": "*"}, map[string]any{"watch": "", "host": "", "status": []any{}},
-			map[string]any{"host": "web-?"}, map[string]any{"status": []any{"ok", "failed", "timeout", "discarded", "superseded", "error"}},
+			map[string]any{"host": "web-?"}, map[string]any{"status": []any{"ok", "failed", "timeout", "discarded", "superseded", "error", "halted"}},
 			map[string]any{"status": []any{"succeeded"}}, map[string]any{"status": []any{"OK"}}, map[string]any{"status": "failed"},
 			map[string]any{"stats": []any{"ok"}}, "git-pull", []any{"git-pull"},
 		}},

@@ -431,6 +431,10 @@ func sampleOutcomes() map[string]events.Outcome {
 		"error": with(func(o *events.Outcome) {
 			o.Status, o.Attempts, o.Error = events.StatusError, 0, `exec: "/usr/local/bin/git-pull-deploy": permission denied`
 		}),
+		"halted": with(func(o *events.Outcome) {
+			o.Status, o.Attempts, o.Start, o.DurationMS = events.StatusHalted, 0, time.Time{}, 0
+			o.Error = "rollout halted: 3 failed runs (halt_after_failures 3)"
+		}),
 	}
 }
 
