@@ -158,6 +158,14 @@ func (c *callCmd) run(ctx context.Context, _ *Main, s stdio, args []string) erro
 	if err := c.conn.resolve(); err != nil {
 		return err
 	}
+	return c.perform(ctx, s, cl, command)
+}
+
+// perform is the path of every call once it is built and its connection
+// flags resolved (herald call, and the commands that build a call
+// themselves): ask the dispatcher, run COMMAND unless denied, report.
+func (c *callCmd) perform(ctx context.Context, s stdio, cl call.Call, command []string) error {
+	method := cl.Method
 
 	// 1. Ask.
 	v, conn, askErr := c.ask(ctx, cl)
