@@ -193,6 +193,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	a.js = js
+	a.env.Turns = a.newTurns()
 	if a.feed, err = feed.New(nc, js, feed.Config{
 		Stream: events.EventsStream, StateFile: filepath.Join(a.cfg.State, feedState),
 		Verify: a.cfg.VerifyEvery, Started: a.consuming, NewStream: a.newStream, Unreachable: a.unreachable, Log: a.log,

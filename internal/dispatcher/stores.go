@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/callhooks"
+	"github.com/heraldhq/herald/internal/rollout"
 	"github.com/heraldhq/herald/internal/stores"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -19,7 +20,8 @@ func (d *Dispatcher) keeper(js jetstream.JetStream) *stores.Keeper {
 	return &stores.Keeper{
 		JS:      js,
 		Streams: d.cfg.Streams,
-		Buckets: []jetstream.KeyValueConfig{d.handlers.BucketConfig(d.cfg.Streams.Replicas), callhooks.StatusBucketConfig(d.cfg.Streams.Replicas)},
+		Buckets: []jetstream.KeyValueConfig{d.handlers.BucketConfig(d.cfg.Streams.Replicas), callhooks.StatusBucketConfig(d.cfg.Streams.Replicas),
+			rollout.BucketConfig(d.cfg.Streams.Replicas)},
 		Log:     d.log,
 	}
 }

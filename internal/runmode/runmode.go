@@ -43,6 +43,10 @@ type Item struct {
 	Key   string // the event key
 	Seq   uint64 // stream sequence: higher is newer for the same key
 	Value any    // opaque to the policy (the agent's delivery)
+	// Again offers an item this policy decided before once more (a
+	// resumed rollout's halted event): it is stale only when a newer item
+	// for its key was offered since.
+	Again bool
 }
 
 // Dropped is an item decided without running.
@@ -61,6 +65,17 @@ type Result struct {
 	Start   []Item    // start these runs now
 	Dropped []Dropped // decide these (ack + outcome) without running
 	Notify  []Item    // in-flight items whose process should get notify_signal (queue mode, a newer event for the watch arrived)
+}
+
+// Stale reports whether the Result of offering it dropped it as stale
+// (not newer than what was started or pending for its key).
+func (r Result) Stale(it Item) bool {
+	for _, d := range r.Dropped {
+		if d.By == nil && idOf(d.Item) == idOf(it) {
+			return true
+		}
+	}
+	return false
 }
 
 // Policy decides the runs of one watch. Items are identified by Key and
@@ -135,6 +150,9 @@ func newSeqs() seqs {
 // pending for its key.
 func (s *seqs) stale(it Item) bool {
 	h, ok := s.seen[it.Key]
+	if it.Again {
+		return ok && it.Seq < h
+	}
 	return ok && it.Seq <= h
 }
 

@@ -764,3 +764,37 @@ func TestParallel_ZeroIsNoCap(t *testing.T) {
 		t.Fatalf("running %d pending %d, want 1000 and 0", p.Running(), p.Pending())
 	}
 }
+
+// TestPolicy_AgainRunsADecidedItemOnceMore: a resumed rollout offers its
+// halted event again. Every mode runs it, unless a newer item for its key
+// was offered since; an item offered again without Again stays stale.
+func TestPolicy_AgainRunsADecidedItemOnceMore(t *testing.T) {
+	for _, mode := range []string{runmode.ModeQueue, runmode.ModeDiscard, runmode.ModeParallel} {
+		t.Run(mode, func(t *testing.T) {
+			p := mustNew(t, mode, 2)
+			again := func(key string, seq uint64) runmode.Item {
+				it := item(key, seq)
+				it.Again = true
+				return it
+			}
+			if got := render(t, p.Offer(item("a", 1))); got != "start[a1]" {
+				t.Fatalf("offer a1: %q", got)
+			}
+			p.Done(item("a", 1))
+			if got := render(t, p.Offer(item("a", 1))); got != "drop[a1:superseded]" {
+				t.Errorf("a1 offered again without Again: %q, want it stale", got)
+			}
+			if got := render(t, p.Offer(again("a", 1))); got != "start[a1]" {
+				t.Errorf("a1 offered Again: %q, want it started", got)
+			}
+			p.Done(item("a", 1))
+			if got := render(t, p.Offer(item("a", 2))); got != "start[a2]" {
+				t.Fatalf("offer a2: %q", got)
+			}
+			p.Done(item("a", 2))
+			if got := render(t, p.Offer(again("a", 1))); got != "drop[a1:superseded]" {
+				t.Errorf("a1 offered Again after a2: %q, want it stale", got)
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/rollout"
 	"github.com/heraldhq/herald/internal/yamlfile"
 	"gopkg.in/yaml.v3"
 )
@@ -54,6 +55,8 @@ func ParseFile(path string) (*File, error) {
 var knownKeys = yamlfile.Keys(reflect.TypeFor[Watch]())
 
 var knownRetryKeys = map[string]bool{"attempts": true, "backoff": true}
+
+var knownRolloutKeys = yamlfile.Keys(reflect.TypeFor[Rollout]())
 
 // Parse parses a watch file's content. Every problem is reported, joined,
 // each as a *FieldError.
@@ -106,9 +109,13 @@ func Parse(path string, data []byte) (*File, error) {
 			if k.Value == "retry" && p.UnknownKeys(v, field+".retry.", knownRetryKeys, "unknown field (want attempts, backoff)") {
 				unknown = true
 			}
-			if k.Value == "retry" && v.Kind == yaml.MappingNode {
+			if k.Value == "rollout" && p.UnknownKeys(v, field+".rollout.", knownRolloutKeys,
+				"unknown field (want max_hosts, splay, canary, halt_after_failures, order, lease)") {
+				unknown = true
+			}
+			if (k.Value == "retry" || k.Value == "rollout") && v.Kind == yaml.MappingNode {
 				for n := 0; n+1 < len(v.Content); n += 2 {
-					w.lines["retry."+v.Content[n].Value] = v.Content[n].Line
+					w.lines[k.Value+"."+v.Content[n].Value] = v.Content[n].Line
 				}
 			}
 			// Decode field by field so a type error names its field.
@@ -261,6 +268,32 @@ func (w *Watch) validate() []*FieldError {
 			w.Retry.Backoff.D = DefaultRetryBackoff
 		} else if w.Retry.Backoff.D < MinRetryBackoff {
 			bad("retry.backoff", "%v: want at least %v", w.Retry.Backoff.D, MinRetryBackoff)
+		}
+	}
+	if r := w.Rollout; r != nil {
+		if r.MaxHosts != "" {
+			if _, _, err := rollout.ParseMaxHosts(r.MaxHosts); err != nil {
+				bad("rollout.max_hosts", "%s", strings.TrimPrefix(err.Error(), rollout.ErrSpec.Error()+": "))
+			}
+		}
+		if r.Splay.D < 0 {
+			bad("rollout.splay", "must not be negative")
+		}
+		if r.Canary < 0 {
+			bad("rollout.canary", "must be 0 (none) or more")
+		}
+		if r.HaltAfterFailures < 0 {
+			bad("rollout.halt_after_failures", "must be 0 (never) or more")
+		}
+		switch r.Order {
+		case "":
+			r.Order = rollout.OrderName
+		case rollout.OrderName, rollout.OrderRandom:
+		default:
+			bad("rollout.order", "%q: want name or random", r.Order)
+		}
+		if _, given := w.lines["rollout.lease"]; given && r.Lease.D < rollout.MinLease {
+			bad("rollout.lease", "%v: want at least %v", r.Lease.D, rollout.MinLease)
 		}
 	}
 	switch w.OnFailure {

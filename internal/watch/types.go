@@ -2,6 +2,7 @@ package watch
 
 import (
 	"fmt"
+	"github.com/heraldhq/herald/internal/rollout"
 	"reflect"
 	"strconv"
 	"strings"
@@ -63,6 +64,7 @@ type Watch struct {
 	Env          map[string]string `yaml:"env"`
 	Workdir      string            `yaml:"workdir"`
 	Retry        *Retry            `yaml:"retry"`
+	Rollout      *Rollout          `yaml:"rollout"`
 	OnFailure    string            `yaml:"on_failure"`
 	Description  string            `yaml:"description"`
 
@@ -80,6 +82,33 @@ type Watch struct {
 type Retry struct {
 	Attempts int      `yaml:"attempts"`
 	Backoff  Duration `yaml:"backoff"`
+}
+
+// Rollout limits how one event spreads across the hosts holding the
+// watch (package rollout coordinates it through NATS).
+type Rollout struct {
+	// MaxHosts is a number of hosts or a share of them ("10%"); absent:
+	// 100%, every host at once (canary and halt_after_failures still
+	// apply).
+	MaxHosts          string   `yaml:"max_hosts"`
+	Splay             Duration `yaml:"splay"`
+	Canary            int      `yaml:"canary"`
+	HaltAfterFailures int      `yaml:"halt_after_failures"`
+	Order             string   `yaml:"order"`
+	// Lease is how long a dead host's turn stays held (rollout.DefaultLease
+	// when absent).
+	Lease Duration `yaml:"lease"`
+}
+
+// Spec is the rollout as package rollout takes it; the watch has been
+// validated.
+func (r *Rollout) Spec() rollout.Spec {
+	s := rollout.Spec{MaxPercent: 100, Splay: r.Splay.D, Canary: r.Canary, HaltAfterFailures: r.HaltAfterFailures,
+		Order: r.Order, Lease: r.Lease.D}
+	if r.MaxHosts != "" {
+		s.MaxHosts, s.MaxPercent, _ = rollout.ParseMaxHosts(r.MaxHosts)
+	}
+	return s
 }
 
 // PipesStdin reports pipe_stdin with its default (true).

@@ -20,6 +20,9 @@ type Delivery struct {
 	// Replay numbers a run_on_load replay (Done nil) within this agent
 	// process, for its outcome's message id.
 	Replay uint64
+	// resumed: the offer again of an event a halted rollout decided
+	// (halted), once the rollout was resumed.
+	resumed bool
 
 	supMu sync.Mutex
 	sup   map[string]*superseded // by watch name: the events it replaced there

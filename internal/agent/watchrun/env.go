@@ -2,6 +2,7 @@ package watchrun
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
@@ -31,6 +32,11 @@ type Env struct {
 	// BuildAction turns a watch into its action; nil is BuildAction. Only
 	// an embedder replaces it (the bench's fleet simulator runs no process).
 	BuildAction func(w *watch.Watch) (actions.Action, error)
+	// Turns coordinates the runs of watches with a rollout: key; nil runs
+	// them at once.
+	Turns Turns
+
+	resumes atomic.Uint64 // numbers the runs of resumed rollouts' events
 }
 
 func (e *Env) build(w *watch.Watch) (actions.Action, error) {

@@ -11,6 +11,10 @@ type Metrics struct {
 	duration  *prometheus.HistogramVec
 	latency   *prometheus.HistogramVec
 	inFlight  *prometheus.GaugeVec
+	waiting   *prometheus.GaugeVec
+	turns     *prometheus.GaugeVec
+	halted    *prometheus.CounterVec
+	toDone    *prometheus.HistogramVec
 }
 
 // NewMetrics makes the series, unregistered.
@@ -34,12 +38,25 @@ func NewMetrics() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}, []string{"watch"}),
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "herald_agent_runs_in_flight", Help: "Runs in flight by watch.",
+			Name: "herald_agent_runs_in_flight", Help: "Runs in flight by watch (a rollout's once they hold a turn).",
+		}, []string{"watch"}),
+		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "herald_agent_rollout_waiting", Help: "Runs waiting for their rollout turn, by watch.",
+		}, []string{"watch"}),
+		turns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "herald_agent_rollout_running", Help: "Runs holding a rollout turn, by watch.",
+		}, []string{"watch"}),
+		halted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_agent_rollout_halted_total", Help: "Events not run because their rollout was halted, by watch.",
+		}, []string{"watch"}),
+		toDone: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "herald_agent_rollout_event_to_done_seconds", Help: "From the event's time to the end of this host's run in its rollout; the fleet's maximum is the time to the last host.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
 		}, []string{"watch"}),
 	}
 }
 
 // Collectors are the series, for the agent's registry.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.runs, m.collapsed, m.discarded, m.duration, m.latency, m.inFlight}
+	return []prometheus.Collector{m.runs, m.collapsed, m.discarded, m.duration, m.latency, m.inFlight, m.waiting, m.turns, m.halted, m.toDone}
 }

@@ -29,7 +29,11 @@ func (e *Env) decide(w *watch.Watch, d *Delivery, o events.Outcome) {
 			Str("status", string(o.Status)).Msg("event decided without a run")
 	}
 	id := events.OutcomeMsgID(d.Event, e.Host, w.Name)
-	if d.Done == nil {
+	switch {
+	case d.resumed:
+		// The run of a resumed rollout's event follows its halted outcome.
+		id += "/resume/" + e.LoadID + "." + strconv.FormatUint(d.Replay, 36)
+	case d.Done == nil:
 		// A run_on_load replay runs an event that may have run before: its
 		// outcome is a new one, not a retry (unique per agent start and
 		// replay).

@@ -13,6 +13,7 @@ import (
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/runmode"
 	"github.com/heraldhq/herald/internal/watch"
+	"github.com/rs/zerolog"
 )
 
 // run is one started item of a watch.
@@ -20,6 +21,10 @@ type run struct {
 	item   runmode.Item
 	notify chan struct{}
 	policy runmode.Policy // the policy that started it; Done goes back to it
+	// cancelWait ends its wait for a rollout turn (set while it waits);
+	// supersededBy is the newer event of its key that did (queue mode).
+	cancelWait   context.CancelFunc
+	supersededBy *Delivery
 }
 
 // Runtime is one loaded watch: its config, action and run-mode policy.
@@ -32,6 +37,9 @@ type Runtime struct {
 	action  actions.Action
 	policy  runmode.Policy
 	running map[uint64]*run
+	// parked are the keys' halted events waiting for their rollout to be
+	// resumed (rollout.go).
+	parked  map[string]parkedEvent
 	removed bool
 	stopped string // non-empty: why the watch stopped (on_failure: stop)
 	// retries is cancelled, with the reason as its cause, when this
@@ -57,7 +65,7 @@ func New(env *Env, w *watch.Watch) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &Runtime{env: env, w: w, action: act, policy: p, running: map[uint64]*run{}}
+	rt := &Runtime{env: env, w: w, action: act, policy: p, running: map[uint64]*run{}, parked: map[string]parkedEvent{}}
 	rt.retries, rt.cancelRetries = context.WithCancelCause(context.Background())
 	return rt, nil
 }
@@ -128,6 +136,9 @@ func (rt *Runtime) Remove() {
 	rt.mu.Lock()
 	rt.removed = true
 	rt.cancelRetries(errWatchRemoved)
+	for k := range rt.parked {
+		rt.unpark(k, ^uint64(0))
+	}
 	pending := rt.policy.Drain()
 	rt.mu.Unlock()
 	for _, it := range pending {
@@ -156,7 +167,12 @@ func (rt *Runtime) Offer(d *Delivery) {
 		rt.env.decide(w, d, events.Outcome{Status: events.StatusDiscarded, Error: why})
 		return
 	}
-	res := rt.policy.Offer(runmode.Item{Key: d.Event.Key, Seq: d.Seq, Value: d})
+	it := runmode.Item{Key: d.Event.Key, Seq: d.Seq, Value: d, Again: d.resumed}
+	res := rt.policy.Offer(it)
+	if !res.Stale(it) {
+		rt.newerWhileWaiting(it)
+		rt.unpark(it.Key, it.Seq)
+	}
 	// Fold each superseded event into the one that replaced it before
 	// rt.mu is let go: the replacing event cannot start (and publish its
 	// outcome) before it holds the record.
@@ -230,9 +246,17 @@ func (rt *Runtime) execute(ctx, retries context.Context, w *watch.Watch, act act
 		lc = lc.Str(logging.FieldDescription, w.Description)
 	}
 	log := lc.Logger()
+	turn, ok := rt.waitTurn(ctx, w, r, d, log)
+	if !ok {
+		return
+	}
 	m := rt.env.Metrics
 	m.inFlight.WithLabelValues(w.Name).Inc()
 	defer m.inFlight.WithLabelValues(w.Name).Dec()
+	if turn != nil {
+		m.turns.WithLabelValues(w.Name).Inc()
+		defer m.turns.WithLabelValues(w.Name).Dec()
+	}
 	start := time.Now()
 	var res actions.Result
 	var started time.Time // when the first attempt's process was running
@@ -280,6 +304,9 @@ func (rt *Runtime) execute(ctx, retries context.Context, w *watch.Watch, act act
 		// The agent is stopping: the process was terminated. The event stays
 		// unacknowledged and runs again when the agent is back.
 		log.Warn().Str("status", string(res.Status)).Msg("run stopped by agent shutdown; event will be redelivered")
+		if turn != nil {
+			turn.Abandon()
+		}
 		return
 	}
 	if started.IsZero() {
@@ -308,13 +335,27 @@ func (rt *Runtime) execute(ctx, retries context.Context, w *watch.Watch, act act
 	}
 	ev.Str("status", string(res.Status)).Int("attempts", attempts).Float64("duration_ms", o.DurationMS).
 		Interface("exit_code", res.ExitCode).Str("signal", res.Signal).Msg("run finished")
+	if turn != nil {
+		// The rollout hears how the run ended (a failure counted) before
+		// the turn is free and before the outcome is published.
+		turn.Finish(o)
+		if !d.Event.Time.IsZero() {
+			m.toDone.WithLabelValues(w.Name).Observe(time.Since(d.Event.Time).Seconds())
+		}
+	}
 	rt.env.decide(w, d, o)
+	rt.finish(w, r, res.Status, log)
+}
 
+// finish ends run r of w, which decided its event with status: the
+// policy hears it is done and starts what it starts next.
+func (rt *Runtime) finish(w *watch.Watch, r *run, status events.Status, log zerolog.Logger) {
 	rt.mu.Lock()
 	if rt.running[r.item.Seq] == r { // not a newer stream's event of the same seq
 		delete(rt.running, r.item.Seq)
 	}
-	if res.Status != events.StatusOK && w.OnFailure == watch.FailureStop && rt.w == w {
+	if status != events.StatusOK && status != events.StatusHalted && status != events.StatusSuperseded &&
+		w.OnFailure == watch.FailureStop && rt.w == w {
 		rt.stopped = "watch stopped after a failed run (on_failure: stop); fix and reload its file"
 		log.Error().Msg(rt.stopped)
 	}
