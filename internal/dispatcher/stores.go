@@ -22,6 +22,6 @@ func (d *Dispatcher) keeper(js jetstream.JetStream) *stores.Keeper {
 		Streams: d.cfg.Streams,
 		Buckets: []jetstream.KeyValueConfig{d.handlers.BucketConfig(d.cfg.Streams.Replicas), callhooks.StatusBucketConfig(d.cfg.Streams.Replicas),
 			rollout.BucketConfig(d.cfg.Streams.Replicas)},
-		Log:     d.log,
+		Log: d.log,
 	}
 }

@@ -68,7 +68,7 @@ type Gate struct {
 	CanaryOK []string `json:"canaries_ok,omitempty"`
 	// CanaryFailed are the canaries whose run failed.
 	CanaryFailed []string `json:"canaries_failed,omitempty"`
-	Halt     *Halt    `json:"halt,omitempty"`
+	Halt         *Halt    `json:"halt,omitempty"`
 	// FailBase is Failures when the rollout was last resumed: the halt
 	// counts failures after it.
 	FailBase int `json:"failures_at_resume,omitempty"`
