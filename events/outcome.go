@@ -118,4 +118,7 @@ type WatchSummary struct {
 	On      string `json:"on"`
 	RunMode string `json:"run_mode"`
 	File    string `json:"file"`
+	// Waiting lists the events that wait for their rollout turn on this
+	// host (a watch with rollout:), oldest first.
+	Waiting []string `json:"waiting,omitempty"`
 }

@@ -127,6 +127,7 @@ func (a *Agent) Start(ctx context.Context) error {
 			return a.outcomes.StoreID(o, id, stored) // a.outcomes is set before any event is offered
 		},
 		Release: a.release, Start: a.startRun, BuildAction: a.cfg.ActionBuilder,
+		Waiting: func() { a.announce(false) }, // herald status shows the wait
 	}
 	if err := a.takeLock(); err != nil {
 		return err

@@ -21,7 +21,9 @@ func (a *Agent) announce(stopping bool) {
 		Interval: a.cfg.Heartbeat.Seconds(), Stopping: stopping, Watches: []events.WatchSummary{},
 	}
 	for _, rt := range a.runtimes() {
-		ann.Watches = append(ann.Watches, rt.Watch().Summary())
+		ws := rt.Watch().Summary()
+		ws.Waiting = rt.Waiting()
+		ann.Watches = append(ann.Watches, ws)
 	}
 	sort.Slice(ann.Watches, func(i, j int) bool { return ann.Watches[i].Name < ann.Watches[j].Name })
 	data, err := json.Marshal(ann)

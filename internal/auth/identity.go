@@ -47,12 +47,12 @@ func (r Role) Valid() bool {
 }
 
 // ReservedTypes are the event type globs only the sources and the
-// dispatchers (and, for call.post, call.err and op.*, deployers) publish:
-// a publisher can never be granted them.
-var ReservedTypes = []string{"zk.*", "kv.*", "call.*", "op.*"}
+// dispatchers (and, for call.post, call.err, op.* and rollout.*,
+// deployers) publish: a publisher can never be granted them.
+var ReservedTypes = []string{"zk.*", "kv.*", "call.*", "op.*", "rollout.*"}
 
 // ReservedTypePrefixes are the first type tokens of ReservedTypes.
-var ReservedTypePrefixes = []string{"zk", "kv", "call", "op"}
+var ReservedTypePrefixes = []string{"zk", "kv", "call", "op", "rollout"}
 
 // IsReservedType reports whether an event type (or a type glob) falls
 // under ReservedTypes.

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"encoding/base64"
 	"fmt"
 	"time"
 
@@ -23,10 +24,18 @@ const (
 	callPre       = "herald.call.pre"
 	callSkip      = "herald.call.skip"
 	callHook      = "herald.callhook"
+	// The rollouts bucket (package rollout): its stream and its keys'
+	// subjects, <event>.<watch>.{plan,gate,turn.N,host.<host>}, each name
+	// one unpadded base64url token.
+	rolloutStream = "KV_herald_rollouts"
+	rolloutKeys   = "$KV.herald_rollouts."
 )
 
+// rolloutToken is rollout.Token: a name as one key token.
+func rolloutToken(name string) string { return base64.RawURLEncoding.EncodeToString([]byte(name)) }
+
 // ViewerBuckets are the key-value buckets herald status reads.
-var ViewerBuckets = []string{"herald_hooks", "herald_handlers"}
+var ViewerBuckets = []string{"herald_hooks", "herald_handlers", "herald_rollouts"}
 
 // ProtectedDurables are the dispatchers' shared durable consumers: on the
 // streams where agents and viewers may make consumers of their own, they
@@ -73,9 +82,18 @@ func readStream(s string, consumers bool) (allow, deny []string) {
 // (JetStream publishes, acked on its inbox), reading the events stream
 // (direct gets and its info, for the feed and run_on_load; no consumer
 // API at all), the live republish and the leader advisory, its own
-// call-hook requests and the replies to them.
+// call-hook requests and the replies to them; for rollouts, reading the
+// announcements (the live hosts a rollout is planned over) and the
+// rollouts bucket, writing the shared keys of a rollout (plan, gate,
+// turns) and only its own host state, and hearing the bucket's changes.
 func AgentPermissions(name string) jwt.Permissions {
 	allow, deny := readStream(eventsStream, false)
+	for _, s := range []string{agentsStream, rolloutStream} {
+		a, _ := readStream(s, false)
+		allow = append(allow, a...)
+	}
+	allow = append(allow, rolloutKeys+"*.*.plan", rolloutKeys+"*.*.gate", rolloutKeys+"*.*.turn.*",
+		rolloutKeys+"*.*.host."+rolloutToken(name))
 	var p jwt.Permissions
 	p.Pub.Allow = append([]string{
 		events.OutcomePrefix + "." + name + ".>",
@@ -86,6 +104,7 @@ func AgentPermissions(name string) jwt.Permissions {
 		events.LivePrefix + ".>",
 		leaderElected,
 		callHook + "." + name,
+		rolloutKeys + ">",
 		inbox(name),
 	}
 	p.Resp = &jwt.ResponsePermission{MaxMsgs: 1, Expires: hookReplyWindow}
@@ -109,9 +128,10 @@ func PublisherPermissions(name string, types, keys []string) (jwt.Permissions, e
 	return p, nil
 }
 
-// DeployerPermissions are deployer NAME's (herald call, herald op): pre
-// requests under its own name (skip requests only with maySkip), the
-// call.post, call.err and op.* events, its inbox.
+// DeployerPermissions are deployer NAME's (herald call, herald op, herald
+// rollout halt and resume): pre requests under its own name (skip requests
+// only with maySkip), the call.post, call.err, op.* and rollout.* events,
+// reading the rollouts bucket and writing its gates, its inbox.
 func DeployerPermissions(name string, maySkip bool) jwt.Permissions {
 	var p jwt.Permissions
 	p.Pub.Allow = []string{
@@ -119,7 +139,11 @@ func DeployerPermissions(name string, maySkip bool) jwt.Permissions {
 		events.EventPrefix + ".call.post.>",
 		events.EventPrefix + ".call.err.>",
 		events.EventPrefix + ".op.>",
+		events.EventPrefix + ".rollout.>",
+		rolloutKeys + "*.*.gate",
 	}
+	a, _ := readStream(rolloutStream, false)
+	p.Pub.Allow = append(p.Pub.Allow, a...)
 	if maySkip {
 		p.Pub.Allow = append(p.Pub.Allow, callSkip+".*."+name)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/heraldhq/herald/internal/auth"
 	"github.com/heraldhq/herald/internal/callhooks"
 	"github.com/heraldhq/herald/internal/handlers"
+	"github.com/heraldhq/herald/internal/rollout"
 	"github.com/nats-io/jwt/v2"
 )
 
@@ -92,11 +93,27 @@ func TestPermissions_PerRole(t *testing.T) {
 			sub("herald.callhook.web-2", false),
 			sub("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.HERALD_EVENTS", true),
 			sub("_INBOX_web-1.abc", true),
+			// Rollouts: the announcements and the bucket read, the shared
+			// keys and its own host state written, never another host's.
+			pub("$JS.API.DIRECT.GET.HERALD_AGENTS", true),
+			pub("$JS.API.DIRECT.GET.KV_herald_rollouts.$KV.herald_rollouts.ZTE.dw.gate", true),
+			pub("$JS.API.STREAM.INFO.KV_herald_rollouts", true),
+			pub("$KV.herald_rollouts.ZTE.dw.plan", true),
+			pub("$KV.herald_rollouts.ZTE.dw.gate", true),
+			pub("$KV.herald_rollouts.ZTE.dw.turn.0", true),
+			pub(rollout.HostKeySubjects("web-1"), true),
+			pub("$KV.herald_rollouts.ZTE.dw.host."+rollout.Token("web-1"), true),
+			pub("$KV.herald_rollouts.ZTE.dw.host."+rollout.Token("web-2"), false),
+			pub("$KV.herald_hooks.x", false),
+			pub("$JS.API.STREAM.PURGE.KV_herald_rollouts", false),
+			pub("$JS.API.CONSUMER.CREATE.KV_herald_rollouts.x", false),
+			sub("$KV.herald_rollouts.ZTE.dw.gate", true),
 		}, attacks...)},
 		{"publisher", pubP, append([]check{
 			pub("herald.event.deploy.app./app./x", true),
 			pub("herald.event.deploy.app./other", false),
 			pub("herald.event.git.push./app./x", false),
+			pub("herald.event.rollout.halted./app", false),
 			pub("$JS.API.DIRECT.GET.HERALD_EVENTS", false),
 			pub("$JS.API.CONSUMER.CREATE.HERALD_EVENTS.abc", false),
 			sub("_INBOX_ci.x", true),
@@ -110,6 +127,11 @@ func TestPermissions_PerRole(t *testing.T) {
 			pub("herald.event.call.post./j", true),
 			pub("herald.event.call.err./j", true),
 			pub("herald.event.op.pre./backup", true),
+			pub("herald.event.rollout.halted./git/head", true),
+			pub("$KV.herald_rollouts.ZTE.dw.gate", true),
+			pub("$KV.herald_rollouts.ZTE.dw.turn.0", false),
+			pub("$KV.herald_rollouts.ZTE.dw.host.d2ViLTE", false),
+			pub("$JS.API.DIRECT.GET.KV_herald_rollouts.$KV.herald_rollouts.ZTE.dw.gate", true),
 			sub("_INBOX_dep.x", true),
 		}, attacks...)},
 		{"deployer may skip", auth.DeployerPermissions("dep", true), []check{
@@ -167,7 +189,15 @@ func TestPermissions_NamesAgree(t *testing.T) {
 	if d := auth.ProtectedDurables[events.OutcomesStream]; !slices.Contains(d, handlers.DefaultDurable) {
 		t.Errorf("ProtectedDurables[%s] = %q, want %q in it", events.OutcomesStream, d, handlers.DefaultDurable)
 	}
-	for _, b := range []string{call.StatusBucket, handlers.DefaultBucket} {
+	for _, s := range append(rollout.SharedKeySubjects(), rollout.HostKeySubjects("web-1")) {
+		if !allowed(auth.AgentPermissions("web-1").Pub, s) {
+			t.Errorf("the agent may not publish %s", s)
+		}
+	}
+	if !allowed(auth.AgentPermissions("web-1").Sub, rollout.SubjectPrefix+">") {
+		t.Errorf("the agent may not hear the rollouts bucket's changes")
+	}
+	for _, b := range []string{call.StatusBucket, handlers.DefaultBucket, rollout.Bucket} {
 		if !slices.Contains(auth.ViewerBuckets, b) {
 			t.Errorf("ViewerBuckets = %q, want %q in it", auth.ViewerBuckets, b)
 		}

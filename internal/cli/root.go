@@ -16,7 +16,8 @@
 // prints package version's build line, and auth issues and revokes the
 // bus's identities with package auth (its files, never a server). validate checks files with the
 // parsers the daemons load them with: package yamlfile, package watch (kv
-// checks BUCKET/KEY with watch's selector parser too) and package hookfile
+// checks BUCKET/KEY with watch's selector parser too, and watch's rollout:
+// key is package rollout's, which herald rollout reads and halts with) and package hookfile
 // for hook and job files and call_methods, which hands the handlers:
 // section to package handlerspec; their field errors are package
 // fielderr's.
@@ -145,6 +146,7 @@ matching none of them is a warning). Needs no NATS.`,
 	{name: "call", args: callArgs, summary: "run a scheduler call (COMMAND) between the dispatcher's pre and post|err call hooks", help: callHelp, new: func() subcommand { return &callCmd{} }},
 	{name: "op", args: "OPERATION [flags] -- COMMAND [ARGS...]", summary: "run COMMAND between the pre and post|err hooks of a hooks.d directory", help: opHelp, new: func() subcommand { return &opCmd{} }},
 	{name: "kv", args: kvArgs, summary: "put, get or delete a key of a NATS KV bucket (the kv: source)", help: kvHelp, new: func() subcommand { return &kvCmd{} }, words: []string{"put", "get", "del"}},
+	{name: "rollout", args: rolloutArgs, summary: "show, halt and resume how an event spreads across the fleet (a watch's rollout:)", help: rolloutHelp, new: func() subcommand { return &rolloutCmd{} }, words: []string{"status", "halt", "resume"}},
 	{name: "auth", args: authArgs, summary: "issue and revoke the bus's identities (NATS credentials, HTTP tokens)", help: authHelp, new: func() subcommand { return &authCmd{} }, words: authVerbs},
 	{name: "completion", args: "bash|zsh|fish", summary: "print a shell completion script for herald", help: completionHelp, new: func() subcommand { return &completionCmd{} }, words: completionShells},
 	{

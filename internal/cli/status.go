@@ -67,6 +67,8 @@ type watchStatus struct {
 	// LastOutcomeAt is when the last outcome was stored.
 	LastOutcomeAt time.Time       `json:"last_outcome_at,omitzero"`
 	LastOutcome   *events.Outcome `json:"last_outcome"`
+	// Waiting lists the events waiting for their rollout turn there.
+	Waiting []string `json:"waiting,omitempty"`
 }
 
 type hostWatch struct{ host, watch string }
@@ -184,7 +186,7 @@ func buildStatus(now time.Time, anns []events.Announcement, outcomes map[hostWat
 			Watches:   []watchStatus{},
 		}
 		for _, w := range a.Watches {
-			ws := watchStatus{Name: w.Name, On: w.On, RunMode: w.RunMode, File: w.File}
+			ws := watchStatus{Name: w.Name, On: w.On, RunMode: w.RunMode, File: w.File, Waiting: w.Waiting}
 			if so, ok := outcomes[hostWatch{a.Name, w.Name}]; ok {
 				o := so.o
 				ws.LastOutcome, ws.LastOutcomeAt = &o, so.at
@@ -247,6 +249,11 @@ func writeAgentsTable(w io.Writer, doc statusDoc) error {
 				case o.Signal != "":
 					exit = "sig " + o.Signal
 				}
+			}
+			if len(ws.Waiting) > 0 {
+				// Waiting for its rollout turn: what it waits with says
+				// more than the last outcome.
+				last, exit, at, ev = "waiting", "-", "-", strings.Join(ws.Waiting, ", ")
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", quoteIfNeeded(ws.Name), dash(ws.On), dash(ws.RunMode), last, exit, at, ev)
 		}

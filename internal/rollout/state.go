@@ -241,3 +241,87 @@ func deleted(m *jetstream.RawStreamMsg) bool {
 	op := m.Header.Get("KV-Operation")
 	return op == "DEL" || op == "PURGE" || m.Header.Get(jetstream.MarkerReasonHeader) != ""
 }
+
+// Audit event types: a halt or resume by hand, published by herald
+// rollout in the events stream (reserved types: only deployers, the
+// dispatchers and the admin may publish them).
+const (
+	TypeHalted  = "rollout.halted"
+	TypeResumed = "rollout.resumed"
+)
+
+// Audit is the data of a rollout.halted or rollout.resumed event.
+type Audit struct {
+	EventID string   `json:"event_id"`
+	Watches []string `json:"watches"`
+	// By is the caller's identity (its credentials' name) or, without
+	// credentials, its user name; User and Host are where it ran.
+	By     string `json:"by"`
+	User   string `json:"user,omitempty"`
+	Host   string `json:"host,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Newest returns the rollouts of the newest event of key that has any
+// (by the plans' times), or nil.
+func Newest(ctx context.Context, js jetstream.JetStream, key string) ([]Status, error) {
+	var newest *Plan
+	err := bus.LastMsgs(ctx, js, Stream, []string{SubjectPrefix + "*.*.plan"}, func(m *jetstream.RawStreamMsg) error {
+		var p Plan
+		if deleted(m) || json.Unmarshal(m.Data, &p) != nil || p.Key != key {
+			return nil
+		}
+		if newest == nil || p.Created.After(newest.Created) {
+			newest = &p
+		}
+		return nil
+	})
+	if err != nil || newest == nil {
+		return nil, err
+	}
+	return Read(ctx, js, newest.EventID)
+}
+
+// Counts are a rollout's hosts by state; the planned hosts with no state
+// yet count as pending.
+func (s Status) Counts() map[string]int {
+	c := map[string]int{}
+	seen := map[string]bool{}
+	for _, h := range s.Hosts {
+		c[h.State]++
+		seen[h.Host] = true
+	}
+	if s.Plan != nil {
+		for _, h := range s.Plan.Hosts {
+			if !seen[h] {
+				c["pending"]++
+			}
+		}
+	}
+	return c
+}
+
+// ToLastHost is the time from the event to the last planned host's end,
+// once every planned host has a final state.
+func (s Status) ToLastHost() (time.Duration, bool) {
+	if s.Plan == nil || s.Plan.EventTime.IsZero() {
+		return 0, false
+	}
+	final := map[string]bool{}
+	var last time.Time
+	for _, h := range s.Hosts {
+		if h.State == StateWaiting || h.State == StateRunning {
+			continue
+		}
+		final[h.Host] = true
+		if h.At.After(last) {
+			last = h.At
+		}
+	}
+	for _, h := range s.Plan.Hosts {
+		if !final[h] {
+			return 0, false
+		}
+	}
+	return last.Sub(s.Plan.EventTime), true
+}

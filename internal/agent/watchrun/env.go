@@ -35,6 +35,9 @@ type Env struct {
 	// Turns coordinates the runs of watches with a rollout: key; nil runs
 	// them at once.
 	Turns Turns
+	// Waiting is called, if set, when a run starts or stops waiting for
+	// its rollout turn (the agent announces it); never under a lock.
+	Waiting func()
 
 	resumes atomic.Uint64 // numbers the runs of resumed rollouts' events
 }

@@ -3,6 +3,7 @@ package watchrun
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/heraldhq/herald/events"
@@ -55,11 +56,17 @@ func (rt *Runtime) waitTurn(ctx context.Context, w *watch.Watch, r *run, d *Deli
 	defer cancel()
 	rt.mu.Lock()
 	r.cancelWait = cancel
+	rt.waiting = append(rt.waiting, d.Event.ID)
 	rt.mu.Unlock()
+	rt.env.waitingChanged()
 	defer func() {
 		rt.mu.Lock()
 		r.cancelWait = nil
+		if i := slices.Index(rt.waiting, d.Event.ID); i >= 0 {
+			rt.waiting = slices.Delete(rt.waiting, i, i+1)
+		}
 		rt.mu.Unlock()
+		rt.env.waitingChanged()
 	}()
 	m := rt.env.Metrics
 	m.waiting.WithLabelValues(w.Name).Inc()
@@ -91,6 +98,12 @@ func (rt *Runtime) waitTurn(ctx context.Context, w *watch.Watch, r *run, d *Deli
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, turnRetry)
+	}
+}
+
+func (e *Env) waitingChanged() {
+	if e.Waiting != nil {
+		e.Waiting()
 	}
 }
 

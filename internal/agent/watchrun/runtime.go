@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -40,6 +41,7 @@ type Runtime struct {
 	// parked are the keys' halted events waiting for their rollout to be
 	// resumed (rollout.go).
 	parked  map[string]parkedEvent
+	waiting []string // events waiting for their rollout turn, oldest first
 	removed bool
 	stopped string // non-empty: why the watch stopped (on_failure: stop)
 	// retries is cancelled, with the reason as its cause, when this
@@ -144,6 +146,13 @@ func (rt *Runtime) Remove() {
 	for _, it := range pending {
 		rt.env.Release(it.Value.(*Delivery))
 	}
+}
+
+// Waiting lists the events waiting for their rollout turn, oldest first.
+func (rt *Runtime) Waiting() []string {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return slices.Clone(rt.waiting)
 }
 
 // Watch is the version of the watch in use.
