@@ -91,7 +91,7 @@ func (rt *Runtime) waitTurn(ctx context.Context, w *watch.Watch, r *run, d *Deli
 			rt.finish(w, r, events.StatusHalted, log)
 			return nil, false
 		}
-		log.Warn().Err(err).Dur("retry_in", backoff).Msg("rollout: cannot take a turn; retrying")
+		log.Warn().Err(err).Float64("retry_in_ms", logging.Millis(backoff)).Msg("rollout: cannot take a turn; retrying")
 		select {
 		case <-wait.Done():
 			continue // the next Take answers at once with wait's error
