@@ -281,4 +281,3 @@ func ranOutcome(out *outcomes, host, eventID string) bool {
 	}
 	return false
 }
-
