@@ -3,14 +3,14 @@
 // embedded NATS JetStream store, drives them with events and prints a table
 // of latency, throughput and memory figures next to their targets.
 //
-//	go run ./bench [-scenarios latency1,latency20,throughput,idle,zklat1,zklat20,zkscale,fleet,procs200] [-n N] [-runs R]
+//	go run ./bench [-scenarios latency1,latency20,throughput,idle,zklat1,zklat20,zkscale,fleet,procs200,rollout20] [-n N] [-runs R]
 //	go run ./bench -scenarios fleet -agents N [-cluster] [-events 20]
 //
 // The zk scenarios also start a private ZooKeeper server (Debian's
 // zookeeper package, with java) on a free loopback port and drive it with
 // a ZooKeeper client.
 //
-// fleet and procs200 run only when named in -scenarios. fleet runs
+// fleet, procs200 and rollout20 run only when named in -scenarios. fleet runs
 // -agents agents in this process with the real agent code
 // (package agent: agent.New, Start, Close), each with its own name, state
 // dir and NATS connection; only their action is replaced, by a no-op kind
@@ -25,7 +25,12 @@
 // prints "storm agents=N recovered_s=S decided=D". procs200 starts 200 real
 // agent processes and prints "procs agents=200 herald_ms=X shell_ms=Y
 // ratio=Z": publish to the last of 200 handlers started, next to this
-// process starting the same 200 handler commands itself.
+// process starting the same 200 handler commands itself. rollout20
+// starts 20 real agent processes with a watch whose rollout: is max_hosts
+// 5 and a 200 ms action, and prints "rollout agents=20 max_hosts=5
+// run_ms=200 last_host_ms=X ideal_ms=800 at_once_ms=Y
+// overhead_per_host_ms=Z": publish to the last host done, next to the
+// ideal 4 waves and to the same action on all 20 at once.
 //
 // Every scenario run starts its own dispatcher and agents and stops them
 // (SIGTERM, then wait) before the next; with -runs above 1 each figure is
@@ -65,12 +70,13 @@ const (
 	scZKScale    = "zkscale"
 	scFleet      = "fleet"
 	scProcs      = "procs200"
+	scRollout    = "rollout20"
 	// scStorm labels the storm's figures in the table: it runs within
 	// fleet with -cluster.
 	scStorm = "storm"
 )
 
-var allScenarios = []string{scLatency1, scLatency20, scThroughput, scIdle, scZKLat1, scZKLat20, scZKScale, scFleet, scProcs}
+var allScenarios = []string{scLatency1, scLatency20, scThroughput, scIdle, scZKLat1, scZKLat20, scZKScale, scFleet, scProcs, scRollout}
 
 // defaultScenarios run when -scenarios is not given: fleet and procs200
 // run only when named.
@@ -165,14 +171,14 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	c := Config{}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scen := fs.String("scenarios", strings.Join(defaultScenarios, ","), "comma-separated `list` of scenarios to run (also: fleet, procs200)")
+	scen := fs.String("scenarios", strings.Join(defaultScenarios, ","), "comma-separated `list` of scenarios to run (also: fleet, procs200, rollout20)")
 	fs.IntVar(&c.N, "n", 100000, "events the throughput scenario publishes")
 	fs.IntVar(&c.Samples, "samples", 300, "measured events of latency1 and zklat1")
 	fs.IntVar(&c.Warmup, "warmup", 20, "warm-up events of latency1 and zklat1 (latency20 and zklat20 use half)")
 	fs.IntVar(&c.Samples20, "samples20", 200, "measured events of latency20 and zklat20")
 	fs.IntVar(&c.Agents, "agents", 20, "agents started by latency20, zklat20 and fleet")
 	fs.BoolVar(&c.Cluster, "cluster", false, "fleet: run on a 3-node NATS cluster with R3 streams, then the storm (restart a node)")
-	fs.IntVar(&c.Events, "events", 20, "events fleet publishes one at a time; measured events of procs200")
+	fs.IntVar(&c.Events, "events", 20, "events fleet publishes one at a time; measured events of procs200 and rollout20")
 	fs.BoolVar(&c.ZKForceSync, "zk-force-sync", true, "zk scenarios: ZooKeeper fsyncs its transaction log before committing (its default)")
 	fs.IntVar(&c.EventsPerKey, "events-per-key", 0, "dispatcher streams.events_per_key for throughput (0: n, so no event is dropped by the stream)")
 	fs.BoolVar(&c.Stored, "stored", true, "throughput: also measure events stored before the agent starts")
@@ -305,6 +311,8 @@ func runScenario(ctx context.Context, h *harness, cfg Config, sc string) ([]resu
 		return fleet(ctx, run, cfg)
 	case scProcs:
 		return procs(ctx, run, cfg)
+	case scRollout:
+		return rollout(ctx, run, cfg)
 	}
 	return nil, fmt.Errorf("unknown scenario %q", sc)
 }
