@@ -57,6 +57,7 @@ func New(env *Env, w *watch.Watch) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
+	env.Metrics.addWatch(w.Name)
 	rt := &Runtime{env: env, w: w, action: act, policy: p, running: map[uint64]*run{}}
 	rt.retries, rt.cancelRetries = context.WithCancelCause(context.Background())
 	return rt, nil
