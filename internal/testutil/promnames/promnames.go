@@ -1,4 +1,5 @@
 // Package promnames finds the metric names a PromQL expression selects,
+// and the expressions of a Grafana dashboard and a Prometheus rule file,
 // for the tests that check Herald's dashboard and alert rules
 // (deploy/grafana, deploy/prometheus) against what a running dispatcher
 // and agent expose on /metrics. It is a tokenizer, not a parser (the
