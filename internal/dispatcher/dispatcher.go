@@ -167,6 +167,7 @@ func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 		d.guard = &httpauth.Guard{Registry: d.registry, Log: d.log.With().Str("component", "http-auth").Logger()}
 	}
 	d.m = newMetrics(d.Connected)
+	d.m.setHooksDisabled(cfg.HooksDisabled != "")
 	seen := map[string]bool{}
 	for _, s := range d.sources {
 		if seen[s.Name()] {
@@ -325,6 +326,10 @@ func (d *Dispatcher) start(ctx context.Context) error {
 	d.interest = fleet.New(js, d.log.With().Str("component", "interest").Logger())
 	if d.registry != nil {
 		d.interest.SetAgentCheck(d.activeAgents)
+	}
+	// The agents live, stale and stopped, on /metrics.
+	if err := d.m.reg.Register(d.interest); err != nil {
+		return fmt.Errorf("fleet metrics: %w", err)
 	}
 	d.wg.Add(1)
 	go func() {

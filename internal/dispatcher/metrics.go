@@ -57,3 +57,17 @@ func (m *metrics) addSource(name string) {
 	m.duplicates.WithLabelValues(name)
 	m.errors.WithLabelValues(name)
 }
+
+// setHooksDisabled registers herald_dispatcher_hooks_disabled: 1 while the
+// kill switch (--hooks-disabled) is on, every call allowed without its
+// hooks. The reason stays out of the series (free text).
+func (m *metrics) setHooksDisabled(on bool) {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "herald_dispatcher_hooks_disabled",
+		Help: "1 while call hooks are disabled dispatcher-wide (--hooks-disabled, the kill switch): every call is allowed and audited.",
+	})
+	if on {
+		g.Set(1)
+	}
+	m.reg.MustRegister(g)
+}

@@ -1,6 +1,9 @@
 package watchrun
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/heraldhq/herald/events"
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the runtimes' Prometheus series, by watch; the agent
 // registers them (Collectors) beside its own.
@@ -54,6 +57,34 @@ func NewMetrics() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
 		}, []string{"watch"}),
 	}
+}
+
+// runStatuses are the outcome statuses of a run that started or was
+// decided by its watch: their herald_agent_runs_total series exist (at 0)
+// from the watch's load on, so that a rate or a failure ratio counts the
+// first run too.
+var runStatuses = []events.Status{events.StatusOK, events.StatusFailed, events.StatusTimeout, events.StatusError, events.StatusDiscarded, events.StatusHalted}
+
+// addWatch makes watch's series appear at zero before its first event: a
+// series that appears with its first increment loses that increment to
+// rate() and increase(), and a dashboard or alert over a fresh agent
+// would see no series at all.
+func (m *Metrics) addWatch(watch string) {
+	if m == nil {
+		return
+	}
+	for _, st := range runStatuses {
+		m.runs.WithLabelValues(watch, string(st))
+	}
+	m.collapsed.WithLabelValues(watch)
+	m.discarded.WithLabelValues(watch)
+	m.duration.WithLabelValues(watch)
+	m.latency.WithLabelValues(watch)
+	m.inFlight.WithLabelValues(watch)
+	m.waiting.WithLabelValues(watch)
+	m.turns.WithLabelValues(watch)
+	m.halted.WithLabelValues(watch)
+	m.toDone.WithLabelValues(watch)
 }
 
 // Collectors are the series, for the agent's registry.

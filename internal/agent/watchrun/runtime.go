@@ -67,6 +67,7 @@ func New(env *Env, w *watch.Watch) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
+	env.Metrics.addWatch(w.Name)
 	rt := &Runtime{env: env, w: w, action: act, policy: p, running: map[uint64]*run{}, parked: map[string]parkedEvent{}}
 	rt.retries, rt.cancelRetries = context.WithCancelCause(context.Background())
 	return rt, nil
