@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/internal/fielderr"
@@ -141,7 +142,7 @@ type watchSim struct {
 	w       *watch.Watch
 	runTime time.Duration
 	events  int
-	keys    map[string]struct{}
+	keys    map[string]string // each key seen, as the one copy the policies hold
 	modes   []*modeSim
 }
 
@@ -156,7 +157,7 @@ func New(cfg Config) (*Sim, error) {
 		if d, ok := cfg.RunTimes[w.Name]; ok {
 			rt = d
 		}
-		ws := &watchSim{w: w, runTime: rt, keys: map[string]struct{}{}}
+		ws := &watchSim{w: w, runTime: rt, keys: map[string]string{}}
 		maxPar := watch.DefaultMaxParallel
 		if w.RunMode == watch.ModeParallel {
 			maxPar = w.MaxParallel
@@ -203,8 +204,15 @@ func (s *Sim) Add(e Event) (bool, error) {
 		}
 		selected = true
 		ws.events++
-		ws.keys[e.Key] = struct{}{}
-		it := runmode.Item{Key: e.Key, Seq: e.Seq, Value: e.Time}
+		key, ok := ws.keys[e.Key]
+		if !ok {
+			// A copy: the event's key may share memory with the whole
+			// message it was decoded from, which waiting items would
+			// otherwise keep alive.
+			key = strings.Clone(e.Key)
+			ws.keys[key] = key
+		}
+		it := runmode.Item{Key: key, Seq: e.Seq, Value: e.Time}
 		for _, m := range ws.modes {
 			m.offer(it, e.Time)
 		}
