@@ -247,6 +247,27 @@ func TestMain_RunValidateHistory_PagesAndWindow(t *testing.T) {
 	}
 }
 
+// Pages end at the most bytes a direct get may answer (8 MiB) as well as
+// at 256 events: 40 events of 600 KB take three pages, all read.
+func TestMain_RunValidateHistory_LargeEvents(t *testing.T) {
+	t.Parallel()
+	s, js := natsWithStreams(t)
+	dir := t.TempDir()
+	writeFile(t, dir, "w.yaml", historyWatches)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	data := []byte(strings.Repeat("x", 600<<10))
+	for i := range 40 {
+		if _, err := bus.PublishEvent(ctx, js, events.New("test", "git.push", fmt.Sprintf("/repos/k%d", i), data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	doc := parseHistory(t, run(t, nil, nil, "validate", "--history", "1h", "--json", "--nats", s.ClientURL(), dir))
+	if doc.Events != 40 || doc.selected("pull") != [2]int{40, 40} {
+		t.Errorf("%d events, pull %v; want 40 events of 40 keys", doc.Events, doc.selected("pull"))
+	}
+}
+
 // Malformed events (headers disagreeing with the subject) are counted and
 // skipped as the agent skips them.
 func TestMain_RunValidateHistory_Malformed(t *testing.T) {
