@@ -20,7 +20,9 @@
 // key is package rollout's, which herald rollout reads and halts with) and package hookfile
 // for hook and job files and call_methods, which hands the handlers:
 // section to package handlerspec; their field errors are package
-// fielderr's.
+// fielderr's. validate --history reads the events stream with direct gets
+// and hands each event to package dryrun, which drives package runmode's
+// policies on the events' stored times.
 // It links none of the dispatcher's engines (call hooks, handlers,
 // sources): the CLI knows nothing about how the dispatcher or the agent
 // work inside, and it never runs a watch's action, a call hook or a
@@ -132,15 +134,23 @@ heartbeat intervals.`,
 	},
 	{
 		name:    "validate",
-		args:    "[--dispatcher-config FILE] PATH...",
-		summary: "check watch, hook and job files (or directories of them) without running anything",
+		args:    "[--dispatcher-config FILE] [--history DURATION [--run-time [NAME=]DURATION]... [--unselected] [--json] [flags]] PATH...",
+		summary: "check watch, hook and job files (or directories of them) without running anything; --history: a dry run against the stored events",
 		help: `Parse every watch file named, or every *.yaml / *.yml file in a directory
 named (read recursively, as the agent reads its watches directory: path
 order, hidden files and directories skipped), and print each problem as
 file:line: field: message. Watch names must be unique in one directory
 tree. A hook file's methods must be methods the dispatcher knows: the
 call_methods of --dispatcher-config, or Aurora's seven by default (a glob
-matching none of them is a warning). Needs no NATS.`,
+matching none of them is a warning). Needs no NATS.
+
+With --history DURATION, once every file is valid ("ok: ..." goes to
+stderr then), it reads the events HERALD_EVENTS stored in the last
+DURATION (direct gets, no consumer: a viewer's credentials do) and
+prints, for each watch, how many events it selects, of how many keys,
+and how many runs each run mode (queue, discard, parallel; * marks the
+watch's own) would have made, each run assumed to take --run-time and
+to succeed. It runs nothing. Exit status 0 whatever the figures.`,
 		new: func() subcommand { return &validateCmd{} },
 	},
 	{name: "call", args: callArgs, summary: "run a scheduler call (COMMAND) between the dispatcher's pre and post|err call hooks", help: callHelp, new: func() subcommand { return &callCmd{} }},

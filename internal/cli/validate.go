@@ -21,10 +21,13 @@ type validateCmd struct {
 	// dispatcherConfig is the dispatcher's --config file, read for its
 	// call_methods; empty: the default methods.
 	dispatcherConfig string
+	// history is the dry run against the events stream (history.go).
+	history historyFlags
 }
 
 func (c *validateCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.dispatcherConfig, "dispatcher-config", "", "the dispatcher's config `FILE`: hook files are checked against its call_methods (default: Aurora's seven methods)")
+	c.history.add(fs)
 }
 
 // fileKind is what a file is checked as.
@@ -70,6 +73,8 @@ func (n names) claim(kind, dir, name string, at firstName) (firstName, bool) {
 // tally counts what the files hold.
 type tally struct {
 	files, watches, hookFiles, hooks, handlers, jobs int
+	// parsed are the valid watches, for the dry run.
+	parsed []*watch.Watch
 }
 
 func (t tally) String() string {
@@ -83,9 +88,12 @@ func (t tally) String() string {
 	return fmt.Sprintf("%s in %d files", s, t.files)
 }
 
-func (c *validateCmd) run(_ context.Context, _ *Main, s stdio, args []string) error {
+func (c *validateCmd) run(ctx context.Context, m *Main, s stdio, args []string) error {
 	if len(args) == 0 {
 		return usageErrorf("give at least one watch file, hook file, job file or directory")
+	}
+	if err := c.history.check(); err != nil {
+		return err
 	}
 	var problems, badFiles int
 	report := func(err error) {
@@ -116,8 +124,12 @@ func (c *validateCmd) run(_ context.Context, _ *Main, s stdio, args []string) er
 		fmt.Fprintf(s.errOut, "herald validate: %d %s in %d of %d files\n", problems, plural(problems, "problem"), badFiles, max(t.files, badFiles))
 		return reported(ErrInvalidWatchFiles)
 	}
-	fmt.Fprintf(s.out, "ok: %s\n", t)
-	return nil
+	if !c.history.on {
+		fmt.Fprintf(s.out, "ok: %s\n", t)
+		return nil
+	}
+	fmt.Fprintf(s.errOut, "ok: %s\n", t)
+	return c.history.run(ctx, m, s, t.parsed)
 }
 
 // methodCheck is what hook files' methods are checked against: the
@@ -199,6 +211,7 @@ func checkFile(path, root string, seen names, t *tally, mc methodCheck) error {
 			return errors.Join(dups...)
 		}
 		t.watches += len(f.Watches)
+		t.parsed = append(t.parsed, f.Watches...)
 	}
 	return nil
 }
