@@ -351,3 +351,45 @@ func TestParse_EnvErrorsHideValues(t *testing.T) {
 		})
 	}
 }
+
+func TestParse_Rollout(t *testing.T) {
+	parse := func(rollout string) (*watch.Watch, error) {
+		f, err := watch.Parse("r.yaml", []byte("watches:\n  - name: r\n    on: event:t\n    exec: [x]\n    rollout:\n"+rollout))
+		if err != nil {
+			return nil, err
+		}
+		return f.Watches[0], nil
+	}
+	w, err := parse("      max_hosts: \"10%\"\n      splay: 5s\n      canary: 2\n      halt_after_failures: 3\n      order: random\n      lease: 10s\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := w.Rollout.Spec()
+	if s.MaxPercent != 10 || s.MaxHosts != 0 || s.Splay.Seconds() != 5 || s.Canary != 2 || s.HaltAfterFailures != 3 || s.Order != "random" || s.Lease.Seconds() != 10 {
+		t.Errorf("spec = %+v", s)
+	}
+	if s.Resolve(20) != 2 || s.Resolve(3) != 1 || s.Resolve(25) != 3 {
+		t.Errorf("10%% of 20, 3, 25 hosts = %d, %d, %d; want 2, 1, 3", s.Resolve(20), s.Resolve(3), s.Resolve(25))
+	}
+	if w, err := parse("      max_hosts: 3\n"); err != nil || w.Rollout.Spec().Resolve(100) != 3 || w.Rollout.Order != "name" {
+		t.Errorf("max_hosts 3: %v", err)
+	}
+	if w, err := parse("      canary: 1\n"); err != nil || w.Rollout.Spec().Resolve(7) != 7 {
+		t.Errorf("no max_hosts: every host at once, got %v", err)
+	}
+	for rollout, want := range map[string]string{
+		"      max_hosts: 0\n":            "r.yaml:6: watches[0].rollout.max_hosts: \"0\": want a number of hosts",
+		"      max_hosts: \"150%\"\n":     "r.yaml:6: watches[0].rollout.max_hosts: \"150%\": want a share above 0% and at most 100%",
+		"      max_hosts: many\n":         "r.yaml:6: watches[0].rollout.max_hosts: \"many\"",
+		"      canary: -1\n":              "r.yaml:6: watches[0].rollout.canary: must be 0 (none) or more",
+		"      halt_after_failures: -2\n": "r.yaml:6: watches[0].rollout.halt_after_failures: must be 0 (never) or more",
+		"      order: fastest\n":          "r.yaml:6: watches[0].rollout.order: \"fastest\": want name or random",
+		"      lease: 1s\n":               "r.yaml:6: watches[0].rollout.lease: 1s: want at least 3s",
+		"      splay: -1s\n":              "r.yaml:6: watches[0].rollout.splay: must not be negative",
+		"      max_host: 3\n":             "r.yaml:6: watches[0].rollout.max_host: unknown field (want max_hosts, splay, canary, halt_after_failures, order, lease)",
+	} {
+		if _, err := parse(rollout); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", rollout, err, want)
+		}
+	}
+}
