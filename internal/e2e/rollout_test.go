@@ -72,6 +72,12 @@ watches:
     env: {DIR: "%DIR%", W: lease, RUN_FOR: "0.05", HOLD_ON: h00}
     run_on_load: false
     rollout: {max_hosts: 1, lease: 3s}
+  - name: manual
+    on: event:roll.manual
+    exec: ["%DIR%/count.sh"]
+    env: {DIR: "%DIR%", W: manual, RUN_FOR: "0.05", HOLD_ON: h00}
+    run_on_load: false
+    rollout: {max_hosts: 1}
   - name: super
     on: event:roll.super
     exec: ["%DIR%/count.sh"]
@@ -117,7 +123,7 @@ func (rf *rolloutFleet) waitLive(n int) {
 		live := 0
 		err := bus.LastMsgs(ctx, rf.c.js, events.AgentsStream, nil, func(m *jetstream.RawStreamMsg) error {
 			var a events.Announcement
-			if json.Unmarshal(m.Data, &a) == nil && a.Live(time.Now()) && len(a.Watches) == 5 {
+			if json.Unmarshal(m.Data, &a) == nil && a.Live(time.Now()) && len(a.Watches) == 6 {
 				live++
 			}
 			return nil
@@ -230,6 +236,45 @@ func TestRollout_TwitcherExampleAtFleetSize(t *testing.T) {
 			}
 			return fmt.Errorf("h00 has not run the event after its restart")
 		})
+	})
+
+	t.Run("halted and resumed by hand", func(t *testing.T) {
+		e := c.publish("roll.manual", "/deploy/app", "v7")
+		waitFile(t, rf.f.path("manual.holding"))
+		testutil.Eventually(t, wait, func() error {
+			got, err := c.herald(t, "", "rollout", "status", "--key", "/deploy/app")
+			if err != nil || !strings.Contains(got, "1 running, 19 waiting") {
+				return fmt.Errorf("herald rollout status --key: %v\n%s", err, got)
+			}
+			return nil
+		})
+		got, err := c.herald(t, "", "status")
+		if err != nil || !strings.Contains(got, "waiting") || !strings.Contains(got, e.ID) {
+			t.Errorf("herald status does not show the hosts waiting for their turn: %v\n%s", err, got)
+		}
+		if got, err := c.herald(t, "", "rollout", "halt", e.ID, "--reason", "500s on web"); err != nil || !strings.Contains(got, "rollout halted for manual") {
+			t.Fatalf("herald rollout halt: %v\n%s", err, got)
+		}
+		out.waitCount(t, "manual", events.StatusHalted, 19)
+		audit := testutil.StoredEvents(t, c.js, wait, events.EventPrefix+".rollout.>")
+		if len(audit) != 1 || audit[0].Type != "rollout.halted" || audit[0].Key != "/deploy/app" || !strings.Contains(string(audit[0].Data), `"reason":"500s on web"`) {
+			t.Errorf("audit events: %+v", audit)
+		}
+		if err := os.WriteFile(rf.f.path("manual.release"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out.waitCount(t, "manual", events.StatusOK, 1)
+		if got, err := c.herald(t, "", "rollout", "resume", e.ID, "--reason", "fixed"); err != nil || !strings.Contains(got, "rollout resumed") {
+			t.Fatalf("herald rollout resume: %v\n%s", err, got)
+		}
+		// The halted hosts run it now, each with an outcome of its own.
+		out.waitCount(t, "manual", events.StatusOK, 20)
+		if ran := rf.lines("manual.ran"); len(ran) != 40 {
+			t.Errorf("%d runs recorded, want 20", len(ran)/2)
+		}
+		if p := rf.peak("manual"); p > 1 {
+			t.Errorf("%d hosts ran at once after the resume, want at most max_hosts 1", p)
+		}
 	})
 
 	t.Run("a newer event supersedes the hosts still waiting", func(t *testing.T) {
