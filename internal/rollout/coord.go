@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -120,17 +121,11 @@ func (c *Coordinator) Take(ctx context.Context, r Request) (*Turn, error) {
 	canary := plan.isCanary(c.Host)
 	pos := plan.position(c.Host)
 
-	wake := make(chan struct{}, 1)
-	sub, err := c.NC.Subscribe(id.allSubjects(), func(*nats.Msg) {
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
-	})
+	wake, stop, err := c.follow(id)
 	if err != nil {
-		return nil, fmt.Errorf("rollout: follow %s: %w", id.allSubjects(), err)
+		return nil, err
 	}
-	defer func() { _ = sub.Unsubscribe() }()
+	defer stop()
 
 	if err := c.putHost(ctx, kv, id, HostState{Host: c.Host, State: StateWaiting, Canary: canary}, lease); err != nil {
 		return nil, err
@@ -206,6 +201,37 @@ func (c *Coordinator) Take(ctx context.Context, r Request) (*Turn, error) {
 		}
 		t.Stop()
 	}
+}
+
+// follow wakes a waiting host when its rollout's gate changes or a turn
+// is given back: core subscriptions on the gate's subject and the turns',
+// whose renewals (stores without a KV-Operation header) are ignored. Host
+// states are not followed: a host's renewals would wake every other.
+func (c *Coordinator) follow(id ID) (<-chan struct{}, func(), error) {
+	wake := make(chan struct{}, 1)
+	poke := func(m *nats.Msg) {
+		if strings.HasSuffix(m.Subject, ".gate") || m.Header.Get("KV-Operation") != "" {
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+	var subs []*nats.Subscription
+	stop := func() {
+		for _, s := range subs {
+			_ = s.Unsubscribe()
+		}
+	}
+	for _, subj := range []string{SubjectPrefix + id.gateKey(), id.turnSubjects()} {
+		s, err := c.NC.Subscribe(subj, poke)
+		if err != nil {
+			stop()
+			return nil, nil, fmt.Errorf("rollout: follow %s: %w", subj, err)
+		}
+		subs = append(subs, s)
+	}
+	return wake, stop, nil
 }
 
 func (c *Coordinator) waitErr(ctx context.Context, err error) error {
@@ -535,17 +561,11 @@ func (c *Coordinator) Resumed(ctx context.Context, id ID) error {
 	if err != nil {
 		return err
 	}
-	wake := make(chan struct{}, 1)
-	sub, err := c.NC.Subscribe(SubjectPrefix+id.gateKey(), func(*nats.Msg) {
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
-	})
+	wake, stop, err := c.follow(id)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = sub.Unsubscribe() }()
+	defer stop()
 	for {
 		g, err := readGate(ctx, kv, id)
 		if err == nil && g.Halt == nil && g.rev > 0 {
