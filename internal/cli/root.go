@@ -19,7 +19,8 @@
 // checks BUCKET/KEY with watch's selector parser too) and package hookfile
 // for hook and job files and call_methods, which hands the handlers:
 // section to package handlerspec; their field errors are package
-// fielderr's.
+// fielderr's. deploy and jobs read, merge and render job files with
+// package jobfile.
 // It links none of the dispatcher's engines (call hooks, handlers,
 // sources): the CLI knows nothing about how the dispatcher or the agent
 // work inside, and it never runs a watch's action, a call hook or a
@@ -143,6 +144,8 @@ matching none of them is a warning). Needs no NATS.`,
 		new: func() subcommand { return &validateCmd{} },
 	},
 	{name: "call", args: callArgs, summary: "run a scheduler call (COMMAND) between the dispatcher's pre and post|err call hooks", help: callHelp, new: func() subcommand { return &callCmd{} }},
+	{name: "deploy", args: deployArgs, summary: "deploy a job from its job file: render its command for a stage and run it as herald call does", help: deployHelp, new: func() subcommand { return &deployCmd{} }},
+	{name: "jobs", args: jobsArgs, summary: "list the job files, or show one job's merged values and rendered commands", help: jobsHelp, new: func() subcommand { return &jobsCmd{} }, words: []string{"ls", "show"}},
 	{name: "op", args: "OPERATION [flags] -- COMMAND [ARGS...]", summary: "run COMMAND between the pre and post|err hooks of a hooks.d directory", help: opHelp, new: func() subcommand { return &opCmd{} }},
 	{name: "kv", args: kvArgs, summary: "put, get or delete a key of a NATS KV bucket (the kv: source)", help: kvHelp, new: func() subcommand { return &kvCmd{} }, words: []string{"put", "get", "del"}},
 	{name: "auth", args: authArgs, summary: "issue and revoke the bus's identities (NATS credentials, HTTP tokens)", help: authHelp, new: func() subcommand { return &authCmd{} }, words: authVerbs},

@@ -46,6 +46,7 @@ func (f *File) Render(method string, v *Values) ([]string, error) {
 
 var (
 	missingKeyRe = regexp.MustCompile(`at <(\.[^>]*)>: map has no entry for key "([^"]*)"`)
+	notMapRe     = regexp.MustCompile(`at <(\.[^>]*)>: can't evaluate field ([^ ]*) in type`)
 	execAtRe     = regexp.MustCompile(`^template: [^:]*:\d+:\d+: executing "[^"]*" at <([^>]*)>: (.*)$`)
 	parseAtRe    = regexp.MustCompile(`^template: [^:]*:(\d+:)?(\d+:)? ?(.*)$`)
 )
@@ -62,6 +63,12 @@ func templateErrMsg(err error, name string) string {
 			ref = ref[:i+1+len(m[2])]
 		}
 		return fmt.Sprintf("no value for %s (values: .job .cluster .role .stage .build .githash .config.KEY)", ref)
+	}
+	if m := notMapRe.FindStringSubmatch(s); m != nil {
+		ref := m[1]
+		if i := strings.LastIndex(ref, "."+m[2]); i > 0 {
+			return fmt.Sprintf("no value for %s: %s is not a mapping", ref, ref[:i])
+		}
 	}
 	if m := execAtRe.FindStringSubmatch(s); m != nil {
 		return fmt.Sprintf("%s: %s", m[1], m[2])
