@@ -142,13 +142,15 @@ func printValues(s stdio, f *jobfile.File, v *jobfile.Values) {
 		fmt.Fprintln(s.out, "config: {}")
 		return
 	}
-	out, err := yaml.Marshal(v.Config)
-	if err != nil {
+	var out strings.Builder
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(2)
+	if err := enc.Encode(v.Config); err != nil {
 		fmt.Fprintf(s.out, "config: (%v)\n", err)
 		return
 	}
 	fmt.Fprintln(s.out, "config:")
-	for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+	for _, l := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
 		fmt.Fprintf(s.out, "  %s\n", l)
 	}
 }
