@@ -140,7 +140,10 @@ order, hidden files and directories skipped), and print each problem as
 file:line: field: message. Watch names must be unique in one directory
 tree. A hook file's methods must be methods the dispatcher knows: the
 call_methods of --dispatcher-config, or Aurora's seven by default (a glob
-matching none of them is a warning). Needs no NATS.`,
+matching none of them is a warning). A file in a directory named jobs, or
+with a job file's keys (job, cluster, role, build, default_stage, config,
+commands), is a job file: its commands are rendered for every stage, and
+their methods checked as a hook file's. Needs no NATS.`,
 		new: func() subcommand { return &validateCmd{} },
 	},
 	{name: "call", args: callArgs, summary: "run a scheduler call (COMMAND) between the dispatcher's pre and post|err call hooks", help: callHelp, new: func() subcommand { return &callCmd{} }},
