@@ -44,18 +44,21 @@ commands:
 // prod-only pre hook denies a prod deploy without a githash; --dry-run
 // runs neither the command nor a hook; herald call's job-key guard denies
 // a COMMAND acting on another job than --job, and --allow-job-mismatch is
-// recorded in the call.post event.
+// recorded in the call.post event. The same job file in the dispatcher's
+// hooks/jobs/ opts eightball in to scope: job hooks in prod, in its own
+// cluster and role only.
 func TestDeploy_Eightball(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	hooksDir, jobsDir := f.path("hooks"), f.path("jobs")
-	for _, d := range []string{hooksDir, jobsDir} {
+	for _, d := range []string{hooksDir, filepath.Join(hooksDir, "jobs"), jobsDir} {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	f.script("aurora", `printf '%s\n' "$@" > "`+f.dir+`/argv"`)
 	f.script("record.sh", `cat > "$DIR/stdin.$HERALD_ENV"; env | grep ^HERALD_ARG_ | sort > "$DIR/args.$HERALD_ENV"`)
+	f.script("opted.sh", `echo "$HERALD_JOB" >> "$DIR/opted"`)
 	f.script("needs-githash.sh", `[ -n "$HERALD_ARG_GITHASH" ] || { echo "no githash for $HERALD_JOB: cannot check the build"; exit 1; }`)
 	writeFile(t, filepath.Join(hooksDir, "deploy.yaml"), strings.ReplaceAll(`
 hooks:
@@ -69,7 +72,17 @@ hooks:
     methods: [create_job, update_job]
     jobs: ["*/*/prod/*"]
     exec: ["%DIR%/needs-githash.sh"]
+  - name: opted-in
+    phase: pre
+    methods: ["*"]
+    scope: job
+    exec: ["%DIR%/opted.sh"]
+    env: {DIR: "%DIR%"}
 `, "%DIR%", f.dir))
+	// The dispatcher's hooks/jobs/ holds the same job file: it opts
+	// eightball in to scope: job hooks in prod, in cluster bb and role
+	// cbe only.
+	writeFile(t, filepath.Join(hooksDir, "jobs", "eightball.yaml"), strings.ReplaceAll(eightballJob, "%DIR%", f.dir))
 	jobFile := filepath.Join(jobsDir, "eightball.yaml")
 	writeFile(t, jobFile, strings.ReplaceAll(eightballJob, "%DIR%", f.dir))
 	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--hooks", hooksDir)
@@ -99,6 +112,9 @@ hooks:
 	if cl := hookCall("devel"); cl.Job != "bb/cbe/devel/eightball" || cl.Args["githash"] != "60a43BARdbdb" || cl.Config["num_instances"] != float64(1) {
 		t.Fatalf("devel: the hook got %+v", cl)
 	}
+	if _, err := os.Stat(f.path("opted")); err == nil {
+		t.Fatal("the scope: job hook ran in devel, where eightball does not enable hooks")
+	}
 
 	// prod with --stage prod, flags after the job; $HERALD_JOBS is not
 	// needed with --jobs.
@@ -112,8 +128,18 @@ hooks:
 	if cl.Job != "bb/cbe/prod/eightball" || cl.Config["taskargs"].(map[string]any)["workers"] != float64(34) {
 		t.Fatalf("prod: the hook got %+v", cl)
 	}
+	if got := readLines(t, f.path("opted")); len(got) != 1 || got[0] != "bb/cbe/prod/eightball" {
+		t.Fatalf("the scope: job hook ran for %q, want bb/cbe/prod/eightball once", got)
+	}
 	if got := strings.Join(readLines(t, f.path("args.prod")), " "); got != "HERALD_ARG_CPU=1.5 HERALD_ARG_FILE=eightball.aurora HERALD_ARG_GITHASH=60a43FOO363b HERALD_ARG_NUM_INSTANCES=12" {
 		t.Fatalf("prod: HERALD_ARG_* %q", got)
+	}
+	// Another role's eightball is not the file's job: not opted in.
+	if out, err := c.herald(t, "", "call", "create_job", "--job", "bb/cbp/prod/eightball", "--arg", "githash=abc", "--", "true"); err != nil {
+		t.Fatalf("call for role cbp: %v\n%s", err, out)
+	}
+	if got := readLines(t, f.path("opted")); len(got) != 1 {
+		t.Fatalf("the scope: job hook ran for another role's eightball: %q", got)
 	}
 	testutil.Eventually(t, wait, func() error {
 		for _, e := range testutil.StoredEvents(t, c.js, wait, events.EventPrefix+"."+call.TypePost+".>") {
@@ -157,7 +183,7 @@ hooks:
 	}
 	for _, want := range []string{"job: bb/cbe/prod/eightball\n", "    workers: 40\n",
 		"command: " + f.path("aurora") + " job create bb/cbe/prod/eightball eightball.aurora --instances=12 --cpu=1.5 --workers=40\n",
-		"  pre  prod-needs-githash\n", "  pre  record\n", "dry run: nothing was run"} {
+		"  pre  opted-in\n", "  pre  prod-needs-githash\n", "  pre  record\n", "dry run: nothing was run"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--dry-run output lacks %q:\n%s", want, out)
 		}
