@@ -55,7 +55,7 @@ func exampleKindOf(p string) (exampleKind, bool) {
 			}
 			return err
 		}}, true
-	case dir == filepath.Join(hooksExampleDir, hookfile.JobsDir):
+	case dir == filepath.Join(hooksExampleDir, hookfile.JobsDir), dir == filepath.Join(examples, "jobs"):
 		return exampleKind{schemas.Jobs, func(p string) error {
 			data, err := os.ReadFile(p)
 			if err == nil {

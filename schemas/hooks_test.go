@@ -23,6 +23,8 @@ var (
 	hooksExampleDir = filepath.Join("..", "deploy", "examples", "call-hooks")
 	hooksExample    = filepath.Join(hooksExampleDir, "prod-gate.yaml")
 	jobsExample     = filepath.Join(hooksExampleDir, "jobs", "web.yaml")
+	// deployExample is the job file of herald deploy (seed 002's eightball).
+	deployExample = filepath.Join("..", "deploy", "examples", "jobs", "eightball.yaml")
 )
 
 // parseHooks is hookfile.Parse on a file's content, as the dispatcher's loader
@@ -142,11 +144,26 @@ func TestHooksExamples(t *testing.T) {
 				t.Errorf("%s does not mention %q", hooksExample, k)
 			}
 		}
+		// The opt-in sample and the deploy sample show every key of a
+		// job file between them; the deploy sample every key but
+		// nothing of an opt-in-only file.
 		job := toJSONValue(t, must(os.ReadFile(jobsExample))).(map[string]any)
+		deploy := toJSONValue(t, must(os.ReadFile(deployExample))).(map[string]any)
 		jobFields, _ := goFields(reflect.TypeFor[hookfile.JobFile](), "yaml")
 		for _, k := range jobFields {
+			if _, ok := deploy[k]; !ok {
+				t.Errorf("%s shows no %q", deployExample, k)
+			}
+		}
+		for _, k := range []string{"enable_hooks", "stages", "description"} {
 			if _, ok := job[k]; !ok {
 				t.Errorf("%s shows no %q", jobsExample, k)
+			}
+		}
+		stageFields, _ := goFields(reflect.TypeFor[hookfile.Stage](), "yaml")
+		for _, k := range stageFields {
+			if _, ok := deploy["stages"].(map[string]any)["prod"].(map[string]any)[k]; !ok {
+				t.Errorf("%s: stages.prod shows no %q", deployExample, k)
 			}
 		}
 	})
@@ -182,7 +199,7 @@ func TestHooksSchema_Files(t *testing.T) {
 		musts  []string
 	}{
 		{schemas.Hooks, parseHooks, []string{"unknown_key", "unknown_top_level", "bad_phase", "bad_on_timeout", "bad_scope", "bad_run", "exec_and_http", "bad_status", "bad_when", "wait_without_all_reported", "bad_duration", "negative_duration"}},
-		{schemas.Jobs, parseJob, []string{"unknown_key", "unknown_stage_key", "wrong_type", "stage_not_a_mapping"}},
+		{schemas.Jobs, parseJob, []string{"unknown_key", "unknown_stage_key", "wrong_type", "stage_not_a_mapping", "seed_format", "commands_without_role"}},
 	} {
 		t.Run(c.schema, func(t *testing.T) {
 			valid, err := filepath.Glob(filepath.Join("testdata", c.schema, "valid", "*.yaml"))
@@ -500,6 +517,86 @@ func TestJobsSchema_AgreesWithParse(t *testing.T) {
 	}
 }
 
+// The deploy format's keys: the schema and the parser agree on each value
+// tried over the eightball sample.
+func TestJobsSchema_AgreesWithParse_DeployKeys(t *testing.T) {
+	sample := toJSONValue(t, must(os.ReadFile(deployExample))).(map[string]any)
+	check := func(t *testing.T, doc map[string]any) {
+		t.Helper()
+		data := must(yaml.Marshal(doc))
+		_, perr := hookfile.ParseJobFile("jobs/eightball.yaml", data)
+		serr := schemas.Validate(schemas.Jobs, toJSONValue(t, data))
+		if (perr == nil) != (serr == nil) {
+			t.Errorf("hookfile.ParseJobFile and the schema disagree on\n%s\nParse: %v\nschema: %v", data, perr, serr)
+		}
+	}
+	mustValid(t, schemas.Jobs, sample)
+	t.Run("each key removed", func(t *testing.T) {
+		for k := range sample {
+			if k == "default_stage" || k == "stages" || k == "config" {
+				continue // the parser alone rejects them: the templates name config.file, default_stage a stage
+			}
+			t.Run(k, func(t *testing.T) { check(t, with(sample, k, absent)) })
+		}
+	})
+	cmd := func(argv ...any) map[string]any { return map[string]any{"kill_job": argv} }
+	for _, c := range []struct {
+		field string
+		vals  []any
+	}{
+		{"job", []any{"eightball", "eight.ball-2", "a/b", ""}},
+		{"cluster", []any{"west", "a/b", "a b", ""}},
+		{"role", []any{"cbp", "x/y", []any{"r"}}},
+		{"build", []any{"eightball", ""}},
+		{"default_stage", []any{"prod", 1}},
+		{"config", []any{
+			map[string]any{"file": "eightball.aurora"}, map[string]any{"file": "f", "x": map[string]any{"deep": []any{1, 2}}},
+			map[string]any{"file": "f", "num-instances": 1}, map[string]any{"file": "f", "9lives": 1}, "cpu", []any{"file"},
+		}},
+		{"commands", []any{
+			map[string]any{}, cmd("aurora", "job", "killall", "{{.cluster}}/{{.role}}/{{.stage}}/{{.job}}"), cmd(), cmd("x", []any{"y"}),
+			map[string]any{"kill job": []any{"x"}}, map[string]any{"kill_job": "aurora job killall"}, []any{"x"},
+		}},
+		{"stages", []any{
+			map[string]any{"prod": map[string]any{"githash": "abc"}, "devel": map[string]any{}},
+			map[string]any{"prod": map[string]any{"config": map[string]any{"cpu": 2}}, "devel": map[string]any{}},
+			map[string]any{"prod": map[string]any{"config": "x"}, "devel": map[string]any{}},
+			map[string]any{"prod": map[string]any{"config": map[string]any{"bad-key": 1}}, "devel": map[string]any{}},
+			map[string]any{"prod": map[string]any{"envs": map[string]any{}}, "devel": map[string]any{}},
+			map[string]any{"pr/od": map[string]any{}, "devel": map[string]any{}},
+		}},
+		{"envs", []any{map[string]any{"prod": map[string]any{"cpu": 1.5}}}},
+		{"file", []any{"eightball"}},
+	} {
+		for _, val := range c.vals {
+			t.Run(fmt.Sprintf("%s=%#v", c.field, val), func(t *testing.T) { check(t, with(sample, c.field, val)) })
+		}
+	}
+	t.Run("commands without cluster and role", func(t *testing.T) {
+		check(t, with(with(sample, "cluster", absent), "role", absent))
+		check(t, with(sample, "role", absent))
+	})
+}
+
+// Where the job file schema knowingly differs from hookfile.ParseJobFile:
+// what the parser alone rejects.
+func TestJobsSchema_KnownDifferences_ParserRejects(t *testing.T) {
+	for _, c := range []struct{ why, doc string }{
+		{"default_stage naming no stage", "default_stage: qa\nstages: {prod: {}}\n"},
+		{"a template naming a missing value", "cluster: c\nrole: r\ncommands:\n  kill_job: [\"x\", \"{{.config.file}}\"]\n"},
+		{"a template naming a value missing in one stage", "cluster: c\nrole: r\nstages: {prod: {config: {file: f}}, devel: {}}\ncommands:\n  kill_job: [\"x\", \"{{.config.file}}\"]\n"},
+		{"a template that does not parse", "cluster: c\nrole: r\ncommands:\n  kill_job: [\"{{.job\"]\n"},
+		{"a mapping as an argument", "cluster: c\nrole: r\nconfig: {t: {w: 1}}\ncommands:\n  kill_job: [\"x\", \"{{.config.t}}\"]\n"},
+	} {
+		t.Run(c.why, func(t *testing.T) {
+			if _, err := hookfile.ParseJobFile("jobs/web.yaml", []byte(c.doc)); err == nil {
+				t.Errorf("hookfile.ParseJobFile accepts %q", c.doc)
+			}
+			mustValid(t, schemas.Jobs, toJSONValue(t, []byte(c.doc)))
+		})
+	}
+}
+
 // Where the job file schema knowingly differs from hookfile.ParseJobFile.
 func TestJobsSchema_KnownDifferences(t *testing.T) {
 	for _, c := range []struct{ why, doc string }{
@@ -508,6 +605,8 @@ func TestJobsSchema_KnownDifferences(t *testing.T) {
 		{"null enable_hooks in a stage keeps the job's", "stages:\n  prod: {enable_hooks: null}\n"},
 		{"yes for a boolean", "enable_hooks: yes\n"},
 		{"on for a boolean in a stage", "stages:\n  prod: {enable_hooks: on}\n"},
+		{"a number for a text value", "stages:\n  prod: {githash: 1234}\n"},
+		{"a number in a command", "cluster: c\nrole: r\ncommands: {kill_job: [x, 1]}\n"},
 	} {
 		t.Run(c.why, func(t *testing.T) {
 			if _, err := hookfile.ParseJobFile("jobs/web.yaml", []byte(c.doc)); err != nil {

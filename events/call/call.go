@@ -191,6 +191,15 @@ type Call struct {
 	Method string            `json:"method"`
 	Job    string            `json:"job"`
 	Args   map[string]string `json:"args,omitempty"`
+	// Config is the merged config of a job file's stage (herald deploy):
+	// any JSON value, nested values included. Its top-level scalars are
+	// in Args too (as HERALD_ARG_<KEY>), beside githash. Absent for a
+	// call that gives its args by hand (herald call --arg).
+	Config map[string]any `json:"config,omitempty"`
+	// JobMismatch lists the job keys COMMAND names that differ from Job,
+	// when the caller ran it anyway (herald call --allow-job-mismatch):
+	// the pre hooks see it, and call.post and call.err record it.
+	JobMismatch []string `json:"job_mismatch,omitempty"`
 	// Phase is pre, post or err; a hook standing in as generic sees the
 	// phase it stands for.
 	Phase string `json:"phase"`

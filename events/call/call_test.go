@@ -156,3 +156,40 @@ func TestVerdict_DenialText(t *testing.T) {
 		t.Fatalf("DenialText:\n%q\nwant\n%q", got, want)
 	}
 }
+
+// A deploy's nested config reaches a hook's stdin as JSON; a call of an
+// earlier version (args only) still decodes, and an earlier reader that
+// knows only args keeps them.
+func TestCall_ConfigOnTheWire(t *testing.T) {
+	c := call.Call{ID: "1", Method: "create_job", Job: "bb/cbe/prod/eightball", Phase: call.PhasePre,
+		Args:        map[string]string{"githash": "abc", "cpu": "1.5"},
+		Config:      map[string]any{"cpu": 1.5, "taskargs": map[string]any{"workers": 34}},
+		JobMismatch: []string{"bb/cbe/devel/eightball"}}
+	ev, err := c.Event(call.PhasePre)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(ev.Data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if w := got["config"].(map[string]any)["taskargs"].(map[string]any)["workers"]; w != float64(34) {
+		t.Fatalf("config.taskargs.workers on stdin = %v in %s", w, ev.Data)
+	}
+	if m := got["job_mismatch"].([]any); len(m) != 1 || m[0] != "bb/cbe/devel/eightball" {
+		t.Fatalf("job_mismatch = %v", got["job_mismatch"])
+	}
+	var old struct {
+		Args map[string]string `json:"args"`
+	}
+	if err := json.Unmarshal(ev.Data, &old); err != nil || old.Args["githash"] != "abc" {
+		t.Fatalf("an args-only reader: %+v %v", old, err)
+	}
+	var back call.Call
+	if err := json.Unmarshal([]byte(`{"id":"2","method":"kill_job","job":"a/b/c/d","args":{"shards":"0-3"},"phase":"pre"}`), &back); err != nil || back.Config != nil || back.Args["shards"] != "0-3" {
+		t.Fatalf("an earlier call: %+v %v", back, err)
+	}
+	if env := c.Env(call.PhasePre); env["HERALD_ARG_CPU"] != "1.5" || env["HERALD_ARG_GITHASH"] != "abc" {
+		t.Fatalf("env %v", env)
+	}
+}

@@ -66,6 +66,14 @@ dispatcher does not deny: COMMAND runs without hooks (a note says so).
 hooks for this call; it needs --reason, and the dispatcher stores a
 call.hooks_skipped audit event (who, what, why) before it answers.
 
+The hooks check --job, so COMMAND must act on that job: when an argument
+of COMMAND is a job key CLUSTER/ROLE/ENV/NAME (or --flag=KEY, or
+KEY/INSTANCES) other than --job, the call is denied with both shown (exit
+3) before the dispatcher is asked. --allow-job-mismatch runs it anyway; the
+keys are then recorded in the call (job_mismatch: the pre hooks see it,
+call.post and call.err keep it). An argument that is an existing file is
+not a job key.
+
 With --nats-creds FILE the request goes to herald.call.pre.METHOD.NAME
 (herald.call.skip.METHOD.NAME with --skip-hooks), NAME being the identity
 in FILE: the dispatcher records NAME as the caller, beside the claimed OS
@@ -92,6 +100,11 @@ type callCmd struct {
 	failOpen   bool
 	preTimeout time.Duration
 	killGrace  time.Duration
+	// yes answers the confirmations of the call's hooks (issue 12 §3).
+	yes bool
+	// allowJobMismatch runs COMMAND although it names another job key
+	// than --job (jobguard.go); audited in the call.
+	allowJobMismatch bool
 }
 
 func (c *callCmd) flags(fs *flag.FlagSet) {
@@ -115,6 +128,8 @@ func (c *callCmd) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.failOpen, "fail-open", false, "run COMMAND without hooks when the dispatcher cannot be reached")
 	fs.DurationVar(&c.preTimeout, "pre-timeout", DefaultPreTimeout, "how long to wait for the dispatcher's verdict")
 	fs.DurationVar(&c.killGrace, "kill-grace", actions.DefaultKillGrace, "`duration` between SIGTERM and SIGKILL for COMMAND on SIGINT/SIGTERM")
+	fs.BoolVar(&c.yes, "yes", false, "answer yes to the confirmations of the call's hooks")
+	fs.BoolVar(&c.allowJobMismatch, "allow-job-mismatch", false, "run COMMAND although it names another job key than --job (recorded in the call as job_mismatch)")
 	c.conn.add(fs)
 }
 
@@ -153,6 +168,9 @@ func (c *callCmd) run(ctx context.Context, _ *Main, s stdio, args []string) erro
 	}
 	cl, err := c.validate(method, command)
 	if err != nil {
+		return err
+	}
+	if err := c.guardJob(s, &cl, command); err != nil {
 		return err
 	}
 	if err := c.conn.resolve(); err != nil {

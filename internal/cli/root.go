@@ -22,7 +22,8 @@
 // section to package handlerspec; their field errors are package
 // fielderr's. validate --history reads the events stream with direct gets
 // and hands each event to package dryrun, which drives package runmode's
-// policies on the events' stored times.
+// policies on the events' stored times. deploy and jobs read, merge and
+// render job files with package jobfile.
 // It links none of the dispatcher's engines (call hooks, handlers,
 // sources): the CLI knows nothing about how the dispatcher or the agent
 // work inside, and it never runs a watch's action, a call hook or a
@@ -142,7 +143,10 @@ order, hidden files and directories skipped), and print each problem as
 file:line: field: message. Watch names must be unique in one directory
 tree. A hook file's methods must be methods the dispatcher knows: the
 call_methods of --dispatcher-config, or Aurora's seven by default (a glob
-matching none of them is a warning). Needs no NATS.
+matching none of them is a warning). A file in a directory named jobs, or
+with a job file's keys (job, cluster, role, build, default_stage, config,
+commands), is a job file: its commands are rendered for every stage, and
+their methods checked as a hook file's. Needs no NATS.
 
 With --history DURATION, once every file is valid ("ok: ..." goes to
 stderr then), it reads the events HERALD_EVENTS stored in the last
@@ -154,6 +158,8 @@ to succeed. It runs nothing. Exit status 0 whatever the figures.`,
 		new: func() subcommand { return &validateCmd{} },
 	},
 	{name: "call", args: callArgs, summary: "run a scheduler call (COMMAND) between the dispatcher's pre and post|err call hooks", help: callHelp, new: func() subcommand { return &callCmd{} }},
+	{name: "deploy", args: deployArgs, summary: "deploy a job from its job file: render its command for a stage and run it as herald call does", help: deployHelp, new: func() subcommand { return &deployCmd{} }},
+	{name: "jobs", args: jobsArgs, summary: "list the job files, or show one job's merged values and rendered commands", help: jobsHelp, new: func() subcommand { return &jobsCmd{} }, words: []string{"ls", "show"}},
 	{name: "op", args: "OPERATION [flags] -- COMMAND [ARGS...]", summary: "run COMMAND between the pre and post|err hooks of a hooks.d directory", help: opHelp, new: func() subcommand { return &opCmd{} }},
 	{name: "kv", args: kvArgs, summary: "put, get or delete a key of a NATS KV bucket (the kv: source)", help: kvHelp, new: func() subcommand { return &kvCmd{} }, words: []string{"put", "get", "del"}},
 	{name: "rollout", args: rolloutArgs, summary: "show, halt and resume how an event spreads across the fleet (a watch's rollout:)", help: rolloutHelp, new: func() subcommand { return &rolloutCmd{} }, words: []string{"status", "halt", "resume"}},

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/heraldhq/herald/events/call"
 	"github.com/heraldhq/herald/internal/hookfile"
 	"github.com/heraldhq/herald/internal/watch"
 	"github.com/heraldhq/herald/internal/yamlfile"
@@ -161,6 +162,9 @@ func checkFile(path, root string, seen names, t *tally, mc methodCheck) error {
 		if prev, dup := seen.claim("job", dir, j.Name, firstName{path, 0}); dup {
 			return &hookfile.FieldError{File: path, Msg: fmt.Sprintf("job %q is already defined in %s", j.Name, prev.file)}
 		}
+		if err := checkJobMethods(j, mc.known); err != nil {
+			return err
+		}
 		t.jobs++
 	case kindHooks:
 		f, err := hookfile.Parse(path, data)
@@ -216,6 +220,20 @@ func checkFile(path, root string, seen names, t *tally, mc methodCheck) error {
 	return nil
 }
 
+// checkJobMethods checks the methods of a job file's commands against the
+// dispatcher's (empty: the default methods): herald deploy of another
+// method would be denied.
+func checkJobMethods(j *hookfile.JobFile, known []string) error {
+	var errs []error
+	for _, m := range j.Methods() {
+		if err := call.CheckKnownMethod(m, hookfile.MethodsOrDefault(known)); err != nil {
+			errs = append(errs, &hookfile.FieldError{File: j.Path, Line: j.Lines["commands."+m], Field: "commands." + m,
+				Msg: err.Error() + " (call_methods of the dispatcher config)"})
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // readCallMethods reads call_methods from the dispatcher config file at
 // path (nothing else of it: the dispatcher checks the rest); empty path,
 // or no call_methods in the file, is the default list (nil).
@@ -254,8 +272,11 @@ func readCallMethods(path string) ([]string, error) {
 
 // kindOf says what a file is: a job file when it is in a directory named
 // jobs (hookfile.JobsDir), a hook file when its top-level mapping has a hooks
-// or handlers key and no watches key, otherwise a watch file (which is
-// also what a file that is not YAML is reported as).
+// or handlers key and no watches key, a job file when it has one of the
+// keys only a job file of herald deploy has (job, cluster, role, build,
+// default_stage, config, commands: a --jobs directory may have any name),
+// otherwise a watch file (which is also what a file that is not YAML is
+// reported as).
 func kindOf(path string, data []byte) fileKind {
 	dir := filepath.Dir(path)
 	if abs, err := filepath.Abs(path); err == nil {
@@ -272,17 +293,22 @@ func kindOf(path string, data []byte) fileKind {
 	if root.Kind != yaml.MappingNode {
 		return kindWatch
 	}
-	hookKeys := false
+	hookKeys, jobKeys := false, false
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		switch root.Content[i].Value {
 		case "watches":
 			return kindWatch
 		case "hooks", "handlers":
 			hookKeys = true
+		case "job", "cluster", "role", "build", "default_stage", "config", "commands":
+			jobKeys = true
 		}
 	}
-	if hookKeys {
+	switch {
+	case hookKeys:
 		return kindHooks
+	case jobKeys:
+		return kindJob
 	}
 	return kindWatch
 }

@@ -20,7 +20,7 @@ func TestDispatcher_FleetAndKillSwitchMetrics(t *testing.T) {
 	d := startDispatcher(t, cfg)
 	_, scrape := get(t, d, "/metrics")
 	for series, want := range map[string]string{
-		`herald_dispatcher_hooks_disabled`:      "1",
+		`herald_dispatcher_hooks_disabled`:     "1",
 		`herald_fleet_agents{state="live"}`:    "0",
 		`herald_fleet_agents{state="stale"}`:   "0",
 		`herald_fleet_agents{state="stopped"}`: "0",

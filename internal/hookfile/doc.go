@@ -1,5 +1,5 @@
-// Package hookfile holds the dispatcher's hook files and job opt-in files:
-// the Hook, JobFile and File types, their parsing and validation with
+// Package hookfile holds the dispatcher's hook files and job files (whose
+// format is package jobfile's): the Hook and File types, their parsing and validation with
 // located errors (FieldError: file, line, field), the check of a file's
 // methods against call_methods, and the Loader that reads a hooks directory
 // into a Set (keeping a broken file's previous version) and picks the hooks

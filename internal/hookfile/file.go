@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"github.com/heraldhq/herald/actions"
 	"path"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/events/call"
 	"github.com/heraldhq/herald/internal/handlerspec"
+	"github.com/heraldhq/herald/internal/jobfile"
 	"github.com/heraldhq/herald/internal/watch"
 	"github.com/heraldhq/herald/internal/yamlfile"
 	"gopkg.in/yaml.v3"
@@ -207,38 +207,15 @@ func (h *Hook) equal(o *Hook) bool {
 	return reflect.DeepEqual(x, y)
 }
 
-// JobFile is jobs/NAME.yaml: whether the job NAME (the last part of
-// CLUSTER/ROLE/ENV/NAME, in any cluster and role) enabled hooks, with
-// per-stage overrides keyed by the ENV part:
-//
-//	enable_hooks: false
-//	stages:
-//	  prod: {enable_hooks: true}
-//	  devel: {enable_hooks: false}
-type JobFile struct {
-	// Name is the job name, from the file name.
-	Name        string           `yaml:"-"`
-	EnableHooks bool             `yaml:"enable_hooks"`
-	Stages      map[string]Stage `yaml:"stages"`
-	Description string           `yaml:"description"`
-	File        string           `yaml:"-"`
-}
+// JobFile is a job file, jobs/NAME.yaml under the hooks directory, in the
+// format of package jobfile (the deploy jobs directory holds the same
+// files): whether the job enabled scope: job hooks, with per-stage
+// overrides keyed by the ENV part of the job key; when the file gives a
+// cluster and a role, only in them.
+type JobFile = jobfile.File
 
 // Stage overrides a job file's settings for one ENV.
-type Stage struct {
-	// EnableHooks, when given, replaces the job's enable_hooks for the
-	// stage.
-	EnableHooks *bool `yaml:"enable_hooks"`
-}
-
-// Enabled reports whether hooks are enabled for the job in env: the
-// stage's enable_hooks if it gives one, else the job's.
-func (j *JobFile) Enabled(env string) bool {
-	if s, ok := j.Stages[env]; ok && s.EnableHooks != nil {
-		return *s.EnableHooks
-	}
-	return j.EnableHooks
-}
+type Stage = jobfile.Stage
 
 // File is one parsed hook file.
 type File struct {
@@ -252,9 +229,7 @@ type File struct {
 func IsHookFile(name string) bool { return watch.IsWatchFile(name) }
 
 var (
-	hookKeys  = yamlfile.Keys(reflect.TypeFor[Hook]())
-	jobKeys   = yamlfile.Keys(reflect.TypeFor[JobFile]())
-	stageKeys = yamlfile.Keys(reflect.TypeFor[Stage]())
+	hookKeys = yamlfile.Keys(reflect.TypeFor[Hook]())
 )
 
 // parser collects located errors for one file.
@@ -444,38 +419,11 @@ func (h *Hook) validate(bad func(field, format string, a ...any)) {
 	}
 }
 
-// ParseJobFile parses jobs/NAME.yaml; the job name is the file name
-// without its extension.
+// ParseJobFile parses jobs/NAME.yaml (jobfile.Parse); the job name is
+// job:, or the file name without its extension. Its errors are
+// *FieldError.
 func ParseJobFile(file string, data []byte) (*JobFile, error) {
-	p := newParser(file)
-	name := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
-	j := &JobFile{Name: name, File: file}
-	root := p.Root(data, "enable_hooks and stages")
-	if root != nil {
-		if _, ok := p.DecodeFields(root, "", jobKeys, j); ok {
-			for i := 0; i+1 < len(root.Content); i += 2 {
-				if root.Content[i].Value != "stages" {
-					continue
-				}
-				stages := root.Content[i+1]
-				if stages.Kind != yaml.MappingNode {
-					continue
-				}
-				for s := 0; s+1 < len(stages.Content); s += 2 {
-					sk, sv := stages.Content[s], stages.Content[s+1]
-					if sv.Kind != yaml.MappingNode {
-						p.Fail(sv.Line, "stages."+sk.Value, "want a mapping such as {enable_hooks: true}")
-						continue
-					}
-					p.UnknownKeys(sv, "stages."+sk.Value+".", stageKeys, "unknown field (want enable_hooks)")
-				}
-			}
-		}
-	}
-	if err := p.Err(); err != nil {
-		return nil, err
-	}
-	return j, nil
+	return jobfile.ParseWrap(file, data, func(e *yamlfile.Error) error { return (*FieldError)(e) })
 }
 
 // sortHooks orders hooks by name.

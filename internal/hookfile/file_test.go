@@ -329,6 +329,40 @@ hooks:
 	}
 }
 
+// A job file in the deploy format opts in its own cluster and role only;
+// its commands and config do not change what it opts in.
+func TestSet_MatchingJobFileClusterAndRole(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "a.yaml", `hooks: [{name: opted, phase: pre, methods: ["*"], scope: job, exec: "true"}]`)
+	writeFile(t, dir, "jobs/eightball.yaml", `
+cluster: bb
+role: cbe
+config: {file: eightball.aurora}
+stages: {prod: {enable_hooks: true, githash: abc}, devel: {}}
+commands:
+  create_job: ["aurora", "job", "create", "{{.cluster}}/{{.role}}/{{.stage}}/{{.job}}", "{{.config.file}}"]
+`)
+	writeFile(t, dir, "jobs/other.yaml", "job: web\nenable_hooks: true\n")
+	set, errs, err := hookfile.LoadDir(dir)
+	if err != nil || len(errs) > 0 {
+		t.Fatalf("LoadDir: %v %v", err, errs)
+	}
+	for key, want := range map[string]bool{
+		"bb/cbe/prod/eightball": true, "bb/cbe/devel/eightball": false,
+		"bb/cbp/prod/eightball": false, "west/cbe/prod/eightball": false,
+		"any/role/prod/web": true, // job: web, in any cluster and role
+	} {
+		j, err := call.ParseJob(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs, _ := set.Matching("pre", "create_job", j)
+		if got := len(hs) == 1; got != want {
+			t.Errorf("%s: opted-in hook matches = %v, want %v", key, got, want)
+		}
+	}
+}
+
 func TestLoadDir_NamesUniqueAcrossFiles(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "a.yaml", `hooks: [{name: x, phase: pre, methods: ["*"], exec: "true"}]`)

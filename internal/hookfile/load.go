@@ -312,7 +312,7 @@ func (s *Set) Matching(phase, method string, job call.Job) (hooks []*Hook, gener
 			return true
 		}
 		jf := s.Jobs[job.Name]
-		return jf != nil && jf.Enabled(job.Env)
+		return jf != nil && jf.Matches(job.Cluster, job.Role, job.Name) && jf.Enabled(job.Env)
 	}
 	pick := func(ph string) []*Hook {
 		var out []*Hook
