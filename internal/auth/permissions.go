@@ -23,6 +23,7 @@ const (
 	callPre       = "herald.call.pre"
 	callSkip      = "herald.call.skip"
 	callHook      = "herald.callhook"
+	callHooksRep  = "herald.call.hooks"
 )
 
 // ViewerBuckets are the key-value buckets herald status reads.
@@ -111,19 +112,23 @@ func PublisherPermissions(name string, types, keys []string) (jwt.Permissions, e
 
 // DeployerPermissions are deployer NAME's (herald call, herald op): pre
 // requests under its own name (skip requests only with maySkip), the
-// call.post, call.err and op.* events, its inbox.
+// call.post, call.err, call.confirm and op.* events, its inbox, and the
+// reports of its own calls' post and err hooks
+// (herald.call.hooks.<call id>.NAME, for --wait-hooks): no other
+// outcome.
 func DeployerPermissions(name string, maySkip bool) jwt.Permissions {
 	var p jwt.Permissions
 	p.Pub.Allow = []string{
 		callPre + ".*." + name,
 		events.EventPrefix + ".call.post.>",
 		events.EventPrefix + ".call.err.>",
+		events.EventPrefix + ".call.confirm.>",
 		events.EventPrefix + ".op.>",
 	}
 	if maySkip {
 		p.Pub.Allow = append(p.Pub.Allow, callSkip+".*."+name)
 	}
-	p.Sub.Allow = []string{inbox(name)}
+	p.Sub.Allow = []string{inbox(name), callHooksRep + ".*." + name}
 	return p
 }
 

@@ -92,6 +92,11 @@ type callCmd struct {
 	failOpen   bool
 	preTimeout time.Duration
 	killGrace  time.Duration
+	// yes answers yes to the questions of confirm: hooks.
+	yes bool
+	// client is what runs on the caller's side: local hooks, waiting for
+	// the post and err hooks.
+	client clientSide
 }
 
 func (c *callCmd) flags(fs *flag.FlagSet) {
@@ -115,6 +120,8 @@ func (c *callCmd) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.failOpen, "fail-open", false, "run COMMAND without hooks when the dispatcher cannot be reached")
 	fs.DurationVar(&c.preTimeout, "pre-timeout", DefaultPreTimeout, "how long to wait for the dispatcher's verdict")
 	fs.DurationVar(&c.killGrace, "kill-grace", actions.DefaultKillGrace, "`duration` between SIGTERM and SIGKILL for COMMAND on SIGINT/SIGTERM")
+	fs.BoolVar(&c.yes, "yes", false, "answer yes to the questions of confirm: pre hooks instead of asking on the terminal")
+	c.client.flags(fs)
 	c.conn.add(fs)
 }
 
@@ -166,11 +173,25 @@ func (c *callCmd) run(ctx context.Context, _ *Main, s stdio, args []string) erro
 // themselves): ask the dispatcher, run COMMAND unless denied, report.
 func (c *callCmd) perform(ctx context.Context, s stdio, cl call.Call, command []string) error {
 	method := cl.Method
+	if err := c.client.validate(); err != nil {
+		return err
+	}
+
+	// 0. Local pre hooks, on this machine, before the dispatcher is asked.
+	if err := c.localPre(ctx, s, cl); err != nil {
+		return err
+	}
 
 	// 1. Ask.
 	v, conn, askErr := c.ask(ctx, cl)
 	if conn != nil {
 		defer conn.nc.Close()
+	}
+	if askErr == nil && v.Pending() {
+		// The dispatcher's confirm: hooks: the caller answers.
+		if err := c.confirm(ctx, s, &cl, &v, conn); err != nil {
+			return err
+		}
 	}
 	switch {
 	case askErr != nil && !c.failOpen:
@@ -208,11 +229,15 @@ func (c *callCmd) perform(ctx context.Context, s stdio, cl call.Call, command []
 		cl.Phase = call.PhasePost
 	}
 	cl.Result, cl.Time = res, time.Now().UTC()
+	wait := c.startWait(s, &cl, conn)
 	if conn != nil {
 		if err := c.report(cl, conn.js); err != nil {
 			fmt.Fprintf(s.errOut, "herald call: %s not stored, its hooks will not run: %v\n", "call."+cl.Phase, err)
+			wait = nil
 		}
 	}
+	c.localAfter(ctx, s, cl)
+	wait.print(ctx, s, cl.Phase, c.client.hooksTimeout)
 	switch {
 	case res.Error != "":
 		fmt.Fprintf(s.errOut, "herald call: cannot start the command: %s\n", res.Error)
