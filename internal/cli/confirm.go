@@ -16,9 +16,14 @@ import (
 	"github.com/heraldhq/herald/internal/bus"
 )
 
-// openTerminal opens the caller's terminal, where confirm: questions are
+// terminal opens the caller's terminal, where confirm: questions are
 // asked: not stdin and stdout, which belong to COMMAND.
-var openTerminal = func() (io.ReadWriteCloser, error) { return os.OpenFile("/dev/tty", os.O_RDWR, 0) }
+func (s stdio) terminal() (io.ReadWriteCloser, error) {
+	if s.tty != nil {
+		return s.tty()
+	}
+	return os.OpenFile("/dev/tty", os.O_RDWR, 0)
+}
 
 // confirm asks the questions of a pending verdict (every hook allowed but
 // its confirm: hooks) on the caller's terminal, or answers them with --yes,
@@ -74,7 +79,7 @@ func (c *callCmd) ask1(ctx context.Context, s stdio, q call.Confirmation) call.C
 		fmt.Fprintf(s.errOut, "herald call: %s: %s yes (--yes)\n", q.Hook, q.Question)
 		return q
 	}
-	tty, err := openTerminal()
+	tty, err := s.terminal()
 	if err != nil {
 		q.By = call.AnsweredNoTerminal
 		fmt.Fprintf(s.errOut, "herald call: %s asks %q and there is no terminal to answer on (%v); use --yes to confirm\n", q.Hook, q.Question, err)
