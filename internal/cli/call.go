@@ -80,7 +80,9 @@ HERALD_CLUSTER, HERALD_ROLE, HERALD_ENV, HERALD_JOB_NAME, HERALD_PHASE,
 HERALD_CALLER_USER, HERALD_CALLER_IDENTITY and HERALD_ARG_<KEY> (upper
 case) variables; nothing of it is put on a command
 line. On SIGINT or SIGTERM, COMMAND gets SIGTERM (SIGKILL after
---kill-grace) and the call ends as an err.`
+--kill-grace) and the call ends as an err.
+
+` + clientSideHelp
 
 // callCmd is "herald call".
 type callCmd struct {

@@ -29,6 +29,24 @@ const DefaultLocalHookTimeout = ophooks.DefaultTimeout
 // DefaultHooksTimeout bounds --wait-hooks.
 const DefaultHooksTimeout = 2 * time.Minute
 
+const clientSideHelp = `On the caller's machine:
+
+  Local hooks: the executables of --local-hooks DIR (else $` + EnvLocalHooks + `,
+  else ~/` + DefaultLocalHooksDir + `, where a missing directory means none) run in
+  name order, never through a shell, each under --local-hook-timeout, with
+  argv METHOD PHASE and the call as JSON on stdin. A local pre hook that
+  fails denies the call (exit 3) before the dispatcher is asked; the local
+  post or err hooks run after COMMAND and their failures are printed.
+
+  Confirmations: the question of a dispatcher's confirm: pre hook is asked
+  on the terminal (/dev/tty); only yes lets the call run. Without a
+  terminal the call is denied unless --yes. The answers are stored in a
+  call.confirm audit event.
+
+  --wait-hooks waits (up to --hooks-timeout) until the dispatcher's post or
+  err hooks of the call have reported and prints one line each: hook,
+  status, reason. The exit status stays COMMAND's.`
+
 // clientSide are the flags of what a call does on the caller's machine
 // besides COMMAND: its local hooks and waiting for the dispatcher's post
 // and err hooks (confirm: questions need no flag but --yes).

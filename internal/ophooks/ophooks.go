@@ -13,6 +13,10 @@
 // and data are package events/operation's) handed to the caller, who may
 // publish it.
 //
+// RunPhase runs one state's hooks alone, for a caller that puts its own
+// steps between them (herald call's local hooks: METHOD PHASE as
+// arguments, the call on stdin).
+//
 // Listing the directory and running one hook (process group, timeout,
 // SIGTERM then SIGKILL) belong to package actions (ListHooks, Exec); this
 // package adds the operation around them. It knows nothing about NATS,
