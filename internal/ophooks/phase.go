@@ -29,8 +29,8 @@ type Phase struct {
 	// Event is what each hook gets: its data on stdin, its id, type and key
 	// in HERALD_EVENT_ID, HERALD_EVENT_TYPE and HERALD_KEY.
 	Event events.Event
-	// Env adds variables to each hook's environment (HERALD_HOOK is set
-	// to the hook's file name).
+	// Env adds HERALD_* variables to each hook's environment (as
+	// actions.Request.Env; HERALD_HOOK is set to the hook's file name).
 	Env map[string]string
 	// State is recorded in each HookRun.
 	State string
