@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,7 +44,8 @@ func (c *cluster) runHeraldIn(t *testing.T, env []string, args ...string) (int, 
 // the local hooks of $HERALD_LOCAL_HOOKS run on the caller's machine, and
 // the "head of master" hook that fails denies the call (exit 3) before the
 // dispatcher is asked: its pre hook does not run, nor does COMMAND. Once
-// the check passes, the call runs and the local post hook runs after it.
+// the check passes, the call runs and the local post hook runs after it;
+// the dispatcher's /metrics counted the one call it was asked about.
 func TestCall_LocalPreHookDenies(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -59,7 +62,7 @@ hooks:
 	f.script("call-hooks.d/10-head-of-master", `[ "$2" = pre ] || exit 0
 if [ ! -e "`+f.path("at-head")+`" ]; then echo "$1: you are not at the head of master"; exit 1; fi`)
 	f.script("call-hooks.d/20-record", `echo "$1 $2 $HERALD_JOB" >> "`+f.path("local.log")+`"`)
-	c := newClusterWith(t, "--hooks", hooksDir)
+	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--hooks", hooksDir)
 	env := []string{"HERALD_LOCAL_HOOKS=" + local}
 	marker := f.path("ran")
 
@@ -87,11 +90,19 @@ if [ ! -e "`+f.path("at-head")+`" ]; then echo "$1: you are not at the head of m
 	if got := strings.Join(readLines(t, f.path("local.log")), "\n"); got != "update_job pre west/www/prod/web\nupdate_job post west/www/prod/web" {
 		t.Fatalf("local hooks ran:\n%s", got)
 	}
-}
-
-// newCluster with extra dispatcher flags.
-func newClusterWith(t *testing.T, extra ...string) *cluster {
-	return startDispatcher(t, t.TempDir(), "127.0.0.1:0", extra...)
+	// The dispatcher counted the one call it was asked about, and its
+	// pre hook's run time.
+	resp, err := http.Get("http://" + c.http + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, w := range []string{`herald_call_pre_total{method="update_job",verdict="allowed"} 1`, `herald_call_pre_hook_duration_seconds_count{hook="asked"} 1`} {
+		if !strings.Contains(string(body), w) {
+			t.Fatalf("/metrics lacks %s:\n%s", w, body)
+		}
+	}
 }
 
 // answerOnTerminal runs herald under a pseudo-terminal (its controlling
@@ -152,7 +163,7 @@ hooks:
     methods: [kill_job]
     confirm: 'Are you sure you want to kill {{.job}} ({{with index .args "shards"}}shards {{.}}{{else}}all shards{{end}})?'
 `)
-	c := newClusterWith(t, "--hooks", hooksDir)
+	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--hooks", hooksDir)
 	marker := f.path("killed")
 	args := []string{"call", "kill_job", "--job", "west/www/prod/web", "--arg", "shards=0-3", "--", "touch", marker}
 	question := "Are you sure you want to kill west/www/prod/web (shards 0-3)?"
