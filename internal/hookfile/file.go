@@ -407,7 +407,7 @@ func (h *Hook) validate(bad func(field, format string, a ...any)) {
 			bad("env", "a run: agents hook takes no env: define it under call_hooks: %s: in each agent's config", h.Name)
 		}
 	case h.Exec.IsZero() && h.HTTP == "":
-		bad("exec", "one of exec or http is required (or run: agents: the agents' own call hook of that name)")
+		bad("exec", "one of exec or http is required (or confirm: a question for the caller, on a pre hook; or run: agents: the agents' own call hook of that name)")
 	case !h.Exec.IsZero() && h.HTTP != "":
 		bad("http", "exec and http are exclusive")
 	case h.HTTP != "":
