@@ -45,6 +45,7 @@ func (c *cluster) runHeraldIn(t *testing.T, env []string, args ...string) (int, 
 // the "head of master" hook that fails denies the call (exit 3) before the
 // dispatcher is asked: its pre hook does not run, nor does COMMAND. Once
 // the check passes, the call runs and the local post hook runs after it;
+// without $HERALD_LOCAL_HOOKS, the hooks of ~/.config/herald/call-hooks.d run;
 // the dispatcher's /metrics counted the one call it was asked about.
 func TestCall_LocalPreHookDenies(t *testing.T) {
 	t.Parallel()
@@ -90,6 +91,17 @@ if [ ! -e "`+f.path("at-head")+`" ]; then echo "$1: you are not at the head of m
 	if got := strings.Join(readLines(t, f.path("local.log")), "\n"); got != "update_job pre west/www/prod/web\nupdate_job post west/www/prod/web" {
 		t.Fatalf("local hooks ran:\n%s", got)
 	}
+	// Without $HERALD_LOCAL_HOOKS: the default directory under $HOME.
+	home := f.path("home")
+	if err := os.MkdirAll(filepath.Join(home, ".config", "herald", "call-hooks.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f.script("home/.config/herald/call-hooks.d/10-deny", `echo "denied from HOME"; exit 1`)
+	code, stderr = c.runHeraldIn(t, []string{"HOME=" + home}, "call", "update_job", "--job", "west/www/prod/web", "--", "true")
+	if code != 3 || !strings.Contains(stderr, "denied from HOME") {
+		t.Fatalf("the default local hooks dir: exit %d\n%s", code, stderr)
+	}
+
 	// The dispatcher counted the one call it was asked about, and its
 	// pre hook's run time.
 	resp, err := http.Get("http://" + c.http + "/metrics")
