@@ -109,8 +109,22 @@ hooks:
 		t.Fatalf("no hook matched: report %+v, want one with no outcomes", rep)
 	}
 	// A report_to naming another call's subject: nothing is sent there.
-	if _, rep := report("call-3", "restart", call.HooksReportSubject("call-1", "dep")); rep != nil {
-		t.Fatalf("report sent to a report_to of another call: %+v", rep)
+	all, err := e.nc.SubscribeSync(call.HooksReportPrefix + ".>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCall("restart", "c/r/e/web")
+	c.ID, c.Phase, c.ReportTo = "call-3", call.PhasePost, call.HooksReportSubject("call-1", "dep")
+	c.Result = &call.Result{ExitCode: &zero}
+	e.report(c)
+	testutil.Eventually(t, wait, func() error {
+		if !strings.Contains(e.log.String(), "hooks report not sent") {
+			return fmt.Errorf("the engine has not refused the report_to yet")
+		}
+		return nil
+	})
+	if m, err := all.NextMsg(0); err == nil {
+		t.Fatalf("a report was sent on %s: %s", m.Subject, m.Data)
 	}
 }
 
