@@ -60,8 +60,8 @@ func TestHooksExamples(t *testing.T) {
 	for p, err := range bad {
 		t.Errorf("LoadDir: %s: %v", p, err)
 	}
-	if len(set.Hooks) != 3 || len(set.Handlers) != 2 || len(set.Jobs) != 1 {
-		t.Fatalf("LoadDir: %d hooks, %d handlers, %d jobs; want 3, 2 and 1", len(set.Hooks), len(set.Handlers), len(set.Jobs))
+	if len(set.Hooks) != 4 || len(set.Handlers) != 2 || len(set.Jobs) != 1 {
+		t.Fatalf("LoadDir: %d hooks, %d handlers, %d jobs; want 4, 2 and 1", len(set.Hooks), len(set.Handlers), len(set.Jobs))
 	}
 	data, _ := os.ReadFile(hooksExample)
 	mustValid(t, schemas.Hooks, toJSONValue(t, data))

@@ -1,10 +1,11 @@
 // Package schemas holds the JSON Schemas (draft 2020-12) of Herald's wire
 // types and config files, embedded in the binary: the event in CloudEvents
-// structured form, the run outcome, the agent announcement, the watch file,
+// structured form, the run outcome, the agent announcement, the
+// scheduler-call wire types, the watch file,
 // the dispatcher's hook files and job opt-in files, and the dispatcher's and
 // the agent's --config files. It serves and validates against them; it
 // knows nothing about NATS, processes or how the documents are produced. The
-// Go types (in events/, internal/watch, internal/dispatcher, internal/agent,
+// Go types (in events/, events/call, internal/watch, internal/dispatcher, internal/agent,
 // internal/natsconn, internal/bus, internal/hookfile and internal/handlerspec) and
 // their parsers are the source of truth, and this package's tests fail when
 // a schema and its Go type or parser disagree.
@@ -58,6 +59,9 @@ const (
 	// Jobs is a job opt-in file, jobs/NAME.yaml under the hooks directory
 	// (hookfile.JobFile).
 	Jobs = "jobs"
+	// Call is one of the scheduler-call wire types of events/call: a
+	// call, a verdict, a call.confirm record or a post/err hooks report.
+	Call = "call"
 )
 
 const suffix = ".schema.json"

@@ -317,6 +317,14 @@ var agreements = []agreement{
 	{schema: schemas.Hooks, pointer: "/$defs/match", typ: reflect.TypeFor[handlers.Match](), tag: "yaml", required: []string{}},
 	{schema: schemas.Jobs, typ: reflect.TypeFor[hookfile.JobFile](), tag: "yaml", required: []string{}},
 	{schema: schemas.Jobs, pointer: "/$defs/stage", typ: reflect.TypeFor[hookfile.Stage](), tag: "yaml", required: []string{}},
+	// The dispatcher fills in a call's id.
+	{schema: schemas.Call, pointer: "/$defs/call", typ: reflect.TypeFor[call.Call](), tag: "json", required: []string{"method", "job", "phase"}},
+	{schema: schemas.Call, pointer: "/$defs/result", typ: reflect.TypeFor[call.Result](), tag: "json"},
+	{schema: schemas.Call, pointer: "/$defs/confirmation", typ: reflect.TypeFor[call.Confirmation](), tag: "json"},
+	{schema: schemas.Call, pointer: "/$defs/hookVerdict", typ: reflect.TypeFor[call.HookVerdict](), tag: "json"},
+	{schema: schemas.Call, pointer: "/$defs/verdict", typ: reflect.TypeFor[call.Verdict](), tag: "json"},
+	{schema: schemas.Call, pointer: "/$defs/confirmRecord", typ: reflect.TypeFor[call.ConfirmRecord](), tag: "json"},
+	{schema: schemas.Call, pointer: "/$defs/hooksReport", typ: reflect.TypeFor[call.HooksReport](), tag: "json"},
 }
 
 func TestSchemas_MatchGoTypes(t *testing.T) {

@@ -220,6 +220,13 @@ type Call struct {
 	// said the dispatcher's hooks were disabled; their hooks do not run
 	// either.
 	HooksDisabled string `json:"hooks_disabled,omitempty"`
+	// Confirmations are the questions of the call's confirm: pre hooks
+	// and the caller's answers (post and err).
+	Confirmations []Confirmation `json:"confirmations,omitempty"`
+	// ReportTo, on post and err, is where a caller waiting for their hooks
+	// (herald call --wait-hooks) listens: HooksReportSubject of the call's
+	// id (CheckReportTo). The dispatcher publishes the HooksReport there.
+	ReportTo string `json:"report_to,omitempty"`
 	// Result is how COMMAND ended (post and err only).
 	Result *Result `json:"result,omitempty"`
 	// Time is when the caller built this phase of the call.
@@ -390,6 +397,11 @@ type Verdict struct {
 	Denied []HookVerdict `json:"denied,omitempty"`
 	// Skipped lists the matching hooks that were skipped on request.
 	Skipped []string `json:"skipped,omitempty"`
+	// Confirm lists the questions of the confirm: hooks (status confirm in
+	// Hooks and Denied); Allow is then false: the caller may run the call
+	// only when every other hook allowed (Pending) and it answered each
+	// question yes.
+	Confirm []Confirmation `json:"confirm,omitempty"`
 	// HooksDisabled is the reason of the dispatcher-wide switch when it is
 	// on: the call is allowed and no hook ran.
 	HooksDisabled string `json:"hooks_disabled,omitempty"`

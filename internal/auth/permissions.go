@@ -29,6 +29,7 @@ const (
 	// one unpadded base64url token.
 	rolloutStream = "KV_herald_rollouts"
 	rolloutKeys   = "$KV.herald_rollouts."
+	callHooksRep  = "herald.call.hooks"
 )
 
 // rolloutToken is rollout.Token: a name as one key token.
@@ -130,14 +131,18 @@ func PublisherPermissions(name string, types, keys []string) (jwt.Permissions, e
 
 // DeployerPermissions are deployer NAME's (herald call, herald op, herald
 // rollout halt and resume): pre requests under its own name (skip requests
-// only with maySkip), the call.post, call.err, op.* and rollout.* events,
-// reading the rollouts bucket and writing its gates, its inbox.
+// only with maySkip), the call.post, call.err, call.confirm, op.* and
+// rollout.* events, reading the rollouts bucket and writing its gates, its
+// inbox, and the reports of its own calls' post and err hooks
+// (herald.call.hooks.<call id>.NAME, for --wait-hooks): no other
+// outcome.
 func DeployerPermissions(name string, maySkip bool) jwt.Permissions {
 	var p jwt.Permissions
 	p.Pub.Allow = []string{
 		callPre + ".*." + name,
 		events.EventPrefix + ".call.post.>",
 		events.EventPrefix + ".call.err.>",
+		events.EventPrefix + ".call.confirm.>",
 		events.EventPrefix + ".op.>",
 		events.EventPrefix + ".rollout.>",
 		rolloutKeys + "*.*.gate",
@@ -147,7 +152,7 @@ func DeployerPermissions(name string, maySkip bool) jwt.Permissions {
 	if maySkip {
 		p.Pub.Allow = append(p.Pub.Allow, callSkip+".*."+name)
 	}
-	p.Sub.Allow = []string{inbox(name)}
+	p.Sub.Allow = []string{inbox(name), callHooksRep + ".*." + name}
 	return p
 }
 

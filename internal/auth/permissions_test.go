@@ -132,7 +132,17 @@ func TestPermissions_PerRole(t *testing.T) {
 			pub("$KV.herald_rollouts.ZTE.dw.turn.0", false),
 			pub("$KV.herald_rollouts.ZTE.dw.host.d2ViLTE", false),
 			pub("$JS.API.DIRECT.GET.KV_herald_rollouts.$KV.herald_rollouts.ZTE.dw.gate", true),
+			pub("herald.event.call.confirm./j", true),
 			sub("_INBOX_dep.x", true),
+			// --wait-hooks: the report of its own call's post and err
+			// hooks, not another's, nor any outcome.
+			sub("herald.call.hooks.c1.dep", true),
+			sub("herald.call.hooks.c1.other", false),
+			sub("herald.call.hooks.c1", false),
+			sub("herald.call.hooks.*.*", false),
+			sub("herald.call.hooks.>", false),
+			sub("herald.outcome.dispatcher.notify", false),
+			pub("$JS.API.DIRECT.GET.HERALD_OUTCOMES", false),
 		}, attacks...)},
 		{"deployer may skip", auth.DeployerPermissions("dep", true), []check{
 			pub("herald.call.skip.deploy.dep", true),
@@ -150,6 +160,7 @@ func TestPermissions_PerRole(t *testing.T) {
 			pub("herald.event.deploy./x", false),
 			pub("herald.call.pre.deploy.ops", false),
 			sub("_INBOX_ops.x", true),
+			sub("herald.call.hooks.c1.ops", false),
 		}, attacks...)},
 		{"dispatcher", auth.DispatcherPermissions("dispatcher"), []check{
 			pub("$JS.API.STREAM.CREATE.HERALD_EVENTS", true),

@@ -113,6 +113,7 @@ func (e *Engine) handleResult(rt *runtime, m jetstream.Msg) {
 	}
 	matched, generic := e.Current().Matching(phase, c.Method, job)
 	if len(matched) == 0 {
+		e.reportHooks(rt, log, c, ev, nil, nil, "")
 		_ = m.Ack()
 		return
 	}
@@ -122,6 +123,7 @@ func (e *Engine) handleResult(rt *runtime, m jetstream.Msg) {
 	}
 	if reason != "" {
 		log.Info().Strs("skipped", names(matched)).Str("hooks_disabled", reason).Msg("hooks disabled: post/err hooks not run")
+		e.reportHooks(rt, log, c, ev, nil, names(matched), reason)
 		_ = m.Ack()
 		return
 	}
@@ -146,6 +148,7 @@ func (e *Engine) handleResult(rt *runtime, m jetstream.Msg) {
 		_ = m.Nak()
 		return
 	}
+	outs := make([]events.Outcome, 0, len(runs))
 	for _, r := range runs {
 		o := e.outcome(ev, r)
 		lev := log.Info()
@@ -161,7 +164,10 @@ func (e *Engine) handleResult(rt *runtime, m jetstream.Msg) {
 			_ = m.Nak()
 			return
 		}
+		e.m.results.WithLabelValues(phase, string(o.Status)).Inc()
+		outs = append(outs, o)
 	}
+	e.reportHooks(rt, log, c, ev, outs, skipped, "")
 	if err := m.Ack(); err != nil {
 		log.Warn().Err(err).Msg("ack failed; the hooks may run again")
 	}

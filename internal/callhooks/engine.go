@@ -151,6 +151,7 @@ type Engine struct {
 	stopped  chan struct{}
 	stopOne  sync.Once
 	reloadCh chan struct{}
+	m        *metrics
 }
 
 // runtime is what a running engine has.
@@ -174,7 +175,7 @@ func New(cfg Config) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg.withDefaults(), ready: make(chan struct{}), stopped: make(chan struct{}), reloadCh: make(chan struct{}, 1)}
+	e := &Engine{cfg: cfg.withDefaults(), ready: make(chan struct{}), stopped: make(chan struct{}), reloadCh: make(chan struct{}, 1), m: newMetrics()}
 	e.set.Store(&hookfile.Set{Jobs: map[string]*hookfile.JobFile{}, Broken: map[string]string{}})
 	return e, nil
 }
@@ -338,6 +339,7 @@ func (e *Engine) answer(rt *runtime, m *nats.Msg) {
 		}
 		v = e.pre(rt, c)
 	}
+	e.m.verdict(method, e.cfg.Methods, v)
 	data, err := json.Marshal(v)
 	if err != nil {
 		return
@@ -381,7 +383,9 @@ func (e *Engine) PreAs(ctx context.Context, c call.Call, maySkip bool) call.Verd
 	if err := e.authorize(c, maySkip); err != nil {
 		rt.log.Warn().Err(err).Str("call_id", c.ID).Str("method", c.Method).Str("job", c.Job).
 			Str("caller", c.Caller).Str("user", c.User).Msg("call.pre refused")
-		return call.Verdict{CallID: c.ID, Error: err.Error()}
+		v := call.Verdict{CallID: c.ID, Error: err.Error()}
+		e.m.verdict(c.Method, e.cfg.Methods, v)
+		return v
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -389,7 +393,9 @@ func (e *Engine) PreAs(ctx context.Context, c call.Call, maySkip bool) call.Verd
 	defer stop()
 	r := *rt
 	r.ctx = ctx
-	return e.pre(&r, c)
+	v := e.pre(&r, c)
+	e.m.verdict(c.Method, e.cfg.Methods, v)
+	return v
 }
 
 func (e *Engine) pre(rt *runtime, c call.Call) call.Verdict {
@@ -449,6 +455,12 @@ func (e *Engine) pre(rt *runtime, c call.Call) call.Verdict {
 	for _, r := range e.runAll(rt, run, c, call.PhasePre) {
 		hv := r.HookVerdict
 		v.Hooks = append(v.Hooks, hv)
+		if hv.Status == call.StatusConfirm {
+			// The caller asks; Allow stays false for a caller that cannot.
+			v.Confirm = append(v.Confirm, call.Confirmation{Hook: hv.Hook, Question: hv.Reason})
+		} else {
+			e.m.preTime.WithLabelValues(hv.Hook).Observe(seconds(hv.DurationMS))
+		}
 		if !hv.Allow {
 			v.Allow = false
 			v.Denied = append(v.Denied, hv)
@@ -498,6 +510,7 @@ func (e *Engine) audit(rt *runtime, c call.Call, requested, skipped []string, re
 	defer cancel()
 	_, err = rt.pub.Publish(ctx, ev)
 	if err == nil {
+		e.m.skips.WithLabelValues(by).Inc()
 		rt.log.Warn().Str("call_id", c.ID).Str("method", c.Method).Str("job", c.Job).
 			Str("user", c.User).Str("caller", c.Caller).Str("caller_host", c.Host).Strs("skipped", rec.Skipped).
 			Str("reason", reason).Str("by", by).Msg("call hooks skipped")

@@ -39,6 +39,9 @@ type hookRun struct {
 // runHook runs one hook for c standing for phase: one run for a central
 // hook, one per targeted agent for run: agents.
 func (e *Engine) runHook(rt *runtime, h *hookfile.Hook, c call.Call, phase string) []hookRun {
+	if h.Confirm != "" {
+		return []hookRun{confirmRun(h, c)}
+	}
 	if !h.Run.Central() {
 		return e.runOnAgents(rt, h, c, phase)
 	}
@@ -165,4 +168,18 @@ func (e *Engine) runOnAgents(rt *runtime, h *hookfile.Hook, c call.Call, phase s
 	}
 	wg.Wait()
 	return out
+}
+
+// confirmRun is a confirm: hook's verdict: nothing runs here; the
+// rendered question goes back to the caller (status confirm, not allowed
+// until the caller answers yes). A question that cannot be rendered denies.
+func confirmRun(h *hookfile.Hook, c call.Call) hookRun {
+	r := hookRun{HookVerdict: call.HookVerdict{Hook: h.Name, Phase: h.Phase}, start: time.Now()}
+	q, err := h.Question(c)
+	if err != nil {
+		r.Status, r.Reason, r.err = string(events.StatusError), err.Error(), err.Error()
+		return r
+	}
+	r.Status, r.Reason = call.StatusConfirm, q
+	return r
 }

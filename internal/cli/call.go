@@ -88,7 +88,9 @@ HERALD_CLUSTER, HERALD_ROLE, HERALD_ENV, HERALD_JOB_NAME, HERALD_PHASE,
 HERALD_CALLER_USER, HERALD_CALLER_IDENTITY and HERALD_ARG_<KEY> (upper
 case) variables; nothing of it is put on a command
 line. On SIGINT or SIGTERM, COMMAND gets SIGTERM (SIGKILL after
---kill-grace) and the call ends as an err.`
+--kill-grace) and the call ends as an err.
+
+` + clientSideHelp
 
 // callCmd is "herald call".
 type callCmd struct {
@@ -100,11 +102,14 @@ type callCmd struct {
 	failOpen   bool
 	preTimeout time.Duration
 	killGrace  time.Duration
-	// yes answers the confirmations of the call's hooks (issue 12 §3).
+	// yes answers yes to the questions of confirm: hooks.
 	yes bool
 	// allowJobMismatch runs COMMAND although it names another job key
 	// than --job (jobguard.go); audited in the call.
 	allowJobMismatch bool
+	// client is what runs on the caller's side: local hooks, waiting for
+	// the post and err hooks.
+	client clientSide
 }
 
 func (c *callCmd) flags(fs *flag.FlagSet) {
@@ -128,8 +133,9 @@ func (c *callCmd) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.failOpen, "fail-open", false, "run COMMAND without hooks when the dispatcher cannot be reached")
 	fs.DurationVar(&c.preTimeout, "pre-timeout", DefaultPreTimeout, "how long to wait for the dispatcher's verdict")
 	fs.DurationVar(&c.killGrace, "kill-grace", actions.DefaultKillGrace, "`duration` between SIGTERM and SIGKILL for COMMAND on SIGINT/SIGTERM")
-	fs.BoolVar(&c.yes, "yes", false, "answer yes to the confirmations of the call's hooks")
+	fs.BoolVar(&c.yes, "yes", false, "answer yes to the questions of confirm: pre hooks instead of asking on the terminal")
 	fs.BoolVar(&c.allowJobMismatch, "allow-job-mismatch", false, "run COMMAND although it names another job key than --job (recorded in the call as job_mismatch)")
+	c.client.flags(fs)
 	c.conn.add(fs)
 }
 
@@ -184,11 +190,25 @@ func (c *callCmd) run(ctx context.Context, _ *Main, s stdio, args []string) erro
 // themselves): ask the dispatcher, run COMMAND unless denied, report.
 func (c *callCmd) perform(ctx context.Context, s stdio, cl call.Call, command []string) error {
 	method := cl.Method
+	if err := c.client.validate(); err != nil {
+		return err
+	}
+
+	// 0. Local pre hooks, on this machine, before the dispatcher is asked.
+	if err := c.localPre(ctx, s, cl); err != nil {
+		return err
+	}
 
 	// 1. Ask.
 	v, conn, askErr := c.ask(ctx, cl)
 	if conn != nil {
 		defer conn.nc.Close()
+	}
+	if askErr == nil && v.Pending() {
+		// The dispatcher's confirm: hooks: the caller answers.
+		if err := c.confirm(ctx, s, &cl, &v, conn); err != nil {
+			return err
+		}
 	}
 	switch {
 	case askErr != nil && !c.failOpen:
@@ -226,11 +246,15 @@ func (c *callCmd) perform(ctx context.Context, s stdio, cl call.Call, command []
 		cl.Phase = call.PhasePost
 	}
 	cl.Result, cl.Time = res, time.Now().UTC()
+	wait := c.startWait(s, &cl, conn)
 	if conn != nil {
 		if err := c.report(cl, conn.js); err != nil {
 			fmt.Fprintf(s.errOut, "herald call: %s not stored, its hooks will not run: %v\n", "call."+cl.Phase, err)
+			wait = nil
 		}
 	}
+	c.localAfter(ctx, s, cl)
+	wait.print(ctx, s, cl.Phase, c.client.hooksTimeout)
 	switch {
 	case res.Error != "":
 		fmt.Fprintf(s.errOut, "herald call: cannot start the command: %s\n", res.Error)

@@ -72,12 +72,16 @@ var (
 type Main struct {
 	// Now returns the current time, for ages in status; nil means time.Now.
 	Now func() time.Time
+	// Terminal opens the caller's terminal, where herald call asks the
+	// questions of confirm: hooks; nil means /dev/tty.
+	Terminal func() (io.ReadWriteCloser, error)
 }
 
 // stdio is where a subcommand reads and writes.
 type stdio struct {
 	in          io.Reader
 	out, errOut io.Writer
+	tty         func() (io.ReadWriteCloser, error) // Main.Terminal
 }
 
 // subcommand is one verb of the command line.
@@ -188,7 +192,7 @@ func lookup(name string) (commandSpec, bool) {
 // its own messages, including the error, to stderr, so the caller only has
 // to turn the returned error into an exit code with ExitCode.
 func (m *Main) Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	s := stdio{in: stdin, out: stdout, errOut: stderr}
+	s := stdio{in: stdin, out: stdout, errOut: stderr, tty: m.Terminal}
 	if len(args) == 0 {
 		printTopUsage(stderr)
 		return reported(usageErrorf("no command given"))

@@ -227,7 +227,7 @@ func TestMain_RunValidate_HookAndJobFiles(t *testing.T) {
 
 	t.Run("the sample hooks directory", func(t *testing.T) {
 		r := run(t, nil, nil, "validate", filepath.Join("..", "..", "deploy", "examples", "call-hooks"))
-		if r.err != nil || r.out != "ok: 0 watches, 3 hooks, 2 handlers, 1 job files in 2 files\n" || r.errOut != "" {
+		if r.err != nil || r.out != "ok: 0 watches, 4 hooks, 2 handlers, 1 job files in 2 files\n" || r.errOut != "" {
 			t.Errorf("exit %d stdout %q stderr %q", r.code(), r.out, r.errOut)
 		}
 	})

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"text/template"
 	"time"
 
 	"github.com/heraldhq/herald/events"
@@ -69,6 +70,10 @@ type Hook struct {
 	Exec watch.Command `yaml:"exec"`
 	// HTTP is a URL the call is POSTed to instead of Exec.
 	HTTP string `yaml:"http"`
+	// Confirm, instead of Exec and HTTP on a pre hook, is a question
+	// (a text/template over the call: see Question) that herald asks on
+	// the caller's terminal; only yes lets the call run.
+	Confirm string `yaml:"confirm"`
 	// Timeout bounds one run; DefaultTimeout when absent.
 	Timeout watch.Duration `yaml:"timeout"`
 	// OnTimeout is deny (the default) or allow: what a pre hook that
@@ -88,6 +93,9 @@ type Hook struct {
 	Line  int              `yaml:"-"`
 	globs []events.KeyGlob // nil: every job
 	lines map[string]int
+
+	// confirm is Confirm compiled.
+	confirm *template.Template
 }
 
 // Run says where a hook runs.
@@ -202,7 +210,7 @@ func (h *Hook) MatchesJob(job string) bool {
 func (h *Hook) equal(o *Hook) bool {
 	x, y := *h, *o
 	for _, v := range []*Hook{&x, &y} {
-		v.File, v.Line, v.lines, v.globs = "", 0, nil, nil
+		v.File, v.Line, v.lines, v.globs, v.confirm = "", 0, nil, nil, nil
 	}
 	return reflect.DeepEqual(x, y)
 }
@@ -359,6 +367,8 @@ func (h *Hook) validate(bad func(field, format string, a ...any)) {
 		h.globs = nil
 	}
 	switch {
+	case h.Confirm != "":
+		h.validateConfirm(bad)
 	case !h.Run.Central():
 		// The dispatcher sends the agents the hook's name, never what to
 		// run: each runs its own call_hooks: entry of that name.
@@ -372,7 +382,7 @@ func (h *Hook) validate(bad func(field, format string, a ...any)) {
 			bad("env", "a run: agents hook takes no env: define it under call_hooks: %s: in each agent's config", h.Name)
 		}
 	case h.Exec.IsZero() && h.HTTP == "":
-		bad("exec", "one of exec or http is required (or run: agents: the agents' own call hook of that name)")
+		bad("exec", "one of exec or http is required (or confirm: a question for the caller, on a pre hook; or run: agents: the agents' own call hook of that name)")
 	case !h.Exec.IsZero() && h.HTTP != "":
 		bad("http", "exec and http are exclusive")
 	case h.HTTP != "":

@@ -13,6 +13,10 @@
 // and data are package events/operation's) handed to the caller, who may
 // publish it.
 //
+// RunPhase runs one state's hooks alone, for a caller that puts its own
+// steps between them (herald call's local hooks: METHOD PHASE as
+// arguments, the call on stdin).
+//
 // Listing the directory and running one hook (process group, timeout,
 // SIGTERM then SIGKILL) belong to package actions (ListHooks, Exec); this
 // package adds the operation around them. It knows nothing about NATS,
@@ -339,25 +343,14 @@ func (o *op) event(state string) events.Event {
 }
 
 func (o *op) runHook(ctx context.Context, ev events.Event, h actions.Hook, state string, vars map[string]string) HookRun {
-	hr := HookRun{Name: h.Name, State: state}
-	x, err := actions.NewExec(actions.ExecConfig{
-		Argv:      []string{h.Path, o.cfg.Operation, state},
-		Timeout:   o.cfg.Timeout,
-		KillGrace: o.cfg.KillGrace,
-	})
-	if err != nil {
-		hr.Status, hr.Err = events.StatusError, err
-		o.done(hr)
-		return hr
-	}
-	env := map[string]string{EnvOperation: o.cfg.Operation, EnvState: state, actions.EnvHook: h.Name}
+	env := map[string]string{EnvOperation: o.cfg.Operation, EnvState: state}
 	for k, v := range vars {
 		env[k] = v
 	}
-	res := x.Run(ctx, actions.Request{Event: ev, Host: o.cfg.Host, Attempt: 1, Env: env})
-	hr.Status, hr.ExitCode, hr.Signal = res.Status, res.ExitCode, res.Signal
-	hr.Duration, hr.Stdout, hr.Stderr = res.Duration, res.Stdout, res.Stderr
-	hr.Err = actions.HookCause(res)
+	hr := runOne(ctx, h, hookSpec{
+		argv: []string{h.Path, o.cfg.Operation, state}, timeout: o.cfg.Timeout, killGrace: o.cfg.KillGrace,
+		state: state, event: ev, host: o.cfg.Host, env: env,
+	})
 	o.done(hr)
 	return hr
 }
