@@ -537,7 +537,8 @@ func TestAnnouncementSchema_RoundTrip(t *testing.T) {
 	})
 	for name, mutate := range map[string]func(m map[string]any, w map[string]any){
 		"bad run mode":         func(_, w map[string]any) { w["run_mode"] = "serial" },
-		"summary extra member": func(_, w map[string]any) { w["key"] = "**" },
+		"summary extra member": func(_, w map[string]any) { w["selector"] = "**" },
+		"summary types string": func(_, w map[string]any) { w["types"] = "zk.created" },
 		"summary missing on":   func(_, w map[string]any) { delete(w, "on") },
 		"extra member":         func(m, _ map[string]any) { m["pid"] = 1 },
 		"heartbeat not a time": func(m, _ map[string]any) { m["heartbeat"] = "now" },
