@@ -68,9 +68,9 @@ func TestReport_ExpectedHosts(t *testing.T) {
 	hour := now.Add(-time.Hour)
 	testutil.Announce(t, js, ann("web-1", hour, now, ws("deploy", "event:deploy.app", "/app/**")))
 	testutil.Announce(t, js, ann("web-2", hour, now, ws("deploy", "event:deploy.app", ""), ws("other", "event:deploy.db", "")))
-	testutil.Announce(t, js, ann("web-3", hour, now, ws("deploy", "event:deploy.app", "/db/**")))           // key glob does not match
-	testutil.Announce(t, js, ann("zk-1", hour, now, ws("zk", "zk:/app/web", "", "zk.deleted")))             // types exclude zk.changed
-	testutil.Announce(t, js, ann("zk-2", hour, now, ws("zk", "zk:/app/web", "")))                           // default types
+	testutil.Announce(t, js, ann("web-3", hour, now, ws("deploy", "event:deploy.app", "/db/**")))             // key glob does not match
+	testutil.Announce(t, js, ann("zk-1", hour, now, ws("zk", "zk:/app/web", "", "zk.deleted")))               // types exclude zk.changed
+	testutil.Announce(t, js, ann("zk-2", hour, now, ws("zk", "zk:/app/web", "")))                             // default types
 	testutil.Announce(t, js, ann("stale", hour, now.Add(-time.Minute), ws("deploy", "event:deploy.app", ""))) // 3 × 10 s gone
 	stopping := ann("stopped", hour, now, ws("deploy", "event:deploy.app", ""))
 	stopping.Stopping = true
