@@ -80,6 +80,13 @@ func Find(ctx context.Context, js jetstream.JetStream, id string, seq uint64) (E
 	return found, nil
 }
 
+// At returns the event stored at sequence seq (ErrNotFound when there is
+// none), whatever its id: the event a duplicate publish's ack points at.
+func At(ctx context.Context, js jetstream.JetStream, seq uint64) (Event, error) {
+	return findAt(ctx, js, "", seq)
+}
+
+// findAt returns the event at seq, if its id is id (any id when empty).
 func findAt(ctx context.Context, js jetstream.JetStream, id string, seq uint64) (Event, error) {
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -94,7 +101,7 @@ func findAt(ctx context.Context, js jetstream.JetStream, id string, seq uint64) 
 		if err != nil {
 			return Event{}, fmt.Errorf("read event at %d: %w", seq, err)
 		}
-		if m.Sequence != seq || m.Header.Get(events.HeaderID) != id {
+		if m.Sequence != seq || id != "" && m.Header.Get(events.HeaderID) != id {
 			return Event{}, ErrNotFound
 		}
 		if ev, ok := eventOf(m); ok {
