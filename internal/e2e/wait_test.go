@@ -1,7 +1,12 @@
 package e2e_test
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,11 +96,30 @@ func TestPublishWait_ExitCodes(t *testing.T) {
 		t.Errorf("stderr of exit 4: %v", err)
 	}
 
+	slowID, _, _ := strings.Cut(out, "\n")
+
+	// Over HTTP: the summary as JSON, and as a stream of changes.
+	code, body := httpGet(t, "http://"+c.http+"/v1/events/"+slowID+"/rollout", "")
+	if err := json.Unmarshal([]byte(body), &sum); code != 200 || err != nil || sum.EventID != slowID || sum.Expected != 1 || fmt.Sprint(sum.Missing) != "[a1]" {
+		t.Errorf("GET /v1/events/%s/rollout: %d %s", slowID, code, body)
+	}
+	if code, body := httpGet(t, "http://"+c.http+"/v1/events/no-such-event/rollout", ""); code != 404 {
+		t.Errorf("GET of an unknown event: %d %s, want 404", code, body)
+	}
+	sse := sseOpen(t, "http://"+c.http+"/v1/events/"+slowID+"/rollout", "")
+	if first := sse.next(t); first.Decided != 0 || first.Done {
+		t.Errorf("first streamed summary %+v: want a1 pending", first)
+	}
+
 	// An agent that joins while herald waits is not waited for.
 	w := start(t, "herald", "publish", "--nats", c.url, "--type", "wait.late", "--key", "/app", "--wait", "--json")
 	waitFile(t, f.path("started-a1"))
 	c.startAgent(agentOpts{name: "a3", watches: waitWatches(t, f, "a3", map[string]string{"late": "true"})})
 	writeFile(t, f.path("gate"), "")
+	if last := sse.next(t); !last.Done || last.Counts["ok"] != 1 {
+		t.Errorf("streamed summary once a1 ran the slow event: %+v, want done, ok", last)
+	}
+	sse.end(t)
 	if code := waitExit(t, w); code != 0 {
 		t.Fatalf("late joiner: exit %d, output:\n%s", code, w.out.String())
 	}
@@ -134,7 +158,11 @@ func TestPublishWait_PublisherCreds(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	f.watchFile("w.yaml", authWatch)
-	b := newAuthBus(t)
+	b := startAuthBus(t, newAuthDir(t,
+		[]string{"add-agent", "web-1"},
+		[]string{"add-publisher", "ci", "--types", "deploy.*", "--keys", "/app/**", "--http-token"},
+		[]string{"add-viewer", "ops", "--http-token"},
+	))
 	b.startAuthAgent("web-1", f.watches)
 
 	out, err := b.herald(t, "", "publish", "--nats-creds", b.creds("publishers", "ci"), "--type", "deploy.app", "--key", "/app/web", "--data", "v42", "--wait", "--wait-timeout", "20s")
@@ -143,6 +171,27 @@ func TestPublishWait_PublisherCreds(t *testing.T) {
 	}
 	if log := b.disp.out.String(); strings.Contains(log, "Violation") {
 		t.Fatalf("the server refused something publish --wait did:\n%s", log)
+	}
+
+	// GET /v1/events/{id}/rollout needs a token (401) of an identity with
+	// the read right (a publisher: 403; a viewer: the summary).
+	id, _, _ := strings.Cut(out, "\n")
+	url := "http://" + b.http + "/v1/events/" + id + "/rollout"
+	if code, body := httpGet(t, url, ""); code != 401 {
+		t.Errorf("GET without a token: %d %s, want 401", code, body)
+	}
+	if code, body := httpGet(t, url, b.token("publishers", "ci")); code != 403 || !strings.Contains(body, "may not read") {
+		t.Errorf("GET as the publisher: %d %s, want 403", code, body)
+	}
+	code, body := httpGet(t, url, b.token("viewers", "ops"))
+	var sum eventreport.Summary
+	if err := json.Unmarshal([]byte(body), &sum); code != 200 || err != nil || !sum.Done || sum.Counts["ok"] != 1 || sum.Hosts[0].Host != "web-1" {
+		t.Errorf("GET as the viewer: %d %s", code, body)
+	}
+	if sse := sseOpen(t, url, b.token("viewers", "ops")); !sse.next(t).Done {
+		t.Error("the viewer's stream: want a done summary")
+	} else {
+		sse.end(t)
 	}
 
 	nc, v := b.connectAs(t, b.creds("publishers", "ci"))
@@ -156,4 +205,72 @@ func TestPublishWait_PublisherCreds(t *testing.T) {
 		t.Fatal(err)
 	}
 	v.wait(t, "Subscription", "herald.outcome.>")
+}
+
+// httpGet GETs url with an optional bearer token and returns the status
+// and body.
+func httpGet(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// sseStream reads the Server-Sent Events of a rollout stream.
+type sseStream struct {
+	resp *http.Response
+	br   *bufio.Reader
+}
+
+func sseOpen(t *testing.T, url, token string) *sseStream {
+	t.Helper()
+	// Reads block: the request's deadline bounds them.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*wait)
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("GET %s as a stream: %d %s", url, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	return &sseStream{resp: resp, br: bufio.NewReader(resp.Body)}
+}
+
+// next reads the next data: event.
+func (s *sseStream) next(t *testing.T) eventreport.Summary {
+	t.Helper()
+	l, err := s.br.ReadString('\n')
+	d, ok := strings.CutPrefix(l, "data: ")
+	if err != nil || !ok {
+		t.Fatalf("stream line %q, %v: want data: JSON", l, err)
+	}
+	var sum eventreport.Summary
+	if err := json.Unmarshal([]byte(d), &sum); err != nil {
+		t.Fatalf("data %q: %v", d, err)
+	}
+	_, _ = s.br.ReadString('\n') // the empty line that ends the event
+	return sum
+}
+
+// end checks that the stream ended after its last event.
+func (s *sseStream) end(t *testing.T) {
+	t.Helper()
+	if rest, err := io.ReadAll(s.br); err != nil || len(rest) != 0 {
+		t.Errorf("after done: %q, %v; want the end of the stream", rest, err)
+	}
 }
