@@ -19,7 +19,8 @@
 // checks BUCKET/KEY with watch's selector parser too) and package hookfile
 // for hook and job files and call_methods, which hands the handlers:
 // section to package handlerspec; their field errors are package
-// fielderr's.
+// fielderr's. publish --wait reads what the fleet did with the event
+// through package eventreport.
 // It links none of the dispatcher's engines (call hooks, handlers,
 // sources): the CLI knows nothing about how the dispatcher or the agent
 // work inside, and it never runs a watch's action, a call hook or a
