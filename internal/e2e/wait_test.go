@@ -52,10 +52,20 @@ func TestPublishWait_ExitCodes(t *testing.T) {
 		"slow": gated,
 		"late": gated,
 	})})
-	c.startAgent(agentOpts{name: "a2", watches: waitWatches(t, f, "a2", map[string]string{
+	a2 := waitWatches(t, f, "a2", map[string]string{
 		"ok":   "true",
 		"fail": "true",
-	})})
+	})
+	// Selects wait.ok, but not its key: a2 is expected once, for "ok".
+	writeFile(t, filepath.Join(a2, "keyed.yaml"), `
+watches:
+  - name: keyed
+    on: event:wait.ok
+    key: "/elsewhere/**"
+    exec: "true"
+    run_on_load: false
+`)
+	c.startAgent(agentOpts{name: "a2", watches: a2})
 
 	out, err := c.herald(t, "", "publish", "--type", "wait.ok", "--key", "/app", "--wait")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
@@ -69,7 +79,7 @@ func TestPublishWait_ExitCodes(t *testing.T) {
 		t.Fatalf("--json: exit %d (%v), %v: %q", exitCode(err), err, jerr, out)
 	}
 	if sum.Expected != 2 || sum.Decided != 2 || !sum.Done || sum.Counts["ok"] != 2 || sum.Counts["pending"] != 0 ||
-		len(sum.Hosts) != 2 || sum.Hosts[0].Host != "a1" || sum.Hosts[1].Host != "a2" || sum.Hosts[0].Status != "ok" ||
+		len(sum.Hosts) != 2 || sum.Hosts[0].Host != "a1" || sum.Hosts[1].Host != "a2" || sum.Hosts[1].Watch != "ok" || sum.Hosts[0].Status != "ok" ||
 		sum.EventType != "wait.ok" || sum.Key != "/app" || sum.EventID == "" || sum.Seq == 0 || len(sum.Missing) != 0 {
 		t.Errorf("--json summary %+v: want 2 expected and ok, a1 and a2", sum)
 	}

@@ -287,3 +287,29 @@ func TestFind(t *testing.T) {
 		t.Errorf("Find(unknown, past the end): %v, want ErrNotFound", err)
 	}
 }
+
+// TestReport_PastTheByteLimit: outcomes big enough that one batched read
+// stops at its byte limit before its count do not hide the ones after
+// them.
+func TestReport_PastTheByteLimit(t *testing.T) {
+	s := testutil.RunNATS(t)
+	_, js := testutil.ConnectStreams(t, s)
+	now := time.Now().UTC()
+	testutil.Announce(t, js, ann("a", now.Add(-time.Hour), now, ws("w", "event:deploy.app", "")))
+	ev := publish(t, js, "deploy.app", "/app")
+	big := strings.Repeat("x", events.TailBytes)
+	for i := range 300 {
+		host := fmt.Sprintf("other-%d", i)
+		storeOutcome(t, js, events.OutcomeSubject(host, "w"), events.Outcome{EventID: ev.ID, Host: host, Watch: "w", Status: events.StatusOK, Stdout: big, Stderr: big})
+	}
+	storeOutcome(t, js, events.OutcomeSubject("a", "w"), events.Outcome{EventID: ev.ID, Host: "a", Watch: "w", Status: events.StatusOK})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got, err := eventreport.Read(ctx, js, eventreport.Config{Event: ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Done || got.Counts["ok"] != 1 {
+		t.Errorf("after 300 big outcomes of other hosts: %+v, want a decided ok", got)
+	}
+}

@@ -70,8 +70,8 @@ func Find(ctx context.Context, js jetstream.JetStream, id string, seq uint64) (E
 		if err != nil {
 			return Event{}, fmt.Errorf("read events: %w", err)
 		}
-		if n < readBatch {
-			break
+		if n == 0 {
+			break // a batch may stop short of readBatch at readBytes
 		}
 	}
 	if found.ID == "" {

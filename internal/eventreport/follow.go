@@ -185,7 +185,9 @@ func (r *report) poll(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("read outcomes: %w", err)
 		}
-		if n < readBatch {
+		if n == 0 {
+			// A batch may stop short of readBatch at readBytes: only an
+			// empty one says there is no more.
 			return nil
 		}
 	}
