@@ -100,6 +100,9 @@ func (w *waitFlags) run(ctx context.Context, js jetstream.JetStream, s stdio, ev
 	if err != nil && !(errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil) {
 		return fmt.Errorf("--wait: %w", err)
 	}
+	if err != nil && err != context.DeadlineExceeded { //nolint:errorlint // wrapped: the last read failed too
+		fmt.Fprintf(s.errOut, "herald publish: note: %v\n", err)
+	}
 	if w.json {
 		enc := json.NewEncoder(s.out)
 		enc.SetIndent("", "  ")

@@ -8,12 +8,14 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald/internal/eventreport"
+	"github.com/heraldhq/herald/internal/testutil"
 )
 
 // waitWatches writes the watch directory of one --wait agent: each
@@ -89,6 +91,21 @@ watches:
 		if _, ok := raw[k]; !ok {
 			t.Errorf("--json lacks %q: %s", k, out)
 		}
+	}
+
+	// A duplicate (same --source, --key, --version) waits for the event
+	// stored first, when the identity may read it.
+	first, err := c.herald(t, "", "publish", "--type", "wait.ok", "--key", "/app", "--source", "test://dup", "--version", "7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(testutil.Binaries(t), "herald"), "publish", "--nats", c.url, "--type", "wait.ok", "--key", "/app", "--source", "test://dup", "--version", "7", "--wait")
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+	var dupOut, dupErr strings.Builder
+	cmd.Stdout, cmd.Stderr = &dupOut, &dupErr
+	if err := cmd.Run(); err != nil || !strings.HasPrefix(dupOut.String(), first) || !strings.Contains(dupOut.String(), "2 expected, 2 decided: 2 ok") ||
+		!strings.Contains(dupErr.String(), "duplicate, not stored again: waiting for the earlier event "+strings.TrimSpace(first)) {
+		t.Errorf("a duplicate with --wait: %v\nstdout %q\nstderr %q\nwant the first event %s waited for", err, dupOut.String(), dupErr.String(), first)
 	}
 
 	out, err = c.herald(t, "", "publish", "--type", "wait.fail", "--key", "/app", "--wait")

@@ -105,8 +105,9 @@ func Read(ctx context.Context, js jetstream.JetStream, cfg Config) (Summary, err
 // Follow reports on the event until every expected host decided it or
 // ctx ends: onChange (when not nil) gets the first summary and every
 // changed one after it, from Follow's goroutine. It returns the last
-// summary, with ctx's error when ctx ended first. A failed read is retried
-// at the next poll; only the first read of the announcements is fatal.
+// summary, with ctx's error when ctx ended first (wrapped with the last
+// read's error when that read failed). A failed read is retried at the
+// next poll; only the first read of the announcements is fatal.
 func Follow(ctx context.Context, js jetstream.JetStream, cfg Config, onChange func(Summary)) (Summary, error) {
 	r, err := newReport(ctx, js, cfg)
 	if err != nil {
@@ -135,6 +136,9 @@ func Follow(ctx context.Context, js jetstream.JetStream, cfg Config, onChange fu
 		}
 		select {
 		case <-ctx.Done():
+			if perr != nil && ctx.Err() != nil && !errors.Is(perr, ctx.Err()) {
+				return last, fmt.Errorf("%w (the last read failed: %w)", ctx.Err(), perr)
+			}
 			return last, ctx.Err()
 		case <-tick.C:
 		}
