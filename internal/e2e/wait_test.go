@@ -11,11 +11,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald/internal/eventreport"
 	"github.com/heraldhq/herald/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // waitWatches writes the watch directory of one --wait agent: each
@@ -115,12 +117,14 @@ watches:
 		t.Errorf("a failing host: exit %d (%v), stdout:\n%s\nwant 1, a1's exit 3 and its stderr's last 10 lines", exitCode(err), err, out)
 	}
 
-	out, err = c.herald(t, "", "publish", "--type", "wait.slow", "--key", "/app", "--wait", "--wait-timeout", "2s")
-	if exitCode(err) != 4 || !strings.Contains(out, "1 expected, 0 decided: 1 pending") || !strings.Contains(out, "missing: a1 (watch slow)") {
-		t.Errorf("a host that does not decide in time: exit %d (%v), stdout:\n%s\nwant 4, a1 missing", exitCode(err), err, out)
+	// Its stderr a terminal: the progress line, updated in place, cleared
+	// before the summary.
+	out, tty, code := heraldOnTTY(t, c.url, "publish", "--type", "wait.slow", "--key", "/app", "--wait", "--wait-timeout", "2s")
+	if code != 4 || !strings.Contains(out, "1 expected, 0 decided: 1 pending") || !strings.Contains(out, "missing: a1 (watch slow)") {
+		t.Errorf("a host that does not decide in time: exit %d, stdout:\n%s\nwant 4, a1 missing", code, out)
 	}
-	if err == nil || !strings.Contains(err.Error(), "1 of 1 hosts did not decide within 2s") {
-		t.Errorf("stderr of exit 4: %v", err)
+	if !strings.Contains(tty, "\r\033[Kwaiting: 0/1 hosts decided, 0 failed\r\033[K") || !strings.Contains(tty, "herald publish: 1 of 1 hosts did not decide within 2s") {
+		t.Errorf("stderr on a terminal: %q: want the progress line, cleared, then the exit 4 message", tty)
 	}
 
 	slowID, _, _ := strings.Cut(out, "\n")
@@ -300,4 +304,52 @@ func (s *sseStream) end(t *testing.T) {
 	if rest, err := io.ReadAll(s.br); err != nil || len(rest) != 0 {
 		t.Errorf("after done: %q, %v; want the end of the stream", rest, err)
 	}
+}
+
+// heraldOnTTY runs the herald binary with its stderr on a pseudo-terminal
+// and returns its stdout, what it wrote to the terminal and its exit code.
+func heraldOnTTY(t *testing.T, url string, args ...string) (stdout, tty string, code int) {
+	t.Helper()
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("no pseudo-terminal: %v", err)
+	}
+	defer ptmx.Close()
+	fd := int(ptmx.Fd())
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlockpt: %v", err)
+	}
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("ptsname: %v", err)
+	}
+	pts, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("no pseudo-terminal: %v", err)
+	}
+	var termOut strings.Builder
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		buf := make([]byte, 4096)
+		for {
+			k, err := ptmx.Read(buf)
+			termOut.Write(buf[:k])
+			if err != nil {
+				return // EIO once the last holder of the terminal closed it
+			}
+		}
+	}()
+	cmd := exec.Command(filepath.Join(testutil.Binaries(t), "herald"), append(args[:1:1], append([]string{"--nats", url}, args[1:]...)...)...)
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, pts
+	runErr := cmd.Run()
+	pts.Close()
+	select {
+	case <-read:
+	case <-time.After(wait):
+		t.Fatal("the terminal's output was not read to its end")
+	}
+	return out.String(), strings.ReplaceAll(termOut.String(), "\r\n", "\n"), exitCode(runErr)
 }
