@@ -15,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/eventreport"
 	"github.com/heraldhq/herald/internal/testutil"
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sys/unix"
 )
 
@@ -49,7 +52,7 @@ func TestPublishWait_ExitCodes(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	f := newFixture(t)
-	gated := `touch "$DIR/started-$HERALD_HOST"; while [ ! -f "$DIR/gate" ]; do sleep 0.02; done`
+	gated := `touch "$DIR/started-$HERALD_WATCH-$HERALD_HOST"; while [ ! -f "$DIR/gate" ]; do sleep 0.02; done`
 	c.startAgent(agentOpts{name: "a1", watches: waitWatches(t, f, "a1", map[string]string{
 		"ok":   "true",
 		"fail": `for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo "err line $i" >&2; done; exit 3`,
@@ -70,6 +73,7 @@ watches:
     run_on_load: false
 `)
 	c.startAgent(agentOpts{name: "a2", watches: a2})
+	waitAnnounced(t, c, "a1", "a2")
 
 	out, err := c.herald(t, "", "publish", "--type", "wait.ok", "--key", "/app", "--wait")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
@@ -144,7 +148,7 @@ watches:
 
 	// An agent that joins while herald waits is not waited for.
 	w := start(t, "herald", "publish", "--nats", c.url, "--type", "wait.late", "--key", "/app", "--wait", "--json")
-	waitFile(t, f.path("started-a1"))
+	waitFile(t, f.path("started-late-a1")) // stored, and running: a3 starts after
 	c.startAgent(agentOpts{name: "a3", watches: waitWatches(t, f, "a3", map[string]string{"late": "true"})})
 	writeFile(t, f.path("gate"), "")
 	if last := sse.next(t); !last.Done || last.Counts["ok"] != 1 {
@@ -195,6 +199,7 @@ func TestPublishWait_PublisherCreds(t *testing.T) {
 		[]string{"add-viewer", "ops", "--http-token"},
 	))
 	b.startAuthAgent("web-1", f.watches)
+	waitAnnounced(t, b.cluster, "web-1")
 
 	out, err := b.herald(t, "", "publish", "--nats-creds", b.creds("publishers", "ci"), "--type", "deploy.app", "--key", "/app/web", "--data", "v42", "--wait", "--wait-timeout", "20s")
 	if err != nil || !strings.Contains(out, "1 expected, 1 decided: 1 ok") {
@@ -352,4 +357,32 @@ func heraldOnTTY(t *testing.T, url string, args ...string) (stdout, tty string, 
 		t.Fatal("the terminal's output was not read to its end")
 	}
 	return out.String(), strings.ReplaceAll(termOut.String(), "\r\n", "\n"), exitCode(runErr)
+}
+
+// waitAnnounced waits until HERALD_AGENTS holds an announcement of each of
+// names with its watches: an agent logs that it consumes just before it
+// announces, and --wait expects only announced agents.
+func waitAnnounced(t *testing.T, c *cluster, names ...string) {
+	t.Helper()
+	testutil.Eventually(t, wait, func() error {
+		seen := map[string]bool{}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		err := bus.LastMsgs(ctx, c.js, events.AgentsStream, nil, func(m *jetstream.RawStreamMsg) error {
+			var a events.Announcement
+			if json.Unmarshal(m.Data, &a) == nil && len(a.Watches) > 0 {
+				seen[a.Name] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			if !seen[n] {
+				return fmt.Errorf("agent %s has not announced itself yet", n)
+			}
+		}
+		return nil
+	})
 }
