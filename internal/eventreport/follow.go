@@ -197,7 +197,9 @@ func (r *report) poll(ctx context.Context) error {
 	}
 }
 
-// apply records m if it decides the event for an expected host.
+// apply records m if it decides the event for an expected host: its own
+// outcome, or a newer event's that lists it as superseded
+// (events.Outcome.Absorbed, as the handlers' all_reported counts it).
 func (r *report) apply(m *jetstream.RawStreamMsg) {
 	var o events.Outcome
 	if json.Unmarshal(m.Data, &o) != nil || m.Subject != o.Subject() {
@@ -207,29 +209,23 @@ func (r *report) apply(m *jetstream.RawStreamMsg) {
 	if h == nil {
 		return
 	}
-	switch {
-	case o.EventID == r.cfg.Event.ID:
-	case containsID(o.Superseded, r.cfg.Event.ID):
-		o = events.Outcome{Host: o.Host, Watch: o.Watch, Status: events.StatusSuperseded, SupersededBy: o.EventID}
-	default:
-		return
-	}
-	had := h.Status != StatusPending
-	if next := events.MergeStatus(events.Status(h.Status), had, o.Status); had && string(next) == h.Status {
-		return
-	}
-	*h = Host{
-		Host: o.Host, Watch: o.Watch, Status: string(o.Status), ExitCode: o.ExitCode, Signal: o.Signal,
-		Attempts: o.Attempts, DurationMS: o.DurationMS, Stderr: lastLines(o.Stderr, StderrLines),
-		Error: o.Error, SupersededBy: o.SupersededBy, Reported: m.Time,
+	for _, x := range append(o.Absorbed(), o) {
+		if x.EventID == r.cfg.Event.ID {
+			record(h, x, m.Time)
+		}
 	}
 }
 
-func containsID(ids []string, id string) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
+// record makes x, stored at t, h's answer, unless h already has a run
+// status and x does not say the event ran (events.MergeStatus).
+func record(h *Host, x events.Outcome, t time.Time) {
+	had := h.Status != StatusPending
+	if next := events.MergeStatus(events.Status(h.Status), had, x.Status); had && string(next) == h.Status {
+		return
 	}
-	return false
+	*h = Host{
+		Host: x.Host, Watch: x.Watch, Status: string(x.Status), ExitCode: x.ExitCode, Signal: x.Signal,
+		Attempts: x.Attempts, DurationMS: x.DurationMS, Stderr: lastLines(x.Stderr, StderrLines),
+		Error: x.Error, SupersededBy: x.SupersededBy, Reported: t,
+	}
 }
