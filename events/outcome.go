@@ -26,6 +26,27 @@ const (
 // Statuses lists every status, in schema order.
 var Statuses = []Status{StatusOK, StatusFailed, StatusTimeout, StatusDiscarded, StatusSuperseded, StatusError, StatusHalted}
 
+// Ran reports whether s says the action ran (or could not start): ok,
+// failed, timeout, error. Superseded, discarded and halted say the host
+// decided the event without running it.
+func (s Status) Ran() bool {
+	switch s {
+	case StatusOK, StatusFailed, StatusTimeout, StatusError:
+		return true
+	}
+	return false
+}
+
+// MergeStatus is a host's status for one event after it reports next,
+// having reported prev before (had): a run status is never replaced by
+// one that says the event did not run.
+func MergeStatus(prev Status, had bool, next Status) Status {
+	if had && prev.Ran() && !next.Ran() {
+		return prev
+	}
+	return next
+}
+
 // TailBytes bounds the stdout and stderr tails carried in an outcome.
 const TailBytes = 8 << 10
 
@@ -62,6 +83,19 @@ type Outcome struct {
 	// SupersededCount is how many events the run absorbed in all; it is
 	// above len(Superseded) when older ids were left out.
 	SupersededCount int `json:"superseded_count,omitempty"`
+}
+
+// Absorbed is, for each event o lists as superseded, the outcome it would
+// have had of its own: status superseded, superseded by o's event.
+func (o Outcome) Absorbed() []Outcome {
+	out := make([]Outcome, 0, len(o.Superseded))
+	for _, id := range o.Superseded {
+		out = append(out, Outcome{
+			EventID: id, EventType: o.EventType, Key: o.Key, Watch: o.Watch, Host: o.Host,
+			Status: StatusSuperseded, SupersededBy: o.EventID,
+		})
+	}
+	return out
 }
 
 // MaxSuperseded bounds Outcome.Superseded.
@@ -114,10 +148,15 @@ type Announcement struct {
 
 // WatchSummary describes one loaded watch in an announcement.
 type WatchSummary struct {
-	Name    string `json:"name"`
-	On      string `json:"on"`
-	RunMode string `json:"run_mode"`
-	File    string `json:"file"`
+	Name string `json:"name"`
+	On   string `json:"on"`
+	// Key is the watch's key: glob (event: selectors only; empty: every
+	// key) and Types its types: list (empty: the selector's default): with
+	// On they say which events the watch selects (watch.SummarySelector).
+	Key     string   `json:"key,omitempty"`
+	Types   []string `json:"types,omitempty"`
+	RunMode string   `json:"run_mode"`
+	File    string   `json:"file"`
 	// Waiting lists the events that wait for their rollout turn on this
 	// host (a watch with rollout:), oldest first.
 	Waiting []string `json:"waiting,omitempty"`

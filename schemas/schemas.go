@@ -2,11 +2,13 @@
 // types and config files, embedded in the binary: the event in CloudEvents
 // structured form, the run outcome, the agent announcement, the
 // scheduler-call wire types, the watch file,
-// the dispatcher's hook files and job opt-in files, and the dispatcher's and
-// the agent's --config files. It serves and validates against them; it
-// knows nothing about NATS, processes or how the documents are produced. The
-// Go types (in events/, events/call, internal/watch, internal/dispatcher, internal/agent,
-// internal/natsconn, internal/bus, internal/hookfile and internal/handlerspec) and
+// the dispatcher's hook files and job opt-in files, the dispatcher's and
+// the agent's --config files, and the event report. It serves and
+// validates against them; it knows nothing about NATS, processes or how
+// the documents are produced. The Go types (in events/, events/call,
+// internal/watch, internal/dispatcher, internal/agent, internal/natsconn,
+// internal/bus, internal/hookfile, internal/handlerspec and
+// internal/eventreport) and
 // their parsers are the source of truth, and this package's tests fail when
 // a schema and its Go type or parser disagree.
 //
@@ -62,6 +64,9 @@ const (
 	// Call is one of the scheduler-call wire types of events/call: a
 	// call, a verdict, a call.confirm record or a post/err hooks report.
 	Call = "call"
+	// EventReport is eventreport.Summary: what the fleet did with one
+	// event (herald publish --wait --json, GET /v1/events/{id}/rollout).
+	EventReport = "eventreport"
 )
 
 const suffix = ".schema.json"

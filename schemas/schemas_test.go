@@ -21,6 +21,7 @@ import (
 	"github.com/heraldhq/herald/internal/agent"
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/dispatcher"
+	"github.com/heraldhq/herald/internal/eventreport"
 	"github.com/heraldhq/herald/internal/handlers"
 	"github.com/heraldhq/herald/internal/hookfile"
 	"github.com/heraldhq/herald/internal/logging"
@@ -315,6 +316,8 @@ var agreements = []agreement{
 		required: []string{"name"}, // and exactly one of exec and http (allOf/oneOf)
 	},
 	{schema: schemas.Hooks, pointer: "/$defs/match", typ: reflect.TypeFor[handlers.Match](), tag: "yaml", required: []string{}},
+	{schema: schemas.EventReport, typ: reflect.TypeFor[eventreport.Summary](), tag: "json"},
+	{schema: schemas.EventReport, pointer: "/$defs/host", typ: reflect.TypeFor[eventreport.Host](), tag: "json"},
 	{schema: schemas.Jobs, typ: reflect.TypeFor[hookfile.JobFile](), tag: "yaml", required: []string{}},
 	{schema: schemas.Jobs, pointer: "/$defs/stage", typ: reflect.TypeFor[hookfile.Stage](), tag: "yaml", required: []string{}},
 	// The dispatcher fills in a call's id.
@@ -386,6 +389,7 @@ func TestSchemas_EnumsMatchGo(t *testing.T) {
 		want                  []string
 	}{
 		{schemas.Outcome, "", "status", statuses},
+		{schemas.EventReport, "/$defs/host", "status", append(slices.Clone(statuses), eventreport.StatusPending)},
 		{schemas.Announcement, "/$defs/watchSummary", "run_mode", modes},
 		{schemas.Watches, "/$defs/watch", "run_mode", modes},
 		{schemas.Watches, "/$defs/watch", "on_failure", []string{watch.FailureKeep, watch.FailureStop}},
@@ -545,7 +549,8 @@ func TestAnnouncementSchema_RoundTrip(t *testing.T) {
 	})
 	for name, mutate := range map[string]func(m map[string]any, w map[string]any){
 		"bad run mode":         func(_, w map[string]any) { w["run_mode"] = "serial" },
-		"summary extra member": func(_, w map[string]any) { w["key"] = "**" },
+		"summary extra member": func(_, w map[string]any) { w["selector"] = "**" },
+		"summary types string": func(_, w map[string]any) { w["types"] = "zk.created" },
 		"summary missing on":   func(_, w map[string]any) { delete(w, "on") },
 		"extra member":         func(m, _ map[string]any) { m["pid"] = 1 },
 		"heartbeat not a time": func(m, _ map[string]any) { m["heartbeat"] = "now" },
@@ -1492,4 +1497,50 @@ func TestAgentSchema_KnownDifferences(t *testing.T) {
 		{why: "files must exist", set: map[string]any{"nats.tls_ca": "/nonexistent/ca.pem"}},
 		{why: "duration overflows", set: map[string]any{"shutdown_grace": "3000000h"}},
 	})
+}
+
+// TestEventReportSchema_RoundTrip: summaries as eventreport builds them
+// (pending, decided, done, none expected) validate; the counts name every
+// status and pending; broken ones do not validate.
+func TestEventReportSchema_RoundTrip(t *testing.T) {
+	stored := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+	counts := map[string]int{eventreport.StatusPending: 1}
+	for _, s := range events.Statuses {
+		counts[string(s)] = 0
+	}
+	counts["failed"] = 1
+	sum := eventreport.Summary{
+		EventID: "3f1c2a8e-4b7d-4c1e-9a2b-5d6e7f809a1b", EventType: "git.push", Key: "/git/head", Seq: 42, Stored: stored,
+		Expected: 2, Decided: 1, Counts: counts, Missing: []string{"web-2"},
+		Hosts: []eventreport.Host{
+			{Host: "web-1", Watch: "git-pull", Status: "failed", ExitCode: intp(3), Attempts: 1, DurationMS: 12.5, Stderr: "fatal: bad ref", Reported: stored.Add(time.Second)},
+			{Host: "web-2", Watch: "git-pull", Status: eventreport.StatusPending},
+		},
+		LastOutcome: stored.Add(time.Second), ToLastOutcomeMS: 1000,
+	}
+	mustValid(t, schemas.EventReport, sum)
+	none := eventreport.Summary{EventID: "x", EventType: "git.push", Key: "/k", Stored: stored, Done: true, Counts: counts, Hosts: []eventreport.Host{}, Missing: []string{}, Watch: "git-pull"}
+	mustValid(t, schemas.EventReport, none)
+	var want []string
+	for _, s := range events.Statuses {
+		want = append(want, string(s))
+	}
+	want = append(want, eventreport.StatusPending)
+	slices.Sort(want)
+	if got := requiredNames(schemaAt(t, schemas.EventReport, "/$defs/counts")); !slices.Equal(got, want) {
+		t.Errorf("counts required %v, want every status and pending %v", got, want)
+	}
+	for name, mutate := range map[string]func(m map[string]any){
+		"bad status":     func(m map[string]any) { m["hosts"].([]any)[0].(map[string]any)["status"] = "running?" },
+		"unknown count":  func(m map[string]any) { m["counts"].(map[string]any)["maybe"] = 1 },
+		"missing counts": func(m map[string]any) { delete(m, "counts") },
+		"extra member":   func(m map[string]any) { m["pid"] = 1 },
+		"host no name":   func(m map[string]any) { delete(m["hosts"].([]any)[0].(map[string]any), "host") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			doc := toMap(t, sum)
+			mutate(doc)
+			mustInvalid(t, schemas.EventReport, doc)
+		})
+	}
 }

@@ -35,6 +35,11 @@ const (
 // rolloutToken is rollout.Token: a name as one key token.
 func rolloutToken(name string) string { return base64.RawURLEncoding.EncodeToString([]byte(name)) }
 
+// WaitStreams are what herald publish --wait reads (a publisher may): the
+// announcements, for the hosts expected to decide the event, and the
+// outcomes, for what each did.
+var WaitStreams = []string{agentsStream, outcomesStream}
+
 // ViewerBuckets are the key-value buckets herald status reads.
 var ViewerBuckets = []string{"herald_hooks", "herald_handlers", "herald_rollouts"}
 
@@ -114,7 +119,9 @@ func AgentPermissions(name string) jwt.Permissions {
 
 // PublisherPermissions are publisher NAME's: events of its granted types
 // and keys (PublisherSubjects) and never a reserved type; the JetStream
-// ack comes on its inbox. It reads nothing.
+// ack comes on its inbox. For herald publish --wait it reads the agents'
+// announcements and the outcomes (WaitStreams: stream info and direct
+// gets, no consumer, no subscription); it never reads the events stream.
 func PublisherPermissions(name string, types, keys []string) (jwt.Permissions, error) {
 	subs, err := PublisherSubjects(types, keys)
 	if err != nil {
@@ -122,6 +129,10 @@ func PublisherPermissions(name string, types, keys []string) (jwt.Permissions, e
 	}
 	var p jwt.Permissions
 	p.Pub.Allow = subs
+	for _, s := range WaitStreams {
+		allow, _ := readStream(s, false)
+		p.Pub.Allow = append(p.Pub.Allow, allow...)
+	}
 	for _, r := range ReservedTypePrefixes {
 		p.Pub.Deny = append(p.Pub.Deny, events.EventPrefix+"."+r+".>")
 	}

@@ -24,6 +24,8 @@ type publishCmd struct {
 	contentType string
 	version     string
 	source      string
+	wait        waitFlags
+	fs          *flag.FlagSet
 }
 
 func (c *publishCmd) flags(fs *flag.FlagSet) {
@@ -37,6 +39,8 @@ func (c *publishCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.contentType, "content-type", events.DefaultContentType, "data content `TYPE`")
 	fs.StringVar(&c.version, "version", "", "the source's version of the key `V`; with it a repeat publish of the same change is dropped")
 	fs.StringVar(&c.source, "source", "", "event `SOURCE` URI (default herald://cli/<hostname>)")
+	c.wait.add(fs)
+	c.fs = fs
 	c.conn.add(fs)
 }
 
@@ -54,6 +58,9 @@ func (c *publishCmd) run(ctx context.Context, _ *Main, s stdio, args []string) e
 	}
 	if err := events.ValidateType(c.typ); err != nil {
 		return &usageError{msg: "--type: " + err.Error()}
+	}
+	if err := c.wait.check(c.fs); err != nil {
+		return err
 	}
 	if c.source == "" {
 		host, err := os.Hostname()
@@ -79,6 +86,7 @@ func (c *publishCmd) run(ctx context.Context, _ *Main, s stdio, args []string) e
 		return &usageError{msg: err.Error()}
 	}
 
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.conn.timeout)
 	defer cancel()
 	nc, js, err := c.conn.connect()
@@ -86,6 +94,12 @@ func (c *publishCmd) run(ctx context.Context, _ *Main, s stdio, args []string) e
 		return err
 	}
 	defer nc.Close()
+	var from uint64
+	if c.wait.wait {
+		if from, err = c.outcomesFrom(ctx, js); err != nil {
+			return err
+		}
+	}
 	pctx, stop := c.conn.deniedCause(ctx)
 	defer stop()
 	ack, err := bus.PublishEvent(pctx, js, e)
@@ -94,6 +108,10 @@ func (c *publishCmd) run(ctx context.Context, _ *Main, s stdio, args []string) e
 	}
 	if err != nil {
 		return streamHint(err)
+	}
+	if c.wait.wait {
+		stop() // the wait watches for refusals itself
+		return c.waitFor(parent, js, s, e, ack, from)
 	}
 	fmt.Fprintln(s.out, e.ID)
 	if ack.Duplicate {

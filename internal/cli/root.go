@@ -23,7 +23,8 @@
 // fielderr's. validate --history reads the events stream with direct gets
 // and hands each event to package dryrun, which drives package runmode's
 // policies on the events' stored times. deploy and jobs read, merge and
-// render job files with package jobfile.
+// render job files with package jobfile. publish --wait reads what
+// the fleet did with the event through package eventreport.
 // It links none of the dispatcher's engines (call hooks, handlers,
 // sources): the CLI knows nothing about how the dispatcher or the agent
 // work inside, and it never runs a watch's action, a call hook or a
@@ -106,14 +107,23 @@ type commandSpec struct {
 var commands = []commandSpec{
 	{
 		name:    "publish",
-		args:    "--type TYPE --key KEY [--data STRING | --data-file FILE | < FILE] [flags]",
+		args:    "--type TYPE --key KEY [--data STRING | --data-file FILE | < FILE] [--wait [--wait-timeout D] [--watch NAME] [--json]] [flags]",
 		summary: "publish one event and print its id once JetStream has stored it",
 		help: `Publish one event. The data comes from --data, from --data-file (- for
 stdin) or, when neither is given and stdin is not a terminal, from stdin;
 it is sent as raw bytes. Prints the event id, nothing else, once JetStream
 has stored the event. When the stream's dedup window drops it as a repeat
 (same --source, --key and --version), the id is printed anyway and a note
-goes to stderr.`,
+goes to stderr.
+
+With --wait it then waits until every agent that was live when the event
+was stored, and holds a watch that selects it (--watch: that watch only),
+has decided it, and prints a summary: counts by status, each failed,
+timed-out, errored or halted host with its exit code and the last lines of
+its stderr, each missing host (--json: the summary as one JSON document,
+alone). Exit 0: every host ran ok (superseded and discarded are not
+failures; no host expected is 0 too); 1: a host failed, timed out, could
+not start or was halted; 4: a host did not decide within --wait-timeout.`,
 		new: func() subcommand { return &publishCmd{} },
 	},
 	{

@@ -18,6 +18,7 @@ import (
 	"github.com/heraldhq/herald/internal/auth/authserver"
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/callhooks"
+	"github.com/heraldhq/herald/internal/eventreport/reporthttp"
 	"github.com/heraldhq/herald/internal/fleet"
 	"github.com/heraldhq/herald/internal/handlers"
 	"github.com/heraldhq/herald/internal/httpauth"
@@ -102,6 +103,8 @@ type Dispatcher struct {
 	trust *auth.Trust
 	// storeCheck overrides stores.DefaultEvery (WithStoreCheck).
 	storeCheck time.Duration
+	// reports serves GET /v1/events/{id}/rollout (set by handler).
+	reports *reporthttp.Handler
 
 	mu       sync.Mutex
 	started  bool
@@ -407,6 +410,9 @@ func (d *Dispatcher) startHTTP() error {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return d.runCtx },
+	}
+	if d.reports != nil {
+		srv.RegisterOnShutdown(d.reports.Stop) // ends the open event streams
 	}
 	d.mu.Lock()
 	d.httpSrv, d.httpLn = srv, ln

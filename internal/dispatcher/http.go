@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/eventreport/reporthttp"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -35,7 +37,20 @@ func (d *Dispatcher) handler() http.Handler {
 	}
 	// POST /v1/calls/{method}/pre, /post and /err.
 	d.calls.Mount(api)
+	// GET /v1/events/{id}/rollout.
+	d.reports = &reporthttp.Handler{JS: d.bus, Log: d.log.With().Str("component", "reports").Logger()}
+	if d.registry != nil {
+		d.reports.AgentCheck = d.activeAgents
+	}
+	d.reports.Mount(api)
 	return mux
+}
+
+// bus is the JetStream context, nil until connected.
+func (d *Dispatcher) bus() jetstream.JetStream {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.js
 }
 
 // healthResponse is the body of GET /healthz.

@@ -112,23 +112,6 @@ func aggKey(handler, eventID, watch string) string {
 	return "agg." + hex.EncodeToString(h.Sum(nil)[:20])
 }
 
-// runStatus reports whether st says the action ran (or could not start).
-func runStatus(st events.Status) bool {
-	switch st {
-	case events.StatusOK, events.StatusFailed, events.StatusTimeout, events.StatusError:
-		return true
-	}
-	return false
-}
-
-// merge returns a host's status after it reports next.
-func merge(prev events.Status, had bool, next events.Status) events.Status {
-	if had && runStatus(prev) && !runStatus(next) {
-		return prev
-	}
-	return next
-}
-
 // isConflict reports a compare-and-set that lost to another writer.
 func isConflict(err error) bool {
 	if errors.Is(err, jetstream.ErrKeyExists) {
@@ -176,7 +159,7 @@ func (a *aggregator) record(ctx context.Context, h *compiled, o events.Outcome) 
 			}
 			rev = entry.Revision()
 			prev, had := st.Hosts[o.Host]
-			if next := merge(prev, had, o.Status); !had || next != prev {
+			if next := events.MergeStatus(prev, had, o.Status); !had || next != prev {
 				if st.Hosts == nil {
 					st.Hosts = map[string]events.Status{}
 				}

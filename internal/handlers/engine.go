@@ -317,7 +317,7 @@ func (r *run) handle(ctx context.Context, m jetstream.Msg) {
 		}
 		// The events the run absorbed report superseded for this host: they
 		// have no outcome of their own.
-		for _, x := range append(absorbed(o), o) {
+		for _, x := range append(o.Absorbed(), o) {
 			if err := r.agg.record(ctx, h, x); err != nil {
 				if ctx.Err() == nil {
 					r.log.Warn().Err(err).Str("handler", h.Name).Str(logging.FieldEventID, x.EventID).
@@ -350,19 +350,6 @@ func (r *run) handle(ctx context.Context, m jetstream.Msg) {
 	if err := m.Ack(); err != nil {
 		r.log.Warn().Err(err).Str(logging.FieldEventID, o.EventID).Msg("ack failed; the outcome will be handled again")
 	}
-}
-
-// absorbed is, for each event o lists as superseded, the outcome it would
-// have had of its own: status superseded, superseded by o's event.
-func absorbed(o events.Outcome) []events.Outcome {
-	out := make([]events.Outcome, 0, len(o.Superseded))
-	for _, id := range o.Superseded {
-		out = append(out, events.Outcome{
-			EventID: id, EventType: o.EventType, Key: o.Key, Watch: o.Watch, Host: o.Host,
-			Status: events.StatusSuperseded, SupersededBy: o.EventID,
-		})
-	}
-	return out
 }
 
 // outcomeRequest is the action request for a per-outcome run: the outcome

@@ -328,5 +328,5 @@ var signals = map[string]syscall.Signal{
 
 // Summary is the watch as announced on the bus.
 func (w *Watch) Summary() events.WatchSummary {
-	return events.WatchSummary{Name: w.Name, On: w.On, RunMode: w.RunMode, File: w.File}
+	return events.WatchSummary{Name: w.Name, On: w.On, Key: w.Key, Types: w.Types, RunMode: w.RunMode, File: w.File}
 }

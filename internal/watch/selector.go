@@ -106,6 +106,17 @@ func ParseSelector(on, key string) (Selector, error) {
 	return Selector{}, fmt.Errorf("unknown source %q: want event, zk or kv", kind)
 }
 
+// SummarySelector is the selector of an announced watch (its on:, key:
+// and types:), so that what the fleet announced is matched against an
+// event with the agent's own Match.
+func SummarySelector(w events.WatchSummary) (Selector, error) {
+	sel, err := ParseSelector(w.On, w.Key)
+	if err != nil || len(w.Types) == 0 {
+		return sel, err
+	}
+	return sel.WithTypes(w.Types)
+}
+
 func validBucket(s string) bool {
 	for _, c := range s {
 		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
