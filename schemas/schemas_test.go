@@ -318,6 +318,8 @@ var agreements = []agreement{
 	{schema: schemas.Hooks, pointer: "/$defs/match", typ: reflect.TypeFor[handlers.Match](), tag: "yaml", required: []string{}},
 	{schema: schemas.EventReport, typ: reflect.TypeFor[eventreport.Summary](), tag: "json"},
 	{schema: schemas.EventReport, pointer: "/$defs/host", typ: reflect.TypeFor[eventreport.Host](), tag: "json"},
+	{schema: schemas.EventReport, pointer: "/$defs/rollout", typ: reflect.TypeFor[eventreport.Rollout](), tag: "json"},
+	{schema: schemas.EventReport, pointer: "/$defs/halt", typ: reflect.TypeFor[eventreport.Halt](), tag: "json"},
 	{schema: schemas.Jobs, typ: reflect.TypeFor[hookfile.JobFile](), tag: "yaml", required: []string{}},
 	{schema: schemas.Jobs, pointer: "/$defs/stage", typ: reflect.TypeFor[hookfile.Stage](), tag: "yaml", required: []string{}},
 	// The dispatcher fills in a call's id.
@@ -389,7 +391,7 @@ func TestSchemas_EnumsMatchGo(t *testing.T) {
 		want                  []string
 	}{
 		{schemas.Outcome, "", "status", statuses},
-		{schemas.EventReport, "/$defs/host", "status", append(slices.Clone(statuses), eventreport.StatusPending)},
+		{schemas.EventReport, "/$defs/host", "status", append(slices.Clone(statuses), eventreport.StatusPending, eventreport.StatusWaiting, eventreport.StatusRunning)},
 		{schemas.Announcement, "/$defs/watchSummary", "run_mode", modes},
 		{schemas.Watches, "/$defs/watch", "run_mode", modes},
 		{schemas.Watches, "/$defs/watch", "on_failure", []string{watch.FailureKeep, watch.FailureStop}},
@@ -1504,7 +1506,7 @@ func TestAgentSchema_KnownDifferences(t *testing.T) {
 // status and pending; broken ones do not validate.
 func TestEventReportSchema_RoundTrip(t *testing.T) {
 	stored := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
-	counts := map[string]int{eventreport.StatusPending: 1}
+	counts := map[string]int{eventreport.StatusPending: 0, eventreport.StatusWaiting: 1, eventreport.StatusRunning: 0}
 	for _, s := range events.Statuses {
 		counts[string(s)] = 0
 	}
@@ -1514,9 +1516,11 @@ func TestEventReportSchema_RoundTrip(t *testing.T) {
 		Expected: 2, Decided: 1, Counts: counts, Missing: []string{"web-2"},
 		Hosts: []eventreport.Host{
 			{Host: "web-1", Watch: "git-pull", Status: "failed", ExitCode: intp(3), Attempts: 1, DurationMS: 12.5, Stderr: "fatal: bad ref", Reported: stored.Add(time.Second)},
-			{Host: "web-2", Watch: "git-pull", Status: eventreport.StatusPending},
+			{Host: "web-2", Watch: "git-pull", Status: eventreport.StatusWaiting},
 		},
 		LastOutcome: stored.Add(time.Second), ToLastOutcomeMS: 1000,
+		Rollouts: []eventreport.Rollout{{Watch: "git-pull", Planned: 2, MaxHosts: 1, Canaries: []string{"web-1"}, Started: 1, Finished: 1, Failures: 1,
+			Halted: &eventreport.Halt{Reason: "canary web-1: failed", By: "web-1", At: stored.Add(time.Second), Auto: true}}},
 	}
 	mustValid(t, schemas.EventReport, sum)
 	none := eventreport.Summary{EventID: "x", EventType: "git.push", Key: "/k", Stored: stored, Done: true, Counts: counts, Hosts: []eventreport.Host{}, Missing: []string{}, Watch: "git-pull"}
@@ -1525,7 +1529,7 @@ func TestEventReportSchema_RoundTrip(t *testing.T) {
 	for _, s := range events.Statuses {
 		want = append(want, string(s))
 	}
-	want = append(want, eventreport.StatusPending)
+	want = append(want, eventreport.StatusPending, eventreport.StatusWaiting, eventreport.StatusRunning)
 	slices.Sort(want)
 	if got := requiredNames(schemaAt(t, schemas.EventReport, "/$defs/counts")); !slices.Equal(got, want) {
 		t.Errorf("counts required %v, want every status and pending %v", got, want)

@@ -36,9 +36,10 @@ const (
 func rolloutToken(name string) string { return base64.RawURLEncoding.EncodeToString([]byte(name)) }
 
 // WaitStreams are what herald publish --wait reads (a publisher may): the
-// announcements, for the hosts expected to decide the event, and the
-// outcomes, for what each did.
-var WaitStreams = []string{agentsStream, outcomesStream}
+// announcements, for the hosts expected to decide the event, the
+// outcomes, for what each did, and the rollouts bucket, for the hosts
+// waiting for their rollout turn.
+var WaitStreams = []string{agentsStream, outcomesStream, rolloutStream}
 
 // ViewerBuckets are the key-value buckets herald status reads.
 var ViewerBuckets = []string{"herald_hooks", "herald_handlers", "herald_rollouts"}
@@ -120,8 +121,9 @@ func AgentPermissions(name string) jwt.Permissions {
 // PublisherPermissions are publisher NAME's: events of its granted types
 // and keys (PublisherSubjects) and never a reserved type; the JetStream
 // ack comes on its inbox. For herald publish --wait it reads the agents'
-// announcements and the outcomes (WaitStreams: stream info and direct
-// gets, no consumer, no subscription); it never reads the events stream.
+// announcements, the outcomes and the rollouts bucket (WaitStreams: stream
+// info and direct gets, no consumer, no subscription); it never reads the
+// events stream.
 func PublisherPermissions(name string, types, keys []string) (jwt.Permissions, error) {
 	subs, err := PublisherSubjects(types, keys)
 	if err != nil {

@@ -196,7 +196,16 @@ func (p *progress) show(s eventreport.Summary) {
 		return
 	}
 	p.shown = true
-	fmt.Fprintf(p.w, "\r\033[Kwaiting: %d/%d hosts decided, %d failed", s.Decided, s.Expected, len(s.Failures()))
+	line := fmt.Sprintf("waiting: %d/%d hosts decided, %d failed", s.Decided, s.Expected, len(s.Failures()))
+	if n := s.Counts[eventreport.StatusWaiting]; n > 0 || s.Counts[eventreport.StatusRunning] > 0 {
+		line += fmt.Sprintf("; rollout: %d running, %d waiting for their turn", s.Counts[eventreport.StatusRunning], n)
+	}
+	for _, r := range s.Rollouts {
+		if r.Halted != nil {
+			line += fmt.Sprintf("; %s halted: %s", r.Watch, r.Halted.Reason)
+		}
+	}
+	fmt.Fprint(p.w, "\r\033[K"+line)
 }
 
 func (p *progress) clear() {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/eventreport"
 	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -161,19 +164,30 @@ func TestRollout_TwitcherExampleAtFleetSize(t *testing.T) {
 	out := c.watchOutcomes()
 
 	t.Run("max_hosts", func(t *testing.T) {
-		e := c.publish("roll.limit", "/git/head", "abc123")
+		// CI's view: herald publish --wait exits 0 once all 20 ran ok.
+		got, err := c.herald(t, "", "publish", "--type", "roll.limit", "--key", "/git/head", "--data", "abc123", "--wait", "--json")
+		var sum eventreport.Summary
+		if jerr := json.Unmarshal([]byte(got), &sum); exitCode(err) != 0 || jerr != nil || sum.Counts["ok"] != 20 || !sum.Done ||
+			len(sum.Rollouts) != 1 || sum.Rollouts[0].MaxHosts != 3 || sum.Rollouts[0].Planned != 20 {
+			t.Fatalf("herald publish --wait: exit %d (%v): %s", exitCode(err), err, got)
+		}
+		e := events.Event{ID: sum.EventID}
 		out.waitCount(t, "limit", events.StatusOK, 20)
 		if p := rf.peak("limit"); p > 3 || p < 1 {
 			t.Errorf("%d hosts ran at once, want at most max_hosts 3", p)
 		}
-		got, err := c.herald(t, "", "rollout", "status", e.ID)
+		got, err = c.herald(t, "", "rollout", "status", e.ID)
 		if err != nil || !strings.Contains(got, "20 ok") || !strings.Contains(got, "max_hosts 3") {
 			t.Errorf("herald rollout status: %v\n%s", err, got)
 		}
 	})
 
 	t.Run("failed canary", func(t *testing.T) {
-		e := c.publish("roll.canary", "/git/head", "def456")
+		got, err := c.herald(t, "", "publish", "--type", "roll.canary", "--key", "/git/head", "--data", "def456", "--wait")
+		if exitCode(err) != 1 || !strings.Contains(got, "1 failed") || !strings.Contains(got, "19 halted") || !strings.Contains(got, "failing on purpose on h00") {
+			t.Errorf("herald publish --wait with a failing canary: exit %d, want 1 with the canary's stderr:\n%s", exitCode(err), got)
+		}
+		e := events.Event{ID: strings.Fields(got)[0]}
 		out.waitCount(t, "canary", events.StatusHalted, 19)
 		if n := out.count("canary", events.StatusFailed); n != 1 {
 			t.Errorf("%d failed canary outcomes, want 1", n)
@@ -186,7 +200,7 @@ func TestRollout_TwitcherExampleAtFleetSize(t *testing.T) {
 				t.Errorf("halted outcome of %s says %q", o.Host, o.Error)
 			}
 		}
-		got, err := c.herald(t, "", "rollout", "status", e.ID, "--json")
+		got, err = c.herald(t, "", "rollout", "status", e.ID, "--json")
 		if err != nil || !strings.Contains(got, `"halted": 19`) {
 			t.Errorf("herald rollout status --json: %v\n%s", err, got)
 		}
@@ -239,7 +253,13 @@ func TestRollout_TwitcherExampleAtFleetSize(t *testing.T) {
 	})
 
 	t.Run("halted and resumed by hand", func(t *testing.T) {
-		e := c.publish("roll.manual", "/deploy/app", "v7")
+		// h00 holds the only turn: --wait gives up, exit 4, the rest missing.
+		got, err := c.herald(t, "", "publish", "--type", "roll.manual", "--key", "/deploy/app", "--data", "v7", "--wait", "--wait-timeout", "3s", "--json")
+		var sum eventreport.Summary
+		if jerr := json.Unmarshal([]byte(got), &sum); exitCode(err) != 4 || jerr != nil || len(sum.Missing) != 20 {
+			t.Fatalf("herald publish --wait while h00 holds the turn: exit %d (%v), want 4 with 20 missing: %s", exitCode(err), err, got)
+		}
+		e := events.Event{ID: sum.EventID}
 		waitFile(t, rf.f.path("manual.holding"))
 		testutil.Eventually(t, wait, func() error {
 			got, err := c.herald(t, "", "rollout", "status", "--key", "/deploy/app")
@@ -248,7 +268,17 @@ func TestRollout_TwitcherExampleAtFleetSize(t *testing.T) {
 			}
 			return nil
 		})
-		got, err := c.herald(t, "", "status")
+		testutil.Eventually(t, wait, func() error {
+			var rep eventreport.Summary
+			if err := getJSON("http://"+c.http+"/v1/events/"+e.ID+"/rollout?seq="+strconv.FormatUint(sum.Seq, 10), &rep); err != nil {
+				return err
+			}
+			if rep.Counts["running"] != 1 || rep.Counts["waiting"] != 19 || len(rep.Rollouts) != 1 {
+				return fmt.Errorf("GET /v1/events/%s/rollout: counts %v, rollouts %+v", e.ID, rep.Counts, rep.Rollouts)
+			}
+			return nil
+		})
+		got, err = c.herald(t, "", "status")
 		if err != nil || !strings.Contains(got, "waiting") || !strings.Contains(got, e.ID) {
 			t.Errorf("herald status does not show the hosts waiting for their turn: %v\n%s", err, got)
 		}
@@ -316,6 +346,22 @@ func TestRollout_TwitcherExampleAtFleetSize(t *testing.T) {
 			t.Errorf("%d hosts ran v1, want the first few only", ranV1)
 		}
 	})
+}
+
+func getJSON(url string, v any) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return json.Unmarshal(b, v)
 }
 
 func ranOutcome(out *outcomes, host, eventID string) bool {

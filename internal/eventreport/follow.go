@@ -73,6 +73,10 @@ type report struct {
 	js    jetstream.JetStream
 	hosts map[pair]*Host
 	next  uint64 // the next outcome sequence to read; 0: by time
+	// states are the rollout states of undecided hosts, rollouts the
+	// event's rollouts (rollouts.go).
+	states   map[pair]string
+	rollouts []Rollout
 }
 
 func newReport(ctx context.Context, js jetstream.JetStream, cfg Config) (*report, error) {
@@ -145,7 +149,13 @@ func Follow(ctx context.Context, js jetstream.JetStream, cfg Config, onChange fu
 	}
 }
 
-func (r *report) summary() Summary { return summarize(r.cfg.Event, r.cfg.Watch, r.hosts) }
+func (r *report) summary() Summary {
+	s := summarize(r.cfg.Event, r.cfg.Watch, r.hosts, r.states)
+	if len(r.rollouts) > 0 {
+		s.Rollouts = append([]Rollout(nil), r.rollouts...)
+	}
+	return s
+}
 
 // filter is the outcome subjects read: every host's, of one watch when
 // given.
@@ -184,6 +194,7 @@ func (r *report) poll(ctx context.Context) error {
 		}
 		cancel()
 		if errors.Is(err, jetstreamext.ErrNoMessages) {
+			r.readRollouts(ctx)
 			return nil
 		}
 		if err != nil {
@@ -192,6 +203,7 @@ func (r *report) poll(ctx context.Context) error {
 		if n == 0 {
 			// A batch may stop short of readBatch at readBytes: only an
 			// empty one says there is no more.
+			r.readRollouts(ctx)
 			return nil
 		}
 	}

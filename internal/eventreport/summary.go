@@ -42,14 +42,17 @@ type Summary struct {
 	// ToLastOutcomeMS how long after the event that was.
 	LastOutcome     time.Time `json:"last_outcome,omitzero"`
 	ToLastOutcomeMS float64   `json:"to_last_outcome_ms,omitempty"`
+	// Rollouts are the event's rollouts (watches with rollout:).
+	Rollouts []Rollout `json:"rollouts,omitempty"`
 }
 
 // Host is one expected host's (and watch's) answer to the event.
 type Host struct {
 	Host  string `json:"host"`
 	Watch string `json:"watch"`
-	// Status is an outcome status (events.Status) or StatusPending; a
-	// plain string so that a caller may overlay states of its own.
+	// Status is an outcome status (events.Status), or for a host that has
+	// not decided: StatusPending, or StatusWaiting or StatusRunning when
+	// its watch's rollout says so.
 	Status     string  `json:"status"`
 	ExitCode   *int    `json:"exit_code,omitempty"`
 	Signal     string  `json:"signal,omitempty"`
@@ -102,18 +105,23 @@ func lastLines(s string, n int) string {
 }
 
 // summarize builds the Summary of ev from the hosts' states.
-func summarize(ev Event, watch string, hosts map[pair]*Host) Summary {
+func summarize(ev Event, watch string, hosts map[pair]*Host, states map[pair]string) Summary {
 	s := Summary{
 		EventID: ev.ID, EventType: ev.Type, Key: ev.Key, Seq: ev.Seq, Stored: ev.Stored, Watch: watch,
-		Counts: map[string]int{StatusPending: 0}, Hosts: make([]Host, 0, len(hosts)), Missing: []string{},
+		Counts: map[string]int{StatusPending: 0, StatusWaiting: 0, StatusRunning: 0},
+		Hosts:  make([]Host, 0, len(hosts)), Missing: []string{},
 	}
 	for _, st := range events.Statuses {
 		s.Counts[string(st)] = 0
 	}
 	missing := map[string]bool{}
-	for _, h := range hosts {
-		s.Hosts = append(s.Hosts, *h)
-		s.Counts[h.Status]++
+	for p, h := range hosts {
+		hs := *h
+		if hs.Status == StatusPending && states[p] != "" {
+			hs.Status = states[p]
+		}
+		s.Hosts = append(s.Hosts, hs)
+		s.Counts[hs.Status]++
 		if h.Status == StatusPending {
 			missing[h.Host] = true
 			continue
