@@ -670,7 +670,9 @@ func (f *Feed) read(ctx context.Context, h Handler, collapse bool) bool {
 				f.cfg.Log.Warn().Err(err).Str("filter", flt).Uint64("from", from).Msg("feed: cannot read the events stream; will retry")
 				return false
 			}
-			if n < readBatch {
+			if n == 0 {
+				// Only an empty batch is the end: one stops short of
+				// readBatch at readBytes when events are large.
 				break
 			}
 		}
