@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/dryrun"
 	"github.com/heraldhq/herald/internal/watch"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
 // DefaultRunTime is how long herald validate --history assumes each run
@@ -169,40 +169,11 @@ func readHistory(ctx context.Context, js jetstream.JetStream, since time.Time, t
 	if info.State.Msgs == 0 {
 		return nil
 	}
-	upTo := info.State.LastSeq
-	from := jetstreamext.GetBatchStartTime(since)
-	for {
-		pctx, cancel := context.WithTimeout(ctx, timeout)
-		it, err := jetstreamext.GetBatch(pctx, js, stream, historyBatch, from,
-			jetstreamext.GetBatchSubject(events.EventPrefix+".>"), jetstreamext.GetBatchMaxBytes(historyBytes))
-		n, last := 0, uint64(0)
-		if err == nil {
-			for msg, ierr := range it {
-				if ierr != nil {
-					err = ierr
-					break
-				}
-				if msg.Sequence > upTo {
-					break
-				}
-				n, last = n+1, msg.Sequence
-				if err = fn(msg); err != nil {
-					break
-				}
-			}
-		}
-		cancel()
-		if errors.Is(err, jetstreamext.ErrNoMessages) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read %s: %w", stream, err)
-		}
-		if n == 0 || last >= upTo {
-			return nil
-		}
-		from = jetstreamext.GetBatchSeq(last + 1)
-	}
+	_, err = bus.BatchRead{
+		Stream: stream, Subject: events.EventPrefix + ".>", StartTime: since, UpTo: info.State.LastSeq,
+		Batch: historyBatch, MaxBytes: historyBytes, Timeout: timeout,
+	}.Each(ctx, js, fn)
+	return err
 }
 
 // historyDoc is the report, as --json prints it and the table shows it.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
@@ -41,38 +42,16 @@ func Find(ctx context.Context, js jetstream.JetStream, id string, seq uint64) (E
 		from = st.LastSeq - ScanWindow + 1
 	}
 	var found Event
-	for from <= st.LastSeq {
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		it, err := jetstreamext.GetBatch(rctx, js, events.EventsStream, readBatch, jetstreamext.GetBatchSeq(from), jetstreamext.GetBatchMaxBytes(readBytes))
-		n := 0
-		if err == nil {
-			for m, ierr := range it {
-				if ierr != nil {
-					err = ierr
-					break
-				}
-				n++
-				from = m.Sequence + 1
-				if m.Sequence > st.LastSeq {
-					break
-				}
-				if m.Header.Get(events.HeaderID) == id {
-					if ev, ok := eventOf(m); ok {
-						found = ev
-					}
-				}
+	_, err = bus.BatchRead{Stream: events.EventsStream, Seq: from, UpTo: st.LastSeq}.Each(ctx, js, func(m *jetstream.RawStreamMsg) error {
+		if m.Header.Get(events.HeaderID) == id {
+			if ev, ok := eventOf(m); ok {
+				found = ev
 			}
 		}
-		cancel()
-		if errors.Is(err, jetstreamext.ErrNoMessages) {
-			break
-		}
-		if err != nil {
-			return Event{}, fmt.Errorf("read events: %w", err)
-		}
-		if n == 0 {
-			break // a batch may stop short of readBatch at readBytes
-		}
+		return nil
+	})
+	if err != nil {
+		return Event{}, fmt.Errorf("read events: %w", err)
 	}
 	if found.ID == "" {
 		return Event{}, ErrNotFound

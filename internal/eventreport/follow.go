@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
 // Event is the stored event a report is about.
@@ -30,11 +30,8 @@ const DefaultPoll = 500 * time.Millisecond
 // on servers whose clocks differ.
 const ClockSkew = time.Minute
 
-// readBatch and readBytes bound one direct get of outcomes.
-const (
-	readBatch = 256
-	readBytes = 4 << 20
-)
+// readBytes bounds one direct get of outcomes.
+const readBytes = 4 << 20
 
 // Config says which event to report on and how.
 type Config struct {
@@ -171,42 +168,22 @@ func (r *report) poll(ctx context.Context) error {
 	if len(r.hosts) == 0 {
 		return nil
 	}
-	for {
-		opts := []jetstreamext.GetBatchOpt{jetstreamext.GetBatchSubject(r.filter()), jetstreamext.GetBatchMaxBytes(readBytes)}
-		if r.next > 0 {
-			opts = append(opts, jetstreamext.GetBatchSeq(r.next))
-		} else {
-			opts = append(opts, jetstreamext.GetBatchStartTime(r.cfg.Event.Stored.Add(-ClockSkew)))
-		}
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		it, err := jetstreamext.GetBatch(rctx, r.js, events.OutcomesStream, readBatch, opts...)
-		n := 0
-		if err == nil {
-			for m, ierr := range it {
-				if ierr != nil {
-					err = ierr
-					break
-				}
-				n++
-				r.next = m.Sequence + 1
-				r.apply(m)
-			}
-		}
-		cancel()
-		if errors.Is(err, jetstreamext.ErrNoMessages) {
-			r.readRollouts(ctx)
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read outcomes: %w", err)
-		}
-		if n == 0 {
-			// A batch may stop short of readBatch at readBytes: only an
-			// empty one says there is no more.
-			r.readRollouts(ctx)
-			return nil
-		}
+	rd := bus.BatchRead{Stream: events.OutcomesStream, Subject: r.filter(), Seq: r.next, MaxBytes: readBytes}
+	if r.next == 0 {
+		rd.StartTime = r.cfg.Event.Stored.Add(-ClockSkew)
 	}
+	next, err := rd.Each(ctx, r.js, func(m *jetstream.RawStreamMsg) error {
+		r.apply(m)
+		return nil
+	})
+	if next > r.next {
+		r.next = next
+	}
+	if err != nil {
+		return fmt.Errorf("read outcomes: %w", err)
+	}
+	r.readRollouts(ctx)
+	return nil
 }
 
 // apply records m if it decides the event for an expected host: its own

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/fielderr"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -37,12 +38,6 @@ import (
 // Defaults.
 const (
 	DefaultVerify = 10 * time.Second
-	// readBatch is how many messages one direct get returns at most.
-	readBatch = 256
-	// readBytes bounds one direct get's answer. Always set: without it the
-	// server reads its own options unlocked (nats-server 2.15
-	// getDirectRequest), a race with a configuration reload.
-	readBytes = 8 << 20
 	// liveBuffer is how many live messages may wait for the feed's loop
 	// before the feed drops them (and reads them back). They wait in a
 	// slice that grows only with the backlog, not in a channel allocated
@@ -608,7 +603,7 @@ func (f *Feed) verify(ctx context.Context, h Handler) {
 func (f *Feed) count(ctx context.Context, flt string, seq uint64) (uint64, error) {
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	it, err := jetstreamext.GetBatch(rctx, f.js, f.cfg.Stream, 1, jetstreamext.GetBatchSeq(seq), jetstreamext.GetBatchSubject(flt), jetstreamext.GetBatchMaxBytes(readBytes))
+	it, err := jetstreamext.GetBatch(rctx, f.js, f.cfg.Stream, 1, jetstreamext.GetBatchSeq(seq), jetstreamext.GetBatchSubject(flt), jetstreamext.GetBatchMaxBytes(bus.DefaultBatchBytes))
 	if err != nil {
 		return 0, err
 	}
@@ -644,37 +639,15 @@ func (f *Feed) read(ctx context.Context, h Handler, collapse bool) bool {
 	filterOf := map[uint64]string{}
 	readHigh := uint64(0)
 	for _, flt := range filters {
-		seq := from
-		for {
-			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			it, err := jetstreamext.GetBatch(rctx, f.js, f.cfg.Stream, readBatch, jetstreamext.GetBatchSeq(seq), jetstreamext.GetBatchSubject(flt), jetstreamext.GetBatchMaxBytes(readBytes))
-			n := 0
-			if err == nil {
-				for m, ierr := range it {
-					if ierr != nil {
-						err = ierr
-						break
-					}
-					n++
-					seq = m.Sequence + 1
-					readHigh = max(readHigh, m.Sequence)
-					found = append(found, m)
-					filterOf[m.Sequence] = flt
-				}
-			}
-			cancel()
-			if errors.Is(err, jetstreamext.ErrNoMessages) {
-				err = nil
-			}
-			if err != nil {
-				f.cfg.Log.Warn().Err(err).Str("filter", flt).Uint64("from", from).Msg("feed: cannot read the events stream; will retry")
-				return false
-			}
-			if n == 0 {
-				// Only an empty batch is the end: one stops short of
-				// readBatch at readBytes when events are large.
-				break
-			}
+		_, err := bus.BatchRead{Stream: f.cfg.Stream, Subject: flt, Seq: from}.Each(ctx, f.js, func(m *jetstream.RawStreamMsg) error {
+			readHigh = max(readHigh, m.Sequence)
+			found = append(found, m)
+			filterOf[m.Sequence] = flt
+			return nil
+		})
+		if err != nil {
+			f.cfg.Log.Warn().Err(err).Str("filter", flt).Uint64("from", from).Msg("feed: cannot read the events stream; will retry")
+			return false
 		}
 	}
 	slices.SortFunc(found, func(a, b *jetstream.RawStreamMsg) int { return cmpSeq(a.Sequence, b.Sequence) })
