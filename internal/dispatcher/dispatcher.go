@@ -382,11 +382,7 @@ func (d *Dispatcher) ensureStreams(ctx context.Context) error {
 		if err == nil {
 			return nil
 		}
-		transient := errors.Is(err, nats.ErrNoResponders) ||
-			errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
-			errors.Is(err, nats.ErrTimeout) ||
-			errors.Is(err, context.DeadlineExceeded)
-		if !transient || ctx.Err() != nil {
+		if !jetStreamNotReady(err) || ctx.Err() != nil {
 			return fmt.Errorf("ensure streams: %w", err)
 		}
 		d.log.Warn().Err(err).Msg("jetstream not ready, retrying")
@@ -396,6 +392,18 @@ func (d *Dispatcher) ensureStreams(ctx context.Context) error {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// jetStreamNotReady reports whether err is JetStream not answering yet: no
+// responders, a timeout, JetStream not enabled, or not enabled for the
+// account (a cluster node that has not got the account's JWT, or whose
+// JetStream is still starting, answers 10039).
+func jetStreamNotReady(err error) bool {
+	return errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) ||
+		errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, context.DeadlineExceeded)
 }
 
 func (d *Dispatcher) startHTTP() error {
