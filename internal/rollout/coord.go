@@ -93,6 +93,10 @@ type Turn struct {
 	lease  time.Duration
 	stop   context.CancelFunc
 	wg     sync.WaitGroup
+	// rev is the turn key's revision as this host last wrote it (guarded
+	// by the renewal goroutine until halt): the turn is given back only
+	// if it is still that one.
+	rev uint64
 	// Canary reports whether the host is one of the rollout's canaries.
 	Canary bool
 }
@@ -386,7 +390,8 @@ func (c *Coordinator) tryTurn(ctx context.Context, kv jetstream.KeyValue, id ID,
 		if held[n] {
 			continue
 		}
-		if _, err := kv.Create(ctx, id.turnKey(n), []byte(c.Host), jetstream.KeyTTL(lease)); err != nil {
+		rev, err := kv.Create(ctx, id.turnKey(n), []byte(c.Host), jetstream.KeyTTL(lease))
+		if err != nil {
 			if errors.Is(err, jetstream.ErrKeyExists) {
 				continue
 			}
@@ -397,7 +402,7 @@ func (c *Coordinator) tryTurn(ctx context.Context, kv jetstream.KeyValue, id ID,
 		// back. A failure is counted before its turn is freed, so a run
 		// started on a freed turn always sees it.
 		var stopped string
-		_, err := casGate(ctx, kv, id, func(g *Gate) bool {
+		_, err = casGate(ctx, kv, id, func(g *Gate) bool {
 			if g.Halt != nil {
 				stopped = "halted"
 				return false
@@ -410,13 +415,13 @@ func (c *Coordinator) tryTurn(ctx context.Context, kv jetstream.KeyValue, id ID,
 			return true
 		})
 		if err != nil || stopped != "" {
-			_ = kv.Delete(context.WithoutCancel(ctx), id.turnKey(n))
+			_ = kv.Delete(context.WithoutCancel(ctx), id.turnKey(n), jetstream.LastRevision(rev))
 			if err != nil {
 				return nil, err
 			}
 			return nil, nil // the loop sees the halt
 		}
-		t := &Turn{c: c, kv: kv, id: id, n: n, haltAt: p.HaltAt, lease: lease}
+		t := &Turn{c: c, kv: kv, id: id, n: n, haltAt: p.HaltAt, lease: lease, rev: rev}
 		if err := c.putHost(ctx, kv, id, HostState{Host: c.Host, State: StateRunning, Canary: p.isCanary(c.Host), Turn: n + 1}, lease); err != nil {
 			t.give(ctx)
 			return nil, err
@@ -442,7 +447,10 @@ func (t *Turn) renew() {
 				return
 			case <-tick.C:
 			}
-			if err := t.c.refresh(ctx, t.kv, t.id.turnKey(t.n), []byte(t.c.Host), t.lease); err != nil && ctx.Err() == nil {
+			rev, err := t.c.refresh(ctx, t.id.turnKey(t.n), t.rev, t.lease)
+			if err == nil {
+				t.rev = rev
+			} else if ctx.Err() == nil {
 				t.c.Log.Warn().Err(err).Str("event_id", t.id.EventID).Str("watch", t.id.Watch).
 					Msg("rollout: cannot renew the turn's lease; another host may take it")
 			}
@@ -499,7 +507,9 @@ func (t *Turn) halt() {
 func (t *Turn) give(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := t.kv.Delete(ctx, t.id.turnKey(t.n)); err != nil {
+	// Only our own revision: a turn whose lease ran out (a host cut off
+	// from NATS for a lease) may be another host's by now.
+	if err := t.kv.Delete(ctx, t.id.turnKey(t.n), jetstream.LastRevision(t.rev)); err != nil {
 		t.c.Log.Warn().Err(err).Str("event_id", t.id.EventID).Str("watch", t.id.Watch).
 			Msg("rollout: cannot give the turn back; it is free when its lease runs out")
 	}
@@ -517,19 +527,15 @@ func (c *Coordinator) putHost(ctx context.Context, kv jetstream.KeyValue, id ID,
 	return err
 }
 
-// refresh stores key again with a new TTL, only if it is still ours (its
-// last revision holds our value).
-func (c *Coordinator) refresh(ctx context.Context, kv jetstream.KeyValue, key string, val []byte, ttl time.Duration) error {
-	e, err := kv.Get(ctx, key)
+// refresh stores the turn key again with a new TTL, only if it is still
+// at revision rev (ours), and returns its new revision.
+func (c *Coordinator) refresh(ctx context.Context, key string, rev uint64, ttl time.Duration) (uint64, error) {
+	ack, err := c.JS.PublishMsg(ctx, &nats.Msg{Subject: SubjectPrefix + key, Data: []byte(c.Host)},
+		jetstream.WithMsgTTL(ttl), jetstream.WithExpectLastSequencePerSubject(rev))
 	if err != nil {
-		return err
+		return 0, fmt.Errorf("%s is no longer this host's turn: %w", key, err)
 	}
-	if string(e.Value()) != string(val) {
-		return fmt.Errorf("%s is held by %s", key, e.Value())
-	}
-	_, err = c.JS.PublishMsg(ctx, &nats.Msg{Subject: SubjectPrefix + key, Data: val},
-		jetstream.WithMsgTTL(ttl), jetstream.WithExpectLastSequencePerSubject(e.Revision()))
-	return err
+	return ack.Sequence, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

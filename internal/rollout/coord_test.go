@@ -302,3 +302,36 @@ func TestRollout_HaltByHandAndResume(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRollout_LateFinishLeavesTheNextHoldersTurn: a host cut off for
+// longer than its lease loses its turn to another; when it finishes, it
+// gives back only its own revision of the turn, never the new holder's.
+func TestRollout_LateFinishLeavesTheNextHoldersTurn(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	req := Request{Spec: Spec{MaxHosts: 1, Lease: MinLease}, Watch: "w", EventID: "e1", Key: "/k"}
+	late, err := f.coord[0].Take(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	late.halt() // cut off: no renewal
+	next, err := f.coord[1].Take(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := late.Finish(ctx, StateOK, nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Read(ctx, f.js, "e1")
+	if err != nil || len(st) != 1 {
+		t.Fatalf("read: %v", err)
+	}
+	if got := st[0].Turns; len(got) != 1 || got[1] != "h01" {
+		t.Errorf("turns after the late host finished: %v, want h01's still held", got)
+	}
+	if err := next.Finish(ctx, StateOK, nil); err != nil {
+		t.Fatal(err)
+	}
+}
