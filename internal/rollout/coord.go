@@ -88,7 +88,6 @@ type Turn struct {
 	kv     jetstream.KeyValue
 	id     ID
 	n      int
-	canary bool
 	haltAt int
 	lease  time.Duration
 	stop   context.CancelFunc
@@ -185,7 +184,6 @@ func (c *Coordinator) Take(ctx context.Context, r Request) (*Turn, error) {
 				return nil, c.waitErr(ctx, err)
 			}
 			if t != nil {
-				t.canary, t.Canary = canary, canary
 				return t, nil
 			}
 		}
@@ -421,7 +419,7 @@ func (c *Coordinator) tryTurn(ctx context.Context, kv jetstream.KeyValue, id ID,
 			}
 			return nil, nil // the loop sees the halt
 		}
-		t := &Turn{c: c, kv: kv, id: id, n: n, haltAt: p.HaltAt, lease: lease, rev: rev}
+		t := &Turn{c: c, kv: kv, id: id, n: n, haltAt: p.HaltAt, lease: lease, rev: rev, Canary: p.isCanary(c.Host)}
 		if err := c.putHost(ctx, kv, id, HostState{Host: c.Host, State: StateRunning, Canary: p.isCanary(c.Host), Turn: n + 1}, lease); err != nil {
 			t.give(ctx)
 			return nil, err
@@ -454,7 +452,7 @@ func (t *Turn) renew() {
 				t.c.Log.Warn().Err(err).Str("event_id", t.id.EventID).Str("watch", t.id.Watch).
 					Msg("rollout: cannot renew the turn's lease; another host may take it")
 			}
-			_ = t.c.putHost(ctx, t.kv, t.id, HostState{Host: t.c.Host, State: StateRunning, Canary: t.canary, Turn: t.n + 1}, t.lease)
+			_ = t.c.putHost(ctx, t.kv, t.id, HostState{Host: t.c.Host, State: StateRunning, Canary: t.Canary, Turn: t.n + 1}, t.lease)
 		}
 	}()
 }
@@ -466,22 +464,22 @@ func (t *Turn) renew() {
 func (t *Turn) Finish(ctx context.Context, status string, exitCode *int) error {
 	t.halt()
 	ctx = context.WithoutCancel(ctx)
-	err := t.c.putHost(ctx, t.kv, t.id, HostState{Host: t.c.Host, State: status, ExitCode: exitCode, Canary: t.canary}, 0)
+	err := t.c.putHost(ctx, t.kv, t.id, HostState{Host: t.c.Host, State: status, ExitCode: exitCode, Canary: t.Canary}, 0)
 	_, gerr := casGate(ctx, t.kv, t.id, func(g *Gate) bool {
 		g.Finished++
 		g.LastFinished = time.Now().UTC()
 		if failed(status) {
 			g.Failures++
-			if t.canary && !slices.Contains(g.CanaryFailed, t.c.Host) {
+			if t.Canary && !slices.Contains(g.CanaryFailed, t.c.Host) {
 				g.CanaryFailed = append(g.CanaryFailed, t.c.Host)
 			}
-			if g.Halt == nil && t.canary {
+			if g.Halt == nil && t.Canary {
 				g.Halt = &Halt{Reason: fmt.Sprintf("canary %s: %s", t.c.Host, status), By: t.c.Host, At: g.LastFinished, Auto: true}
 			}
 			if g.Halt == nil && t.haltAt > 0 && g.Failures-g.FailBase >= t.haltAt {
 				g.Halt = &Halt{Reason: fmt.Sprintf("%d failed runs (halt_after_failures: %d)", g.Failures-g.FailBase, t.haltAt), By: t.c.Host, At: g.LastFinished, Auto: true}
 			}
-		} else if t.canary && status == StateOK && !slices.Contains(g.CanaryOK, t.c.Host) {
+		} else if t.Canary && status == StateOK && !slices.Contains(g.CanaryOK, t.c.Host) {
 			g.CanaryOK = append(g.CanaryOK, t.c.Host)
 		}
 		return true
