@@ -1,0 +1,372 @@
+package e2e_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/heraldhq/herald/internal/testutil"
+)
+
+// ScreenshotsEnv names a directory where the console's browser tests also
+// write the README's screenshots (HERALD_SCREENSHOTS=docs/screenshots).
+const ScreenshotsEnv = "HERALD_SCREENSHOTS"
+
+// browser is a headless Chromium for one test, driven with chromedp: its
+// own user-data directory, every console error and uncaught exception of
+// its pages recorded (the test fails on any), screenshots under the
+// test's temp dir.
+type browser struct {
+	t     *testing.T
+	ctx   context.Context
+	shots string
+	n     int
+
+	mu   sync.Mutex
+	errs []string
+}
+
+// chromium is the path of Debian's chromium; a missing one fails the test
+// with the install hint (as ZooKeeper and promtool do).
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("chromium not found: the console's browser tests need it (apt-get install chromium; .ci/run installs it)")
+	return ""
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(t)),
+		chromedp.UserDataDir(t.TempDir()),
+		// Chromium refuses to run as root without --no-sandbox, and a
+		// container has no user namespaces for its sandbox anyway.
+		chromedp.NoSandbox,
+		chromedp.WindowSize(1200, 760),
+	)
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	b := &browser{t: t, ctx: ctx, shots: t.TempDir()}
+	// Subscribed before the first page, so that no message is lost.
+	messages := chromedp.Console(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			// Console API calls and exceptions; the browser's own log
+			// (Source set) is not the page's.
+			if (m.Type == chromedp.ConsoleError || m.IsException()) && m.Source == "" {
+				b.mu.Lock()
+				b.errs = append(b.errs, m.String())
+				b.mu.Unlock()
+			}
+		}
+	})
+	t.Cleanup(func() {
+		cancel()
+		acancel()
+		wg.Wait()
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for _, e := range b.errs {
+			t.Errorf("browser console: %s", e)
+		}
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return b
+}
+
+// do runs steps within the deadline; on failure it saves a screenshot and
+// names it.
+func (b *browser) do(what string, within time.Duration, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, within)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.t.Fatalf("%s: %v (screenshot %s)", what, err, b.shot(what))
+	}
+}
+
+// text is the text of the element sel.
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, wait)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("text of %s: %v (screenshot %s)", sel, err, b.shot("text"))
+	}
+	return s
+}
+
+// shot saves a screenshot of the page under the test's temp dir and
+// returns its path.
+func (b *browser) shot(name string) string {
+	b.n++
+	p := filepath.Join(b.shots, fmt.Sprintf("%02d-%s.png", b.n, strings.NewReplacer(" ", "-", "/", "-").Replace(name)))
+	ctx, cancel := context.WithTimeout(b.ctx, wait)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		return fmt.Sprintf("(none: %v)", err)
+	}
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		return fmt.Sprintf("(none: %v)", err)
+	}
+	return p
+}
+
+// keep saves a screenshot, and with $HERALD_SCREENSHOTS also as name
+// there (the README's).
+func (b *browser) keep(name string) {
+	b.t.Helper()
+	p := b.shot(name)
+	b.t.Logf("screenshot %s", p)
+	dir := os.Getenv(ScreenshotsEnv)
+	if dir == "" {
+		return
+	}
+	png, err := os.ReadFile(p)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join("..", "..", dir) // relative to the module root
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// consoleWatch deploys /app/** events; exit code and stderr are the
+// agent's (the failing one writes why).
+const consoleWatch = `
+watches:
+  - name: deploy
+    on: event:deploy.app
+    key: "/app/**"
+    exec: ["/bin/sh", "-c", %CMD%]
+    run_on_load: false
+`
+
+// TestConsole_Browser drives headless Chromium against the real
+// dispatcher and two real agents: an event published appears on
+// /ui/events within 2 s without a reload; its page shows each host's row,
+// the failing host's stderr; the fleet page shows both agents and their
+// last outcomes as colour and word; a call denied by a pre hook appears
+// on /ui/calls with the hook's reason.
+func TestConsole_Browser(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	hooksDir := f.path("hooks")
+	if err := os.Mkdir(hooksDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(hooksDir, "hooks.yaml"), `
+hooks:
+  - {name: change-freeze, phase: pre, methods: [update_job], exec: 'echo "change freeze until friday"; exit 1'}
+`)
+	okDir, failDir := filepath.Join(f.dir, "ok.d"), filepath.Join(f.dir, "fail.d")
+	for dir, cmd := range map[string]string{
+		okDir:   `'cat >/dev/null; echo deployed v42'`,
+		failDir: `'cat >/dev/null; echo "disk full on /srv" >&2; exit 3'`,
+	} {
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, "w.yaml"), strings.ReplaceAll(consoleWatch, "%CMD%", cmd))
+	}
+	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--hooks", hooksDir)
+	c.startAgent(agentOpts{name: "web-1", watches: okDir})
+	c.startAgent(agentOpts{name: "web-2", watches: failDir})
+	waitAnnounced(t, c, "web-1")
+	waitAnnounced(t, c, "web-2")
+	base := "http://" + c.http
+	b := newBrowser(t)
+
+	// The events page, open before the event is published.
+	b.do("open /ui/events", wait, chromedp.Navigate(base+"/ui/events"), chromedp.WaitVisible(chromedp.CSS("#event-rows")),
+		chromedp.Evaluate[chromedp.Void](`window.heraldNotReloaded = true`))
+	ev := c.publish("deploy.app", "/app/web", "v42")
+	start := time.Now()
+	row := fmt.Sprintf(`#event-rows a[href^="/ui/events/%s"]`, ev.ID)
+	b.do("see the event appear", wait, chromedp.WaitVisible(chromedp.CSS(row)))
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the event appeared on /ui/events %v after its publish, want within 2 s (screenshot %s)", took, b.shot("late"))
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, wait)
+	same, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.heraldNotReloaded === true`))
+	cancel()
+	if err != nil || !same {
+		t.Fatalf("the page reloaded to show the event (%v)", err)
+	}
+	if got := b.text(`tr.event[data-seq] td.key`); got != "/app/web" {
+		t.Errorf("key cell %q, want /app/web", got)
+	}
+
+	// Its page: one row per host, the failure's stderr.
+	b.do("open the event", wait, chromedp.Click(chromedp.CSS(row)),
+		chromedp.WaitVisible(chromedp.CSS(`tr.host[data-host="web-1"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr.host[data-host="web-2"] .st-failed`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr.host[data-host="web-1"] .st-ok`)))
+	if got := b.text(`tr.host[data-host="web-2"] pre.stderr`); !strings.Contains(got, "disk full on /srv") {
+		t.Errorf("web-2's stderr %q, want disk full on /srv (screenshot %s)", got, b.shot("stderr"))
+	}
+	if got := b.text(`tr.host[data-host="web-1"]`); !strings.Contains(got, "deployed v42") || !strings.Contains(got, "ok") {
+		t.Errorf("web-1's row %q, want ok and its stdout", got)
+	}
+	b.keep("console-event")
+
+	// The fleet: both agents, live, their last outcomes.
+	b.do("open the fleet", wait, chromedp.Navigate(base+"/ui/"),
+		chromedp.WaitVisible(chromedp.CSS(`tbody.agent[data-agent="web-2"] .st-failed`)),
+		chromedp.WaitVisible(chromedp.CSS(`tbody.agent[data-agent="web-1"] .st-ok`)))
+	if got := b.text(`tbody.agent[data-agent="web-2"]`); !strings.Contains(got, "live") || !strings.Contains(got, "failed") || !strings.Contains(got, "3") {
+		t.Errorf("web-2's fleet row %q, want live, failed, exit 3", got)
+	}
+	b.keep("console-fleet")
+
+	// A denied call, with the hook's reason.
+	if code, stderr := c.runHeraldIn(t, nil, "call", "update_job", "--job", "west/www/prod/web", "--", "true"); code != 3 {
+		t.Fatalf("herald call: exit %d, want 3 (denied)\n%s", code, stderr)
+	}
+	b.do("open the calls", wait, chromedp.Navigate(base+"/ui/calls"), chromedp.WaitVisible(chromedp.CSS(`tr.verdict`)))
+	if got := b.text(`tr.verdict`); !strings.Contains(got, "denied") || !strings.Contains(got, "change freeze until friday") || !strings.Contains(got, "west/www/prod/web") {
+		t.Errorf("the call's row %q, want denied, its job and the hook's reason (screenshot %s)", got, b.shot("calls"))
+	}
+}
+
+// TestConsole_BrowserLogin: with --auth the console needs a viewer's
+// token. A browser without one is sent to the login form; a wrong token
+// and a publisher's (no read right) are refused; a viewer's sets an
+// HttpOnly, SameSite=Strict cookie, never shows in a URL, and opens the
+// pages and their live streams; the live stream without the cookie and a
+// login POST without the form's CSRF token are refused.
+func TestConsole_BrowserLogin(t *testing.T) {
+	t.Parallel()
+	ab := startAuthBus(t, newAuthDir(t,
+		[]string{"add-viewer", "ops", "--http-token"},
+		[]string{"add-publisher", "ci", "--types", "deploy.*", "--keys", "/app/**", "--http-token"},
+	))
+	viewer, publisher := ab.token("viewers", "ops"), ab.token("publishers", "ci")
+	base := "http://" + ab.http
+
+	// Without a browser: the live stream and a forged login.
+	resp, err := http.Get(base + "/ui/live/fleet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("live stream without a session: %d, want 401", resp.StatusCode)
+	}
+	resp, err = http.PostForm(base+"/ui/login", map[string][]string{"token": {viewer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("login without the form's csrf token: %d, want 403", resp.StatusCode)
+	}
+
+	b := newBrowser(t)
+	login := func(token string) {
+		b.t.Helper()
+		// The old page is marked: what is read after is the answer's.
+		b.do("log in", wait, chromedp.WaitVisible(chromedp.CSS("#token")),
+			chromedp.Evaluate[chromedp.Void](`document.body.dataset.old = "1"`),
+			chromedp.SendKeys(chromedp.CSS("#token"), token), chromedp.Click(chromedp.CSS("#login")),
+			chromedp.WaitReady(chromedp.CSS("body:not([data-old]) main")))
+	}
+	b.do("open /ui/calls", wait, chromedp.Navigate(base+"/ui/calls"), chromedp.WaitVisible(chromedp.CSS("#token")))
+	login("not-a-token")
+	if got := b.text(".error"); !strings.Contains(got, "unknown or revoked token") {
+		t.Errorf("wrong token: %q, want unknown or revoked token", got)
+	}
+	login(publisher)
+	if got := b.text(".error"); !strings.Contains(got, "may not read the console") {
+		t.Errorf("publisher's token: %q, want may not read the console", got)
+	}
+	login(viewer)
+	b.do("see /ui/calls", wait, chromedp.WaitVisible(chromedp.CSS(`#live[data-live="/ui/live/calls"]`)))
+	ctx, cancel := context.WithTimeout(b.ctx, wait)
+	defer cancel()
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil || loc != base+"/ui/calls" {
+		t.Errorf("after login at %q (%v), want back at %s/ui/calls", loc, err, base)
+	}
+	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{base + "/ui/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, ck := range res.Cookies {
+		if ck.Name != "herald_console" {
+			continue
+		}
+		found = true
+		if !ck.HTTPOnly || ck.SameSite != network.CookieSameSiteStrict || ck.Path != "/ui/" {
+			t.Errorf("session cookie %+v, want HttpOnly, SameSite=Strict, path /ui/", ck)
+		}
+	}
+	if !found {
+		t.Error("no herald_console cookie after the viewer's login")
+	}
+	if strings.Contains(loc, viewer) {
+		t.Error("the token is in the URL")
+	}
+	// The live stream with the session: the page's region updates (the
+	// kill switch line comes from the dispatcher's state).
+	b.do("see the calls' live region", wait, chromedp.WaitVisible(chromedp.CSS(`section.hooks`)))
+	b.shot("logged-in")
+	for _, tok := range []string{viewer, publisher} {
+		if strings.Contains(ab.disp.out.String(), tok) {
+			t.Error("a token is in the dispatcher's log")
+		}
+	}
+}
+
+// TestConsole_Off: --ui=false serves no console; the API stays.
+func TestConsole_Off(t *testing.T) {
+	t.Parallel()
+	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--ui=false")
+	for path, want := range map[string]int{"/ui/": http.StatusNotFound, "/ui/events": http.StatusNotFound, "/healthz": http.StatusOK} {
+		var code int
+		testutil.Eventually(t, wait, func() error {
+			resp, err := http.Get("http://" + c.http + path)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if code = resp.StatusCode; code == http.StatusServiceUnavailable && path == "/healthz" {
+				return errors.New("not healthy yet")
+			}
+			return nil
+		})
+		if code != want {
+			t.Errorf("GET %s with --ui=false: %d, want %d", path, code, want)
+		}
+	}
+}
