@@ -200,18 +200,20 @@ func scanBack(ctx context.Context, js jetstream.JetStream, filter string, before
 			res.Events = append(res.Events, got[i])
 		}
 		scanned += int(hi - lo + 1)
-		if lo <= first {
+		switch {
+		case len(res.Events) == want:
+			// An older page starts after the last one shown (it may
+			// find no more).
+			res.Next = res.Events[len(res.Events)-1].Seq
+			return res, nil
+		case lo <= first:
 			return res, nil
 		}
 		hi = lo - 1
 		if scanned >= maxScan {
+			res.Next = hi + 1 // read on from there
 			break
 		}
-	}
-	if len(res.Events) == want {
-		res.Next = res.Events[len(res.Events)-1].Seq
-	} else if hi >= first && hi > 0 {
-		res.Next = hi + 1
 	}
 	return res, nil
 }
