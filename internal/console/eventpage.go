@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/heraldhq/herald/internal/eventreport"
@@ -66,7 +67,7 @@ func (c *Console) serveEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	v := eventView{Event: e, Sum: sum}
 	if !sum.Done {
-		v.LiveURL = "/ui/live/events/" + r.PathValue("id") + "?seq=" + strconv.FormatUint(e.Seq, 10)
+		v.LiveURL = "/ui/live/events/" + url.PathEscape(e.ID) + "?seq=" + strconv.FormatUint(e.Seq, 10)
 	}
 	c.render(w, r, http.StatusOK, "event", "Event "+e.ID, v, "")
 }

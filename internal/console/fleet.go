@@ -46,6 +46,7 @@ type statusCount struct {
 
 type agentRow struct {
 	Name, Version, State, Age string
+	NATS                      string
 	Watches                   []watchRow
 }
 
@@ -100,7 +101,7 @@ func (c *Console) fleet(ctx context.Context, q string, page int) (fleetView, err
 	v.Page = min(v.Page, v.Pages)
 	lo := (v.Page - 1) * FleetPage
 	for _, a := range match[lo:min(lo+FleetPage, len(match))] {
-		row := agentRow{Name: a.Name, Version: a.Version, State: agentState(a, now), Age: age(now.Sub(a.Heartbeat))}
+		row := agentRow{Name: a.Name, Version: a.Version, State: agentState(a, now), Age: age(now.Sub(a.Heartbeat)), NATS: a.NATSServer}
 		for _, w := range a.Watches {
 			wr := watchRow{Name: w.Name, On: w.On, RunMode: w.RunMode, Waiting: w.Waiting, Status: "none", Exit: "-", When: "-"}
 			if o, ok := outs[hostWatch{a.Name, w.Name}]; ok {

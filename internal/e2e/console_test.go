@@ -237,6 +237,9 @@ hooks:
 	if got := b.text(`tr.host[data-host="web-1"]`); !strings.Contains(got, "deployed v42") || !strings.Contains(got, "ok") {
 		t.Errorf("web-1's row %q, want ok and its stdout", got)
 	}
+	if got := b.text(`p.totals`); !strings.Contains(got, "2 of 2 decided, done") || !strings.Contains(got, "publish to last host:") {
+		t.Errorf("the event's totals %q, want 2 of 2 decided, done, and the time to the last host", got)
+	}
 	b.keep("console-event")
 
 	// The fleet: both agents, live, their last outcomes.
@@ -245,6 +248,9 @@ hooks:
 		chromedp.WaitVisible(chromedp.CSS(`tbody.agent[data-agent="web-1"] .st-ok`)))
 	if got := b.text(`tbody.agent[data-agent="web-2"]`); !strings.Contains(got, "live") || !strings.Contains(got, "failed") || !strings.Contains(got, "3") {
 		t.Errorf("web-2's fleet row %q, want live, failed, exit 3", got)
+	}
+	if got := b.text(`tbody.agent[data-agent="web-1"] td.nats`); got != c.url {
+		t.Errorf("web-1's NATS server %q, want %s (its announcement's)", got, c.url)
 	}
 	b.keep("console-fleet")
 
@@ -256,6 +262,29 @@ hooks:
 	if got := b.text(`tr.verdict`); !strings.Contains(got, "denied") || !strings.Contains(got, "change freeze until friday") || !strings.Contains(got, "west/www/prod/web") {
 		t.Errorf("the call's row %q, want denied, its job and the hook's reason (screenshot %s)", got, b.shot("calls"))
 	}
+	// While the page is open: a call that skips the hook, and a broken
+	// hook file, appear without a reload.
+	if code, stderr := c.runHeraldIn(t, nil, "call", "update_job", "--job", "west/www/prod/web", "--skip-hooks", "change-freeze", "--reason", "hotfix for INC-42", "--", "true"); code != 0 {
+		t.Fatalf("herald call --skip-hooks: exit %d, want 0\n%s", code, stderr)
+	}
+	writeFile(t, filepath.Join(hooksDir, "broken.yaml"), "hooks:\n  - {name: typo, phase: pre, methods: [update_jobs], exec: 'true'}\n")
+	b.do("see the skip and the broken file", wait,
+		chromedp.WaitVisible(chromedp.CSS(`tr.verdict .st-ok`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr.callevent[data-type="call.hooks_skipped"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`table.broken`)))
+	if got := b.text(`tr.verdict`); !strings.Contains(got, "allowed") || !strings.Contains(got, "change-freeze (hotfix for INC-42)") {
+		t.Errorf("the skipping call's row %q, want allowed, change-freeze skipped and why", got)
+	}
+	if got := b.text(`tr.callevent[data-type="call.hooks_skipped"]`); !strings.Contains(got, "change-freeze (by caller: hotfix for INC-42)") {
+		t.Errorf("the call.hooks_skipped row %q, want who skipped what and why", got)
+	}
+	if got := b.text(`table.broken`); !strings.Contains(got, "broken.yaml") || !strings.Contains(got, "update_jobs") {
+		t.Errorf("the broken files %q, want broken.yaml and why", got)
+	}
+	if got := b.text(`section.hooks`); !strings.Contains(got, "kill switch off") {
+		t.Errorf("the call hooks' state %q, want kill switch off", got)
+	}
+	b.shot("calls")
 }
 
 // TestConsole_BrowserLogin: with --auth the console needs a viewer's
@@ -269,7 +298,7 @@ func TestConsole_BrowserLogin(t *testing.T) {
 	ab := startAuthBus(t, newAuthDir(t,
 		[]string{"add-viewer", "ops", "--http-token"},
 		[]string{"add-publisher", "ci", "--types", "deploy.*", "--keys", "/app/**", "--http-token"},
-	))
+	), "--hooks-disabled", "maintenance window")
 	viewer, publisher := ab.token("viewers", "ops"), ab.token("publishers", "ci")
 	base := "http://" + ab.http
 
@@ -340,6 +369,9 @@ func TestConsole_BrowserLogin(t *testing.T) {
 	// The live stream with the session: the page's region updates (the
 	// kill switch line comes from the dispatcher's state).
 	b.do("see the calls' live region", wait, chromedp.WaitVisible(chromedp.CSS(`section.hooks`)))
+	if got := b.text(`section.hooks`); !strings.Contains(got, "kill switch on: hooks disabled: maintenance window") {
+		t.Errorf("the call hooks' state %q, want the kill switch on with its reason", got)
+	}
 	b.shot("logged-in")
 	for _, tok := range []string{viewer, publisher} {
 		if strings.Contains(ab.disp.out.String(), tok) {
