@@ -72,10 +72,13 @@ func newBrowser(t *testing.T) *browser {
 			}
 			// Console API calls and exceptions; the browser's own log
 			// (Source set) is not the page's.
-			if (m.Type == chromedp.ConsoleError || m.IsException()) && m.Source == "" {
+			switch {
+			case (m.Type == chromedp.ConsoleError || m.IsException()) && m.Source == "":
 				b.mu.Lock()
 				b.errs = append(b.errs, m.String())
 				b.mu.Unlock()
+			case m.Source != "" && m.Type == chromedp.ConsoleError:
+				t.Logf("browser log (%s): %s", m.Source, m.Text)
 			}
 		}
 	})
@@ -92,6 +95,12 @@ func newBrowser(t *testing.T) *browser {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
+	// Runs before the browser stops (cleanups run last first).
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("screenshot at the failure: %s", b.shot("at-failure"))
+		}
+	})
 	return b
 }
 
@@ -399,6 +408,41 @@ func TestConsole_Off(t *testing.T) {
 		})
 		if code != want {
 			t.Errorf("GET %s with --ui=false: %d, want %d", path, code, want)
+		}
+	}
+}
+
+// TestConsole_BrowserRollout: an event's page shows its rollout's
+// progress and its halt: with max_hosts 1 and halt_after_failures 1, the
+// first host's failure halts the rollout and the other host is halted
+// without a run.
+func TestConsole_BrowserRollout(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.watchFile("w.yaml", `
+watches:
+  - name: deploy
+    on: event:deploy.app
+    exec: ["/bin/sh", "-c", "cat >/dev/null; echo 'migration failed' >&2; exit 1"]
+    run_on_load: false
+    rollout: {max_hosts: 1, halt_after_failures: 1}
+`)
+	c := newCluster(t)
+	c.startAgent(agentOpts{name: "h1", watches: f.watches})
+	c.startAgent(agentOpts{name: "h2", watches: f.watches})
+	waitAnnounced(t, c, "h1", "h2")
+	ev, seq := c.publishSeq("deploy.app", "/app", "v1")
+	b := newBrowser(t)
+	b.do("open the event", wait, chromedp.Navigate(fmt.Sprintf("http://%s/ui/events/%s?seq=%d", c.http, ev.ID, seq)),
+		chromedp.WaitVisible(chromedp.CSS(`section.rollout`)))
+	b.do("see the halt", wait,
+		chromedp.WaitVisible(chromedp.CSS(`section.rollout p.st-halted`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr.host .st-halted`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr.host .st-failed`)))
+	got := b.text(`section.rollout`)
+	for _, want := range []string{"Rollout of deploy", "1 failed of 2 planned", "at most 1 at once", "halted automatically"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the rollout %q lacks %q (screenshot %s)", got, want, b.shot("rollout"))
 		}
 	}
 }
