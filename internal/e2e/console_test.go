@@ -382,6 +382,17 @@ func TestConsole_BrowserLogin(t *testing.T) {
 		t.Errorf("the call hooks' state %q, want the kill switch on with its reason", got)
 	}
 	b.shot("logged-in")
+	// The other pages with the session: the dispatcher's identity reads
+	// what they show.
+	for path, sel := range map[string]string{"/ui/": "table.fleet", "/ui/events": "#event-rows"} {
+		b.do("open "+path, wait, chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(sel)))
+		ctx, cancel := context.WithTimeout(b.ctx, wait)
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".error").length`))
+		cancel()
+		if err != nil || n != 0 {
+			t.Errorf("%s with the viewer's session shows an error (%v, screenshot %s)", path, err, b.shot("error"))
+		}
+	}
 	for _, tok := range []string{viewer, publisher} {
 		if strings.Contains(ab.disp.out.String(), tok) {
 			t.Error("a token is in the dispatcher's log")
