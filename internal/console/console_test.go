@@ -251,3 +251,24 @@ func BenchmarkConsole_Events(b *testing.B) {
 		})
 	}
 }
+
+// TestConsole_ShutdownEndsStreams: the HTTP server's Shutdown ends the
+// open live streams (the console registers its Stop with the server that
+// serves a stream), so a dispatcher stopping does not wait for browsers.
+func TestConsole_ShutdownEndsStreams(t *testing.T) {
+	_, srv := serve(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/ui/live/fleet", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil {
+		t.Fatalf("no first message: %v", err)
+	}
+	if err := srv.Config.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown with a live stream open: %v", err)
+	}
+}

@@ -197,6 +197,8 @@ var funcs = template.FuncMap{
 	},
 	"stamp": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000Z") },
 	"join":  strings.Join,
+	// short is an event id's first 8 characters (the full one in a title).
+	"short": func(id string) string { return id[:min(len(id), 8)] },
 }
 
 func exit(code *int, signal string) string {
