@@ -224,7 +224,7 @@ func (c *Config) LoadConfigFile(path string) error {
 func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NATSListen, "nats-listen", c.NATSListen, "embedded NATS server listen `host:port` (port 0: any free port)")
 	fs.StringVar(&c.Data, "data", c.Data, "embedded NATS server JetStream store `dir`")
-	fs.StringVar(&c.HTTP, "http", c.HTTP, "HTTP listen `host:port` for /v1/events, /healthz, /metrics (empty: off)")
+	fs.StringVar(&c.HTTP, "http", c.HTTP, "HTTP listen `host:port` for /v1/*, /healthz, /metrics and the web console /ui/ (empty: off)")
 	c.NATS.AddFlags(fs)
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json or console")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
