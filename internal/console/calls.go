@@ -103,7 +103,7 @@ func (c *Console) serveCalls(w http.ResponseWriter, r *http.Request) {
 func (c *Console) liveCalls(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := c.streamCtx(r)
 	defer cancel()
-	c.pushChanges(ctx, c.openSSE(w), func(ctx context.Context) (string, error) {
+	c.pushChanges(ctx, c.openSSE(w), 2*c.cfg.Poll, func(ctx context.Context) (string, error) {
 		v, err := c.calls(ctx)
 		if err != nil {
 			return "", err

@@ -23,7 +23,8 @@ import (
 //go:embed assets
 var assets embed.FS
 
-// DefaultPoll is how often a live region is re-read.
+// DefaultPoll is how often the events' live rows and an event's report
+// are re-read; the fleet and the calls, which read more, every 2 Poll.
 const DefaultPoll = 500 * time.Millisecond
 
 // readTimeout bounds the reads of one page.
@@ -254,10 +255,10 @@ func (c *Console) streamCtx(r *http.Request) (context.Context, context.CancelFun
 	return ctx, func() { stop(); cancel() }
 }
 
-// pushChanges sends what render returns every Poll, when it changed,
-// until ctx ends.
-func (c *Console) pushChanges(ctx context.Context, s *sse, render func(context.Context) (string, error)) {
-	t := time.NewTicker(c.cfg.Poll)
+// pushChanges sends what render returns every interval, when it
+// changed, until ctx ends.
+func (c *Console) pushChanges(ctx context.Context, s *sse, every time.Duration, render func(context.Context) (string, error)) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	last := ""
 	for {

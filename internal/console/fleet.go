@@ -180,7 +180,8 @@ func (c *Console) liveFleet(w http.ResponseWriter, r *http.Request) {
 	q, page := strings.TrimSpace(r.URL.Query().Get("q")), pageArg(r)
 	ctx, cancel := c.streamCtx(r)
 	defer cancel()
-	c.pushChanges(ctx, c.openSSE(w), func(ctx context.Context) (string, error) {
+	// Every second: the whole fleet is read for each render.
+	c.pushChanges(ctx, c.openSSE(w), 2*c.cfg.Poll, func(ctx context.Context) (string, error) {
 		v, err := c.fleet(ctx, q, page)
 		if err != nil {
 			return "", err
