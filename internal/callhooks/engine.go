@@ -153,7 +153,7 @@ type Engine struct {
 	reloadCh chan struct{}
 	m        *metrics
 	// recorder is told every pre verdict (SetVerdictRecorder; nil: none).
-	recorder func(c call.Call, method string, v call.Verdict)
+	recorder atomic.Pointer[VerdictRecord]
 }
 
 // runtime is what a running engine has.
