@@ -262,6 +262,15 @@ hooks:
 		t.Errorf("web-1's NATS server %q, want %s (its announcement's)", got, c.url)
 	}
 	b.keep("console-fleet")
+	// The filter box hides this page's other agents as one types.
+	b.do("filter the fleet", wait, chromedp.SendKeys(chromedp.CSS("#filter"), "web-2"),
+		chromedp.WaitReady(chromedp.CSS(`tbody.agent[data-agent="web-1"][hidden]`)))
+	ctx, cancel = context.WithTimeout(b.ctx, wait)
+	shown, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!document.querySelector('tbody.agent[data-agent="web-2"]').hidden`))
+	cancel()
+	if err != nil || !shown {
+		t.Errorf("web-2 hidden by a filter naming it (%v)", err)
+	}
 
 	// A denied call, with the hook's reason.
 	if code, stderr := c.runHeraldIn(t, nil, "call", "update_job", "--job", "west/www/prod/web", "--", "true"); code != 3 {
