@@ -63,6 +63,7 @@ echo "==> herald status:"
 "$work/bin/herald" status | sed 's/^/    /'
 echo "==> the same outcome as JSON, with the action's stdout (herald tail --outcomes --json would print it live):"
 "$work/bin/herald" status --json | grep -o '"stdout": *"[^"]*"' | head -1 | sed 's/^/    /' || true
+echo "==> the web console: http://$http/ui/ (the fleet; this event at http://$http/ui/events/$id)"
 if [ "${KEEP:-}" = 1 ]; then
   echo "==> Herald keeps running (KEEP=1): export HERALD_NATS=$HERALD_NATS; stop with: kill ${pids[*]}"
 fi

@@ -144,6 +144,9 @@ type Announcement struct {
 	Interval  float64        `json:"heartbeat_interval_s"`
 	Stopping  bool           `json:"stopping,omitempty"`
 	Watches   []WatchSummary `json:"watches"`
+	// NATSServer is the URL of the NATS server the agent is connected to
+	// (credentials redacted), for the web console.
+	NATSServer string `json:"nats_server,omitempty"`
 }
 
 // WatchSummary describes one loaded watch in an announcement.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/version"
 )
 
@@ -19,6 +20,7 @@ func (a *Agent) announce(stopping bool) {
 	ann := events.Announcement{
 		Name: a.cfg.Name, Version: version.Get().Short(), Started: a.started, Heartbeat: time.Now().UTC(),
 		Interval: a.cfg.Heartbeat.Seconds(), Stopping: stopping, Watches: []events.WatchSummary{},
+		NATSServer: natsconn.ConnectedURL(a.nc),
 	}
 	for _, rt := range a.runtimes() {
 		ws := rt.Watch().Summary()

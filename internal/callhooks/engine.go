@@ -152,6 +152,8 @@ type Engine struct {
 	stopOne  sync.Once
 	reloadCh chan struct{}
 	m        *metrics
+	// recorder is told every pre verdict (SetVerdictRecorder; nil: none).
+	recorder atomic.Pointer[VerdictRecord]
 }
 
 // runtime is what a running engine has.
@@ -340,6 +342,7 @@ func (e *Engine) answer(rt *runtime, m *nats.Msg) {
 		v = e.pre(rt, c)
 	}
 	e.m.verdict(method, e.cfg.Methods, v)
+	e.record(c, method, v)
 	data, err := json.Marshal(v)
 	if err != nil {
 		return
@@ -385,6 +388,7 @@ func (e *Engine) PreAs(ctx context.Context, c call.Call, maySkip bool) call.Verd
 			Str("caller", c.Caller).Str("user", c.User).Msg("call.pre refused")
 		v := call.Verdict{CallID: c.ID, Error: err.Error()}
 		e.m.verdict(c.Method, e.cfg.Methods, v)
+		e.record(c, c.Method, v)
 		return v
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -395,6 +399,7 @@ func (e *Engine) PreAs(ctx context.Context, c call.Call, maySkip bool) call.Verd
 	r.ctx = ctx
 	v := e.pre(&r, c)
 	e.m.verdict(c.Method, e.cfg.Methods, v)
+	e.record(c, c.Method, v)
 	return v
 }
 

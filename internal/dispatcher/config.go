@@ -103,6 +103,8 @@ type Config struct {
 	// MetricsAuth makes /metrics need the bearer token of a viewer,
 	// dispatcher or admin identity (needs auth).
 	MetricsAuth bool `yaml:"metrics_auth"`
+	// UI serves the web console under /ui/ (internal/console); default on.
+	UI bool `yaml:"ui"`
 }
 
 // DefaultConfig returns the defaults: an embedded server on
@@ -118,6 +120,7 @@ func DefaultConfig() Config {
 		ConnectTimeout:  DefaultConnectTimeout,
 		ShutdownTimeout: DefaultShutdownTimeout,
 		CallMethods:     slices.Clone(call.DefaultMethods),
+		UI:              true,
 	}
 }
 
@@ -221,7 +224,7 @@ func (c *Config) LoadConfigFile(path string) error {
 func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NATSListen, "nats-listen", c.NATSListen, "embedded NATS server listen `host:port` (port 0: any free port)")
 	fs.StringVar(&c.Data, "data", c.Data, "embedded NATS server JetStream store `dir`")
-	fs.StringVar(&c.HTTP, "http", c.HTTP, "HTTP listen `host:port` for /v1/events, /healthz, /metrics (empty: off)")
+	fs.StringVar(&c.HTTP, "http", c.HTTP, "HTTP listen `host:port` for /v1/*, /healthz, /metrics and the web console /ui/ (empty: off)")
 	c.NATS.AddFlags(fs)
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json or console")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error")
@@ -238,6 +241,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Auth, "auth", c.Auth, "auth `dir` from herald auth init: the embedded server enforces its identities (revocations live), /v1/* needs a bearer token of one; external server: its registry")
 	fs.StringVar(&c.HooksDisabled, "hooks-disabled", c.HooksDisabled, "disable call hooks dispatcher-wide for `REASON`: every call allowed and audited")
 	fs.BoolVar(&c.MetricsAuth, "metrics-auth", c.MetricsAuth, "/metrics needs the bearer token of a viewer, dispatcher or admin (needs --auth)")
+	fs.BoolVar(&c.UI, "ui", c.UI, "serve the web console under /ui/ on --http (with --auth: a viewer token in its login form)")
 	fs.Var(newListFlag(&c.KV.Watch), "kv-watch", "watch KV `BUCKET[/KEY]` (BUCKET/PREFIX.> for a prefix); repeatable, replaces the config file's list")
 }
 

@@ -98,6 +98,7 @@ log_level: debug
 ready_file: /run/herald/ready.json
 connect_timeout: 5s
 shutdown_timeout: 3s
+ui: false
 `)
 		c := dispatcher.DefaultConfig()
 		if err := c.LoadConfigFile(p); err != nil {
@@ -110,6 +111,7 @@ shutdown_timeout: 3s
 		want.Streams.OutcomesPerSubject, want.Streams.OutcomesMaxAge = 9, time.Hour
 		want.LogFormat, want.LogLevel = "console", "debug"
 		want.ReadyFile, want.ConnectTimeout, want.ShutdownTimeout = "/run/herald/ready.json", 5*time.Second, 3*time.Second
+		want.UI = false
 		if !reflect.DeepEqual(c, want) {
 			t.Fatalf("loaded\n%+v\nwant\n%+v", c, want)
 		}

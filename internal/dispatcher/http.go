@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/auth"
+	"github.com/heraldhq/herald/internal/console"
 	"github.com/heraldhq/herald/internal/eventreport/reporthttp"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -43,6 +44,9 @@ func (d *Dispatcher) handler() http.Handler {
 		d.reports.AgentCheck = d.activeAgents
 	}
 	d.reports.Mount(api)
+	if d.cfg.UI { // GET /ui/: the web console, with the call-hook engine's pre verdicts.
+		console.Mount(mux, console.Config{JS: d.bus, Registry: d.registry, Calls: d.calls, Log: d.log})
+	}
 	return mux
 }
 

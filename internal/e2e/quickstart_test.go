@@ -31,8 +31,8 @@ func processesUnder(dir string) []string {
 }
 
 // TestQuickstart runs deploy/quickstart.sh as a reader would: it builds the
-// binaries, shows the outcome line with status ok, and leaves neither its
-// temp dir nor a process behind.
+// binaries, shows the outcome line with status ok and the web console's
+// URL, and leaves neither its temp dir nor a process behind.
 func TestQuickstart(t *testing.T) {
 	t.Parallel()
 	tmp := t.TempDir()
@@ -50,6 +50,9 @@ func TestQuickstart(t *testing.T) {
 	}
 	if !strings.Contains(s, "[quickstart-agent] demo.hello /demo/greeting: hello, fleet") {
 		t.Errorf("quickstart.sh did not show the action's stdout:\n%s", s)
+	}
+	if !regexp.MustCompile(`(?m)^==> the web console: http://127\.0\.0\.1:[0-9]+/ui/ \(the fleet; this event at http://127\.0\.0\.1:[0-9]+/ui/events/[0-9a-f-]{36}\)$`).MatchString(s) {
+		t.Errorf("quickstart.sh did not print the web console's URL:\n%s", s)
 	}
 	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
 		t.Errorf("quickstart.sh left %v in its temp dir", ents)

@@ -137,7 +137,7 @@ func TestReport_Outcomes(t *testing.T) {
 	out("a", events.Outcome{EventID: "other", Status: events.StatusFailed, ExitCode: code(9)})
 	out("a", events.Outcome{EventID: ev.ID, Status: events.StatusOK, ExitCode: code(0), DurationMS: 12, Attempts: 1})
 	out("a", events.Outcome{EventID: "newer", Status: events.StatusOK, Superseded: []string{ev.ID}})
-	out("b", events.Outcome{EventID: ev.ID, Status: events.StatusFailed, ExitCode: code(3), Stderr: stderr.String(), Attempts: 2})
+	out("b", events.Outcome{EventID: ev.ID, Status: events.StatusFailed, ExitCode: code(3), Stdout: stderr.String(), Stderr: stderr.String(), Attempts: 2})
 	out("c", events.Outcome{EventID: "newer", Status: events.StatusFailed, Superseded: []string{"older", ev.ID}})
 	// d's outcome on c's subject is not d's.
 	storeOutcome(t, js, events.OutcomeSubject("c", "w"), events.Outcome{EventID: ev.ID, Host: "d", Watch: "w", Status: events.StatusOK})
@@ -157,8 +157,8 @@ func TestReport_Outcomes(t *testing.T) {
 		t.Errorf("a: %+v, want ok, exit 0, 12 ms, reported", h)
 	}
 	wantTail := strings.TrimSuffix(stderr.String()[strings.Index(stderr.String(), "line 5\n"):], "\n")
-	if h := byHost["b"]; h.Status != "failed" || *h.ExitCode != 3 || h.Stderr != wantTail || !h.Failed() {
-		t.Errorf("b: %+v, want failed, exit 3, stderr %q", h, wantTail)
+	if h := byHost["b"]; h.Status != "failed" || *h.ExitCode != 3 || h.Stderr != wantTail || h.Stdout != wantTail || !h.Failed() {
+		t.Errorf("b: %+v, want failed, exit 3, stdout and stderr %q", h, wantTail)
 	}
 	if h := byHost["c"]; h.Status != "superseded" || h.SupersededBy != "newer" || h.Failed() {
 		t.Errorf("c: %+v, want superseded by newer", h)

@@ -214,7 +214,8 @@ func record(h *Host, x events.Outcome, t time.Time) {
 	}
 	*h = Host{
 		Host: x.Host, Watch: x.Watch, Status: string(x.Status), ExitCode: x.ExitCode, Signal: x.Signal,
-		Attempts: x.Attempts, DurationMS: x.DurationMS, Stderr: lastLines(x.Stderr, StderrLines),
+		Attempts: x.Attempts, DurationMS: x.DurationMS,
+		Stdout: lastLines(x.Stdout, StderrLines), Stderr: lastLines(x.Stderr, StderrLines),
 		Error: x.Error, SupersededBy: x.SupersededBy, Reported: t,
 	}
 }

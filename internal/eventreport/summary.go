@@ -58,7 +58,9 @@ type Host struct {
 	Signal     string  `json:"signal,omitempty"`
 	Attempts   int     `json:"attempts,omitempty"`
 	DurationMS float64 `json:"duration_ms,omitempty"`
-	// Stderr is the last StderrLines lines of the run's stderr.
+	// Stdout and Stderr are the last StderrLines lines of the run's
+	// stdout and stderr.
+	Stdout string `json:"stdout,omitempty"`
 	Stderr string `json:"stderr,omitempty"`
 	Error  string `json:"error,omitempty"`
 	// SupersededBy names the newer event whose run decided this one.
