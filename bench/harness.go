@@ -116,8 +116,10 @@ type benchRun struct {
 	agents []*proc
 	disp   *proc
 	url    string
-	nc     *nats.Conn
-	js     jetstream.JetStream
+	// httpAddr is the dispatcher's --http address.
+	httpAddr string
+	nc       *nats.Conn
+	js       jetstream.JetStream
 	// dispStarted is when the last dispatcher was started (just before
 	// exec).
 	dispStarted time.Time
@@ -223,7 +225,8 @@ func (r *benchRun) startDispatcher(ctx context.Context, eventsPerKey int, marker
 	}
 	r.disp = p
 	var info struct {
-		NATSURL string `json:"nats_url"`
+		NATSURL  string `json:"nats_url"`
+		HTTPAddr string `json:"http_addr"`
 	}
 	err = poll(ctx, readyTimeout, func() (bool, error) {
 		if p.exited() {
@@ -242,7 +245,7 @@ func (r *benchRun) startDispatcher(ctx context.Context, eventsPerKey int, marker
 	if err != nil {
 		return fmt.Errorf("connect %s: %w", info.NATSURL, err)
 	}
-	r.nc, r.url = nc, info.NATSURL
+	r.nc, r.url, r.httpAddr = nc, info.NATSURL, info.HTTPAddr
 	if r.js, err = jetstream.New(nc); err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}

@@ -3,14 +3,14 @@
 // embedded NATS JetStream store, drives them with events and prints a table
 // of latency, throughput and memory figures next to their targets.
 //
-//	go run ./bench [-scenarios latency1,latency20,throughput,idle,zklat1,zklat20,zkscale,fleet,procs200,rollout20] [-n N] [-runs R]
+//	go run ./bench [-scenarios latency1,latency20,throughput,idle,zklat1,zklat20,zkscale,fleet,procs200,rollout20,console] [-n N] [-runs R]
 //	go run ./bench -scenarios fleet -agents N [-cluster] [-events 20]
 //
 // The zk scenarios also start a private ZooKeeper server (Debian's
 // zookeeper package, with java) on a free loopback port and drive it with
 // a ZooKeeper client.
 //
-// fleet, procs200 and rollout20 run only when named in -scenarios. fleet runs
+// fleet, procs200, rollout20 and console run only when named in -scenarios. fleet runs
 // -agents agents in this process with the real agent code
 // (package agent: agent.New, Start, Close), each with its own name, state
 // dir and NATS connection; only their action is replaced, by a no-op kind
@@ -71,12 +71,13 @@ const (
 	scFleet      = "fleet"
 	scProcs      = "procs200"
 	scRollout    = "rollout20"
+	scConsole    = "console"
 	// scStorm labels the storm's figures in the table: it runs within
 	// fleet with -cluster.
 	scStorm = "storm"
 )
 
-var allScenarios = []string{scLatency1, scLatency20, scThroughput, scIdle, scZKLat1, scZKLat20, scZKScale, scFleet, scProcs, scRollout}
+var allScenarios = []string{scLatency1, scLatency20, scThroughput, scIdle, scZKLat1, scZKLat20, scZKScale, scFleet, scProcs, scRollout, scConsole}
 
 // defaultScenarios run when -scenarios is not given: fleet and procs200
 // run only when named.
@@ -171,7 +172,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	c := Config{}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scen := fs.String("scenarios", strings.Join(defaultScenarios, ","), "comma-separated `list` of scenarios to run (also: fleet, procs200, rollout20)")
+	scen := fs.String("scenarios", strings.Join(defaultScenarios, ","), "comma-separated `list` of scenarios to run (also: fleet, procs200, rollout20, console)")
 	fs.IntVar(&c.N, "n", 100000, "events the throughput scenario publishes")
 	fs.IntVar(&c.Samples, "samples", 300, "measured events of latency1 and zklat1")
 	fs.IntVar(&c.Warmup, "warmup", 20, "warm-up events of latency1 and zklat1 (latency20 and zklat20 use half)")
@@ -313,6 +314,8 @@ func runScenario(ctx context.Context, h *harness, cfg Config, sc string) ([]resu
 		return procs(ctx, run, cfg)
 	case scRollout:
 		return rollout(ctx, run, cfg)
+	case scConsole:
+		return consoleRender(ctx, run, cfg)
 	}
 	return nil, fmt.Errorf("unknown scenario %q", sc)
 }
