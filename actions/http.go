@@ -189,6 +189,12 @@ func (h *HTTP) setHeaders(hr *http.Request, req Request) {
 	set(HeaderWatch, req.Watch)
 	set(HeaderHost, req.Host)
 	set(HeaderAttempt, strconv.Itoa(req.Attempt))
+	if req.TraceParent != "" {
+		set("traceparent", req.TraceParent)
+		if req.TraceState != "" {
+			set("tracestate", req.TraceState)
+		}
+	}
 	for k, v := range h.cfg.Header {
 		hdr.Set(k, v)
 	}

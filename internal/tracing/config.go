@@ -29,10 +29,14 @@ type Config struct {
 	HeadersFile string
 }
 
-// AddFlags binds --otlp-endpoint and --otlp-headers-file.
-func (c *Config) AddFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Endpoint, "otlp-endpoint", c.Endpoint, "export spans over OTLP/HTTP to `URL` (http:// or https://; no path: /v1/traces); off when empty")
-	fs.StringVar(&c.HeadersFile, "otlp-headers-file", c.HeadersFile, "`file` of the OTLP export's headers, one 'Name: value' a line (or $OTEL_EXPORTER_OTLP_HEADERS)")
+// AddFlags binds --otlp-endpoint and --otlp-headers-file to c.
+func (c *Config) AddFlags(fs *flag.FlagSet) { AddFlags(fs, &c.Endpoint, &c.HeadersFile) }
+
+// AddFlags binds --otlp-endpoint and --otlp-headers-file to a daemon's
+// config fields.
+func AddFlags(fs *flag.FlagSet, endpoint, headersFile *string) {
+	fs.StringVar(endpoint, "otlp-endpoint", *endpoint, "export spans over OTLP/HTTP to `URL` (http:// or https://; no path: /v1/traces); off when empty")
+	fs.StringVar(headersFile, "otlp-headers-file", *headersFile, "`file` of the OTLP export's headers, one 'Name: value' a line (or $OTEL_EXPORTER_OTLP_HEADERS)")
 }
 
 // Validate names the bad key: otlp_endpoint or otlp_headers_file (the

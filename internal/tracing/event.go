@@ -56,6 +56,11 @@ func eventAttrs(e events.Event) []attribute.KeyValue {
 // and tracestate to the span: every reader of the event continues it.
 // End it with Stored.
 func (p *Provider) StartStored(ctx context.Context, e *events.Event) Span {
+	if p == nil {
+		s := Span{sc: child(FromEvent(*e))}
+		e.TraceParent, e.TraceState = s.TraceParent(), s.TraceState()
+		return s
+	}
 	s := p.Start(ctx, FromEvent(*e), SpanEventStored, trace.SpanKindProducer, eventAttrs(*e)...)
 	e.TraceParent, e.TraceState = s.TraceParent(), s.TraceState()
 	return s
@@ -64,6 +69,9 @@ func (p *Provider) StartStored(ctx context.Context, e *events.Event) Span {
 // Stored ends a stored span with the stream's answer: the sequence and
 // whether it was a duplicate, or the error.
 func (s Span) Stored(seq uint64, duplicate bool, err error) {
+	if s.span == nil {
+		return
+	}
 	if err != nil {
 		s.Fail(err.Error())
 	} else {
@@ -75,6 +83,9 @@ func (s Span) Stored(seq uint64, duplicate bool, err error) {
 // StartRun starts the span of host's run of watch for e, a child of e's
 // trace context. End it with Ran.
 func (p *Provider) StartRun(ctx context.Context, e events.Event, watch, host string) Span {
+	if p == nil {
+		return Span{sc: child(FromEvent(e))}
+	}
 	attrs := append(eventAttrs(e), attribute.String(AttrWatch, watch), attribute.String(AttrHost, host))
 	return p.Start(ctx, FromEvent(e), SpanRun, trace.SpanKindConsumer, attrs...)
 }
@@ -82,6 +93,9 @@ func (p *Provider) StartRun(ctx context.Context, e events.Event, watch, host str
 // Ran ends a run span with the outcome's status, exit code (nil: none)
 // and attempts.
 func (s Span) Ran(status events.Status, exitCode *int, attempts int) {
+	if s.span == nil {
+		return
+	}
 	s.SetAttributes(attribute.String(AttrStatus, string(status)), attribute.Int(AttrAttempts, attempts))
 	if exitCode != nil {
 		s.SetAttributes(attribute.Int(AttrExitCode, *exitCode))
