@@ -25,9 +25,7 @@ type Request struct {
 	// The exec kind puts them in the environment; the http kind sends
 	// them as Herald-* headers.
 	Env map[string]string
-	// TraceParent and TraceState are the run's W3C trace context (its
-	// span, a child of the event's): TRACEPARENT and TRACESTATE for the
-	// exec kind, traceparent and tracestate headers for the http kind.
+	// TraceParent, TraceState: the run's W3C trace context (TRACEPARENT, TRACESTATE; http: traceparent headers).
 	TraceParent, TraceState string
 }
 

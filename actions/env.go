@@ -27,12 +27,8 @@ const (
 	EnvContentType = "HERALD_CONTENT_TYPE"
 )
 
-// The W3C Trace Context variables a run gets (Request.TraceParent,
-// TraceState); the agent's own are never passed on.
-const (
-	EnvTraceParent = "TRACEPARENT"
-	EnvTraceState  = "TRACESTATE"
-)
+// EnvTraceParent, EnvTraceState carry Request's trace context; the agent's own never pass.
+const EnvTraceParent, EnvTraceState = "TRACEPARENT", "TRACESTATE"
 
 // EnvPrefix is reserved: configured environments must not set HERALD_*.
 const EnvPrefix = "HERALD_"
@@ -73,18 +69,9 @@ func requestEnv(req Request) []string {
 		out = append(out, p[0]+"="+envValue(p[1]))
 	}
 	if req.TraceParent != "" {
-		out = append(out, EnvTraceParent+"="+req.TraceParent)
-		if req.TraceState != "" {
-			out = append(out, EnvTraceState+"="+envValue(req.TraceState))
-		}
+		out = append(out, EnvTraceParent+"="+req.TraceParent, EnvTraceState+"="+envValue(req.TraceState))
 	}
 	return out
-}
-
-// traceVar reports whether kv (NAME=value) sets TRACEPARENT or
-// TRACESTATE.
-func traceVar(kv string) bool {
-	return strings.HasPrefix(kv, EnvTraceParent+"=") || strings.HasPrefix(kv, EnvTraceState+"=")
 }
 
 // envValue makes s fit in an environment variable. The kernel passes the

@@ -191,9 +191,7 @@ func (h *HTTP) setHeaders(hr *http.Request, req Request) {
 	set(HeaderAttempt, strconv.Itoa(req.Attempt))
 	if req.TraceParent != "" {
 		set("traceparent", req.TraceParent)
-		if req.TraceState != "" {
-			set("tracestate", req.TraceState)
-		}
+		set("tracestate", req.TraceState)
 	}
 	for k, v := range h.cfg.Header {
 		hdr.Set(k, v)

@@ -26,6 +26,7 @@ import (
 	"github.com/heraldhq/herald/internal/hookfile"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
+	"github.com/heraldhq/herald/internal/tracing"
 	"github.com/heraldhq/herald/internal/source/kv"
 	"github.com/heraldhq/herald/internal/source/zk"
 	"github.com/heraldhq/herald/internal/watch"
@@ -307,6 +308,8 @@ var agreements = []agreement{
 	{schema: schemas.Dispatcher, pointer: "/$defs/kv", typ: reflect.TypeFor[kv.Config](), tag: "yaml", required: []string{}},
 	{schema: schemas.Agent, typ: reflect.TypeFor[agent.Config](), tag: "yaml", required: []string{}},
 	{schema: schemas.Agent, pointer: "/$defs/nats", typ: reflect.TypeFor[natsconn.Config](), tag: "yaml", required: []string{}},
+	{schema: schemas.Agent, pointer: "/$defs/otlp", typ: reflect.TypeFor[tracing.Config](), tag: "yaml", required: []string{}},
+	{schema: schemas.Dispatcher, pointer: "/$defs/otlp", typ: reflect.TypeFor[tracing.Config](), tag: "yaml", required: []string{}},
 	{
 		schema: schemas.Hooks, pointer: "/$defs/hook", typ: reflect.TypeFor[hookfile.Hook](), tag: "yaml",
 		required: []string{"name", "phase", "methods"}, // and exactly one of exec and http (allOf/oneOf)

@@ -55,10 +55,8 @@ type Config struct {
 	// MaxCallHooks caps the call hooks running at once; a request beyond
 	// it waits for a slot until its timeout.
 	MaxCallHooks int `yaml:"max_call_hooks"`
-	// OTLPEndpoint, when set, exports the runs' spans over OTLP/HTTP;
-	// OTLPHeadersFile holds the export's headers (tracing.Config).
-	OTLPEndpoint    string `yaml:"otlp_endpoint"`
-	OTLPHeadersFile string `yaml:"otlp_headers_file"`
+	// OTLP, with an endpoint, exports the runs' spans over OTLP/HTTP.
+	OTLP tracing.Config `yaml:"otlp"`
 	// ActionBuilder, when set, turns each watch into its action instead of
 	// its exec/hooksdir spec. Not a flag or file key: only a program that
 	// embeds agents sets it (the bench's fleet simulator, which runs a no-op
@@ -115,18 +113,13 @@ func (c Config) Validate() error {
 	if err := logging.CheckConfig(ErrInvalidConfig, c.LogFormat, c.LogLevel); err != nil {
 		return err
 	}
-	if err := c.tracing().Validate(); err != nil {
+	if err := c.OTLP.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if err := c.NATS.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return nil
-}
-
-// tracing is where the agent's spans go.
-func (c Config) tracing() tracing.Config {
-	return tracing.Config{Endpoint: c.OTLPEndpoint, HeadersFile: c.OTLPHeadersFile}
 }
 
 // LoadConfigFile reads a YAML config file over c. Unknown and duplicate

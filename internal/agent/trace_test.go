@@ -26,7 +26,7 @@ func TestAgent_RunsInAChildSpanOfTheEvent(t *testing.T) {
 	rcv := otlptest.Start(t)
 	b.script("env.sh", `printf '%s %s\n' "$HERALD_EVENT_ID" "$TRACEPARENT" >> "`+b.path("seen")+`"; exit 3`)
 	b.startAgent("h1", map[string]string{"w.yaml": "watches:\n  - name: tr\n    on: event:trace.test\n    exec: [\"%DIR%/env.sh\"]\n    run_on_load: false\n"},
-		func(c *agent.Config) { c.OTLPEndpoint = rcv.URL })
+		func(c *agent.Config) { c.OTLP.Endpoint = rcv.URL })
 
 	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	e := events.New("test", "trace.test", "/k", nil)
@@ -88,8 +88,8 @@ func TestAgent_RunsInAChildSpanOfTheEvent(t *testing.T) {
 
 func TestConfig_OTLPEndpointValidated(t *testing.T) {
 	c := agent.DefaultConfig()
-	c.OTLPEndpoint = "ftp://collector"
-	if err := c.Validate(); err == nil || !errors.Is(err, agent.ErrInvalidConfig) || !strings.Contains(err.Error(), "otlp_endpoint") {
+	c.OTLP.Endpoint = "ftp://collector"
+	if err := c.Validate(); err == nil || !errors.Is(err, agent.ErrInvalidConfig) || !strings.Contains(err.Error(), "otlp.endpoint") {
 		t.Errorf("Validate = %v", err)
 	}
 }

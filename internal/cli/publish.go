@@ -113,13 +113,7 @@ func (c *publishCmd) run(ctx context.Context, _ *Main, s stdio, args []string) e
 	defer stop()
 	// The event continues TRACEPARENT (or starts a trace) in its stored
 	// span, which ends with the stream's ack.
-	stored := tp.StartStored(pctx, &e)
-	ack, err := bus.PublishEvent(pctx, js, e)
-	if err != nil {
-		stored.Stored(0, false, err)
-	} else {
-		stored.Stored(ack.Sequence, ack.Duplicate, nil)
-	}
+	ack, err := bus.PublishStored(pctx, js, tp, &e)
 	if cause := context.Cause(pctx); errors.Is(cause, nats.ErrPermissionViolation) {
 		return fmt.Errorf("%w (the credentials' identity may not publish this type or key: see herald auth ls)", cause)
 	}

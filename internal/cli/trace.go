@@ -28,8 +28,8 @@ func (t *traceFlags) start() (*tracing.Provider, trace.SpanContext, error) {
 	}
 	p, err := tracing.New(t.cfg, "herald")
 	if fe := (*fielderr.Error)(nil); errors.As(err, &fe) {
-		// The config key names the flag: otlp_endpoint is --otlp-endpoint.
-		return nil, trace.SpanContext{}, usageErrorf("--%s: %s", strings.ReplaceAll(fe.Field, "_", "-"), fe.Msg)
+		// The config key names the flag: otlp.endpoint is --otlp-endpoint.
+		return nil, trace.SpanContext{}, usageErrorf("--%s: %s", strings.NewReplacer(".", "-", "_", "-").Replace(fe.Field), fe.Msg)
 	}
 	if err != nil {
 		return nil, trace.SpanContext{}, err

@@ -26,6 +26,7 @@ import (
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/source"
 	httpsource "github.com/heraldhq/herald/internal/source/http"
+	"github.com/heraldhq/herald/internal/tracing"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -105,6 +106,7 @@ type Dispatcher struct {
 	storeCheck time.Duration
 	// reports serves GET /v1/events/{id}/rollout (set by handler).
 	reports *reporthttp.Handler
+	tracer  *tracing.Provider // the stored spans of what it publishes; nil: not exported
 
 	mu       sync.Mutex
 	started  bool
@@ -158,7 +160,10 @@ func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 		d.httpSrc = httpsource.New(d.log)
 		builtin = append([]Source{d.httpSrc}, builtin...)
 	}
-	if d.calls, err = callhooks.New(callhooks.Config{Dir: cfg.Hooks, Disabled: cfg.HooksDisabled, Methods: cfg.CallMethods, Replicas: cfg.Streams.Replicas, RequireCaller: cfg.Auth != ""}); err != nil {
+	if d.tracer, err = tracing.New(cfg.OTLP, "herald-dispatcher"); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if d.calls, err = callhooks.New(callhooks.Config{Dir: cfg.Hooks, Disabled: cfg.HooksDisabled, Methods: cfg.CallMethods, Replicas: cfg.Streams.Replicas, RequireCaller: cfg.Auth != "", Tracer: d.tracer}); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	d.handlers = handlers.New(handlers.Config{})
@@ -486,6 +491,7 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 }
 
 func (d *Dispatcher) close(ctx context.Context) error {
+	defer func() { _ = d.tracer.Close() }() // flushes within tracing.ShutdownTimeout
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d.cfg.ShutdownTimeout)
@@ -611,7 +617,7 @@ func (d *Dispatcher) publish(ctx context.Context, source string, e events.Event)
 		d.m.errors.WithLabelValues(source).Inc()
 		return PublishResult{}, ErrNotConnected
 	}
-	ack, err := bus.PublishEvent(ctx, js, e)
+	ack, err := bus.PublishStored(ctx, js, d.tracer, &e) // in a new trace unless e carries one
 	if err != nil {
 		d.m.errors.WithLabelValues(source).Inc()
 		d.log.Warn().Err(err).Str("source", source).

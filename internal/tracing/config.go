@@ -22,42 +22,39 @@ type Config struct {
 	// Endpoint is the collector's OTLP/HTTP URL: http:// (plain) or
 	// https:// (TLS, the system's roots); a URL without a path gets
 	// /v1/traces. Empty: no export, no SDK.
-	Endpoint string
+	Endpoint string `yaml:"endpoint"`
 	// HeadersFile holds the export request's headers (a collector's
 	// token), one "Name: value" a line; without it the SDK's
 	// OTEL_EXPORTER_OTLP_HEADERS applies. Never a flag value.
-	HeadersFile string
+	HeadersFile string `yaml:"headers_file"`
 }
 
 // AddFlags binds --otlp-endpoint and --otlp-headers-file to c.
-func (c *Config) AddFlags(fs *flag.FlagSet) { AddFlags(fs, &c.Endpoint, &c.HeadersFile) }
-
-// AddFlags binds --otlp-endpoint and --otlp-headers-file to a daemon's
-// config fields.
-func AddFlags(fs *flag.FlagSet, endpoint, headersFile *string) {
-	fs.StringVar(endpoint, "otlp-endpoint", *endpoint, "export spans over OTLP/HTTP to `URL` (http:// or https://; no path: /v1/traces); off when empty")
-	fs.StringVar(headersFile, "otlp-headers-file", *headersFile, "`file` of the OTLP export's headers, one 'Name: value' a line (or $OTEL_EXPORTER_OTLP_HEADERS)")
+func (c *Config) AddFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Endpoint, "otlp-endpoint", c.Endpoint, "export spans over OTLP/HTTP to `URL` (http:// or https://; no path: /v1/traces); off when empty")
+	fs.StringVar(&c.HeadersFile, "otlp-headers-file", c.HeadersFile, "`file` of the OTLP export's headers, one 'Name: value' a line (or $OTEL_EXPORTER_OTLP_HEADERS)")
 }
 
-// Validate names the bad key: otlp_endpoint or otlp_headers_file (the
-// daemons' config keys; the flags have the same names with '-').
+// Validate names the bad key: otlp.endpoint or otlp.headers_file (the
+// daemons' config keys; the flags are --otlp-endpoint and
+// --otlp-headers-file).
 func (c Config) Validate() error {
 	if c.Endpoint == "" {
 		if c.HeadersFile != "" {
-			return fielderr.New(ErrInvalidConfig, "otlp_headers_file", "given without otlp_endpoint")
+			return fielderr.New(ErrInvalidConfig, "otlp.headers_file", "given without otlp.endpoint")
 		}
 		return nil
 	}
 	u, err := url.Parse(c.Endpoint)
 	switch {
 	case err != nil:
-		return fielderr.New(ErrInvalidConfig, "otlp_endpoint", "not a URL: %v", err)
+		return fielderr.New(ErrInvalidConfig, "otlp.endpoint", "not a URL: %v", err)
 	case u.Scheme != "http" && u.Scheme != "https":
-		return fielderr.New(ErrInvalidConfig, "otlp_endpoint", "%q: want an http:// or https:// URL", u.Redacted())
+		return fielderr.New(ErrInvalidConfig, "otlp.endpoint", "%q: want an http:// or https:// URL", u.Redacted())
 	case u.Host == "":
-		return fielderr.New(ErrInvalidConfig, "otlp_endpoint", "%q has no host", u.Redacted())
+		return fielderr.New(ErrInvalidConfig, "otlp.endpoint", "%q has no host", u.Redacted())
 	case u.User != nil:
-		return fielderr.New(ErrInvalidConfig, "otlp_endpoint", "%q carries credentials: put them in otlp_headers_file", u.Redacted())
+		return fielderr.New(ErrInvalidConfig, "otlp.endpoint", "%q carries credentials: put them in otlp.headers_file", u.Redacted())
 	}
 	return nil
 }
@@ -76,7 +73,7 @@ func (c Config) exportURL() string {
 func readHeaders(path string) (map[string]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fielderr.New(ErrInvalidConfig, "otlp_headers_file", "%v", err)
+		return nil, fielderr.New(ErrInvalidConfig, "otlp.headers_file", "%v", err)
 	}
 	out := map[string]string{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
@@ -88,15 +85,15 @@ func readHeaders(path string) (map[string]string, error) {
 		name, value, ok := strings.Cut(line, ":")
 		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
 		if !ok || name == "" || value == "" || !validHeaderName(name) {
-			return nil, fielderr.New(ErrInvalidConfig, "otlp_headers_file", "%s:%d: want 'Name: value'", path, n)
+			return nil, fielderr.New(ErrInvalidConfig, "otlp.headers_file", "%s:%d: want 'Name: value'", path, n)
 		}
 		out[http.CanonicalHeaderKey(name)] = value
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fielderr.New(ErrInvalidConfig, "otlp_headers_file", "%s: %v", path, err)
+		return nil, fielderr.New(ErrInvalidConfig, "otlp.headers_file", "%s: %v", path, err)
 	}
 	if len(out) == 0 {
-		return nil, fielderr.New(ErrInvalidConfig, "otlp_headers_file", "%s: no header", path)
+		return nil, fielderr.New(ErrInvalidConfig, "otlp.headers_file", "%s: no header", path)
 	}
 	return out, nil
 }

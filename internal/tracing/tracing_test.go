@@ -117,11 +117,11 @@ func TestConfig_ValidateNamesTheKey(t *testing.T) {
 		cfg   tracing.Config
 		field string
 	}{
-		"ftp":                {tracing.Config{Endpoint: "ftp://c:4318"}, "otlp_endpoint"},
-		"no host":            {tracing.Config{Endpoint: "http:///v1/traces"}, "otlp_endpoint"},
-		"credentials in url": {tracing.Config{Endpoint: "https://u:secret@c:4318"}, "otlp_endpoint"},
-		"headers alone":      {tracing.Config{HeadersFile: "h"}, "otlp_headers_file"},
-		"missing headers":    {tracing.Config{Endpoint: "http://c:4318", HeadersFile: filepath.Join(dir, "none")}, "otlp_headers_file"},
+		"ftp":                {tracing.Config{Endpoint: "ftp://c:4318"}, "otlp.endpoint"},
+		"no host":            {tracing.Config{Endpoint: "http:///v1/traces"}, "otlp.endpoint"},
+		"credentials in url": {tracing.Config{Endpoint: "https://u:secret@c:4318"}, "otlp.endpoint"},
+		"headers alone":      {tracing.Config{HeadersFile: "h"}, "otlp.headers_file"},
+		"missing headers":    {tracing.Config{Endpoint: "http://c:4318", HeadersFile: filepath.Join(dir, "none")}, "otlp.headers_file"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := tracing.New(tc.cfg, "test")
