@@ -89,3 +89,86 @@ watches:
 		t.Errorf("bad TRACEPARENT: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestTrace_CallHooks: herald call with TRACEPARENT continues the CI's
+// trace in its herald.call span; the dispatcher's central pre and post
+// hooks and an agent's run: agents hook each run in a herald.callhook
+// span under it and see TRACEPARENT naming that span; call.post is stored
+// in the same trace.
+func TestTrace_CallHooks(t *testing.T) {
+	t.Parallel()
+	rcv := otlptest.Start(t)
+	f := newFixture(t)
+	seen := f.path("seen")
+	hooksDir := f.path("hooks")
+	if err := os.Mkdir(hooksDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(hooksDir, "hooks.yaml"), strings.ReplaceAll(`
+hooks:
+  - {name: central-pre, phase: pre, methods: ["*"], exec: 'echo "central-pre $TRACEPARENT" >> %SEEN%'}
+  - {name: central-post, phase: post, methods: ["*"], exec: 'echo "central-post $TRACEPARENT" >> %SEEN%'}
+  - {name: on-agent, phase: pre, methods: ["*"], run: {agents: [h1]}}
+`, "%SEEN%", seen))
+	agentConf := f.path("agent.yaml")
+	writeFile(t, agentConf, strings.ReplaceAll(`
+call_hooks:
+  on-agent:
+    exec: ["/bin/sh", "-c", "echo \"on-agent $TRACEPARENT\" >> %SEEN%"]
+`, "%SEEN%", seen))
+	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--hooks", hooksDir, "--otlp-endpoint", rcv.URL)
+	c.startAgent(agentOpts{name: "h1", watches: f.watches, extra: []string{"--config", agentConf, "--accept-hooks", "--otlp-endpoint", rcv.URL}})
+	testutil.Eventually(t, wait, func() error {
+		if v := c.preVerdict(t, "update_job", "west/www/prod/web"); len(v.Hooks) != 2 {
+			return fmt.Errorf("the dispatcher does not see the agent yet: %+v", v.Hooks)
+		}
+		return nil
+	})
+	before := len(readLines(t, seen)) // the probing verdicts ran the pre hooks
+
+	const ci, ciTrace, ciSpan = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	code, stderr := c.runHeraldIn(t, []string{"TRACEPARENT=" + ci}, "call", "update_job", "--job", "west/www/prod/web", "--otlp-endpoint", rcv.URL, "--", "true")
+	if code != 0 {
+		t.Fatalf("herald call: exit %d: %s", code, stderr)
+	}
+	calls := rcv.Named(tracing.SpanCall)
+	if len(calls) != 1 || calls[0].TraceID != ciTrace || calls[0].ParentSpanID != ciSpan || calls[0].Service != "herald" {
+		t.Fatalf("call spans %+v, want one of herald under %s", calls, ci)
+	}
+	call := calls[0]
+	lines := waitLines(t, seen, before+3)[before:]
+	hooks := map[string]otlptest.Span{}
+	testutil.Eventually(t, wait, func() error {
+		for _, s := range rcv.Named(tracing.SpanCallHook) {
+			if s.TraceID == ciTrace {
+				hooks[s.Attrs[tracing.AttrHook]] = s
+			}
+		}
+		if len(hooks) < 3 {
+			return fmt.Errorf("hook spans in the trace: %v", hooks)
+		}
+		return nil
+	})
+	for _, l := range lines {
+		name, tp, _ := strings.Cut(l, " ")
+		h, ok := hooks[name]
+		if !ok || h.ParentSpanID != call.SpanID || tp != "00-"+ciTrace+"-"+h.SpanID+"-01" {
+			t.Errorf("hook %s saw TRACEPARENT %q; its span %+v, the call's %s", name, tp, h, call.SpanID)
+		}
+	}
+	if s := hooks["on-agent"].Service; s != "herald-agent" {
+		t.Errorf("on-agent span from %q, want herald-agent", s)
+	}
+	if s := hooks["central-pre"].Service; s != "herald-dispatcher" {
+		t.Errorf("central-pre span from %q, want herald-dispatcher", s)
+	}
+	var post bool
+	for _, s := range rcv.Named(tracing.SpanEventStored) {
+		if s.Attrs[tracing.AttrEventType] == "call.post" && s.TraceID == ciTrace && s.ParentSpanID == call.SpanID {
+			post = true
+		}
+	}
+	if !post {
+		t.Errorf("no stored span of call.post under the call span: %+v", rcv.Named(tracing.SpanEventStored))
+	}
+}
