@@ -288,10 +288,7 @@ func (c *Call) Validate() error {
 			return fmt.Errorf("%w: skip_hooks: empty name", ErrInvalidCall)
 		}
 	}
-	if c.TraceParent != "" && !events.ValidTraceParent(c.TraceParent) {
-		return fmt.Errorf("%w: traceparent %q: not a W3C traceparent", ErrInvalidCall, c.TraceParent)
-	}
-	return nil
+	return nil // a traceparent that is not W3C's is ignored (trace), as a receiver must
 }
 
 // SkipsAll reports whether every hook is skipped.
