@@ -94,7 +94,7 @@ watches:
 // trace in its herald.call span; the dispatcher's central pre and post
 // hooks and an agent's run: agents hook each run in a herald.callhook
 // span under it and see TRACEPARENT naming that span; call.post is stored
-// in the same trace.
+// in the same trace, and the post hook's outcome carries its trace id.
 func TestTrace_CallHooks(t *testing.T) {
 	t.Parallel()
 	rcv := otlptest.Start(t)
@@ -117,6 +117,7 @@ call_hooks:
     exec: ["/bin/sh", "-c", "echo \"on-agent $TRACEPARENT\" >> %SEEN%"]
 `, "%SEEN%", seen))
 	c := startDispatcher(t, t.TempDir(), "127.0.0.1:0", "--hooks", hooksDir, "--otlp-endpoint", rcv.URL)
+	outs := c.watchOutcomes()
 	c.startAgent(agentOpts{name: "h1", watches: f.watches, extra: []string{"--config", agentConf, "--accept-hooks", "--otlp-endpoint", rcv.URL}})
 	testutil.Eventually(t, wait, func() error {
 		if v := c.preVerdict(t, "update_job", "west/www/prod/web"); len(v.Hooks) != 2 {
@@ -170,5 +171,12 @@ call_hooks:
 	}
 	if !post {
 		t.Errorf("no stored span of call.post under the call span: %+v", rcv.Named(tracing.SpanEventStored))
+	}
+	// The post hook's outcome carries the call's trace id.
+	outs.waitCount(t, "central-post", "", 1)
+	for _, o := range outs.Snapshot() {
+		if o.Watch == "central-post" && o.TraceID != ciTrace {
+			t.Errorf("central-post outcome trace_id %q, want %s", o.TraceID, ciTrace)
+		}
 	}
 }
