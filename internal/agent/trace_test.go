@@ -25,7 +25,7 @@ func TestAgent_RunsInAChildSpanOfTheEvent(t *testing.T) {
 	b := newRig(t)
 	rcv := otlptest.Start(t)
 	b.script("env.sh", `printf '%s %s\n' "$HERALD_EVENT_ID" "$TRACEPARENT" >> "`+b.path("seen")+`"; exit 3`)
-	b.startAgent("h1", map[string]string{"w.yaml": "watches:\n  - name: tr\n    on: event:trace.test\n    exec: [\"%DIR%/env.sh\"]\n    run_on_load: false\n"},
+	ra := b.startAgent("h1", map[string]string{"w.yaml": "watches:\n  - name: tr\n    on: event:trace.test\n    exec: [\"%DIR%/env.sh\"]\n    run_on_load: false\n"},
 		func(c *agent.Config) { c.OTLP.Endpoint = rcv.URL })
 
 	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -84,6 +84,7 @@ func TestAgent_RunsInAChildSpanOfTheEvent(t *testing.T) {
 	if run.Service != "herald-agent" {
 		t.Errorf("service.name %q", run.Service)
 	}
+	ra.waitLog(t, `"trace_id":"`+e.TraceID()+`"`) // on the run finished line
 }
 
 func TestConfig_OTLPEndpointValidated(t *testing.T) {

@@ -348,7 +348,7 @@ func (rt *Runtime) execute(ctx, retries context.Context, w *watch.Watch, act act
 		ev = log.Warn()
 	}
 	ev.Str("status", string(res.Status)).Int("attempts", attempts).Float64("duration_ms", o.DurationMS).
-		Interface("exit_code", res.ExitCode).Str("signal", res.Signal).Msg("run finished")
+		Interface("exit_code", res.ExitCode).Str("signal", res.Signal).Str("trace_id", o.TraceID).Msg("run finished")
 	if turn != nil {
 		// The rollout hears how the run ended (a failure counted) before
 		// the turn is free and before the outcome is published.
