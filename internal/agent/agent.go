@@ -79,7 +79,7 @@ func New(cfg Config, log zerolog.Logger) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	tracer, err := tracing.New(cfg.OTLP, "herald-agent")
+	tracer, err := tracing.New(cfg.OTLP, "herald-agent", tracing.LogErrors(log.With().Str(logging.FieldHost, cfg.Name).Logger()))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}

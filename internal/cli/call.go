@@ -202,7 +202,7 @@ func (c *callCmd) perform(ctx context.Context, s stdio, cl call.Call, command []
 	if err != nil {
 		return err
 	}
-	defer func() { _ = tp.Close() }()
+	defer flushSpans(s, "call", tp)
 	span := tp.StartCall(ctx, parent, method, cl.Job)
 	defer func() { span.Called(ExitCode(err)) }()
 	cl.TraceParent, cl.TraceState = span.TraceParent(), span.TraceState()

@@ -92,7 +92,7 @@ func (c *publishCmd) run(ctx context.Context, _ *Main, s stdio, args []string) e
 	if err != nil {
 		return err
 	}
-	defer func() { _ = tp.Close() }()
+	defer flushSpans(s, "publish", tp)
 	e.TraceParent, e.TraceState = tracing.Format(traceParent), traceParent.TraceState().String()
 
 	parent := ctx

@@ -64,3 +64,16 @@ func TestMain_PublishTraceParent(t *testing.T) {
 		}
 	})
 }
+
+// A collector that cannot be reached does not fail the publish: the event
+// is stored and stderr notes that the spans were not exported.
+func TestMain_PublishCollectorDown(t *testing.T) {
+	s, js := natsWithStreams(t)
+	t.Setenv("TRACEPARENT", "")
+	r := run(t, nil, nil, "publish", "--nats", s.ClientURL(), "--type", "trace.down", "--key", "/a", "--otlp-endpoint", "http://127.0.0.1:1")
+	publishedID(t, r)
+	storedEvent(t, js, "trace.down", "/a")
+	if !strings.Contains(r.errOut, "herald publish: note: spans not exported") {
+		t.Errorf("stderr %q", r.errOut)
+	}
+}

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"strings"
 
 	"github.com/heraldhq/herald/internal/fielderr"
@@ -17,6 +18,15 @@ type traceFlags struct{ cfg tracing.Config }
 
 func (t *traceFlags) add(fs *flag.FlagSet) { t.cfg.AddFlags(fs) }
 
+// flushSpans exports the spans still queued, within
+// tracing.ShutdownTimeout; one that could not be is a note on stderr, not
+// a failure of the command.
+func flushSpans(s stdio, cmd string, tp *tracing.Provider) {
+	if err := tp.Close(); err != nil {
+		fmt.Fprintf(s.errOut, "herald %s: note: spans not exported: %v\n", cmd, err)
+	}
+}
+
 // start returns the provider of the flags (nil: off; the caller defers
 // its Close, which flushes within tracing.ShutdownTimeout) and the parent
 // context in TRACEPARENT (invalid when unset). A bad flag or variable is
@@ -26,7 +36,7 @@ func (t *traceFlags) start() (*tracing.Provider, trace.SpanContext, error) {
 	if err != nil {
 		return nil, trace.SpanContext{}, &usageError{msg: err.Error()}
 	}
-	p, err := tracing.New(t.cfg, "herald")
+	p, err := tracing.New(t.cfg, "herald", nil) // Close reports what was not exported
 	if fe := (*fielderr.Error)(nil); errors.As(err, &fe) {
 		// The config key names the flag: otlp.endpoint is --otlp-endpoint.
 		return nil, trace.SpanContext{}, usageErrorf("--%s: %s", strings.NewReplacer(".", "-", "_", "-").Replace(fe.Field), fe.Msg)

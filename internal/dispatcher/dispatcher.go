@@ -160,7 +160,7 @@ func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 		d.httpSrc = httpsource.New(d.log)
 		builtin = append([]Source{d.httpSrc}, builtin...)
 	}
-	if d.tracer, err = tracing.New(cfg.OTLP, "herald-dispatcher"); err != nil {
+	if d.tracer, err = tracing.New(cfg.OTLP, "herald-dispatcher", tracing.LogErrors(d.log)); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if d.calls, err = callhooks.New(callhooks.Config{Dir: cfg.Hooks, Disabled: cfg.HooksDisabled, Methods: cfg.CallMethods, Replicas: cfg.Streams.Replicas, RequireCaller: cfg.Auth != "", Tracer: d.tracer}); err != nil {

@@ -2,10 +2,12 @@ package tracing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/heraldhq/herald/internal/version"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -29,8 +31,10 @@ type Provider struct {
 // New returns the provider of cfg for the process named service
 // ("herald-dispatcher", "herald-agent", "herald"): nil (off) without an
 // endpoint. It reads the headers file now; the exporter connects only
-// when it first exports.
-func New(cfg Config, service string) (*Provider, error) {
+// when it first exports. onError gets what the SDK reports (a failed
+// export; the daemons pass LogErrors); nil drops it. The SDK's error
+// handler is the process's: the last New's wins.
+func New(cfg Config, service string, onError func(error)) (*Provider, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -49,6 +53,10 @@ func New(cfg Config, service string) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("otlp exporter: %w", err)
 	}
+	if onError == nil {
+		onError = func(error) {}
+	}
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(onError))
 	res := resource.NewSchemaless(
 		attribute.String("service.name", service),
 		attribute.String("service.version", version.Version),
@@ -65,12 +73,13 @@ func New(cfg Config, service string) (*Provider, error) {
 func (p *Provider) Enabled() bool { return p != nil }
 
 // Shutdown exports what is queued and stops the exporter, within ctx
-// (callers bound it, ShutdownTimeout). Off, it does nothing.
+// (callers bound it, ShutdownTimeout); the error says why spans were not
+// exported. Off, it does nothing.
 func (p *Provider) Shutdown(ctx context.Context) error {
 	if p == nil {
 		return nil
 	}
-	if err := p.tp.Shutdown(ctx); err != nil {
+	if err := errors.Join(p.tp.ForceFlush(ctx), p.tp.Shutdown(ctx)); err != nil {
 		return fmt.Errorf("tracing shutdown: %w", err)
 	}
 	return nil

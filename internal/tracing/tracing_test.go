@@ -1,8 +1,11 @@
 package tracing_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,6 +18,7 @@ import (
 	"github.com/heraldhq/herald/internal/testutil"
 	"github.com/heraldhq/herald/internal/testutil/otlptest"
 	"github.com/heraldhq/herald/internal/tracing"
+	"github.com/rs/zerolog"
 )
 
 const (
@@ -71,7 +75,7 @@ func TestFromEnv_NamesTheVariable(t *testing.T) {
 // root, and nothing of the SDK starts: no goroutine.
 func TestProvider_OffStartsNothingButIDs(t *testing.T) {
 	before := runtime.NumGoroutine()
-	p, err := tracing.New(tracing.Config{}, "test")
+	p, err := tracing.New(tracing.Config{}, "test", nil)
 	if err != nil || p != nil || p.Enabled() {
 		t.Fatalf("New(off) = %v, %v", p, err)
 	}
@@ -124,7 +128,7 @@ func TestConfig_ValidateNamesTheKey(t *testing.T) {
 		"missing headers":    {tracing.Config{Endpoint: "http://c:4318", HeadersFile: filepath.Join(dir, "none")}, "otlp.headers_file"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := tracing.New(tc.cfg, "test")
+			_, err := tracing.New(tc.cfg, "test", nil)
 			var fe *fielderr.Error
 			if !errors.As(err, &fe) || fe.Field != tc.field || !errors.Is(err, tracing.ErrInvalidConfig) {
 				t.Fatalf("New = %v, want a field error on %s", err, tc.field)
@@ -138,7 +142,7 @@ func TestConfig_ValidateNamesTheKey(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("# token\nAuthorization Bearer s3cret-value\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := tracing.New(tracing.Config{Endpoint: "http://c:4318", HeadersFile: bad}, "test")
+	_, err := tracing.New(tracing.Config{Endpoint: "http://c:4318", HeadersFile: bad}, "test", nil)
 	if err == nil || !strings.Contains(err.Error(), bad+":2") || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("bad headers file: %v (want its line 2 named, never the value)", err)
 	}
@@ -152,7 +156,7 @@ func TestProvider_ExportsOverOTLPHTTP(t *testing.T) {
 	if err := os.WriteFile(hdr, []byte("Authorization: Bearer collector-token\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p, err := tracing.New(tracing.Config{Endpoint: rcv.URL, HeadersFile: hdr}, "herald-test")
+	p, err := tracing.New(tracing.Config{Endpoint: rcv.URL, HeadersFile: hdr}, "herald-test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,5 +193,50 @@ func TestProvider_ExportsOverOTLPHTTP(t *testing.T) {
 	}
 	if got := rcv.Headers()[0].Get("Authorization"); got != "Bearer collector-token" {
 		t.Errorf("Authorization = %q", got)
+	}
+}
+
+// A collector that never answers does not hold a process at exit: Close
+// gives up after its bound (tracing.ShutdownTimeout) with an error.
+func TestProvider_CloseIsBoundedWhenTheCollectorHangs(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	p, err := tracing.New(tracing.Config{Endpoint: srv.URL}, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := events.New("s", "a.b", "k", nil)
+	p.StartStored(context.Background(), &e).Stored(1, false, nil)
+	done := make(chan error, 1)
+	go func() { done <- p.Close() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("Close reported success although nothing was exported")
+		}
+	case <-time.After(tracing.ShutdownTimeout + 30*time.Second):
+		t.Fatal("Close did not return: the flush is not bounded")
+	}
+}
+
+// A collector that is down fails every batch: the daemons log it once per
+// LogEvery, counting what they held back.
+func TestLogErrors_Throttled(t *testing.T) {
+	var buf bytes.Buffer
+	onError := tracing.LogErrors(zerolog.New(&buf))
+	for range 3 {
+		onError(errors.New("connection refused"))
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], `"message":"spans not exported"`) || !strings.Contains(lines[0], `"held":0`) ||
+		!strings.Contains(lines[0], "connection refused") || !strings.Contains(lines[0], `"level":"warn"`) {
+		t.Errorf("log %q", buf.String())
 	}
 }
