@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"flag"
-	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -107,22 +106,4 @@ func validHeaderName(s string) bool {
 		}
 	}
 	return true
-}
-
-// String describes c for a log line: the endpoint without its query, and
-// whether headers come from a file.
-func (c Config) String() string {
-	if c.Endpoint == "" {
-		return "off"
-	}
-	u, err := url.Parse(c.Endpoint)
-	if err != nil {
-		return "invalid"
-	}
-	u.RawQuery = ""
-	s := u.Redacted()
-	if c.HeadersFile != "" {
-		s += fmt.Sprintf(" (headers from %s)", c.HeadersFile)
-	}
-	return s
 }
