@@ -1,6 +1,7 @@
 package tracing
 
 import (
+	"encoding/hex"
 	"fmt"
 	"os"
 
@@ -31,16 +32,13 @@ func Parse(traceparent, tracestate string) (trace.SpanContext, error) {
 	}
 	tid, _ := trace.TraceIDFromHex(traceparent[3:35])
 	sid, _ := trace.SpanIDFromHex(traceparent[36:52])
-	var flags trace.TraceFlags
-	if h := traceparent[53:55]; h[1] == '1' || h[1] == '3' || h[1] == '5' || h[1] == '7' || h[1] == '9' || h[1] == 'b' || h[1] == 'd' || h[1] == 'f' {
-		flags = trace.FlagsSampled
-	}
+	flags, _ := hex.DecodeString(traceparent[53:55]) // valid: two hex digits
 	ts, err := trace.ParseTraceState(tracestate)
 	if err != nil {
 		return trace.SpanContext{}, fmt.Errorf("tracestate: %w", err)
 	}
 	return trace.NewSpanContext(trace.SpanContextConfig{
-		TraceID: tid, SpanID: sid, TraceFlags: flags, TraceState: ts, Remote: true,
+		TraceID: tid, SpanID: sid, TraceFlags: trace.TraceFlags(flags[0]), TraceState: ts, Remote: true,
 	}), nil
 }
 
