@@ -25,6 +25,8 @@ type Request struct {
 	// The exec kind puts them in the environment; the http kind sends
 	// them as Herald-* headers.
 	Env map[string]string
+	// TraceParent, TraceState: the run's W3C trace context (TRACEPARENT, TRACESTATE; http: traceparent headers).
+	TraceParent, TraceState string
 }
 
 // Result is how a run ended.

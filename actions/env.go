@@ -27,6 +27,9 @@ const (
 	EnvContentType = "HERALD_CONTENT_TYPE"
 )
 
+// EnvTraceParent, EnvTraceState carry Request's trace context; the agent's own never pass.
+const EnvTraceParent, EnvTraceState = "TRACEPARENT", "TRACESTATE"
+
 // EnvPrefix is reserved: configured environments must not set HERALD_*.
 const EnvPrefix = "HERALD_"
 
@@ -64,6 +67,9 @@ func requestEnv(req Request) []string {
 	}
 	for _, p := range kv {
 		out = append(out, p[0]+"="+envValue(p[1]))
+	}
+	if req.TraceParent != "" {
+		out = append(out, EnvTraceParent+"="+req.TraceParent, EnvTraceState+"="+envValue(req.TraceState))
 	}
 	return out
 }

@@ -189,6 +189,10 @@ func (h *HTTP) setHeaders(hr *http.Request, req Request) {
 	set(HeaderWatch, req.Watch)
 	set(HeaderHost, req.Host)
 	set(HeaderAttempt, strconv.Itoa(req.Attempt))
+	if req.TraceParent != "" {
+		set("traceparent", req.TraceParent)
+		set("tracestate", req.TraceState)
+	}
 	for k, v := range h.cfg.Header {
 		hdr.Set(k, v)
 	}

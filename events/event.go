@@ -57,7 +57,11 @@ type Event struct {
 	Time            time.Time `json:"time"`
 	DataContentType string    `json:"datacontenttype,omitempty"`
 	Version         string    `json:"heraldversion,omitempty"`
-	Data            []byte    `json:"-"`
+	// TraceParent and TraceState are the distributed-tracing extension
+	// (trace.go): the W3C Trace Context the change belongs to.
+	TraceParent string `json:"traceparent,omitempty"`
+	TraceState  string `json:"tracestate,omitempty"`
+	Data        []byte `json:"-"`
 	// DedupScope, when set, is part of MsgID: the HTTP API sets
 	// "http:<identity>" on what an authenticated identity posts, so that
 	// a source and version chosen by one caller never collide with
@@ -143,7 +147,10 @@ func (e Event) Validate() error {
 	if err := validateHeaderAttr("datacontenttype", e.DataContentType, MaxContentTypeLen, false); err != nil {
 		return err
 	}
-	return validateHeaderAttr("heraldversion", e.Version, MaxVersionLen, false)
+	if err := validateHeaderAttr("heraldversion", e.Version, MaxVersionLen, false); err != nil {
+		return err
+	}
+	return e.validateTrace()
 }
 
 // validateHeaderAttr checks an attribute that travels verbatim in a NATS
@@ -211,6 +218,12 @@ func (e Event) ToMsg() *nats.Msg {
 	if e.Version != "" {
 		h.Set(HeaderVersion, e.Version)
 	}
+	if e.TraceParent != "" {
+		h.Set(HeaderTraceParent, e.TraceParent)
+	}
+	if e.TraceState != "" {
+		h.Set(HeaderTraceState, e.TraceState)
+	}
 	h.Set(nats.MsgIdHdr, e.MsgID())
 	m.Data = e.Data
 	return m
@@ -259,6 +272,11 @@ func FromMsg(m *nats.Msg) (Event, error) {
 		}
 	}
 	e.Key = key
+	if e.validateTrace() != nil {
+		// A trace context that is not W3C's is ignored, as Trace Context
+		// asks of a receiver: the change still runs, in a trace of its own.
+		e.TraceParent, e.TraceState = "", ""
+	}
 	if err := e.Validate(); err != nil {
 		return Event{}, err
 	}
@@ -290,6 +308,8 @@ func fromBinary(h nats.Header, sv string, data []byte) (Event, error) {
 		Key:             h.Get(HeaderSubject),
 		DataContentType: h.Get(HeaderDataContentType),
 		Version:         h.Get(HeaderVersion),
+		TraceParent:     h.Get(HeaderTraceParent),
+		TraceState:      h.Get(HeaderTraceState),
 		Data:            data,
 	}
 	if e.DataContentType == "" {

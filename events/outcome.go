@@ -83,6 +83,9 @@ type Outcome struct {
 	// SupersededCount is how many events the run absorbed in all; it is
 	// above len(Superseded) when older ids were left out.
 	SupersededCount int `json:"superseded_count,omitempty"`
+	// TraceID is the W3C trace id (32 hex digits) of the run's span: the
+	// trace of the event's traceparent, or of a trace the agent started.
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // Absorbed is, for each event o lists as superseded, the outcome it would

@@ -46,6 +46,8 @@ type jsonEvent struct {
 	Time            *string         `json:"time"`
 	DataContentType *string         `json:"datacontenttype"`
 	Version         json.RawMessage `json:"heraldversion"`
+	TraceParent     *string         `json:"traceparent"`
+	TraceState      *string         `json:"tracestate"`
 	Data            json.RawMessage `json:"data"`
 	DataBase64      *string         `json:"data_base64"`
 }
@@ -111,6 +113,8 @@ func (j *jsonEvent) event() (Event, error) {
 		Type:            str(j.Type),
 		Key:             str(j.Subject),
 		DataContentType: str(j.DataContentType),
+		TraceParent:     str(j.TraceParent),
+		TraceState:      str(j.TraceState),
 	}
 	if j.Time != nil {
 		t, err := time.Parse(time.RFC3339Nano, *j.Time)

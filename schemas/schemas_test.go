@@ -26,6 +26,7 @@ import (
 	"github.com/heraldhq/herald/internal/hookfile"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
+	"github.com/heraldhq/herald/internal/tracing"
 	"github.com/heraldhq/herald/internal/source/kv"
 	"github.com/heraldhq/herald/internal/source/zk"
 	"github.com/heraldhq/herald/internal/watch"
@@ -307,6 +308,8 @@ var agreements = []agreement{
 	{schema: schemas.Dispatcher, pointer: "/$defs/kv", typ: reflect.TypeFor[kv.Config](), tag: "yaml", required: []string{}},
 	{schema: schemas.Agent, typ: reflect.TypeFor[agent.Config](), tag: "yaml", required: []string{}},
 	{schema: schemas.Agent, pointer: "/$defs/nats", typ: reflect.TypeFor[natsconn.Config](), tag: "yaml", required: []string{}},
+	{schema: schemas.Agent, pointer: "/$defs/otlp", typ: reflect.TypeFor[tracing.Config](), tag: "yaml", required: []string{}},
+	{schema: schemas.Dispatcher, pointer: "/$defs/otlp", typ: reflect.TypeFor[tracing.Config](), tag: "yaml", required: []string{}},
 	{
 		schema: schemas.Hooks, pointer: "/$defs/hook", typ: reflect.TypeFor[hookfile.Hook](), tag: "yaml",
 		required: []string{"name", "phase", "methods"}, // and exactly one of exec and http (allOf/oneOf)
@@ -481,6 +484,9 @@ func TestOutcomeSchema_RoundTrip(t *testing.T) {
 		for k := range full {
 			doc := maps.Clone(full)
 			delete(doc, k)
+			if k == "traceparent" {
+				delete(doc, "tracestate") // only with traceparent
+			}
 			if slices.Contains(req, k) {
 				mustInvalid(t, schemas.Outcome, doc)
 			} else {
@@ -542,6 +548,9 @@ func TestAnnouncementSchema_RoundTrip(t *testing.T) {
 		for k := range full {
 			doc := maps.Clone(full)
 			delete(doc, k)
+			if k == "traceparent" {
+				delete(doc, "tracestate") // only with traceparent
+			}
 			if slices.Contains(req, k) {
 				mustInvalid(t, schemas.Announcement, doc)
 			} else {
@@ -605,6 +614,8 @@ func TestEventSchema_FromToMsg(t *testing.T) {
 	jsonEvent := events.New("herald-git/ci-1", "git.push", "infra/deploy", []byte(`{"ref":"refs/heads/main","after":"abc123"}`))
 	jsonEvent.DataContentType = "application/json"
 	jsonEvent.Version = "17"
+	jsonEvent.TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	jsonEvent.TraceState = "vendor=opaque"
 	odd := events.New("herald-zk/zk-1", "zk.changed", "/app/caf\u00e9/100%/line\nbreak", []byte{0, 1, 2, 0xff})
 	odd.Version = "0x1a2b\u00e9"
 	cases := map[string]events.Event{
@@ -656,6 +667,9 @@ func TestEventSchema_FromToMsg(t *testing.T) {
 		for k := range full {
 			doc := maps.Clone(full)
 			delete(doc, k)
+			if k == "traceparent" {
+				delete(doc, "tracestate") // only with traceparent
+			}
 			if slices.Contains(req, k) {
 				mustInvalid(t, schemas.Event, doc)
 			} else {
@@ -670,7 +684,12 @@ func TestEventSchema_FromToMsg(t *testing.T) {
 		"empty subject":       func(m map[string]any) { m["subject"] = "" },
 		"time not RFC 3339":   func(m map[string]any) { m["time"] = "Tue, 04 Mar 2025 05:06:07 GMT" },
 		"data and base64":     func(m map[string]any) { m["data_base64"] = "AA==" },
-		"unknown extension":   func(m map[string]any) { m["traceparent"] = "00-abc-def-01" },
+		"unknown extension":   func(m map[string]any) { m["dataref"] = "https://example.com/x" },
+		"bad traceparent":     func(m map[string]any) { m["traceparent"] = "00-abc-def-01" },
+		"zero trace id":       func(m map[string]any) { m["traceparent"] = "00-00000000000000000000000000000000-00f067aa0ba902b7-01" },
+		"upper-case hex":      func(m map[string]any) { m["traceparent"] = "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01" },
+		"state alone":         func(m map[string]any) { delete(m, "traceparent") },
+		"state with newline":  func(m map[string]any) { m["tracestate"] = "a=1\nb=2" },
 		"empty heraldversion": func(m map[string]any) { m["heraldversion"] = "" },
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -1545,6 +1564,34 @@ func TestEventReportSchema_RoundTrip(t *testing.T) {
 			doc := toMap(t, sum)
 			mutate(doc)
 			mustInvalid(t, schemas.EventReport, doc)
+		})
+	}
+}
+
+// The schema's traceparent pattern and events.ValidTraceParent accept the
+// same values.
+func TestEventSchema_TraceParentMatchesValidTraceParent(t *testing.T) {
+	m := events.New("s", "a.b", "k", nil).ToMsg()
+	for _, tp := range []string{
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+		"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+		"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+		"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+		"00-abc-def-01", "",
+	} {
+		t.Run(fmt.Sprintf("%q", tp), func(t *testing.T) {
+			doc := structured(t, m.Header, m.Data)
+			doc["traceparent"] = tp
+			goOK := events.ValidTraceParent(tp)
+			schemaErr := schemas.Validate(schemas.Event, doc)
+			if goOK != (schemaErr == nil) {
+				t.Errorf("ValidTraceParent = %v, schema: %v", goOK, schemaErr)
+			}
 		})
 	}
 }

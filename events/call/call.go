@@ -231,6 +231,11 @@ type Call struct {
 	Result *Result `json:"result,omitempty"`
 	// Time is when the caller built this phase of the call.
 	Time time.Time `json:"time,omitzero"`
+	// TraceParent and TraceState are the call's W3C trace context (the
+	// caller's herald.call span): the pre request and the call.post and
+	// call.err events carry it, and every hook runs in a child of it.
+	TraceParent string `json:"traceparent,omitempty"`
+	TraceState  string `json:"tracestate,omitempty"`
 }
 
 // Result is how the wrapped command ended.
@@ -283,7 +288,7 @@ func (c *Call) Validate() error {
 			return fmt.Errorf("%w: skip_hooks: empty name", ErrInvalidCall)
 		}
 	}
-	return nil
+	return nil // a traceparent that is not W3C's is ignored (trace), as a receiver must
 }
 
 // SkipsAll reports whether every hook is skipped.
@@ -316,10 +321,21 @@ func (c Call) Event(phase string) (events.Event, error) {
 	if err != nil {
 		return events.Event{}, err
 	}
-	return events.Event{
+	ev := events.Event{
 		ID: c.ID, Source: "herald://call/" + c.Host, Type: "call." + phase, Key: c.Job,
 		Time: c.Time, DataContentType: "application/json", Data: data,
-	}, nil
+	}
+	ev.TraceParent, ev.TraceState = c.trace()
+	return ev, nil
+}
+
+// trace is the call's trace context as an event carries it: none when
+// the traceparent is not W3C's.
+func (c *Call) trace() (traceparent, tracestate string) {
+	if !events.ValidTraceParent(c.TraceParent) {
+		return "", ""
+	}
+	return c.TraceParent, c.TraceState
 }
 
 // Env returns the HERALD_* variables a hook gets for this call:
@@ -565,5 +581,6 @@ func ResultEvent(src string, c Call) (events.Event, error) {
 	}
 	ev := events.New(src, typ, c.Job, data)
 	ev.DataContentType = "application/json"
+	ev.TraceParent, ev.TraceState = c.trace()
 	return ev, nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/runjournal"
+	"github.com/heraldhq/herald/internal/tracing"
 	"github.com/heraldhq/herald/internal/watch"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -39,6 +40,7 @@ type Agent struct {
 	cfg     Config
 	log     zerolog.Logger
 	metrics *metrics
+	tracer  *tracing.Provider // nil: spans are not exported
 
 	nc       *nats.Conn
 	js       jetstream.JetStream
@@ -77,10 +79,14 @@ func New(cfg Config, log zerolog.Logger) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	tracer, err := tracing.New(cfg.OTLP, "herald-agent", tracing.LogErrors(log.With().Str(logging.FieldHost, cfg.Name).Logger()))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	runCtx, runCancel := context.WithCancel(context.Background())
 	return &Agent{
-		cfg: cfg, log: log.With().Str(logging.FieldHost, cfg.Name).Logger(), metrics: newMetrics(),
+		cfg: cfg, log: log.With().Str(logging.FieldHost, cfg.Name).Logger(), metrics: newMetrics(), tracer: tracer,
 		ctx: ctx, cancel: cancel, runCtx: runCtx, runCancel: runCancel,
 		watches: map[string]*watchrun.Runtime{}, files: map[string]fileState{},
 		reloadCh: make(chan struct{}, 1),
@@ -128,6 +134,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		},
 		Release: a.release, Start: a.startRun, BuildAction: a.cfg.ActionBuilder,
 		Waiting: func() { a.announce(false) }, // herald status shows the wait
+		Tracer:  a.tracer,
 	}
 	if err := a.takeLock(); err != nil {
 		return err
@@ -529,6 +536,10 @@ func (a *Agent) Close(ctx context.Context) error {
 	}
 	if a.lock != nil {
 		a.lock.Close()
+	}
+	// The runs' last spans are flushed within a bound of their own.
+	if terr := a.tracer.Close(); terr != nil {
+		a.log.Warn().Err(terr).Msg("spans not exported")
 	}
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/heraldhq/herald/internal/fielderr"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
+	"github.com/heraldhq/herald/internal/tracing"
 	"github.com/heraldhq/herald/internal/watch"
 	"github.com/heraldhq/herald/internal/yamlfile"
 )
@@ -54,6 +55,8 @@ type Config struct {
 	// MaxCallHooks caps the call hooks running at once; a request beyond
 	// it waits for a slot until its timeout.
 	MaxCallHooks int `yaml:"max_call_hooks"`
+	// OTLP, with an endpoint, exports the runs' spans over OTLP/HTTP.
+	OTLP tracing.Config `yaml:"otlp"`
 	// ActionBuilder, when set, turns each watch into its action instead of
 	// its exec/hooksdir spec. Not a flag or file key: only a program that
 	// embeds agents sets it (the bench's fleet simulator, which runs a no-op
@@ -109,6 +112,9 @@ func (c Config) Validate() error {
 	}
 	if err := logging.CheckConfig(ErrInvalidConfig, c.LogFormat, c.LogLevel); err != nil {
 		return err
+	}
+	if err := c.OTLP.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if err := c.NATS.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)

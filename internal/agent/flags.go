@@ -29,6 +29,7 @@ func bindFlags(fs *flag.FlagSet, c *Config, configFile *string) {
 	fs.DurationVar(&c.Reload, "reload-delay", c.Reload, "debounce between a change in the watches dir and the reload")
 	fs.BoolVar(&c.AcceptHooks, "accept-hooks", c.AcceptHooks, "run the call hooks the dispatcher asks this agent for (run: agents), as its config's call_hooks: defines them; off, they are refused")
 	fs.IntVar(&c.MaxCallHooks, "max-call-hooks", c.MaxCallHooks, "how many call hooks may run at once; more wait for a slot until their timeout")
+	c.OTLP.AddFlags(fs)
 	c.NATS.AddFlags(fs)
 }
 

@@ -107,7 +107,10 @@ func (a *Agent) runHook(ctx context.Context, m *nats.Msg, slots *localhooks.Slot
 		a.replyHook(m, rep)
 		return
 	}
-	res := act.Run(ctx, actions.Request{Event: ev, Watch: req.Hook, Host: a.cfg.Name, Attempt: 1, Env: req.Call.Env(req.Phase)})
+	span := a.tracer.StartCallHook(ctx, ev, req.Hook, req.Phase, a.cfg.Name)
+	res := act.Run(ctx, actions.Request{Event: ev, Watch: req.Hook, Host: a.cfg.Name, Attempt: 1, Env: req.Call.Env(req.Phase),
+		TraceParent: span.TraceParent(), TraceState: span.TraceState()})
+	span.Ran(res.Status, res.ExitCode, 1)
 	rep.Status, rep.ExitCode, rep.Signal = string(res.Status), res.ExitCode, res.Signal
 	rep.Stdout, rep.Stderr = res.Stdout, res.Stderr
 	rep.DurationMS = float64(res.Duration) / float64(time.Millisecond)

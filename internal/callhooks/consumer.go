@@ -197,6 +197,6 @@ func (e *Engine) outcome(ev events.Event, r hookRun) events.Outcome {
 		EventID: ev.ID, EventType: ev.Type, Key: ev.Key, Watch: r.Hook, Host: host,
 		Status: st, ExitCode: r.ExitCode, Signal: r.Signal, Attempts: 1,
 		Start: r.start.UTC(), DurationMS: r.DurationMS,
-		Stdout: r.stdout, Stderr: r.Stderr, Error: errText,
+		Stdout: r.stdout, Stderr: r.Stderr, Error: errText, TraceID: ev.TraceID(),
 	}
 }

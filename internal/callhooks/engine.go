@@ -20,6 +20,7 @@ import (
 	"github.com/heraldhq/herald/internal/handlerspec"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/source"
+	"github.com/heraldhq/herald/internal/tracing"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -90,6 +91,9 @@ type Config struct {
 	// right to skip hooks may publish on). Off, requests without a caller
 	// are answered as before issue 10.
 	RequireCaller bool
+	// Tracer makes each central hook's span (a child of the call's); nil
+	// does not export them.
+	Tracer *tracing.Provider
 }
 
 // Validate names the first bad field.

@@ -55,7 +55,10 @@ func (e *Engine) runHook(rt *runtime, h *hookfile.Hook, c call.Call, phase strin
 		r.Status, r.Reason, r.err = string(events.StatusError), err.Error(), err.Error()
 		return []hookRun{r}
 	}
+	span := e.cfg.Tracer.StartCallHook(rt.ctx, req.Event, h.Name, phase, e.cfg.Host)
+	req.TraceParent, req.TraceState = span.TraceParent(), span.TraceState()
 	res := act.Run(rt.ctx, req)
+	span.Ran(res.Status, res.ExitCode, 1)
 	r.Status = string(res.Status)
 	r.ExitCode, r.Signal, r.Stderr, r.stdout = res.ExitCode, res.Signal, res.Stderr, res.Stdout
 	r.DurationMS = float64(res.Duration) / float64(time.Millisecond)

@@ -18,6 +18,7 @@ import (
 	"github.com/heraldhq/herald/events/call"
 	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/natsconn"
+	"github.com/heraldhq/herald/internal/tracing"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -110,6 +111,7 @@ type callCmd struct {
 	// client is what runs on the caller's side: local hooks, waiting for
 	// the post and err hooks.
 	client clientSide
+	trace  traceFlags
 }
 
 func (c *callCmd) flags(fs *flag.FlagSet) {
@@ -136,6 +138,7 @@ func (c *callCmd) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.yes, "yes", false, "answer yes to the questions of confirm: pre hooks instead of asking on the terminal")
 	fs.BoolVar(&c.allowJobMismatch, "allow-job-mismatch", false, "run COMMAND although it names another job key than --job (recorded in the call as job_mismatch)")
 	c.client.flags(fs)
+	c.trace.add(fs)
 	c.conn.add(fs)
 }
 
@@ -188,11 +191,21 @@ func (c *callCmd) run(ctx context.Context, _ *Main, s stdio, args []string) erro
 // perform is the path of every call once it is built and its connection
 // flags resolved (herald call, and the commands that build a call
 // themselves): ask the dispatcher, run COMMAND unless denied, report.
-func (c *callCmd) perform(ctx context.Context, s stdio, cl call.Call, command []string) error {
+func (c *callCmd) perform(ctx context.Context, s stdio, cl call.Call, command []string) (err error) {
 	method := cl.Method
 	if err := c.client.validate(); err != nil {
 		return err
 	}
+	// The call's span continues TRACEPARENT; the pre request, the hooks
+	// and call.post or call.err carry it.
+	tp, parent, err := c.trace.start()
+	if err != nil {
+		return err
+	}
+	defer flushSpans(s, "call", tp)
+	span := tp.StartCall(ctx, parent, method, cl.Job)
+	defer func() { span.Called(ExitCode(err)) }()
+	cl.TraceParent, cl.TraceState = span.TraceParent(), span.TraceState()
 
 	// 0. Local pre hooks, on this machine, before the dispatcher is asked.
 	if err := c.localPre(ctx, s, cl); err != nil {
@@ -248,7 +261,7 @@ func (c *callCmd) perform(ctx context.Context, s stdio, cl call.Call, command []
 	cl.Result, cl.Time = res, time.Now().UTC()
 	wait := c.startWait(s, &cl, conn)
 	if conn != nil {
-		if err := c.report(cl, conn.js); err != nil {
+		if err := c.report(cl, conn.js, tp); err != nil {
 			fmt.Fprintf(s.errOut, "herald call: %s not stored, its hooks will not run: %v\n", "call."+cl.Phase, err)
 			wait = nil
 		}
@@ -398,7 +411,7 @@ func (c *callCmd) runCommand(ctx context.Context, s stdio, argv []string) (*call
 }
 
 // report stores call.post or call.err and waits for JetStream.
-func (c *callCmd) report(cl call.Call, js jetstream.JetStream) error {
+func (c *callCmd) report(cl call.Call, js jetstream.JetStream, tp *tracing.Provider) error {
 	host, _ := os.Hostname()
 	ev, err := call.ResultEvent("herald://cli/"+host, cl)
 	if err != nil {
@@ -406,7 +419,7 @@ func (c *callCmd) report(cl call.Call, js jetstream.JetStream) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.conn.timeout)
 	defer cancel()
-	if _, err := bus.PublishEvent(ctx, js, ev); err != nil {
+	if _, err := bus.PublishStored(ctx, js, tp, &ev); err != nil {
 		return streamHint(err)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/heraldhq/herald/events"
 	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/tracing"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -25,6 +26,7 @@ type publishCmd struct {
 	version     string
 	source      string
 	wait        waitFlags
+	trace       traceFlags
 	fs          *flag.FlagSet
 }
 
@@ -40,6 +42,7 @@ func (c *publishCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.version, "version", "", "the source's version of the key `V`; with it a repeat publish of the same change is dropped")
 	fs.StringVar(&c.source, "source", "", "event `SOURCE` URI (default herald://cli/<hostname>)")
 	c.wait.add(fs)
+	c.trace.add(fs)
 	c.fs = fs
 	c.conn.add(fs)
 }
@@ -85,6 +88,12 @@ func (c *publishCmd) run(ctx context.Context, _ *Main, s stdio, args []string) e
 	if err := e.Validate(); err != nil {
 		return &usageError{msg: err.Error()}
 	}
+	tp, traceParent, err := c.trace.start()
+	if err != nil {
+		return err
+	}
+	defer flushSpans(s, "publish", tp)
+	e.TraceParent, e.TraceState = tracing.Format(traceParent), traceParent.TraceState().String()
 
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.conn.timeout)
@@ -102,7 +111,9 @@ func (c *publishCmd) run(ctx context.Context, _ *Main, s stdio, args []string) e
 	}
 	pctx, stop := c.conn.deniedCause(ctx)
 	defer stop()
-	ack, err := bus.PublishEvent(pctx, js, e)
+	// The event continues TRACEPARENT (or starts a trace) in its stored
+	// span, which ends with the stream's ack.
+	ack, err := bus.PublishStored(pctx, js, tp, &e)
 	if cause := context.Cause(pctx); errors.Is(cause, nats.ErrPermissionViolation) {
 		return fmt.Errorf("%w (the credentials' identity may not publish this type or key: see herald auth ls)", cause)
 	}

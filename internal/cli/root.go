@@ -24,7 +24,9 @@
 // and hands each event to package dryrun, which drives package runmode's
 // policies on the events' stored times. deploy and jobs read, merge and
 // render job files with package jobfile. publish --wait reads what
-// the fleet did with the event through package eventreport.
+// the fleet did with the event through package eventreport. publish,
+// call and deploy start or continue a trace (TRACEPARENT) and export its
+// spans with --otlp-endpoint through package tracing.
 // It links none of the dispatcher's engines (call hooks, handlers,
 // sources): the CLI knows nothing about how the dispatcher or the agent
 // work inside, and it never runs a watch's action, a call hook or a

@@ -22,6 +22,7 @@ import (
 	"github.com/heraldhq/herald/internal/natsconn"
 	"github.com/heraldhq/herald/internal/source/kv"
 	"github.com/heraldhq/herald/internal/source/zk"
+	"github.com/heraldhq/herald/internal/tracing"
 	"github.com/heraldhq/herald/internal/version"
 	"github.com/heraldhq/herald/internal/yamlfile"
 )
@@ -48,6 +49,7 @@ const (
 // --config file (shown in the yaml tag) and a flag of the same name with '-'
 // for '_'; the NATS client settings are the shared --nats* flags.
 type Config struct {
+	OTLP tracing.Config `yaml:"otlp"` // where spans go (--otlp-endpoint); off without an endpoint
 	// NATSListen is where the embedded server listens (host:port; port 0
 	// picks a free port). Unused with an external server.
 	NATSListen string `yaml:"nats_listen"`
@@ -242,6 +244,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.HooksDisabled, "hooks-disabled", c.HooksDisabled, "disable call hooks dispatcher-wide for `REASON`: every call allowed and audited")
 	fs.BoolVar(&c.MetricsAuth, "metrics-auth", c.MetricsAuth, "/metrics needs the bearer token of a viewer, dispatcher or admin (needs --auth)")
 	fs.BoolVar(&c.UI, "ui", c.UI, "serve the web console under /ui/ on --http (with --auth: a viewer token in its login form)")
+	c.OTLP.AddFlags(fs)
 	fs.Var(newListFlag(&c.KV.Watch), "kv-watch", "watch KV `BUCKET[/KEY]` (BUCKET/PREFIX.> for a prefix); repeatable, replaces the config file's list")
 }
 

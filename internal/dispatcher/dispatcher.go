@@ -24,8 +24,10 @@ import (
 	"github.com/heraldhq/herald/internal/httpauth"
 	"github.com/heraldhq/herald/internal/logging"
 	"github.com/heraldhq/herald/internal/natsconn"
+	"github.com/heraldhq/herald/internal/natsembed"
 	"github.com/heraldhq/herald/internal/source"
 	httpsource "github.com/heraldhq/herald/internal/source/http"
+	"github.com/heraldhq/herald/internal/tracing"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -105,6 +107,7 @@ type Dispatcher struct {
 	storeCheck time.Duration
 	// reports serves GET /v1/events/{id}/rollout (set by handler).
 	reports *reporthttp.Handler
+	tracer  *tracing.Provider // the stored spans of what it publishes; nil: not exported
 
 	mu       sync.Mutex
 	started  bool
@@ -158,7 +161,10 @@ func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 		d.httpSrc = httpsource.New(d.log)
 		builtin = append([]Source{d.httpSrc}, builtin...)
 	}
-	if d.calls, err = callhooks.New(callhooks.Config{Dir: cfg.Hooks, Disabled: cfg.HooksDisabled, Methods: cfg.CallMethods, Replicas: cfg.Streams.Replicas, RequireCaller: cfg.Auth != ""}); err != nil {
+	if d.tracer, err = tracing.New(cfg.OTLP, "herald-dispatcher", tracing.LogErrors(d.log)); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if d.calls, err = callhooks.New(callhooks.Config{Dir: cfg.Hooks, Disabled: cfg.HooksDisabled, Methods: cfg.CallMethods, Replicas: cfg.Streams.Replicas, RequireCaller: cfg.Auth != "", Tracer: d.tracer}); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	d.handlers = handlers.New(handlers.Config{})
@@ -247,7 +253,12 @@ func (d *Dispatcher) start(ctx context.Context) error {
 	}
 	var nc *nats.Conn
 	if d.cfg.Embedded() {
-		srv, err := startServer(d.cfg, d.trust, d.log)
+		srv, err := natsembed.Start(natsembed.Config{
+			Listen: d.cfg.NATSListen, Data: d.cfg.Data, NATS: d.cfg.NATS, Trust: d.trust, Ready: d.cfg.ConnectTimeout,
+		}, d.log)
+		if errors.Is(err, natsembed.ErrConfig) {
+			return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
 		if err != nil {
 			return err
 		}
@@ -494,6 +505,7 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 }
 
 func (d *Dispatcher) close(ctx context.Context) error {
+	defer func() { _ = d.tracer.Close() }() // flushes within tracing.ShutdownTimeout
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d.cfg.ShutdownTimeout)
@@ -619,7 +631,7 @@ func (d *Dispatcher) publish(ctx context.Context, source string, e events.Event)
 		d.m.errors.WithLabelValues(source).Inc()
 		return PublishResult{}, ErrNotConnected
 	}
-	ack, err := bus.PublishEvent(ctx, js, e)
+	ack, err := bus.PublishStored(ctx, js, d.tracer, &e) // in a new trace unless e carries one
 	if err != nil {
 		d.m.errors.WithLabelValues(source).Inc()
 		d.log.Warn().Err(err).Str("source", source).

@@ -6,6 +6,7 @@ import (
 
 	"github.com/heraldhq/herald/actions"
 	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/tracing"
 	"github.com/heraldhq/herald/internal/watch"
 	"github.com/rs/zerolog"
 )
@@ -38,6 +39,9 @@ type Env struct {
 	// Waiting is called, if set, when a run starts or stops waiting for
 	// its rollout turn (the agent announces it); never under a lock.
 	Waiting func()
+	// Tracer makes each run's span; nil (off) still gives every run a
+	// span id of its own for TRACEPARENT.
+	Tracer *tracing.Provider
 
 	resumes atomic.Uint64 // numbers the runs of resumed rollouts' events
 }

@@ -19,6 +19,9 @@ func (e *Env) decide(w *watch.Watch, d *Delivery, o events.Outcome) {
 	o.EventID, o.EventType, o.Key, o.Version = d.Event.ID, d.Event.Type, d.Event.Key, d.Event.Version
 	o.Watch, o.Host = w.Name, e.Host
 	o.Description = w.Description
+	if o.TraceID == "" {
+		o.TraceID = d.Event.TraceID() // decided without a run
+	}
 	if s := d.takeSuperseded(w.Name); s != nil {
 		o.Superseded, o.SupersededCount = s.list(), s.count
 	}

@@ -268,6 +268,7 @@ func (rt *Runtime) execute(ctx, retries context.Context, w *watch.Watch, act act
 		defer m.turns.WithLabelValues(w.Name).Dec()
 	}
 	start := time.Now()
+	span := rt.env.Tracer.StartRun(ctx, d.Event, w.Name, rt.env.Host)
 	var res actions.Result
 	var started time.Time // when the first attempt's process was running
 	attempts := 0
@@ -275,7 +276,8 @@ func (rt *Runtime) execute(ctx, retries context.Context, w *watch.Watch, act act
 	for attempt := 1; attempt <= w.Attempts(); attempt++ {
 		attempts = attempt
 		log.Debug().Int("attempt", attempt).Msg("run starting")
-		res = act.Run(ctx, actions.Request{Event: d.Event, Watch: w.Name, Host: rt.env.Host, Attempt: attempt, Notify: r.notify})
+		res = act.Run(ctx, actions.Request{Event: d.Event, Watch: w.Name, Host: rt.env.Host, Attempt: attempt, Notify: r.notify,
+			TraceParent: span.TraceParent(), TraceState: span.TraceState()})
 		if started.IsZero() && !res.Started.IsZero() {
 			started = res.Started
 			if !d.Event.Time.IsZero() {
@@ -314,6 +316,7 @@ func (rt *Runtime) execute(ctx, retries context.Context, w *watch.Watch, act act
 		// The agent is stopping: the process was terminated. The event stays
 		// unacknowledged and runs again when the agent is back.
 		log.Warn().Str("status", string(res.Status)).Msg("run stopped by agent shutdown; event will be redelivered")
+		span.End()
 		if turn != nil {
 			turn.Abandon()
 		}
@@ -325,7 +328,7 @@ func (rt *Runtime) execute(ctx, retries context.Context, w *watch.Watch, act act
 	o := events.Outcome{
 		Status: res.Status, ExitCode: res.ExitCode, Signal: res.Signal, Attempts: attempts,
 		Start: started.UTC(), DurationMS: float64(time.Since(start).Microseconds()) / 1000,
-		Stdout: res.Stdout, Stderr: res.Stderr,
+		Stdout: res.Stdout, Stderr: res.Stderr, TraceID: span.TraceID(),
 	}
 	if res.Err != nil {
 		o.Error = res.Err.Error()
@@ -338,13 +341,14 @@ func (rt *Runtime) execute(ctx, retries context.Context, w *watch.Watch, act act
 		o.Error = why
 		log.Warn().Int("attempt", attempts).Err(retriesStopped).Msg("retries stopped")
 	}
+	span.Ran(o.Status, o.ExitCode, attempts)
 	m.duration.WithLabelValues(w.Name).Observe(time.Since(start).Seconds())
 	ev := log.Info()
 	if res.Status != events.StatusOK {
 		ev = log.Warn()
 	}
 	ev.Str("status", string(res.Status)).Int("attempts", attempts).Float64("duration_ms", o.DurationMS).
-		Interface("exit_code", res.ExitCode).Str("signal", res.Signal).Msg("run finished")
+		Interface("exit_code", res.ExitCode).Str("signal", res.Signal).Str("trace_id", o.TraceID).Msg("run finished")
 	if turn != nil {
 		// The rollout hears how the run ended (a failure counted) before
 		// the turn is free and before the outcome is published.

@@ -96,6 +96,8 @@ func binaryEvent(hdr http.Header, body []byte) (events.Event, *requestError) {
 		Type:            hdr.Get("Ce-Type"),
 		Key:             hdr.Get("Ce-Subject"),
 		Version:         hdr.Get("Ce-Heraldversion"),
+		TraceParent:     hdr.Get("Ce-Traceparent"),
+		TraceState:      hdr.Get("Ce-Tracestate"),
 		DataContentType: hdr.Get("Content-Type"),
 		Data:            body,
 	}

@@ -276,6 +276,9 @@ func (h *Source) decode(w http.ResponseWriter, r *http.Request) (events.Event, *
 		e.DataContentType = req.DataContentType
 	}
 	e.Version = req.Version
+	// Herald's body takes the trace context of the request's W3C Trace
+	// Context headers.
+	e.TraceParent, e.TraceState = r.Header.Get("Traceparent"), r.Header.Get("Tracestate")
 	if err := e.Validate(); err != nil {
 		var fe *events.FieldError
 		if errors.As(err, &fe) {
