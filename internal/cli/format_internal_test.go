@@ -8,23 +8,6 @@ import (
 	"github.com/heraldhq/herald/events"
 )
 
-func TestAge(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		-time.Second:                   "0s",
-		1500 * time.Millisecond:        "1s",
-		59 * time.Second:               "59s",
-		3*time.Minute + 5*time.Second:  "3m05s",
-		2*time.Hour + 7*time.Minute:    "2h07m",
-		47*time.Hour + 59*time.Minute:  "47h59m",
-		3*24*time.Hour + 4*time.Hour:   "3d04h",
-		400*24*time.Hour + time.Minute: "400d00h",
-	} {
-		if got := age(d); got != want {
-			t.Errorf("age(%v) = %q, want %q", d, got, want)
-		}
-	}
-}
-
 func TestDataSnippet(t *testing.T) {
 	long := make([]byte, 100)
 	for i := range long {

@@ -26,7 +26,8 @@
 // render job files with package jobfile. publish --wait reads what
 // the fleet did with the event through package eventreport. publish,
 // call and deploy start or continue a trace (TRACEPARENT) and export its
-// spans with --otlp-endpoint through package tracing.
+// spans with --otlp-endpoint through package tracing. status shows ages
+// and exits as package display does for the web console too.
 // It links none of the dispatcher's engines (call hooks, handlers,
 // sources): the CLI knows nothing about how the dispatcher or the agent
 // work inside, and it never runs a watch's action, a call hook or a

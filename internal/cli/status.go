@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/heraldhq/herald/internal/display"
 	"io"
 	"sort"
 	"strings"
@@ -243,12 +244,7 @@ func writeAgentsTable(w io.Writer, doc statusDoc) error {
 				if n := max(o.SupersededCount, len(o.Superseded)); n > 0 {
 					ev += fmt.Sprintf(" (+%d superseded)", n)
 				}
-				switch {
-				case o.ExitCode != nil:
-					exit = fmt.Sprint(*o.ExitCode)
-				case o.Signal != "":
-					exit = "sig " + o.Signal
-				}
+				exit = display.Exit(o.ExitCode, o.Signal)
 			}
 			if len(ws.Waiting) > 0 {
 				// Waiting for its rollout turn: what it waits with says
@@ -276,21 +272,7 @@ func when(now, t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return fmt.Sprintf("%s (%s ago)", stamp(t), age(now.Sub(t)))
-}
-
-// age formats a duration coarsely: 45s, 3m05s, 2h07m, 3d04h.
-func age(d time.Duration) string {
-	d = max(d, 0).Truncate(time.Second)
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
-	}
-	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
+	return fmt.Sprintf("%s (%s ago)", stamp(t), display.Age(now.Sub(t)))
 }
 
 // readCallHooks reads every dispatcher's call hooks state from the

@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"github.com/heraldhq/herald/internal/display"
 	"net/http"
 	"strings"
 	"time"
@@ -45,7 +46,7 @@ func callEventOf(e storedEvent) callEvent {
 		if json.Unmarshal(e.Data, &c) == nil {
 			ce.Method, ce.Caller, ce.User = c.Method, c.Caller, c.User
 			if c.Result != nil {
-				ce.Result = exit(c.Result.ExitCode, c.Result.Signal)
+				ce.Result = display.Exit(c.Result.ExitCode, c.Result.Signal)
 				if c.Result.Error != "" {
 					ce.Result = c.Result.Error
 				}

@@ -2,7 +2,7 @@ package console
 
 import (
 	"context"
-	"fmt"
+	"github.com/heraldhq/herald/internal/display"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -101,11 +101,11 @@ func (c *Console) fleet(ctx context.Context, q string, page int) (fleetView, err
 	v.Page = min(v.Page, v.Pages)
 	lo := (v.Page - 1) * FleetPage
 	for _, a := range match[lo:min(lo+FleetPage, len(match))] {
-		row := agentRow{Name: a.Name, Version: a.Version, State: agentState(a, now), Age: age(now.Sub(a.Heartbeat)), NATS: a.NATSServer}
+		row := agentRow{Name: a.Name, Version: a.Version, State: agentState(a, now), Age: display.Age(now.Sub(a.Heartbeat)), NATS: a.NATSServer}
 		for _, w := range a.Watches {
 			wr := watchRow{Name: w.Name, On: w.On, RunMode: w.RunMode, Waiting: w.Waiting, Status: "none", Exit: "-", When: "-"}
 			if o, ok := outs[hostWatch{a.Name, w.Name}]; ok {
-				wr.Status, wr.Exit, wr.EventID, wr.When = string(o.Status), exit(o.ExitCode, o.Signal), o.EventID, age(now.Sub(o.At))+" ago"
+				wr.Status, wr.Exit, wr.EventID, wr.When = string(o.Status), display.Exit(o.ExitCode, o.Signal), o.EventID, display.Age(now.Sub(o.At))+" ago"
 			}
 			if len(w.Waiting) > 0 {
 				wr.Status = "waiting"
@@ -200,28 +200,4 @@ var funcs = template.FuncMap{
 	"join":  strings.Join,
 	// short is an event id's first 8 characters (the full one in a title).
 	"short": func(id string) string { return id[:min(len(id), 8)] },
-}
-
-func exit(code *int, signal string) string {
-	switch {
-	case code != nil:
-		return strconv.Itoa(*code)
-	case signal != "":
-		return "sig " + signal
-	}
-	return "-"
-}
-
-// age formats a duration coarsely: 45s, 3m05s, 2h07m, 3d04h.
-func age(d time.Duration) string {
-	d = max(d, 0).Truncate(time.Second)
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
-	}
-	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
 }
