@@ -52,6 +52,19 @@ func (f *fixture) script(name, body string) string {
 	return p
 }
 
+// hookFile writes a dispatcher hooks directory, DIR/hooks, holding one
+// hook file, hooks.yaml, with content (%DIR% replaced by the fixture dir),
+// and returns the directory.
+func (f *fixture) hookFile(content string) string {
+	f.t.Helper()
+	dir := f.path("hooks")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		f.t.Fatal(err)
+	}
+	writeFile(f.t, filepath.Join(dir, "hooks.yaml"), strings.ReplaceAll(content, "%DIR%", f.dir))
+	return dir
+}
+
 // watchFile writes a watch file; %DIR% is replaced by the fixture dir.
 func (f *fixture) watchFile(name, body string) string {
 	f.t.Helper()

@@ -264,11 +264,7 @@ hooks:
 func TestCall_UnknownMethod(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	hooksDir := f.path("hooks")
-	if err := os.Mkdir(hooksDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(hooksDir, "hooks.yaml"), `
+	hooksDir := f.hookFile(`
 hooks:
   - {name: no-kills, phase: pre, methods: [kill_job], exec: "echo kills are frozen; exit 1"}
 `)

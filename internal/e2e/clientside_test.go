@@ -164,11 +164,7 @@ func (c *cluster) answerOnTerminal(t *testing.T, question, answer string, args .
 func TestCall_ConfirmOnTerminal(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	hooksDir := f.path("hooks")
-	if err := os.Mkdir(hooksDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(hooksDir, "hooks.yaml"), `
+	hooksDir := f.hookFile(`
 hooks:
   - name: kill-confirmer
     phase: pre
@@ -226,11 +222,7 @@ hooks:
 func TestCall_WaitHooksPrintsFailingPostHook(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	hooksDir := f.path("hooks")
-	if err := os.Mkdir(hooksDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(hooksDir, "hooks.yaml"), `
+	hooksDir := f.hookFile(`
 hooks:
   - {name: notify-deploys, phase: post, methods: [update_job], exec: 'echo "could not post to #deploys"; exit 1'}
   - {name: record-deploy, phase: post, methods: [update_job], exec: 'echo "recorded $HERALD_JOB"'}

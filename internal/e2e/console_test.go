@@ -189,11 +189,7 @@ watches:
 func TestConsole_Browser(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	hooksDir := f.path("hooks")
-	if err := os.Mkdir(hooksDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(hooksDir, "hooks.yaml"), `
+	hooksDir := f.hookFile(`
 hooks:
   - {name: change-freeze, phase: pre, methods: [update_job], exec: 'echo "change freeze until friday"; exit 1'}
 `)
