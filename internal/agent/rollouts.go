@@ -6,9 +6,9 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/heraldhq/herald/events"
@@ -71,20 +71,16 @@ func (h heldTurn) Abandon() { h.t.Abandon() }
 
 // liveHolding lists the live agents whose announcements hold watch w.
 func liveHolding(ctx context.Context, js jetstream.JetStream, w string) ([]string, error) {
+	anns, err := bus.Announcements(ctx, js, nil)
+	if err != nil {
+		return nil, err
+	}
 	now := time.Now()
 	var hosts []string
-	err := bus.LastMsgs(ctx, js, events.AgentsStream, []string{events.AgentPrefix + ".>"}, func(m *jetstream.RawStreamMsg) error {
-		var a events.Announcement
-		if json.Unmarshal(m.Data, &a) != nil || !a.Live(now) || events.AgentSubject(a.Name) != m.Subject {
-			return nil
+	for _, a := range anns {
+		if a.Live(now) && slices.ContainsFunc(a.Watches, func(ws events.WatchSummary) bool { return ws.Name == w }) {
+			hosts = append(hosts, a.Name)
 		}
-		for _, ws := range a.Watches {
-			if ws.Name == w {
-				hosts = append(hosts, a.Name)
-				break
-			}
-		}
-		return nil
-	})
-	return hosts, err
+	}
+	return hosts, nil
 }

@@ -91,9 +91,11 @@ func (c *statusCmd) run(ctx context.Context, m *Main, s stdio, args []string) er
 	ctx, cancel := context.WithTimeout(ctx, c.conn.timeout)
 	defer cancel()
 
-	anns, err := readAnnouncements(ctx, js, s.errOut)
+	anns, err := bus.Announcements(ctx, js, func(subj string, err error) {
+		fmt.Fprintf(s.errOut, "herald status: skipping %s: %v\n", subj, err)
+	})
 	if err != nil {
-		return err
+		return streamHint(err)
 	}
 	outcomes := map[hostWatch]storedOutcome{}
 	if len(anns) > 0 {
@@ -112,26 +114,6 @@ func (c *statusCmd) run(ctx context.Context, m *Main, s stdio, args []string) er
 		return enc.Encode(doc)
 	}
 	return writeStatusTable(s.out, doc)
-}
-
-func readAnnouncements(ctx context.Context, js jetstream.JetStream, warn io.Writer) ([]events.Announcement, error) {
-	var anns []events.Announcement
-	err := bus.LastMsgs(ctx, js, events.AgentsStream, []string{events.AgentPrefix + ".>"}, func(msg *jetstream.RawStreamMsg) error {
-		var a events.Announcement
-		if err := json.Unmarshal(msg.Data, &a); err != nil {
-			fmt.Fprintf(warn, "herald status: skipping %s: bad announcement: %v\n", msg.Subject, err)
-			return nil
-		}
-		if a.Name == "" {
-			a.Name, _ = events.DecodeToken(strings.TrimPrefix(msg.Subject, events.AgentPrefix+"."))
-		}
-		anns = append(anns, a)
-		return nil
-	})
-	if err != nil {
-		return nil, streamHint(err)
-	}
-	return anns, nil
 }
 
 func readOutcomes(ctx context.Context, js jetstream.JetStream, warn io.Writer) (map[hostWatch]storedOutcome, error) {

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/display"
 	"html/template"
 	"net/http"
@@ -62,7 +63,7 @@ func (c *Console) fleet(ctx context.Context, q string, page int) (fleetView, err
 	if err != nil {
 		return fleetView{}, err
 	}
-	anns, err := announcements(ctx, js)
+	anns, err := bus.Announcements(ctx, js, nil)
 	if err != nil {
 		return fleetView{}, err
 	}

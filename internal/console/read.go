@@ -32,27 +32,6 @@ type storedEvent struct {
 	Stored time.Time
 }
 
-// announcements are the newest announcement of every agent, by name.
-func announcements(ctx context.Context, js jetstream.JetStream) ([]events.Announcement, error) {
-	var out []events.Announcement
-	err := bus.LastMsgs(ctx, js, events.AgentsStream, []string{events.AgentPrefix + ".>"}, func(m *jetstream.RawStreamMsg) error {
-		var a events.Announcement
-		if json.Unmarshal(m.Data, &a) != nil {
-			return nil
-		}
-		if name, err := events.DecodeToken(strings.TrimPrefix(m.Subject, events.AgentPrefix+".")); err == nil {
-			a.Name = name // the subject is the authority
-		}
-		out = append(out, a)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read announcements: %w", err)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
-}
-
 type hostWatch struct{ host, watch string }
 
 type storedOutcome struct {

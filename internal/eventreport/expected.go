@@ -1,15 +1,10 @@
 package eventreport
 
 import (
-	"context"
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/heraldhq/herald/events"
-	"github.com/heraldhq/herald/internal/bus"
 	"github.com/heraldhq/herald/internal/watch"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // pair is one expected (host, watch).
@@ -48,26 +43,4 @@ func expectedPairs(anns []events.Announcement, ev Event, name string) []pair {
 		}
 	}
 	return out
-}
-
-// announcements reads the latest announcement of every agent: one counts
-// only on its own subject herald.agent.NAME (what NATS permissions give
-// agent NAME alone) and, with check, when check passes its name.
-func announcements(ctx context.Context, js jetstream.JetStream, check func(string) bool) ([]events.Announcement, error) {
-	var out []events.Announcement
-	err := bus.LastMsgs(ctx, js, events.AgentsStream, []string{events.AgentPrefix + ".>"}, func(m *jetstream.RawStreamMsg) error {
-		var a events.Announcement
-		if json.Unmarshal(m.Data, &a) != nil || a.Name == "" || m.Subject != events.AgentSubject(a.Name) {
-			return nil
-		}
-		if check != nil && !check(a.Name) {
-			return nil
-		}
-		out = append(out, a)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read agent announcements: %w", err)
-	}
-	return out, nil
 }

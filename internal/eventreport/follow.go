@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/heraldhq/herald/events"
@@ -80,9 +81,12 @@ func newReport(ctx context.Context, js jetstream.JetStream, cfg Config) (*report
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("event report: %w", err)
 	}
-	anns, err := announcements(ctx, js, cfg.AgentCheck)
+	anns, err := bus.Announcements(ctx, js, nil)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.AgentCheck != nil {
+		anns = slices.DeleteFunc(anns, func(a events.Announcement) bool { return !cfg.AgentCheck(a.Name) })
 	}
 	r := &report{cfg: cfg, js: js, hosts: map[pair]*Host{}, next: cfg.OutcomesFrom}
 	for _, p := range expectedPairs(anns, cfg.Event, cfg.Watch) {

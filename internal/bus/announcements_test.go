@@ -1,0 +1,56 @@
+package bus_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/events"
+	"github.com/heraldhq/herald/internal/bus"
+	"github.com/heraldhq/herald/internal/testutil"
+)
+
+// TestAnnouncements_TheSubjectNamesTheAgent: the newest announcement of
+// each agent, sorted; one without a name takes its subject's; one naming
+// another agent than its subject, or not JSON, does not count and is
+// reported.
+func TestAnnouncements_TheSubjectNamesTheAgent(t *testing.T) {
+	s := testutil.RunNATS(t)
+	nc, js := testutil.ConnectStreams(t, s)
+	_ = nc
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	put := func(subject string, a any) {
+		t.Helper()
+		b, ok := a.([]byte)
+		if !ok {
+			b, _ = json.Marshal(a)
+		}
+		if _, err := js.Publish(ctx, subject, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(events.AgentSubject("web-2"), events.Announcement{Name: "web-2", Version: "old"})
+	put(events.AgentSubject("web-2"), events.Announcement{Name: "web-2", Version: "new"})
+	put(events.AgentSubject("web-1.example"), events.Announcement{})
+	put(events.AgentSubject("mallory"), events.Announcement{Name: "web-3"})
+	put(events.AgentSubject("broken"), []byte("{"))
+	var skipped []string
+	anns, err := bus.Announcements(ctx, js, func(subj string, err error) { skipped = append(skipped, subj+": "+err.Error()) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, a := range anns {
+		names = append(names, a.Name+"@"+a.Version)
+	}
+	if !slices.Equal(names, []string{"web-1.example@", "web-2@new"}) {
+		t.Errorf("announcements %v, want web-1.example (named by its subject) and web-2's newest", names)
+	}
+	if len(skipped) != 2 || !strings.Contains(strings.Join(skipped, "\n"), "names another agent than its subject") {
+		t.Errorf("skipped %q, want mallory's forged one and the broken one", skipped)
+	}
+}
