@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/heraldhq/herald/events"
 	"github.com/nats-io/nats.go/jetstream"
@@ -52,5 +53,52 @@ func Announcements(ctx context.Context, js jetstream.JetStream, skip func(subjec
 		return nil, fmt.Errorf("read the agents' announcements: %w", err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// HostWatch names one watch of one agent.
+type HostWatch struct{ Host, Watch string }
+
+// StoredOutcome is an outcome with when the stream stored it.
+type StoredOutcome struct {
+	events.Outcome
+	Stored time.Time
+}
+
+// LastOutcomes returns the newest outcome of every agent's watch in the
+// outcomes stream, read with multi-last direct gets (no consumer). The
+// subject herald.outcome.HOST.WATCH is the authority for the host and the
+// watch (only agent HOST may publish there when identities are on): they
+// are set from it. skip, when set, hears of each message that is not an
+// outcome.
+func LastOutcomes(ctx context.Context, js jetstream.JetStream, skip func(subject string, err error)) (map[HostWatch]StoredOutcome, error) {
+	out := map[HostWatch]StoredOutcome{}
+	err := LastMsgs(ctx, js, events.OutcomesStream, []string{events.OutcomePrefix + ".>"}, func(m *jetstream.RawStreamMsg) error {
+		var o events.Outcome
+		err := json.Unmarshal(m.Data, &o)
+		toks := strings.Split(strings.TrimPrefix(m.Subject, events.OutcomePrefix+"."), ".")
+		if err == nil && len(toks) != 2 {
+			err = errors.New("not an outcome subject")
+		}
+		var h, w string
+		if err == nil {
+			h, err = events.DecodeToken(toks[0])
+		}
+		if err == nil {
+			w, err = events.DecodeToken(toks[1])
+		}
+		if err != nil {
+			if skip != nil {
+				skip(m.Subject, fmt.Errorf("bad outcome: %w", err))
+			}
+			return nil
+		}
+		o.Host, o.Watch = h, w
+		out[HostWatch{h, w}] = StoredOutcome{Outcome: o, Stored: m.Time}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the outcomes: %w", err)
+	}
 	return out, nil
 }

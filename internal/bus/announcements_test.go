@@ -54,3 +54,41 @@ func TestAnnouncements_TheSubjectNamesTheAgent(t *testing.T) {
 		t.Errorf("skipped %q, want mallory's forged one and the broken one", skipped)
 	}
 }
+
+// TestLastOutcomes_TheSubjectNamesHostAndWatch: the newest outcome of each
+// (host, watch), its host and watch those of its subject whatever the
+// body says; what is not an outcome is reported.
+func TestLastOutcomes_TheSubjectNamesHostAndWatch(t *testing.T) {
+	s := testutil.RunNATS(t)
+	_, js := testutil.ConnectStreams(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	put := func(subject string, b []byte) {
+		t.Helper()
+		if _, err := js.Publish(ctx, subject, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := func(host, id string) []byte {
+		b, _ := json.Marshal(events.Outcome{EventID: id, Host: host, Watch: "w", Status: events.StatusOK})
+		return b
+	}
+	put(events.OutcomeSubject("web-1", "git-pull"), o("web-1", "e1"))
+	put(events.OutcomeSubject("web-1", "git-pull"), o("web-1", "e2"))
+	put(events.OutcomeSubject("web-2", "git-pull"), o("web-9", "e3"))
+	put(events.OutcomeSubject("web-3", "git-pull"), []byte("{"))
+	var skipped []string
+	outs, err := bus.LastOutcomes(ctx, js, func(subj string, err error) { skipped = append(skipped, subj) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := outs[bus.HostWatch{Host: "web-1", Watch: "git-pull"}]; got.EventID != "e2" || got.Stored.IsZero() {
+		t.Errorf("web-1's newest: %+v", got)
+	}
+	if got := outs[bus.HostWatch{Host: "web-2", Watch: "git-pull"}]; got.EventID != "e3" || got.Host != "web-2" || got.Watch != "git-pull" {
+		t.Errorf("web-2's, whose body names web-9: %+v", got)
+	}
+	if len(outs) != 2 || len(skipped) != 1 {
+		t.Errorf("outcomes %d, skipped %q", len(outs), skipped)
+	}
+}

@@ -72,13 +72,6 @@ type watchStatus struct {
 	Waiting []string `json:"waiting,omitempty"`
 }
 
-type hostWatch struct{ host, watch string }
-
-type storedOutcome struct {
-	at time.Time
-	o  events.Outcome
-}
-
 func (c *statusCmd) run(ctx context.Context, m *Main, s stdio, args []string) error {
 	if len(args) > 0 {
 		return usageErrorf("unexpected argument %q", args[0])
@@ -97,10 +90,13 @@ func (c *statusCmd) run(ctx context.Context, m *Main, s stdio, args []string) er
 	if err != nil {
 		return streamHint(err)
 	}
-	outcomes := map[hostWatch]storedOutcome{}
+	outcomes := map[bus.HostWatch]bus.StoredOutcome{}
 	if len(anns) > 0 {
-		if outcomes, err = readOutcomes(ctx, js, s.errOut); err != nil {
-			return err
+		outcomes, err = bus.LastOutcomes(ctx, js, func(subj string, err error) {
+			fmt.Fprintf(s.errOut, "herald status: skipping %s: %v\n", subj, err)
+		})
+		if err != nil {
+			return streamHint(err)
 		}
 	}
 	doc := buildStatus(m.now(), anns, outcomes)
@@ -116,44 +112,7 @@ func (c *statusCmd) run(ctx context.Context, m *Main, s stdio, args []string) er
 	return writeStatusTable(s.out, doc)
 }
 
-func readOutcomes(ctx context.Context, js jetstream.JetStream, warn io.Writer) (map[hostWatch]storedOutcome, error) {
-	out := map[hostWatch]storedOutcome{}
-	err := bus.LastMsgs(ctx, js, events.OutcomesStream, []string{events.OutcomePrefix + ".>"}, func(msg *jetstream.RawStreamMsg) error {
-		var o events.Outcome
-		if err := json.Unmarshal(msg.Data, &o); err != nil {
-			fmt.Fprintf(warn, "herald status: skipping %s: bad outcome: %v\n", msg.Subject, err)
-			return nil
-		}
-		key := hostWatch{o.Host, o.Watch}
-		// The subject is what "last per subject" means; trust it over
-		// the payload.
-		if h, w, ok := parseOutcomeSubject(msg.Subject); ok {
-			key = hostWatch{h, w}
-		}
-		out[key] = storedOutcome{o: o, at: msg.Time}
-		return nil
-	})
-	if err != nil {
-		return nil, streamHint(err)
-	}
-	return out, nil
-}
-
-func parseOutcomeSubject(subj string) (host, watch string, ok bool) {
-	rest, found := strings.CutPrefix(subj, events.OutcomePrefix+".")
-	if !found {
-		return "", "", false
-	}
-	toks := strings.Split(rest, ".")
-	if len(toks) != 2 {
-		return "", "", false
-	}
-	h, err1 := events.DecodeToken(toks[0])
-	w, err2 := events.DecodeToken(toks[1])
-	return h, w, err1 == nil && err2 == nil
-}
-
-func buildStatus(now time.Time, anns []events.Announcement, outcomes map[hostWatch]storedOutcome) statusDoc {
+func buildStatus(now time.Time, anns []events.Announcement, outcomes map[bus.HostWatch]bus.StoredOutcome) statusDoc {
 	doc := statusDoc{Now: now.UTC(), Agents: []agentStatus{}}
 	sort.Slice(anns, func(i, j int) bool { return anns[i].Name < anns[j].Name })
 	for _, a := range anns {
@@ -170,9 +129,9 @@ func buildStatus(now time.Time, anns []events.Announcement, outcomes map[hostWat
 		}
 		for _, w := range a.Watches {
 			ws := watchStatus{Name: w.Name, On: w.On, RunMode: w.RunMode, File: w.File, Waiting: w.Waiting}
-			if so, ok := outcomes[hostWatch{a.Name, w.Name}]; ok {
-				o := so.o
-				ws.LastOutcome, ws.LastOutcomeAt = &o, so.at
+			if so, ok := outcomes[bus.HostWatch{Host: a.Name, Watch: w.Name}]; ok {
+				o := so.Outcome
+				ws.LastOutcome, ws.LastOutcomeAt = &o, so.Stored
 			}
 			as.Watches = append(as.Watches, ws)
 		}

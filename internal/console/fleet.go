@@ -67,7 +67,7 @@ func (c *Console) fleet(ctx context.Context, q string, page int) (fleetView, err
 	if err != nil {
 		return fleetView{}, err
 	}
-	outs, err := lastOutcomes(ctx, js)
+	outs, err := bus.LastOutcomes(ctx, js, nil)
 	if err != nil {
 		return fleetView{}, err
 	}
@@ -85,7 +85,7 @@ func (c *Console) fleet(ctx context.Context, q string, page int) (fleetView, err
 			v.Stopped++
 		}
 		for _, w := range a.Watches {
-			if o, ok := outs[hostWatch{a.Name, w.Name}]; ok {
+			if o, ok := outs[bus.HostWatch{Host: a.Name, Watch: w.Name}]; ok {
 				totals[string(o.Status)]++
 			}
 		}
@@ -105,8 +105,8 @@ func (c *Console) fleet(ctx context.Context, q string, page int) (fleetView, err
 		row := agentRow{Name: a.Name, Version: a.Version, State: agentState(a, now), Age: display.Age(now.Sub(a.Heartbeat)), NATS: a.NATSServer}
 		for _, w := range a.Watches {
 			wr := watchRow{Name: w.Name, On: w.On, RunMode: w.RunMode, Waiting: w.Waiting, Status: "none", Exit: "-", When: "-"}
-			if o, ok := outs[hostWatch{a.Name, w.Name}]; ok {
-				wr.Status, wr.Exit, wr.EventID, wr.When = string(o.Status), display.Exit(o.ExitCode, o.Signal), o.EventID, display.Age(now.Sub(o.At))+" ago"
+			if o, ok := outs[bus.HostWatch{Host: a.Name, Watch: w.Name}]; ok {
+				wr.Status, wr.Exit, wr.EventID, wr.When = string(o.Status), display.Exit(o.ExitCode, o.Signal), o.EventID, display.Age(now.Sub(o.Stored))+" ago"
 			}
 			if len(w.Waiting) > 0 {
 				wr.Status = "waiting"

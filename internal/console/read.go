@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/events"
@@ -30,38 +29,6 @@ type storedEvent struct {
 	events.Event
 	Seq    uint64
 	Stored time.Time
-}
-
-type hostWatch struct{ host, watch string }
-
-type storedOutcome struct {
-	events.Outcome
-	At time.Time
-}
-
-// lastOutcomes is the newest outcome of every (host, watch).
-func lastOutcomes(ctx context.Context, js jetstream.JetStream) (map[hostWatch]storedOutcome, error) {
-	out := map[hostWatch]storedOutcome{}
-	err := bus.LastMsgs(ctx, js, events.OutcomesStream, []string{events.OutcomePrefix + ".>"}, func(m *jetstream.RawStreamMsg) error {
-		var o events.Outcome
-		if json.Unmarshal(m.Data, &o) != nil {
-			return nil
-		}
-		toks := strings.Split(strings.TrimPrefix(m.Subject, events.OutcomePrefix+"."), ".")
-		if len(toks) == 2 {
-			h, err1 := events.DecodeToken(toks[0])
-			w, err2 := events.DecodeToken(toks[1])
-			if err1 == nil && err2 == nil {
-				o.Host, o.Watch = h, w
-			}
-		}
-		out[hostWatch{o.Host, o.Watch}] = storedOutcome{Outcome: o, At: m.Time}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read outcomes: %w", err)
-	}
-	return out, nil
 }
 
 // hooksStatus is every dispatcher's call hooks state (herald_hooks).
