@@ -135,8 +135,9 @@ func (w *worker) receive(ctx context.Context, m jetstream.Msg) {
 	seq := md.Sequence.Stream
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.closed {
-		// Consume's Stop does not wait for a callback already called.
+	if w.closed || ctx.Err() != nil {
+		// Stopping: Consume's Stop does not wait for a callback already
+		// called, and a message redelivered meanwhile is not handled.
 		_ = m.Nak()
 		return
 	}
@@ -159,6 +160,11 @@ func (w *worker) receive(ctx context.Context, m jetstream.Msg) {
 			return
 		}
 		defer func() { <-w.sem }()
+		if ctx.Err() != nil {
+			// Both were ready and select took the slot: stopping wins.
+			_ = m.Nak()
+			return
+		}
 		w.handle(ctx, m)
 	})
 }
