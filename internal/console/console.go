@@ -122,9 +122,6 @@ func New(cfg Config) (*Console, error) {
 	return c, nil
 }
 
-// Verdicts is the record to hand the call-hook engine.
-func (c *Console) Verdicts() *Verdicts { return c.cfg.Verdicts }
-
 // Stop ends every open live stream. A stream registers Stop with the
 // HTTP server serving it (Shutdown waits for no stream).
 func (c *Console) Stop() { c.cancel() }

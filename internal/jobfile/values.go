@@ -3,8 +3,6 @@ package jobfile
 import (
 	"errors"
 	"fmt"
-	"maps"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -181,12 +179,3 @@ func deepCopy(v any) any {
 	return v
 }
 
-// SortedKeys are m's keys in order.
-func SortedKeys(m map[string]any) []string {
-	ks := make([]string, 0, len(m))
-	for k := range maps.Keys(m) {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}

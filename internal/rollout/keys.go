@@ -42,9 +42,7 @@ func (id ID) gateKey() string         { return id.prefix() + "gate" }
 func (id ID) turnKey(n int) string    { return id.prefix() + "turn." + strconv.Itoa(n) }
 func (id ID) hostKey(h string) string { return id.prefix() + "host." + Token(h) }
 
-// subjects of the rollout's keys, for reading and following them.
-func (id ID) allSubjects() string  { return SubjectPrefix + id.prefix() + ">" }
-func (id ID) hostSubjects() string { return SubjectPrefix + id.prefix() + "host.*" }
+// turnSubjects are the subjects of the rollout's turns.
 func (id ID) turnSubjects() string { return SubjectPrefix + id.prefix() + "turn.*" }
 
 // EventSubjects are the subjects of every rollout of one event (all its
