@@ -65,7 +65,6 @@ func (c *Console) serveEvent(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusServiceUnavailable, "event", "Event "+e.ID, eventView{Event: e}, err.Error())
 		return
 	}
-	sum.Rollouts = finalRollouts(ctx, js, sum)
 	v := eventView{Event: e, Sum: sum}
 	if !sum.Done {
 		v.LiveURL = "/ui/live/events/" + url.PathEscape(e.ID) + "?seq=" + strconv.FormatUint(e.Seq, 10)
@@ -89,7 +88,6 @@ func (c *Console) liveEvent(w http.ResponseWriter, r *http.Request) {
 	cfg := reportConfig(e)
 	cfg.Poll = c.cfg.Poll
 	_, err = eventreport.Follow(ctx, js, cfg, func(sum eventreport.Summary) {
-		sum.Rollouts = finalRollouts(ctx, js, sum)
 		if html, err := c.fragment("event", "live", eventView{Event: e, Sum: sum}); err == nil {
 			_ = s.send("", "", html)
 		}

@@ -42,12 +42,10 @@ type Halt struct {
 }
 
 // readRollouts reads the event's rollouts: the host states of the hosts
-// still undecided, and each rollout's progress. A reader without the
-// rollouts bucket (or before any host reached the event) gets none.
+// still undecided, and each rollout's progress, at every poll (the last
+// one too: a done report shows how its rollouts ended). A reader without
+// the rollouts bucket (or before any host reached the event) gets none.
 func (r *report) readRollouts(ctx context.Context) {
-	if !r.undecided() {
-		return
-	}
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	all, err := rollout.Read(rctx, r.js, r.cfg.Event.ID)
@@ -74,13 +72,4 @@ func (r *report) readRollouts(ctx context.Context) {
 		}
 		r.rollouts = append(r.rollouts, ro)
 	}
-}
-
-func (r *report) undecided() bool {
-	for _, h := range r.hosts {
-		if h.Status == StatusPending {
-			return true
-		}
-	}
-	return false
 }
