@@ -161,7 +161,11 @@ func (c *rolloutCmd) setHalt(ctx context.Context, s stdio, js jetstream.JetStrea
 			by = name
 		}
 	}
-	ids, err := rollout.SetHalt(ctx, js, eventID, c.watch, halt, by, c.reason)
+	var ids []rollout.ID
+	for _, st := range all {
+		ids = append(ids, st.ID)
+	}
+	ids, err = rollout.SetHalt(ctx, js, ids, halt, by, c.reason)
 	if err != nil {
 		return fmt.Errorf("%s: %w", map[bool]string{true: "halt", false: "resume"}[halt], streamHint(err))
 	}

@@ -178,4 +178,3 @@ func deepCopy(v any) any {
 	}
 	return v
 }
-

@@ -587,28 +587,21 @@ func (c *Coordinator) Resumed(ctx context.Context, id ID) error {
 	}
 }
 
-// SetHalt halts every rollout of eventID (watch "" for all its watches)
-// by hand, or (halt false) resumes them: hosts that have not started run
-// it, and those that were halted run it too (their agents wait for the
-// resume unless a newer event of the key came). A resume counts failures
-// afresh for halt_after_failures. It returns the rollouts changed.
-func SetHalt(ctx context.Context, js jetstream.JetStream, eventID, watch string, halt bool, by, reason string) ([]ID, error) {
-	all, err := Read(ctx, js, eventID)
-	if err != nil {
-		return nil, err
-	}
+// SetHalt halts the rollouts ids by hand, or (halt false) resumes them:
+// hosts that have not started run the event, and those that were halted
+// run it too (their agents wait for the resume unless a newer event of
+// the key came). A resume counts failures afresh for halt_after_failures.
+// It returns the rollouts changed.
+func SetHalt(ctx context.Context, js jetstream.JetStream, ids []ID, halt bool, by, reason string) ([]ID, error) {
 	kv, err := js.KeyValue(ctx, Bucket)
 	if err != nil {
 		return nil, fmt.Errorf("rollout bucket %s: %w", Bucket, err)
 	}
 	var changed []ID
-	for _, s := range all {
-		if watch != "" && s.ID.Watch != watch {
-			continue
-		}
+	for _, id := range ids {
 		now := time.Now().UTC()
 		did := false
-		_, err := casGate(ctx, kv, s.ID, func(g *Gate) bool {
+		_, err := casGate(ctx, kv, id, func(g *Gate) bool {
 			did = false
 			switch {
 			case halt && g.Halt == nil:
@@ -628,7 +621,7 @@ func SetHalt(ctx context.Context, js jetstream.JetStream, eventID, watch string,
 			return changed, err
 		}
 		if did {
-			changed = append(changed, s.ID)
+			changed = append(changed, id)
 		}
 	}
 	return changed, nil

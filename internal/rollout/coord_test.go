@@ -275,7 +275,8 @@ func TestRollout_HaltByHandAndResume(t *testing.T) {
 		}
 		return fmt.Errorf("h01 not waiting: %+v", st[0].Hosts)
 	})
-	ids, err := SetHalt(ctx, f.js, "e1", "", true, "alice", "bad build")
+	id := ID{EventID: "e1", Watch: "w"}
+	ids, err := SetHalt(ctx, f.js, []ID{id}, true, "alice", "bad build")
 	if err != nil || len(ids) != 1 {
 		t.Fatalf("halt: %v %v", ids, err)
 	}
@@ -288,7 +289,7 @@ func TestRollout_HaltByHandAndResume(t *testing.T) {
 	}
 	resumed := make(chan error, 1)
 	go func() { resumed <- f.coord[1].Resumed(ctx, ID{EventID: "e1", Watch: "w"}) }()
-	if _, err := SetHalt(ctx, f.js, "e1", "w", false, "alice", "fixed"); err != nil {
+	if _, err := SetHalt(ctx, f.js, []ID{id}, false, "alice", "fixed"); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-resumed; err != nil {
