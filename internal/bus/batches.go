@@ -2,8 +2,10 @@ package bus
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -110,4 +112,38 @@ func (r BatchRead) Each(ctx context.Context, js jetstream.JetStream, fn func(*je
 			return next, nil
 		}
 	}
+}
+
+// Count is how many messages of subject (a filter) the stream holds from
+// seq on, with one direct get of one message ($JS.API.DIRECT.GET, batch 1,
+// whose answer carries Nats-Num-Pending): one request through the
+// connection's shared reply subscription, so that an agent counting every
+// few seconds allocates no subscription of its own (a batched read's
+// SubscribeSync holds a 64k-message channel, 512 KiB, per call).
+func Count(ctx context.Context, js jetstream.JetStream, stream, subject string, seq uint64) (uint64, error) {
+	body, err := json.Marshal(struct {
+		Seq      uint64 `json:"seq"`
+		NextFor  string `json:"next_by_subj,omitempty"`
+		Batch    int    `json:"batch"`
+		MaxBytes int    `json:"max_bytes"`
+	}{Seq: max(seq, 1), NextFor: subject, Batch: 1, MaxBytes: DefaultBatchBytes})
+	if err != nil {
+		return 0, err
+	}
+	m, err := js.Conn().RequestWithContext(ctx, directGetSubject(js, stream), body)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: count: %w", stream, err)
+	}
+	switch status := m.Header.Get("Status"); status {
+	case "":
+	case "404":
+		return 0, nil
+	default:
+		return 0, fmt.Errorf("stream %s: count: %s %s", stream, status, m.Header.Get("Description"))
+	}
+	np, err := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: count: direct get without Nats-Num-Pending: %w", stream, err)
+	}
+	return 1 + np, nil
 }

@@ -80,3 +80,43 @@ func TestBatchRead_EveryMessageOnce(t *testing.T) {
 		t.Errorf("fn's error: %v, want it as it is", err)
 	}
 }
+
+func TestCount_FromASequenceOfOneSubject(t *testing.T) {
+	s := testutil.RunNATS(t)
+	_, js := testutil.ConnectStreams(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "C", Subjects: []string{"c.>"}, AllowDirect: true}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		subj := "c.a"
+		if i%3 == 0 {
+			subj = "c.b"
+		}
+		if _, err := js.Publish(ctx, subj, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Sequences 1, 4, 7, 10 are c.b; the other six are c.a.
+	for _, tc := range []struct {
+		subject string
+		seq     uint64
+		want    uint64
+	}{
+		{"c.a", 1, 6}, {"c.a", 3, 5}, {"c.a", 10, 0},
+		{"c.b", 0, 4}, {"c.b", 5, 2}, {"c.b", 10, 1}, {"c.b", 11, 0},
+		{"c.>", 1, 10}, {"", 8, 3}, {"c.none", 1, 0},
+	} {
+		got, err := bus.Count(ctx, js, "C", tc.subject, tc.seq)
+		if err != nil {
+			t.Fatalf("Count(%q, %d): %v", tc.subject, tc.seq, err)
+		}
+		if got != tc.want {
+			t.Errorf("Count(%q, %d) = %d, want %d", tc.subject, tc.seq, got, tc.want)
+		}
+	}
+	if _, err := bus.Count(ctx, js, "NOPE", "c.a", 1); err == nil {
+		t.Error("Count on a stream that does not exist: no error")
+	}
+}

@@ -32,7 +32,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
-	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
 // Defaults.
@@ -48,8 +47,11 @@ const (
 	// wait for the Verify tick: it bounds the memory and the state file
 	// under load.
 	maxDone = 1 << 12
-	// poll is how often the loop looks for reconnects and drops.
-	poll = 250 * time.Millisecond
+	// poll is how often the loop looks for drops and reconnects (a
+	// reconnect is also signalled at once by the connection): with
+	// thousands of agents on one machine, a quarter-second tick each was
+	// most of an idle fleet's CPU.
+	poll = time.Second
 	// recreatedCheck bounds how often a suspicious sequence makes the feed
 	// ask whether the stream was recreated.
 	recreatedCheck = 5 * time.Second
@@ -334,10 +336,32 @@ func (f *Feed) Run(ctx context.Context, h Handler) error {
 	}); err == nil {
 		defer func() { _ = sub.Unsubscribe() }()
 	}
+	connected := f.nc.StatusChanged(nats.CONNECTED)
+	defer f.nc.RemoveStatusListener(connected)
 	soon := time.NewTimer(time.Hour)
 	soon.Stop()
 	defer soon.Stop()
 	checks := 0
+	// checkConn reads again after a reconnect or a drop.
+	checkConn := func() {
+		r, d := f.nc.Stats().Reconnects, f.dropped()
+		if r == reconnects && d == dropped {
+			return
+		}
+		// A failed check (the cluster still electing, a starved
+		// server) leaves reconnects as it was, so that the next tick
+		// checks and reads again instead of giving the read up.
+		if r != reconnects && !f.checkStream(ctx) {
+			return
+		}
+		reconnects, dropped = r, d
+		f.read(ctx, h, false)
+		// What is republished while the subscriptions are still on
+		// their way across the cluster after a reconnect is lost too:
+		// check again once they have settled.
+		checks = 2
+		soon.Reset(settle + poll)
+	}
 	verifyAt := maxDone // received events that make the loop verify at once
 	for {
 		select {
@@ -368,25 +392,11 @@ func (f *Feed) Run(ctx context.Context, h Handler) error {
 					f.read(ctx, h, true)
 				}
 			}
+		case <-connected:
+			checkConn()
 		case <-tick.C:
 			f.mark()
-			r, d := f.nc.Stats().Reconnects, f.dropped()
-			if r == reconnects && d == dropped {
-				continue
-			}
-			// A failed check (the cluster still electing, a starved
-			// server) leaves reconnects as it was, so that the next tick
-			// checks and reads again instead of giving the read up.
-			if r != reconnects && !f.checkStream(ctx) {
-				continue
-			}
-			reconnects, dropped = r, d
-			f.read(ctx, h, false)
-			// What is republished while the subscriptions are still on
-			// their way across the cluster after a reconnect is lost too:
-			// check again once they have settled.
-			checks = 2
-			soon.Reset(settle + poll)
+			checkConn()
 		case <-f.verifyNow:
 			f.read(ctx, h, false)
 		case <-verify.C:
@@ -593,8 +603,13 @@ func (f *Feed) verify(ctx context.Context, h Handler) {
 				delete(f.received, seq)
 			}
 		}
+		// Only a moved cursor changes the file: an idle agent's verify
+		// writes nothing.
+		before := f.cursor
 		f.advance()
-		f.changed()
+		if f.cursor != before {
+			f.changed()
+		}
 	}
 	f.mu.Unlock()
 }
@@ -603,24 +618,7 @@ func (f *Feed) verify(ctx context.Context, h Handler) {
 func (f *Feed) count(ctx context.Context, flt string, seq uint64) (uint64, error) {
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	it, err := jetstreamext.GetBatch(rctx, f.js, f.cfg.Stream, 1, jetstreamext.GetBatchSeq(seq), jetstreamext.GetBatchSubject(flt), jetstreamext.GetBatchMaxBytes(bus.DefaultBatchBytes))
-	if err != nil {
-		return 0, err
-	}
-	for m, err := range it {
-		if errors.Is(err, jetstreamext.ErrNoMessages) {
-			return 0, nil
-		}
-		if err != nil {
-			return 0, err
-		}
-		np, err := strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("feed: direct get without Nats-Num-Pending: %w", err)
-		}
-		return 1 + np, nil
-	}
-	return 0, nil
+	return bus.Count(rctx, f.js, f.cfg.Stream, flt, seq)
 }
 
 // read reads every event of the filters above the verified sequence,
