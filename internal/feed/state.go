@@ -49,6 +49,9 @@ func ranges(seqs []uint64) [][2]uint64 {
 // checkpointEvery is how often the position is also written whole to a
 // second file (PATH.prev, through a temporary file and a rename): the one
 // to fall back on should the host crash in the middle of rewriting PATH.
+// It is written from the feed's once-a-second tick, never on the write an
+// event's decision makes: an event reaches a whole fleet at once, and
+// checkpoints taken on it would all come together.
 const checkpointEvery = 10 * time.Second
 
 // stateFile is PATH, rewritten in place (no file is created and nothing
@@ -63,7 +66,9 @@ const checkpointEvery = 10 * time.Second
 type stateFile struct {
 	path       string
 	initial    *state
-	checkpoint time.Time
+	checkpoint time.Time // when PATH.prev was last written
+	last       []byte    // what PATH holds
+	prev       []byte    // what PATH.prev holds, when written by this process
 }
 
 func openState(path string) (*stateFile, error) {
@@ -102,8 +107,8 @@ func (sf *stateFile) loaded() (state, bool) {
 	return *sf.initial, true
 }
 
-// write rewrites PATH in place with s, checkpoints it every
-// checkpointEvery, and flushes both to disk when sync (a clean stop).
+// write rewrites PATH in place with s, and flushes it to disk and
+// checkpoints it when sync (a clean stop).
 func (sf *stateFile) write(s state, sync bool) error {
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -127,10 +132,27 @@ func (sf *stateFile) write(s state, sync bool) error {
 	if err != nil {
 		return err
 	}
-	if sync || time.Since(sf.checkpoint) >= checkpointEvery {
-		sf.checkpoint = time.Now()
-		return writeFileAtomic(sf.path+".prev", b, sync)
+	sf.last = b
+	if sync {
+		return sf.checkpointNow(true)
 	}
+	return nil
+}
+
+// checkpointDue writes PATH.prev when checkpointEvery has passed since the
+// last one and PATH holds something newer.
+func (sf *stateFile) checkpointDue() error {
+	if sf.last == nil || bytes.Equal(sf.last, sf.prev) || time.Since(sf.checkpoint) < checkpointEvery {
+		return nil
+	}
+	return sf.checkpointNow(false)
+}
+
+func (sf *stateFile) checkpointNow(sync bool) error {
+	if err := writeFileAtomic(sf.path+".prev", sf.last, sync); err != nil {
+		return err
+	}
+	sf.checkpoint, sf.prev = time.Now(), sf.last
 	return nil
 }
 
@@ -185,6 +207,9 @@ func (f *Feed) persistLoop(ctx context.Context) {
 			}
 		case <-t.C:
 			f.writeState(false)
+			if err := f.st.checkpointDue(); err != nil {
+				f.cfg.Log.Error().Err(err).Str("file", f.st.path+".prev").Msg("feed: cannot write the position's checkpoint")
+			}
 		}
 	}
 }
