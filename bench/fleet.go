@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -134,6 +135,13 @@ func fleet(ctx context.Context, r *benchRun, cfg Config) ([]result, error) {
 		fmt.Fprintf(r.h.stderr, "bench: fleet: %v; measuring with the agents that are up\n", upErr)
 	}
 
+	pids := []int{os.Getpid()}
+	for _, w := range workers {
+		pids = append(pids, w.cmd.Process.Pid)
+	}
+	idleAgents, idleServers := fleetIdleCPU(ctx, pids, servers)
+
+	a0, s0, cpuOK := fleetCPU(pids, servers)
 	var lat []float64
 	var ids []string
 	for i := range cfg.Events {
@@ -151,16 +159,20 @@ func fleet(ctx context.Context, r *benchRun, cfg Config) ([]result, error) {
 		}
 		lat = append(lat, ms(d))
 	}
+	// CPU per agent and event: the events' whole CPU (idle share
+	// included) over agents × events, in µs.
+	a1, s1, ok := fleetCPU(pids, servers)
+	agentCPU, serverCPU := math.NaN(), math.NaN()
+	if per := float64(n * max(len(lat), 1)); cpuOK && ok {
+		agentCPU = float64((a1-a0).Microseconds()) / per
+		serverCPU = float64((s1-s0).Microseconds()) / per
+	}
 	// A failed read (a server gone, or no file descriptor left) is
 	// reported and shown as NaN: the other figures stand.
 	rss, err := serversRSSMB(servers)
 	if err != nil {
 		fmt.Fprintf(r.h.stderr, "bench: fleet: servers' RSS: %v\n", err)
 		rss = math.NaN()
-	}
-	pids := []int{os.Getpid()}
-	for _, w := range workers {
-		pids = append(pids, w.cmd.Process.Pid)
 	}
 	selfMB, fds := 0.0, 0.0
 	for _, pid := range pids {
@@ -189,6 +201,10 @@ func fleet(ctx context.Context, r *benchRun, cfg Config) ([]result, error) {
 		num(sc, "publish→last agent's outcome p99", s.p99, "ms", targetFleetP99),
 		num(sc, "events", float64(len(lat)), "", nil),
 		num(sc, "NATS servers RSS after the events", rss, "MB", targetFleetRSS),
+		num(sc, "CPU per agent and event, the agents", agentCPU, "µs", nil),
+		num(sc, "CPU per agent and event, the NATS servers", serverCPU, "µs", nil),
+		num(sc, "idle CPU (no events), the agents", idleAgents, "% of a core", nil),
+		num(sc, "idle CPU (no events), the NATS servers", idleServers, "% of a core", nil),
 		num(sc, "bench processes", float64(len(pids)), "", nil),
 		num(sc, "bench processes' RSS (the agents)", selfMB, "MB", nil),
 		num(sc, "bench processes' open files (RLIMIT_NOFILE "+noFileLimit()+" each)", fds, "", nil),
@@ -297,4 +313,50 @@ func raiseNoFile(want uint64) error {
 			errNoFileLimit, want, (want-fdsBase)/fdsPerAgent, l.Cur, l.Max, err)
 	}
 	return nil
+}
+
+// fleetIdle is how long the fleet is watched with no events, for what
+// the agents and the servers cost when nothing happens (timers, verifies,
+// announcements, position writes).
+const fleetIdle = 5 * time.Second
+
+// fleetCPU reads the CPU time used so far by the bench processes (the
+// agents) and by the NATS servers; ok is false when /proc could not be
+// read for one of them.
+func fleetCPU(pids []int, servers []*natsProc) (agents, srv time.Duration, ok bool) {
+	ok = true
+	for _, pid := range pids {
+		d, err := cpuTime(strconv.Itoa(pid))
+		ok = ok && err == nil
+		agents += d
+	}
+	for _, n := range servers {
+		if n.p == nil {
+			ok = false
+			continue
+		}
+		d, err := cpuTime(strconv.Itoa(n.p.cmd.Process.Pid))
+		ok = ok && err == nil
+		srv += d
+	}
+	return agents, srv, ok
+}
+
+// fleetIdleCPU returns the CPU the bench processes (the agents) and the
+// NATS servers used over fleetIdle with no event published, each as a
+// share of one core; NaN where /proc could not be read.
+func fleetIdleCPU(ctx context.Context, pids []int, servers []*natsProc) (agents, srv float64) {
+	a0, s0, ok0 := fleetCPU(pids, servers)
+	at := time.Now()
+	select {
+	case <-ctx.Done():
+		return math.NaN(), math.NaN()
+	case <-time.After(fleetIdle):
+	}
+	a1, s1, ok1 := fleetCPU(pids, servers)
+	if !ok0 || !ok1 {
+		return math.NaN(), math.NaN()
+	}
+	el := time.Since(at)
+	return 100 * float64(a1-a0) / float64(el), 100 * float64(s1-s0) / float64(el)
 }
