@@ -38,9 +38,9 @@ const (
 	// fleetCloseTimeout bounds closing all agents.
 	fleetCloseTimeout = 5 * time.Minute
 	// fdsPerAgent is what one in-process agent holds open (its NATS
-	// connection, state lock and run journal, measured); fdsBase covers
+	// connection, state lock, run journal and position file, measured); fdsBase covers
 	// the rest, the agents' inotify instances (128 at most here) included.
-	fdsPerAgent = 3
+	fdsPerAgent = 4
 	fdsBase     = 1024
 	// maxFleetAgents is the most -agents takes: the fleet of
 	// 100,000 hosts.
@@ -164,8 +164,8 @@ func fleet(ctx context.Context, r *benchRun, cfg Config) ([]result, error) {
 	a1, s1, ok := fleetCPU(pids, servers)
 	agentCPU, serverCPU := math.NaN(), math.NaN()
 	if per := float64(n * max(len(lat), 1)); cpuOK && ok {
-		agentCPU = float64((a1-a0).Microseconds()) / per
-		serverCPU = float64((s1-s0).Microseconds()) / per
+		agentCPU = float64((a1 - a0).Microseconds()) / per
+		serverCPU = float64((s1 - s0).Microseconds()) / per
 	}
 	// A failed read (a server gone, or no file descriptor left) is
 	// reported and shown as NaN: the other figures stand.

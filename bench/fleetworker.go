@@ -22,12 +22,12 @@ import (
 //
 // It starts agents FIRST+1 .. FIRST+COUNT, prints "up NAME UNIX_NANOS" for
 // each once it consumes, and closes them all on SIGTERM. One process has
-// file descriptors for fleetPerProcess agents (3 each; the hard limit here
+// file descriptors for fleetPerProcess agents (4 each; the hard limit here
 // is 20,000), so a larger fleet is spread over several.
 const fleetWorkerArg = "-fleet-worker"
 
 // fleetPerProcess is how many agents one bench process holds.
-const fleetPerProcess = 5000
+const fleetPerProcess = 4000
 
 // serveFleetWorker is the worker's main.
 func serveFleetWorker(args []string, stdout, stderr io.Writer) int {

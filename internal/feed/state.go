@@ -58,18 +58,23 @@ func ranges(seqs []uint64) [][2]uint64 {
 // (up to 30 s of them by default) are lost from PATH anyway.
 const checkpointEvery = time.Minute
 
-// stateFile is PATH, rewritten in place (no file is created and nothing
-// renamed per write: seven times cheaper on ext4, so a thousand agents on
-// one disk, or one agent on a busy host, cost next to nothing; and no
-// descriptor is held between writes), and PATH.prev, its checkpoint. A
-// crash of the agent loses nothing written; what it reads back is the
-// first JSON value of PATH (a longer older value's tail may follow it). A
-// crash of the host can tear PATH: then PATH.prev, an older position,
-// which only makes the agent run again what it had decided since. Neither
-// is flushed to disk but at a clean stop.
+// stateFile is PATH, rewritten in place through a descriptor held while
+// the feed runs (no file is created and nothing renamed per write: on ext4
+// one pwrite costs a fraction of a create and a rename, so a thousand
+// agents on one disk, or one agent on a busy host, cost next to nothing),
+// and PATH.prev, its checkpoint. A shorter value than the file holds is
+// padded with spaces rather than the file truncated, unless it is less
+// than half of it. A crash of the agent loses nothing written; what it
+// reads back is the first JSON value of PATH (spaces, or a longer older
+// value's tail, may follow it). A crash of the host can tear PATH: then
+// PATH.prev, an older position, which only makes the agent run again what
+// it had decided since. Neither is flushed to disk but at a clean stop,
+// which also closes PATH.
 type stateFile struct {
 	path       string
 	initial    *state
+	fh         *os.File  // PATH, open between the first write and a clean stop
+	size       int       // PATH's length
 	checkpoint time.Time // when PATH.prev was last written
 	last       []byte    // what PATH holds
 	prev       []byte    // what PATH.prev holds, when written by this process
@@ -111,34 +116,60 @@ func (sf *stateFile) loaded() (state, bool) {
 	return *sf.initial, true
 }
 
-// write rewrites PATH in place with s, and flushes it to disk and
-// checkpoints it when sync (a clean stop).
+// write rewrites PATH in place with s, and flushes it to disk,
+// checkpoints it and closes it when sync (a clean stop).
 func (sf *stateFile) write(s state, sync bool) error {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}
 	b = append(b, '\n')
-	fh, err := os.OpenFile(sf.path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = fh.WriteAt(b, 0)
-	if err == nil {
-		err = fh.Truncate(int64(len(b)))
-	}
-	if err == nil && sync {
-		err = fh.Sync()
-	}
-	if cerr := fh.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := sf.rewrite(b, sync); err != nil {
 		return err
 	}
 	sf.last = b
 	if sync {
 		return sf.checkpointNow(true)
+	}
+	return nil
+}
+
+func (sf *stateFile) rewrite(b []byte, sync bool) (err error) {
+	if sf.fh == nil {
+		fh, err := os.OpenFile(sf.path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		fi, err := fh.Stat()
+		if err != nil {
+			fh.Close()
+			return err
+		}
+		sf.fh, sf.size = fh, int(fi.Size())
+	}
+	defer func() {
+		if err != nil || sync {
+			if cerr := sf.fh.Close(); err == nil {
+				err = cerr
+			}
+			sf.fh = nil
+		}
+	}()
+	out := b
+	if n := len(b); n < sf.size && n >= sf.size/2 {
+		out = append(slices.Clip(b), bytes.Repeat([]byte{' '}, sf.size-n)...)
+	}
+	if _, err := sf.fh.WriteAt(out, 0); err != nil {
+		return err
+	}
+	if len(out) < sf.size {
+		if err := sf.fh.Truncate(int64(len(out))); err != nil {
+			return err
+		}
+	}
+	sf.size = len(out)
+	if sync {
+		return sf.fh.Sync()
 	}
 	return nil
 }
