@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -187,13 +188,18 @@ func (e Event) MsgID() string {
 	return scope + "v:" + digest(e.Source, e.Key, e.Version)
 }
 
-// digest hashes fields with unambiguous boundaries.
+// digest hashes fields with unambiguous boundaries: "LEN:FIELD;" each.
 func digest(fields ...string) string {
-	h := sha256.New()
+	var buf [256]byte
+	b := buf[:0]
 	for _, f := range fields {
-		fmt.Fprintf(h, "%d:%s;", len(f), f)
+		b = strconv.AppendInt(b, int64(len(f)), 10)
+		b = append(b, ':')
+		b = append(b, f...)
+		b = append(b, ';')
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
 
 // ToMsg encodes the event as a NATS message in binary content mode: the
