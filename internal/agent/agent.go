@@ -171,6 +171,7 @@ func (a *Agent) Start(ctx context.Context) error {
 
 	authLog := natsconn.NewThrottle(natsconn.AuthLogEvery)
 	nc, err := natsconn.Connect(a.cfg.NATS, "herald-agent "+a.cfg.Name, 0,
+		nats.SyncQueueLen(bus.SyncQueueLen),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: our own Close
 				a.log.Warn().Err(natsconn.RedactError(err)).Msg("nats disconnected")

@@ -23,6 +23,13 @@ const (
 	DefaultBatchBytes = 8 << 20
 	// DefaultBatchTimeout bounds each request.
 	DefaultBatchTimeout = 10 * time.Second
+	// SyncQueueLen is the channel a client that reads with BatchRead and
+	// LastMsgs needs for each synchronous subscription
+	// (nats.SyncQueueLen): one answer holds at most DefaultBatch messages
+	// and its end-of-batch, and nats.go's default channel of 65,536
+	// (512 KiB, allocated per direct get) made an agent's periodic reads
+	// most of what its garbage collector had to do.
+	SyncQueueLen = 4 * DefaultBatch
 )
 
 // BatchRead reads a stream's messages in order with batched direct gets

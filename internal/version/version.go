@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 )
 
 // Version is the release of this build, set with -ldflags; "dev" when not.
@@ -34,9 +35,13 @@ type Info struct {
 
 // Get returns the running binary's build information.
 func Get() Info {
-	bi, _ := debug.ReadBuildInfo()
+	bi, _ := buildInfo()
 	return FromBuildInfo(Version, bi)
 }
+
+// buildInfo is read and parsed once: the agent announces its version on
+// every heartbeat.
+var buildInfo = sync.OnceValues(debug.ReadBuildInfo)
 
 // FromBuildInfo derives Info from the ldflags release (ignored when "dev" or
 // empty) and the build info (nil when the binary has none).
