@@ -67,7 +67,11 @@ var attacks = []check{
 }
 
 func TestPermissions_PerRole(t *testing.T) {
-	pubP, err := auth.PublisherPermissions("ci", []string{"deploy.*"}, []string{"/app/**"})
+	pubP, err := auth.PublisherPermissions(auth.Identity{Name: "ci", Role: auth.RolePublisher, Types: []string{"deploy.*"}, Keys: []string{"/app/**"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	skipP, err := auth.PublisherPermissions(auth.Identity{Name: "hotfix", Role: auth.RolePublisher, Types: []string{"deploy.*"}, MaySkipHooks: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +138,29 @@ func TestPermissions_PerRole(t *testing.T) {
 			sub("herald.agent.>", false),
 			sub("_INBOX_ci.x", true),
 			sub("herald.live.>", false),
+			// Not a caller without --may-skip-hooks.
+			pub("herald.call.pre.deploy.ci", false),
+			pub("herald.call.skip.deploy.ci", false),
+			pub("herald.event.call.post./j", false),
+			sub("herald.call.hooks.c1.ci", false),
+		}, attacks...)},
+		// --may-skip-hooks makes a publisher a caller that may skip, as a
+		// deployer with the right is for calls, and nothing more.
+		{"publisher may skip", skipP, append([]check{
+			pub("herald.event.deploy.app./x", true),
+			pub("herald.call.pre.deploy.hotfix", true),
+			pub("herald.call.skip.deploy.hotfix", true),
+			pub("herald.call.skip.deploy.other", false),
+			pub("herald.call.pre.deploy.other", false),
+			pub("herald.event.call.post./j", true),
+			pub("herald.event.call.err./j", true),
+			pub("herald.event.call.confirm./j", true),
+			pub("herald.event.call.pre./j", false),
+			pub("herald.event.op.pre./backup", false),
+			pub("herald.event.rollout.halted./git/head", false),
+			pub("$KV.herald_rollouts.ZTE.dw.gate", false),
+			sub("herald.call.hooks.c1.hotfix", true),
+			sub("herald.call.hooks.c1.other", false),
 		}, attacks...)},
 		{"deployer", auth.DeployerPermissions("dep", false), append([]check{
 			pub("herald.call.pre.deploy.dep", true),

@@ -28,7 +28,9 @@ role's permissions in its JWT), kept in the auth directory --dir.
   add-agent NAME        DIR/agents/NAME.creds (the agent's --name is NAME).
   add-publisher NAME    DIR/publishers/NAME.creds: publishes events of the
                         --types (and --keys) globs only, never zk.*, kv.*,
-                        call.*, op.*.
+                        call.*, op.*, rollout.*; with --may-skip-hooks it
+                        is also a caller (herald call, HTTP calls) that
+                        may skip hooks.
   add-deployer NAME     DIR/deployers/NAME.creds: herald call and herald op;
                         skip_hooks only with --may-skip-hooks.
   add-viewer NAME       DIR/viewers/NAME.creds: herald status and tail, read
@@ -66,7 +68,7 @@ func (c *authCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.dir, "dir", "", "auth `DIR` (the trust root, credentials, identities.json)")
 	fs.StringVar(&c.types, "types", "", "add-publisher: event type `GLOB[,GLOB]` it may publish")
 	fs.StringVar(&c.keys, "keys", "", "add-publisher: key `GLOB[,GLOB]` it may publish (default: every key)")
-	fs.BoolVar(&c.maySkip, "may-skip-hooks", false, "add-publisher, add-deployer: may ask herald call to skip hooks")
+	fs.BoolVar(&c.maySkip, "may-skip-hooks", false, "add-deployer: may ask herald call to skip hooks; add-publisher: may also call (herald call) and skip hooks")
 	fs.BoolVar(&c.httpToken, "http-token", false, "add-publisher, add-deployer, add-viewer: also issue an HTTP bearer token (printed once)")
 	fs.BoolVar(&c.json, "json", false, "ls: JSON instead of a table")
 	fs.StringVar(&c.resolverDir, "resolver-dir", auth.DefaultResolverDir, "server-config: the resolver's `dir` for account JWTs on the servers")
@@ -271,6 +273,9 @@ func rights(id auth.Identity) string {
 		r = "types=" + strings.Join(id.Types, ",")
 		if len(id.Keys) > 0 {
 			r += " keys=" + strings.Join(id.Keys, ",")
+		}
+		if id.MaySkipHooks {
+			r += " call"
 		}
 	case auth.RoleDeployer:
 		r = "call,op"
