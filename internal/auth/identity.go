@@ -122,6 +122,10 @@ type Identity struct {
 	// call.err and call.confirm; HTTP calls) that may skip hooks, besides
 	// publishing its types.
 	MaySkipHooks bool `json:"may_skip_hooks,omitempty"`
+	// MayWait lets a publisher read what herald publish --wait reads (the
+	// announcements, the outcomes and the rollouts bucket, WaitStreams);
+	// without it a publisher reads nothing.
+	MayWait bool `json:"may_wait,omitempty"`
 	// TokenSHA256 is the hex SHA-256 of the identity's HTTP bearer token;
 	// empty: no HTTP access.
 	TokenSHA256 string    `json:"token_sha256,omitempty"`

@@ -35,10 +35,10 @@ const (
 // rolloutToken is rollout.Token: a name as one key token.
 func rolloutToken(name string) string { return base64.RawURLEncoding.EncodeToString([]byte(name)) }
 
-// WaitStreams are what herald publish --wait reads (a publisher may): the
-// announcements, for the hosts expected to decide the event, the
-// outcomes, for what each did, and the rollouts bucket, for the hosts
-// waiting for their rollout turn.
+// WaitStreams are what herald publish --wait reads (a publisher granted
+// MayWait may): the announcements, for the hosts expected to decide the
+// event, the outcomes, for what each did, and the rollouts bucket, for the
+// hosts waiting for their rollout turn.
 var WaitStreams = []string{agentsStream, outcomesStream, rolloutStream}
 
 // ViewerBuckets are the key-value buckets herald status reads.
@@ -120,10 +120,10 @@ func AgentPermissions(name string) jwt.Permissions {
 
 // PublisherPermissions are publisher id's: events of its granted types
 // and keys (PublisherSubjects) and never a reserved type; the JetStream
-// ack comes on its inbox. For herald publish --wait it reads the agents'
-// announcements, the outcomes and the rollouts bucket (WaitStreams: stream
-// info and direct gets, no consumer, no subscription); it never reads the
-// events stream. With MaySkipHooks it is also a caller that may skip hooks
+// ack comes on its inbox. It reads nothing, unless granted MayWait: then,
+// for herald publish --wait, the agents' announcements, the outcomes and
+// the rollouts bucket (WaitStreams: stream info and direct gets, no
+// consumer, no subscription); never the events stream. With MaySkipHooks it is also a caller that may skip hooks
 // (callerPermissions): the reserved call.* types are then denied but for
 // the call.post, call.err and call.confirm it is allowed.
 func PublisherPermissions(id Identity) (jwt.Permissions, error) {
@@ -133,9 +133,11 @@ func PublisherPermissions(id Identity) (jwt.Permissions, error) {
 	}
 	var p jwt.Permissions
 	p.Pub.Allow = subs
-	for _, s := range WaitStreams {
-		allow, _ := readStream(s, false)
-		p.Pub.Allow = append(p.Pub.Allow, allow...)
+	if id.MayWait {
+		for _, s := range WaitStreams {
+			allow, _ := readStream(s, false)
+			p.Pub.Allow = append(p.Pub.Allow, allow...)
+		}
 	}
 	for _, r := range ReservedTypePrefixes {
 		if r == "call" && id.MaySkipHooks {

@@ -71,6 +71,10 @@ func TestPermissions_PerRole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	waitP, err := auth.PublisherPermissions(auth.Identity{Name: "ci", Role: auth.RolePublisher, Types: []string{"deploy.*"}, Keys: []string{"/app/**"}, MayWait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	skipP, err := auth.PublisherPermissions(auth.Identity{Name: "hotfix", Role: auth.RolePublisher, Types: []string{"deploy.*"}, MaySkipHooks: true})
 	if err != nil {
 		t.Fatal(err)
@@ -122,13 +126,14 @@ func TestPermissions_PerRole(t *testing.T) {
 			pub("$JS.API.DIRECT.GET.HERALD_EVENTS.herald.event.deploy.app./app", false),
 			pub("$JS.API.STREAM.INFO.HERALD_EVENTS", false),
 			pub("$JS.API.CONSUMER.CREATE.HERALD_EVENTS.abc", false),
-			// herald publish --wait: announcements and outcomes by direct
-			// gets and stream info, no consumer, no subscription.
-			pub("$JS.API.STREAM.INFO.HERALD_AGENTS", true),
-			pub("$JS.API.DIRECT.GET.HERALD_AGENTS", true),
-			pub("$JS.API.STREAM.INFO.HERALD_OUTCOMES", true),
-			pub("$JS.API.DIRECT.GET.HERALD_OUTCOMES", true),
-			pub("$JS.API.DIRECT.GET.HERALD_OUTCOMES.herald.outcome.web-1.w", true),
+			// Reads nothing without --may-wait.
+			pub("$JS.API.STREAM.INFO.HERALD_AGENTS", false),
+			pub("$JS.API.DIRECT.GET.HERALD_AGENTS", false),
+			pub("$JS.API.STREAM.INFO.HERALD_OUTCOMES", false),
+			pub("$JS.API.DIRECT.GET.HERALD_OUTCOMES", false),
+			pub("$JS.API.DIRECT.GET.HERALD_OUTCOMES.herald.outcome.web-1.w", false),
+			pub("$JS.API.STREAM.INFO.KV_herald_rollouts", false),
+			pub("$JS.API.DIRECT.GET.KV_herald_rollouts", false),
 			pub("$JS.API.CONSUMER.CREATE.HERALD_OUTCOMES.abc", false),
 			pub("$JS.API.CONSUMER.CREATE.HERALD_AGENTS.abc", false),
 			pub("$JS.API.CONSUMER.MSG.NEXT.HERALD_OUTCOMES.abc", false),
@@ -143,6 +148,28 @@ func TestPermissions_PerRole(t *testing.T) {
 			pub("herald.call.skip.deploy.ci", false),
 			pub("herald.event.call.post./j", false),
 			sub("herald.call.hooks.c1.ci", false),
+		}, attacks...)},
+		// herald publish --wait (--may-wait): announcements, outcomes and
+		// the rollouts bucket by direct gets and stream info, no consumer,
+		// no subscription, never the events stream.
+		{"publisher may wait", waitP, append([]check{
+			pub("herald.event.deploy.app./app./x", true),
+			pub("$JS.API.STREAM.INFO.HERALD_AGENTS", true),
+			pub("$JS.API.DIRECT.GET.HERALD_AGENTS", true),
+			pub("$JS.API.STREAM.INFO.HERALD_OUTCOMES", true),
+			pub("$JS.API.DIRECT.GET.HERALD_OUTCOMES", true),
+			pub("$JS.API.DIRECT.GET.HERALD_OUTCOMES.herald.outcome.web-1.w", true),
+			pub("$JS.API.STREAM.INFO.KV_herald_rollouts", true),
+			pub("$JS.API.DIRECT.GET.KV_herald_rollouts.$KV.herald_rollouts.ZTE.dw.gate", true),
+			pub("$JS.API.DIRECT.GET.HERALD_EVENTS", false),
+			pub("$JS.API.STREAM.INFO.HERALD_EVENTS", false),
+			pub("$JS.API.CONSUMER.CREATE.HERALD_OUTCOMES.abc", false),
+			pub("$JS.API.CONSUMER.CREATE.HERALD_AGENTS.abc", false),
+			pub("$JS.API.CONSUMER.MSG.NEXT.HERALD_OUTCOMES.abc", false),
+			pub("$JS.API.STREAM.INFO.KV_herald_hooks", false),
+			pub("$KV.herald_rollouts.ZTE.dw.gate", false),
+			sub("herald.outcome.>", false),
+			sub("$KV.herald_rollouts.>", false),
 		}, attacks...)},
 		// --may-skip-hooks makes a publisher a caller that may skip, as a
 		// deployer with the right is for calls, and nothing more.

@@ -34,7 +34,7 @@ func TestMain_RunAuth_IssueListRevoke(t *testing.T) {
 		t.Fatalf("the token is not printed once: %v\n%s", err, r.out)
 	}
 	for _, args := range [][]string{{"add-agent", "web-1"}, {"add-deployer", "dep", "--may-skip-hooks"}, {"add-viewer", "ops"},
-		{"add-publisher", "hotfix", "--types", "deploy.*", "--may-skip-hooks"}} {
+		{"add-publisher", "hotfix", "--types", "deploy.*", "--may-skip-hooks", "--may-wait"}} {
 		if r := run(t, nil, nil, append(append([]string{"auth"}, args...), "--dir", dir)...); r.err != nil {
 			t.Fatalf("%v: %v %s", args, r.err, r.errOut)
 		}
@@ -52,7 +52,7 @@ func TestMain_RunAuth_IssueListRevoke(t *testing.T) {
 		"web-1":  "web-1 agent outcomes,announce no revoked",
 		"dep":    "dep deployer call,op skip-hooks no active",
 		"ops":    "ops viewer read no active",
-		"hotfix": "hotfix publisher types=deploy.* call skip-hooks no active",
+		"hotfix": "hotfix publisher types=deploy.* wait call skip-hooks no active",
 	}
 	for _, l := range lines[1:] {
 		f := strings.Join(strings.Fields(l), " ")
