@@ -42,7 +42,8 @@ type ExecConfig struct {
 	PipeStdin bool
 	// Env adds to (and overrides) the agent's environment. HERALD_* names
 	// are reserved: the run gets the request's HERALD_* variables (see
-	// EnvKey and friends) and none of the agent's own HERALD_* variables.
+	// EnvKey and friends) and none of the agent's own HERALD_* variables,
+	// nor its CREDENTIALS_DIRECTORY (systemd's LoadCredential=).
 	Env map[string]string
 	// Workdir is the working directory; empty keeps the agent's.
 	Workdir string
@@ -315,14 +316,15 @@ loop:
 	return res
 }
 
-// environ is the agent's environment (no HERALD_*, TRACE*), then the run-as user's HOME, USER and
+// environ is the agent's environment (no HERALD_*, TRACE*, CREDENTIALS_DIRECTORY), then the run-as user's HOME, USER and
 // LOGNAME, then cfg.Env, then the HERALD_* variables and TRACEPARENT; os/exec keeps the last
 // value of a repeated name.
 func (e *Exec) environ(req Request, userEnv []string) []string {
 	base := os.Environ()
 	env := make([]string, 0, len(base)+len(userEnv)+len(e.cfg.Env)+10)
 	for _, kv := range base {
-		if !strings.HasPrefix(kv, EnvPrefix) && !strings.HasPrefix(kv, EnvTraceParent+"=") && !strings.HasPrefix(kv, EnvTraceState+"=") {
+		if !strings.HasPrefix(kv, EnvPrefix) && !strings.HasPrefix(kv, EnvTraceParent+"=") && !strings.HasPrefix(kv, EnvTraceState+"=") &&
+			!strings.HasPrefix(kv, EnvCredentialsDirectory+"=") {
 			env = append(env, kv)
 		}
 	}
