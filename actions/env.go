@@ -27,13 +27,9 @@ const (
 	EnvContentType = "HERALD_CONTENT_TYPE"
 )
 
-// EnvTraceParent, EnvTraceState carry Request's trace context; the agent's own never pass.
-const EnvTraceParent, EnvTraceState = "TRACEPARENT", "TRACESTATE"
-
-// EnvCredentialsDirectory is where systemd's LoadCredential= put the
-// agent's (or dispatcher's) secrets, its NATS .creds among them: a run
-// never inherits it (a watch's env: may still set it).
-const EnvCredentialsDirectory = "CREDENTIALS_DIRECTORY"
+// EnvTraceParent, EnvTraceState carry Request's trace context; the agent's own never pass, nor
+// its EnvCredentialsDirectory (systemd's LoadCredential= directory: the agent's .creds).
+const EnvTraceParent, EnvTraceState, EnvCredentialsDirectory = "TRACEPARENT", "TRACESTATE", "CREDENTIALS_DIRECTORY"
 
 // EnvPrefix is reserved: configured environments must not set HERALD_*.
 const EnvPrefix = "HERALD_"

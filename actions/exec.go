@@ -42,8 +42,7 @@ type ExecConfig struct {
 	PipeStdin bool
 	// Env adds to (and overrides) the agent's environment. HERALD_* names
 	// are reserved: the run gets the request's HERALD_* variables (see
-	// EnvKey and friends) and none of the agent's own HERALD_* variables,
-	// nor its CREDENTIALS_DIRECTORY (systemd's LoadCredential=).
+	// EnvKey and friends) and none of the agent's own HERALD_* variables.
 	Env map[string]string
 	// Workdir is the working directory; empty keeps the agent's.
 	Workdir string
@@ -323,8 +322,7 @@ func (e *Exec) environ(req Request, userEnv []string) []string {
 	base := os.Environ()
 	env := make([]string, 0, len(base)+len(userEnv)+len(e.cfg.Env)+10)
 	for _, kv := range base {
-		if !strings.HasPrefix(kv, EnvPrefix) && !strings.HasPrefix(kv, EnvTraceParent+"=") && !strings.HasPrefix(kv, EnvTraceState+"=") &&
-			!strings.HasPrefix(kv, EnvCredentialsDirectory+"=") {
+		if !strings.HasPrefix(kv, EnvPrefix) && !strings.HasPrefix(kv, EnvTraceParent+"=") && !strings.HasPrefix(kv, EnvTraceState+"=") && !strings.HasPrefix(kv, EnvCredentialsDirectory+"=") {
 			env = append(env, kv)
 		}
 	}
