@@ -27,8 +27,9 @@ const (
 	EnvContentType = "HERALD_CONTENT_TYPE"
 )
 
-// EnvTraceParent, EnvTraceState carry Request's trace context; the agent's own never pass.
-const EnvTraceParent, EnvTraceState = "TRACEPARENT", "TRACESTATE"
+// EnvTraceParent, EnvTraceState carry Request's trace context; the agent's own never pass, nor
+// its EnvCredentialsDirectory (systemd's LoadCredential= directory: the agent's .creds).
+const EnvTraceParent, EnvTraceState, EnvCredentialsDirectory = "TRACEPARENT", "TRACESTATE", "CREDENTIALS_DIRECTORY"
 
 // EnvPrefix is reserved: configured environments must not set HERALD_*.
 const EnvPrefix = "HERALD_"

@@ -315,14 +315,14 @@ loop:
 	return res
 }
 
-// environ is the agent's environment (no HERALD_*, TRACE*), then the run-as user's HOME, USER and
+// environ is the agent's environment (no HERALD_*, TRACE*, CREDENTIALS_DIRECTORY), then the run-as user's HOME, USER and
 // LOGNAME, then cfg.Env, then the HERALD_* variables and TRACEPARENT; os/exec keeps the last
 // value of a repeated name.
 func (e *Exec) environ(req Request, userEnv []string) []string {
 	base := os.Environ()
 	env := make([]string, 0, len(base)+len(userEnv)+len(e.cfg.Env)+10)
 	for _, kv := range base {
-		if !strings.HasPrefix(kv, EnvPrefix) && !strings.HasPrefix(kv, EnvTraceParent+"=") && !strings.HasPrefix(kv, EnvTraceState+"=") {
+		if !strings.HasPrefix(kv, EnvPrefix) && !strings.HasPrefix(kv, EnvTraceParent+"=") && !strings.HasPrefix(kv, EnvTraceState+"=") && !strings.HasPrefix(kv, EnvCredentialsDirectory+"=") {
 			env = append(env, kv)
 		}
 	}

@@ -329,6 +329,7 @@ func TestExec_Run_Env(t *testing.T) {
 	noLeaks(t)
 	t.Setenv("HERALD_STALE", "from-agent")
 	t.Setenv("AGENT_VAR", "inherited")
+	t.Setenv("CREDENTIALS_DIRECTORY", "/run/credentials/herald-agent.service")
 	t.Run("herald variables", func(t *testing.T) {
 		dir := t.TempDir()
 		out := filepath.Join(dir, "env")
@@ -366,6 +367,11 @@ func TestExec_Run_Env(t *testing.T) {
 		}
 		if v, ok := env["HERALD_STALE"]; ok {
 			t.Errorf("agent's HERALD_STALE=%q leaked into the action", v)
+		}
+		// systemd's LoadCredential= directory (the agent's .creds) is not
+		// the action's to find.
+		if v, ok := env["CREDENTIALS_DIRECTORY"]; ok {
+			t.Errorf("agent's CREDENTIALS_DIRECTORY=%q leaked into the action", v)
 		}
 	})
 	t.Run("inherited and content type default", func(t *testing.T) {

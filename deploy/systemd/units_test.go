@@ -105,3 +105,45 @@ func TestUnits(t *testing.T) {
 		})
 	}
 }
+
+// TestDispatcherAuthDropIn: the dispatcher unit with the --auth drop-in
+// (herald-dispatcher-auth.conf, for the embedded server with herald auth's
+// identities) still passes systemd-analyze verify and keeps the unit's
+// score, and starts the dispatcher with --auth and no password.
+func TestDispatcherAuthDropIn(t *testing.T) {
+	bin := requireAnalyze(t)
+	drop, err := os.ReadFile("herald-dispatcher-auth.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, ok := strings.CutPrefix(string(drop)[strings.Index(string(drop), "[Service]"):], "[Service]\n")
+	if !ok {
+		t.Fatal("herald-dispatcher-auth.conf has no [Service] section")
+	}
+	p := unitCopy(t, "herald-dispatcher.service")
+	unit, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Empty assignments reset LoadCredential= and ExecStart= in one file
+	// as in a drop-in: the drop-in's lines end the [Service] section.
+	body = regexp.MustCompile(`/usr/local/bin/dispatcher\b`).ReplaceAllString(body, "/bin/true")
+	merged := strings.Replace(string(unit), "\n[Install]", "\n"+body+"\n[Install]", 1)
+	if err := os.WriteFile(p, []byte(merged), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body, "--auth /etc/herald/auth") || strings.Contains(body, "--nats-password-file") {
+		t.Errorf("the drop-in's ExecStart does not start the dispatcher with --auth alone:\n%s", body)
+	}
+	if out, errOut, err := analyze(t, bin, "verify", "--man=no", p); err != nil || strings.TrimSpace(out+errOut) != "" {
+		t.Errorf("systemd-analyze verify: %v\n%s%s", err, out, errOut)
+	}
+	out, errOut, err := analyze(t, bin, "security", "--offline=true", "--no-pager", p)
+	m := exposure.FindStringSubmatch(out)
+	if err != nil || m == nil {
+		t.Fatalf("systemd-analyze security --offline=true: %v\n%s%s", err, out, errOut)
+	}
+	if got, _ := strconv.ParseFloat(m[1], 64); got > maxExposure["herald-dispatcher.service"] {
+		t.Errorf("exposure with the drop-in %.1f, want at most %.1f", got, maxExposure["herald-dispatcher.service"])
+	}
+}

@@ -28,7 +28,8 @@ const (
 	RoleAdmin Role = "admin"
 	// RoleAgent: one host's agent.
 	RoleAgent Role = "agent"
-	// RolePublisher: publishes events of its granted types and keys (CI).
+	// RolePublisher: publishes events of its granted types and keys (CI);
+	// with MaySkipHooks it is also a caller that may skip hooks.
 	RolePublisher Role = "publisher"
 	// RoleDeployer: herald call and herald op: pre requests, call.post and
 	// call.err, op.* events; skip_hooks only with MaySkipHooks.
@@ -116,8 +117,15 @@ type Identity struct {
 	// publish (Keys empty: every key).
 	Types []string `json:"types,omitempty"`
 	Keys  []string `json:"keys,omitempty"`
-	// MaySkipHooks lets a deployer (or publisher) ask for skip_hooks.
+	// MaySkipHooks lets a deployer ask for skip_hooks. A publisher with it
+	// is also a caller (herald call: pre and skip requests, call.post,
+	// call.err and call.confirm; HTTP calls) that may skip hooks, besides
+	// publishing its types.
 	MaySkipHooks bool `json:"may_skip_hooks,omitempty"`
+	// MayWait lets a publisher read what herald publish --wait reads (the
+	// announcements, the outcomes and the rollouts bucket, WaitStreams);
+	// without it a publisher reads nothing.
+	MayWait bool `json:"may_wait,omitempty"`
 	// TokenSHA256 is the hex SHA-256 of the identity's HTTP bearer token;
 	// empty: no HTTP access.
 	TokenSHA256 string    `json:"token_sha256,omitempty"`
@@ -132,7 +140,8 @@ func (id Identity) Active() bool { return id.Revoked.IsZero() }
 // MayPublish reports whether the identity may publish an event of typ
 // under key. Dispatchers and the admin may publish anything; deployers
 // call.post, call.err and op.*; publishers their granted types and keys
-// outside ReservedTypes; agents and viewers nothing.
+// outside ReservedTypes (and call.post and call.err when MayCall); agents
+// and viewers nothing.
 func (id Identity) MayPublish(typ, key string) bool {
 	if !id.Active() {
 		return false
@@ -145,6 +154,9 @@ func (id Identity) MayPublish(typ, key string) bool {
 			return true
 		}
 	case RolePublisher:
+		if id.MaySkipHooks && (typ == "call.post" || typ == "call.err") {
+			return true
+		}
 	default:
 		return false
 	}
@@ -174,9 +186,20 @@ func (id Identity) MayRead() bool {
 }
 
 // MayCall reports whether the identity may make scheduler calls (pre
-// requests, post and err).
+// requests, post and err): deployers, the admin, dispatchers, and
+// publishers granted the right to skip hooks (a right to skip is a right
+// to call).
 func (id Identity) MayCall() bool {
-	return id.Active() && (id.Role == RoleDeployer || id.Role == RoleAdmin || id.Role == RoleDispatcher)
+	if !id.Active() {
+		return false
+	}
+	switch id.Role {
+	case RoleDeployer, RoleAdmin, RoleDispatcher:
+		return true
+	case RolePublisher:
+		return id.MaySkipHooks
+	}
+	return false
 }
 
 // MaySkip reports whether the identity may ask a call to skip hooks.

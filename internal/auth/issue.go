@@ -21,6 +21,9 @@ type Spec struct {
 	Types, Keys []string
 	// MaySkipHooks: a deployer's or publisher's skip_hooks right.
 	MaySkipHooks bool
+	// MayWait: a publisher's right to read what herald publish --wait
+	// reads.
+	MayWait bool
 	// HTTPToken: issue an HTTP bearer token too.
 	HTTPToken bool
 }
@@ -60,7 +63,7 @@ func (d Dir) Add(s Spec, now time.Time) (Issued, error) {
 	if old, ok := reg.Lookup(s.Name); ok {
 		return Issued{}, fmt.Errorf("%w: %q (a %s; names are never reused, even revoked)", ErrDuplicate, s.Name, old.Role)
 	}
-	id := Identity{Name: s.Name, Role: s.Role, Types: s.Types, Keys: s.Keys, MaySkipHooks: s.MaySkipHooks, Created: now.UTC()}
+	id := Identity{Name: s.Name, Role: s.Role, Types: s.Types, Keys: s.Keys, MaySkipHooks: s.MaySkipHooks, MayWait: s.MayWait, Created: now.UTC()}
 	perms, err := PermissionsFor(id)
 	if err != nil {
 		return Issued{}, err

@@ -35,10 +35,10 @@ const (
 // rolloutToken is rollout.Token: a name as one key token.
 func rolloutToken(name string) string { return base64.RawURLEncoding.EncodeToString([]byte(name)) }
 
-// WaitStreams are what herald publish --wait reads (a publisher may): the
-// announcements, for the hosts expected to decide the event, the
-// outcomes, for what each did, and the rollouts bucket, for the hosts
-// waiting for their rollout turn.
+// WaitStreams are what herald publish --wait reads (a publisher granted
+// MayWait may): the announcements, for the hosts expected to decide the
+// event, the outcomes, for what each did, and the rollouts bucket, for the
+// hosts waiting for their rollout turn.
 var WaitStreams = []string{agentsStream, outcomesStream, rolloutStream}
 
 // ViewerBuckets are the key-value buckets herald status reads.
@@ -118,28 +118,59 @@ func AgentPermissions(name string) jwt.Permissions {
 	return p
 }
 
-// PublisherPermissions are publisher NAME's: events of its granted types
+// PublisherPermissions are publisher id's: events of its granted types
 // and keys (PublisherSubjects) and never a reserved type; the JetStream
-// ack comes on its inbox. For herald publish --wait it reads the agents'
-// announcements, the outcomes and the rollouts bucket (WaitStreams: stream
-// info and direct gets, no consumer, no subscription); it never reads the
-// events stream.
-func PublisherPermissions(name string, types, keys []string) (jwt.Permissions, error) {
-	subs, err := PublisherSubjects(types, keys)
+// ack comes on its inbox. It reads nothing, unless granted MayWait: then,
+// for herald publish --wait, the agents' announcements, the outcomes and
+// the rollouts bucket (WaitStreams: stream info and direct gets, no
+// consumer, no subscription); never the events stream. With MaySkipHooks it is also a caller that may skip hooks
+// (callerPermissions): the reserved call.* types are then denied but for
+// the call.post, call.err and call.confirm it is allowed.
+func PublisherPermissions(id Identity) (jwt.Permissions, error) {
+	subs, err := PublisherSubjects(id.Types, id.Keys)
 	if err != nil {
 		return jwt.Permissions{}, err
 	}
 	var p jwt.Permissions
 	p.Pub.Allow = subs
-	for _, s := range WaitStreams {
-		allow, _ := readStream(s, false)
-		p.Pub.Allow = append(p.Pub.Allow, allow...)
+	if id.MayWait {
+		for _, s := range WaitStreams {
+			allow, _ := readStream(s, false)
+			p.Pub.Allow = append(p.Pub.Allow, allow...)
+		}
 	}
 	for _, r := range ReservedTypePrefixes {
+		if r == "call" && id.MaySkipHooks {
+			// A deny would override the caller's allows; no granted type
+			// can be a call.* (typeFilter), so only those allows remain.
+			continue
+		}
 		p.Pub.Deny = append(p.Pub.Deny, events.EventPrefix+"."+r+".>")
 	}
-	p.Sub.Allow = []string{inbox(name)}
+	p.Sub.Allow = []string{inbox(id.Name)}
+	if id.MaySkipHooks {
+		pub, sub := callerPermissions(id.Name, true)
+		p.Pub.Allow, p.Sub.Allow = append(p.Pub.Allow, pub...), append(p.Sub.Allow, sub...)
+	}
 	return p, nil
+}
+
+// callerPermissions are what herald call takes for identity NAME: pre
+// requests under its own name (skip requests only with maySkip), the
+// call.post, call.err and call.confirm events, and the reports of its own
+// calls' post and err hooks (herald.call.hooks.<call id>.NAME, for
+// --wait-hooks).
+func callerPermissions(name string, maySkip bool) (pub, sub []string) {
+	pub = []string{
+		callPre + ".*." + name,
+		events.EventPrefix + ".call.post.>",
+		events.EventPrefix + ".call.err.>",
+		events.EventPrefix + ".call.confirm.>",
+	}
+	if maySkip {
+		pub = append(pub, callSkip+".*."+name)
+	}
+	return pub, []string{callHooksRep + ".*." + name}
 }
 
 // DeployerPermissions are deployer NAME's (herald call, herald op, herald
@@ -151,21 +182,15 @@ func PublisherPermissions(name string, types, keys []string) (jwt.Permissions, e
 // outcome.
 func DeployerPermissions(name string, maySkip bool) jwt.Permissions {
 	var p jwt.Permissions
-	p.Pub.Allow = []string{
-		callPre + ".*." + name,
-		events.EventPrefix + ".call.post.>",
-		events.EventPrefix + ".call.err.>",
-		events.EventPrefix + ".call.confirm.>",
-		events.EventPrefix + ".op.>",
-		events.EventPrefix + ".rollout.>",
-		rolloutKeys + "*.*.gate",
-	}
+	pub, sub := callerPermissions(name, maySkip)
+	p.Pub.Allow = append(pub,
+		events.EventPrefix+".op.>",
+		events.EventPrefix+".rollout.>",
+		rolloutKeys+"*.*.gate",
+	)
 	a, _ := readStream(rolloutStream, false)
 	p.Pub.Allow = append(p.Pub.Allow, a...)
-	if maySkip {
-		p.Pub.Allow = append(p.Pub.Allow, callSkip+".*."+name)
-	}
-	p.Sub.Allow = []string{inbox(name), callHooksRep + ".*." + name}
+	p.Sub.Allow = append([]string{inbox(name)}, sub...)
 	return p
 }
 
@@ -212,7 +237,7 @@ func PermissionsFor(id Identity) (jwt.Permissions, error) {
 	case RoleAgent:
 		return AgentPermissions(id.Name), nil
 	case RolePublisher:
-		return PublisherPermissions(id.Name, id.Types, id.Keys)
+		return PublisherPermissions(id)
 	case RoleDeployer:
 		return DeployerPermissions(id.Name, id.MaySkipHooks), nil
 	case RoleViewer:

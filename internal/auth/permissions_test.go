@@ -67,7 +67,15 @@ var attacks = []check{
 }
 
 func TestPermissions_PerRole(t *testing.T) {
-	pubP, err := auth.PublisherPermissions("ci", []string{"deploy.*"}, []string{"/app/**"})
+	pubP, err := auth.PublisherPermissions(auth.Identity{Name: "ci", Role: auth.RolePublisher, Types: []string{"deploy.*"}, Keys: []string{"/app/**"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitP, err := auth.PublisherPermissions(auth.Identity{Name: "ci", Role: auth.RolePublisher, Types: []string{"deploy.*"}, Keys: []string{"/app/**"}, MayWait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	skipP, err := auth.PublisherPermissions(auth.Identity{Name: "hotfix", Role: auth.RolePublisher, Types: []string{"deploy.*"}, MaySkipHooks: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,13 +126,14 @@ func TestPermissions_PerRole(t *testing.T) {
 			pub("$JS.API.DIRECT.GET.HERALD_EVENTS.herald.event.deploy.app./app", false),
 			pub("$JS.API.STREAM.INFO.HERALD_EVENTS", false),
 			pub("$JS.API.CONSUMER.CREATE.HERALD_EVENTS.abc", false),
-			// herald publish --wait: announcements and outcomes by direct
-			// gets and stream info, no consumer, no subscription.
-			pub("$JS.API.STREAM.INFO.HERALD_AGENTS", true),
-			pub("$JS.API.DIRECT.GET.HERALD_AGENTS", true),
-			pub("$JS.API.STREAM.INFO.HERALD_OUTCOMES", true),
-			pub("$JS.API.DIRECT.GET.HERALD_OUTCOMES", true),
-			pub("$JS.API.DIRECT.GET.HERALD_OUTCOMES.herald.outcome.web-1.w", true),
+			// Reads nothing without --may-wait.
+			pub("$JS.API.STREAM.INFO.HERALD_AGENTS", false),
+			pub("$JS.API.DIRECT.GET.HERALD_AGENTS", false),
+			pub("$JS.API.STREAM.INFO.HERALD_OUTCOMES", false),
+			pub("$JS.API.DIRECT.GET.HERALD_OUTCOMES", false),
+			pub("$JS.API.DIRECT.GET.HERALD_OUTCOMES.herald.outcome.web-1.w", false),
+			pub("$JS.API.STREAM.INFO.KV_herald_rollouts", false),
+			pub("$JS.API.DIRECT.GET.KV_herald_rollouts", false),
 			pub("$JS.API.CONSUMER.CREATE.HERALD_OUTCOMES.abc", false),
 			pub("$JS.API.CONSUMER.CREATE.HERALD_AGENTS.abc", false),
 			pub("$JS.API.CONSUMER.MSG.NEXT.HERALD_OUTCOMES.abc", false),
@@ -134,6 +143,51 @@ func TestPermissions_PerRole(t *testing.T) {
 			sub("herald.agent.>", false),
 			sub("_INBOX_ci.x", true),
 			sub("herald.live.>", false),
+			// Not a caller without --may-skip-hooks.
+			pub("herald.call.pre.deploy.ci", false),
+			pub("herald.call.skip.deploy.ci", false),
+			pub("herald.event.call.post./j", false),
+			sub("herald.call.hooks.c1.ci", false),
+		}, attacks...)},
+		// herald publish --wait (--may-wait): announcements, outcomes and
+		// the rollouts bucket by direct gets and stream info, no consumer,
+		// no subscription, never the events stream.
+		{"publisher may wait", waitP, append([]check{
+			pub("herald.event.deploy.app./app./x", true),
+			pub("$JS.API.STREAM.INFO.HERALD_AGENTS", true),
+			pub("$JS.API.DIRECT.GET.HERALD_AGENTS", true),
+			pub("$JS.API.STREAM.INFO.HERALD_OUTCOMES", true),
+			pub("$JS.API.DIRECT.GET.HERALD_OUTCOMES", true),
+			pub("$JS.API.DIRECT.GET.HERALD_OUTCOMES.herald.outcome.web-1.w", true),
+			pub("$JS.API.STREAM.INFO.KV_herald_rollouts", true),
+			pub("$JS.API.DIRECT.GET.KV_herald_rollouts.$KV.herald_rollouts.ZTE.dw.gate", true),
+			pub("$JS.API.DIRECT.GET.HERALD_EVENTS", false),
+			pub("$JS.API.STREAM.INFO.HERALD_EVENTS", false),
+			pub("$JS.API.CONSUMER.CREATE.HERALD_OUTCOMES.abc", false),
+			pub("$JS.API.CONSUMER.CREATE.HERALD_AGENTS.abc", false),
+			pub("$JS.API.CONSUMER.MSG.NEXT.HERALD_OUTCOMES.abc", false),
+			pub("$JS.API.STREAM.INFO.KV_herald_hooks", false),
+			pub("$KV.herald_rollouts.ZTE.dw.gate", false),
+			sub("herald.outcome.>", false),
+			sub("$KV.herald_rollouts.>", false),
+		}, attacks...)},
+		// --may-skip-hooks makes a publisher a caller that may skip, as a
+		// deployer with the right is for calls, and nothing more.
+		{"publisher may skip", skipP, append([]check{
+			pub("herald.event.deploy.app./x", true),
+			pub("herald.call.pre.deploy.hotfix", true),
+			pub("herald.call.skip.deploy.hotfix", true),
+			pub("herald.call.skip.deploy.other", false),
+			pub("herald.call.pre.deploy.other", false),
+			pub("herald.event.call.post./j", true),
+			pub("herald.event.call.err./j", true),
+			pub("herald.event.call.confirm./j", true),
+			pub("herald.event.call.pre./j", false),
+			pub("herald.event.op.pre./backup", false),
+			pub("herald.event.rollout.halted./git/head", false),
+			pub("$KV.herald_rollouts.ZTE.dw.gate", false),
+			sub("herald.call.hooks.c1.hotfix", true),
+			sub("herald.call.hooks.c1.other", false),
 		}, attacks...)},
 		{"deployer", auth.DeployerPermissions("dep", false), append([]check{
 			pub("herald.call.pre.deploy.dep", true),

@@ -368,7 +368,7 @@ func (e *Engine) authorize(c call.Call, maySkip bool) error {
 		return fmt.Errorf("%w: this dispatcher runs with --auth: a call needs an identity (herald call --nats-creds FILE sends it as %s.<method>.<caller>; over HTTP, a bearer token)", ErrCallerRequired, call.PrePrefix)
 	}
 	if len(c.SkipHooks) > 0 && !maySkip {
-		return fmt.Errorf("%w: identity %q lacks the right to skip hooks (grant it with herald auth add-deployer NAME --may-skip-hooks; herald call sends skip_hooks on %s.<method>.<caller>)", ErrSkipNotAllowed, c.Caller, call.SkipPrefix)
+		return fmt.Errorf("%w: identity %q lacks the right to skip hooks (grant it with herald auth add-deployer NAME --may-skip-hooks, or add-publisher NAME ... --may-skip-hooks; herald call sends skip_hooks on %s.<method>.<caller>)", ErrSkipNotAllowed, c.Caller, call.SkipPrefix)
 	}
 	return nil
 }

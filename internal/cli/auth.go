@@ -14,7 +14,7 @@ import (
 	"github.com/heraldhq/herald/internal/natsconn"
 )
 
-const authArgs = "init | add-agent NAME | add-publisher NAME --types GLOB[,GLOB] | add-deployer NAME | add-viewer NAME | revoke NAME | push | ls | server-config --dir DIR [flags]"
+const authArgs = "init | add-agent NAME | add-publisher NAME --types GLOB[,GLOB] [--may-wait] | add-deployer NAME | add-viewer NAME | revoke NAME | push | ls | server-config --dir DIR [flags]"
 
 var authVerbs = []string{"init", "add-agent", "add-publisher", "add-deployer", "add-viewer", "revoke", "push", "ls", "server-config"}
 
@@ -28,7 +28,10 @@ role's permissions in its JWT), kept in the auth directory --dir.
   add-agent NAME        DIR/agents/NAME.creds (the agent's --name is NAME).
   add-publisher NAME    DIR/publishers/NAME.creds: publishes events of the
                         --types (and --keys) globs only, never zk.*, kv.*,
-                        call.*, op.*.
+                        call.*, op.*, rollout.*; with --may-skip-hooks it
+                        is also a caller (herald call, HTTP calls) that
+                        may skip hooks; it reads nothing unless
+                        --may-wait (what herald publish --wait reads).
   add-deployer NAME     DIR/deployers/NAME.creds: herald call and herald op;
                         skip_hooks only with --may-skip-hooks.
   add-viewer NAME       DIR/viewers/NAME.creds: herald status and tail, read
@@ -55,6 +58,7 @@ type authCmd struct {
 	dir         string
 	types, keys string
 	maySkip     bool
+	mayWait     bool
 	httpToken   bool
 	json        bool
 	resolverDir string
@@ -66,7 +70,8 @@ func (c *authCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.dir, "dir", "", "auth `DIR` (the trust root, credentials, identities.json)")
 	fs.StringVar(&c.types, "types", "", "add-publisher: event type `GLOB[,GLOB]` it may publish")
 	fs.StringVar(&c.keys, "keys", "", "add-publisher: key `GLOB[,GLOB]` it may publish (default: every key)")
-	fs.BoolVar(&c.maySkip, "may-skip-hooks", false, "add-publisher, add-deployer: may ask herald call to skip hooks")
+	fs.BoolVar(&c.maySkip, "may-skip-hooks", false, "add-deployer: may ask herald call to skip hooks; add-publisher: may also call (herald call) and skip hooks")
+	fs.BoolVar(&c.mayWait, "may-wait", false, "add-publisher: may read what herald publish --wait reads (announcements, outcomes, rollouts)")
 	fs.BoolVar(&c.httpToken, "http-token", false, "add-publisher, add-deployer, add-viewer: also issue an HTTP bearer token (printed once)")
 	fs.BoolVar(&c.json, "json", false, "ls: JSON instead of a table")
 	fs.StringVar(&c.resolverDir, "resolver-dir", auth.DefaultResolverDir, "server-config: the resolver's `dir` for account JWTs on the servers")
@@ -76,7 +81,7 @@ func (c *authCmd) flags(fs *flag.FlagSet) {
 // verbFlags are the flags each verb takes besides --dir.
 var verbFlags = map[string][]string{
 	"add-agent":     {},
-	"add-publisher": {"types", "keys", "may-skip-hooks", "http-token"},
+	"add-publisher": {"types", "keys", "may-skip-hooks", "may-wait", "http-token"},
 	"add-deployer":  {"may-skip-hooks", "http-token"},
 	"add-viewer":    {"http-token"},
 	"revoke":        {"nats", "nats-creds", "nats-user", "nats-password", "nats-token", "nats-tls-ca", "nats-tls-cert", "nats-tls-key", "timeout"},
@@ -121,7 +126,7 @@ func (c *authCmd) run(ctx context.Context, m *Main, s stdio, args []string) erro
 	case "add-agent":
 		return c.add(s, d, auth.Spec{Name: pos[0], Role: auth.RoleAgent}, m.now())
 	case "add-publisher":
-		return c.add(s, d, auth.Spec{Name: pos[0], Role: auth.RolePublisher, Types: splitList(c.types), Keys: splitList(c.keys), MaySkipHooks: c.maySkip, HTTPToken: c.httpToken}, m.now())
+		return c.add(s, d, auth.Spec{Name: pos[0], Role: auth.RolePublisher, Types: splitList(c.types), Keys: splitList(c.keys), MaySkipHooks: c.maySkip, MayWait: c.mayWait, HTTPToken: c.httpToken}, m.now())
 	case "add-deployer":
 		return c.add(s, d, auth.Spec{Name: pos[0], Role: auth.RoleDeployer, MaySkipHooks: c.maySkip, HTTPToken: c.httpToken}, m.now())
 	case "add-viewer":
@@ -271,6 +276,12 @@ func rights(id auth.Identity) string {
 		r = "types=" + strings.Join(id.Types, ",")
 		if len(id.Keys) > 0 {
 			r += " keys=" + strings.Join(id.Keys, ",")
+		}
+		if id.MayWait {
+			r += " wait"
+		}
+		if id.MaySkipHooks {
+			r += " call"
 		}
 	case auth.RoleDeployer:
 		r = "call,op"

@@ -33,7 +33,8 @@ func TestMain_RunAuth_IssueListRevoke(t *testing.T) {
 	if err != nil || !strings.Contains(r.out, strings.TrimSpace(string(tok))) {
 		t.Fatalf("the token is not printed once: %v\n%s", err, r.out)
 	}
-	for _, args := range [][]string{{"add-agent", "web-1"}, {"add-deployer", "dep", "--may-skip-hooks"}, {"add-viewer", "ops"}} {
+	for _, args := range [][]string{{"add-agent", "web-1"}, {"add-deployer", "dep", "--may-skip-hooks"}, {"add-viewer", "ops"},
+		{"add-publisher", "hotfix", "--types", "deploy.*", "--may-skip-hooks", "--may-wait"}} {
 		if r := run(t, nil, nil, append(append([]string{"auth"}, args...), "--dir", dir)...); r.err != nil {
 			t.Fatalf("%v: %v %s", args, r.err, r.errOut)
 		}
@@ -43,14 +44,15 @@ func TestMain_RunAuth_IssueListRevoke(t *testing.T) {
 	}
 	r = run(t, nil, nil, "auth", "ls", "--dir", dir)
 	lines := strings.Split(strings.TrimSpace(r.out), "\n")
-	if r.err != nil || len(lines) != 7 || strings.Join(strings.Fields(lines[0]), " ") != "NAME ROLE RIGHTS HTTP-TOKEN STATUS" {
+	if r.err != nil || len(lines) != 8 || strings.Join(strings.Fields(lines[0]), " ") != "NAME ROLE RIGHTS HTTP-TOKEN STATUS" {
 		t.Fatalf("ls: %v\n%s", r.err, r.out)
 	}
 	want := map[string]string{
-		"ci":    "ci publisher types=deploy.* keys=/app/** yes active",
-		"web-1": "web-1 agent outcomes,announce no revoked",
-		"dep":   "dep deployer call,op skip-hooks no active",
-		"ops":   "ops viewer read no active",
+		"ci":     "ci publisher types=deploy.* keys=/app/** yes active",
+		"web-1":  "web-1 agent outcomes,announce no revoked",
+		"dep":    "dep deployer call,op skip-hooks no active",
+		"ops":    "ops viewer read no active",
+		"hotfix": "hotfix publisher types=deploy.* wait call skip-hooks no active",
 	}
 	for _, l := range lines[1:] {
 		f := strings.Join(strings.Fields(l), " ")
@@ -60,7 +62,7 @@ func TestMain_RunAuth_IssueListRevoke(t *testing.T) {
 	}
 	r = run(t, nil, nil, "auth", "ls", "--json", "--dir", dir)
 	var reg auth.Registry
-	if err := json.Unmarshal([]byte(r.out), &reg); err != nil || len(reg.Identities) != 6 || strings.Contains(r.out, strings.TrimSpace(string(tok))) {
+	if err := json.Unmarshal([]byte(r.out), &reg); err != nil || len(reg.Identities) != 7 || strings.Contains(r.out, strings.TrimSpace(string(tok))) {
 		t.Fatalf("ls --json: %v\n%s", err, r.out)
 	}
 	r = run(t, nil, nil, "auth", "server-config", "--dir", dir, "--resolver-dir", "/srv/jwt")

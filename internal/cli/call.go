@@ -80,7 +80,8 @@ With --nats-creds FILE the request goes to herald.call.pre.METHOD.NAME
 in FILE: the dispatcher records NAME as the caller, beside the claimed OS
 user. A dispatcher started with --auth requires it, and allows
 --skip-hooks only to identities granted the right (herald auth
-add-deployer NAME --may-skip-hooks). When
+add-deployer NAME --may-skip-hooks, or add-publisher NAME ...
+--may-skip-hooks, which also lets that publisher call). When
 the dispatcher's hooks are disabled (hooks_disabled), every call is
 allowed and audited the same way.
 
@@ -351,9 +352,16 @@ func (c *callCmd) ask(ctx context.Context, cl call.Call) (call.Verdict, *callCon
 	if err != nil {
 		return call.Verdict{}, conn, err
 	}
-	rctx, cancel := context.WithTimeout(ctx, c.preTimeout)
+	// A request the server refuses gets no answer: its violation ends the
+	// wait at once.
+	dctx, stop := c.conn.deniedCause(ctx)
+	defer stop()
+	rctx, cancel := context.WithTimeout(dctx, c.preTimeout)
 	defer cancel()
 	m, err := nc.RequestWithContext(rctx, subject, data)
+	if cause := context.Cause(dctx); errors.Is(cause, nats.ErrPermissionViolation) {
+		return call.Verdict{}, conn, fmt.Errorf("%w (the credentials' identity may not send %s: calls need a deployer, or a publisher granted --may-skip-hooks; --skip-hooks needs --may-skip-hooks: see herald auth ls)", cause, subject)
+	}
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return call.Verdict{}, conn, fmt.Errorf("no dispatcher answers call.pre on %s (is it running against this NATS?)", natsconn.ConnectedURL(nc))

@@ -72,7 +72,7 @@ func (w *waitFlags) check(fs *flag.FlagSet) error {
 }
 
 // errWaitDenied explains a refused read of --wait.
-const errWaitDenied = "the credentials' identity may not read what --wait reads (HERALD_AGENTS and HERALD_OUTCOMES by direct gets): see README, Waiting for the fleet"
+const errWaitDenied = "the credentials' identity may not read what --wait reads (HERALD_AGENTS, HERALD_OUTCOMES and KV_herald_rollouts by direct gets): a publisher needs the wait right (herald auth add-publisher NAME ... --may-wait; see herald auth ls)"
 
 // outcomesFrom is the first outcome sequence that may belong to an event
 // published after it is read.

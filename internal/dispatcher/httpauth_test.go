@@ -32,6 +32,7 @@ func authConfig(t *testing.T) (dispatcher.Config, auth.Dir, map[string]string) {
 		auth.Spec{Name: "other", Role: auth.RolePublisher, Types: []string{"git.push"}, Keys: []string{"/repos/other/**"}, HTTPToken: true},
 		auth.Spec{Name: "deployer", Role: auth.RoleDeployer, HTTPToken: true},
 		auth.Spec{Name: "skipper", Role: auth.RoleDeployer, MaySkipHooks: true, HTTPToken: true},
+		auth.Spec{Name: "hotfix", Role: auth.RolePublisher, Types: []string{"git.push"}, MaySkipHooks: true, HTTPToken: true},
 		auth.Spec{Name: "viewer", Role: auth.RoleViewer, HTTPToken: true},
 		auth.Spec{Name: "gone", Role: auth.RolePublisher, Types: []string{"ci.*"}, HTTPToken: true},
 		auth.Spec{Name: "web-1", Role: auth.RoleAgent},
@@ -289,6 +290,11 @@ hooks:
 	var v call.Verdict
 	if err := json.Unmarshal([]byte(body), &v); err != nil || code != http.StatusOK || !v.Allow {
 		t.Fatalf("deployer's call: %d %s", code, body)
+	}
+	// A publisher granted --may-skip-hooks is a caller that may skip.
+	code, _, body = request(t, "POST", url, tok["hotfix"], skip)
+	if err := json.Unmarshal([]byte(body), &v); err != nil || code != http.StatusOK || !v.Allow {
+		t.Fatalf("hotfix publisher's skip: %d %s", code, body)
 	}
 	code, _, body = request(t, "POST", url, tok["skipper"], skip)
 	if err := json.Unmarshal([]byte(body), &v); err != nil || code != http.StatusOK || !v.Allow {

@@ -251,12 +251,23 @@ watches:
 // TestAuth_AttacksRefused: each NATS-level attack of issue 10, made with
 // an agent's, a publisher's or a viewer's credentials, is refused by the
 // server with a permissions violation, and the streams and the
-// dispatcher's durables are still there afterwards.
+// dispatcher's durables are still there afterwards. A denying pre hook
+// (a prod freeze) denies 5 of 5 calls while an agent, a publisher, a
+// viewer and a deployer each try to answer herald.call.pre.> with an
+// allow: their subscriptions are refused.
 func TestAuth_AttacksRefused(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	f.watchFile("w.yaml", authWatch)
-	b := newAuthBus(t)
+	hooks := f.path("hooks")
+	if err := os.Mkdir(hooks, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, hooks+"/freeze.yaml", `
+hooks:
+  - {name: prod-freeze, phase: pre, methods: [kill_job], jobs: ["*/*/prod/*"], exec: "echo frozen; exit 1"}
+`)
+	b := newAuthBus(t, "--hooks", hooks)
 	b.startAuthAgent("web-2", f.watches)
 	b.publish("deploy.app", "/app/web", "before")
 
@@ -325,19 +336,38 @@ func TestAuth_AttacksRefused(t *testing.T) {
 	if _, err := b.js.Consumer(ctx, events.OutcomesStream, "herald-handlers"); err != nil {
 		t.Fatalf("the handlers' durable: %v", err)
 	}
-	// An agent's answer to a pre request is refused (it cannot even
-	// subscribe), so a deny cannot be turned into an allow.
-	dep, _ := b.connectAs(t, b.creds("deployers", "dep"))
+	// Racing the dispatcher with an allow: every identity but the
+	// dispatchers' is refused the subscription to herald.call.pre.>, so
+	// the prod freeze's deny stays a deny, 5 calls of 5, and COMMAND never
+	// runs.
+	for _, creds := range []string{b.creds("agents", "web-1"), b.creds("publishers", "ci"), b.creds("viewers", "ops"), b.creds("deployers", "dep")} {
+		nc, v := b.connectAs(t, creds)
+		if _, err := nc.Subscribe(call.PrePrefix+".>", func(m *nats.Msg) { _ = m.Respond([]byte(`{"allow":true}`)) }); err != nil {
+			t.Fatal(err)
+		}
+		v.wait(t, "Subscription", call.PrePrefix+".>")
+	}
+	marker := f.path("killed")
 	for i := range 5 {
-		data, _ := json.Marshal(call.Call{Method: "kill_job", Job: "west/www/prod/web", Phase: call.PhasePre})
-		m, err := dep.Request(call.PreSubject("kill_job")+".dep", data, wait)
-		if err != nil {
-			t.Fatalf("pre request %d: %v", i, err)
+		out, err := b.herald(t, "", "call", "kill_job", "--nats-creds", b.creds("deployers", "dep"), "--job", "west/www/prod/web", "--", "touch", marker)
+		if code := exitCode(err); code != 3 || !strings.Contains(err.Error(), "prod-freeze") || !strings.Contains(err.Error(), "frozen") {
+			t.Fatalf("call %d: exit %d, want 3 denied by prod-freeze: %v\n%s", i, code, err, out)
 		}
-		var v call.Verdict
-		if err := json.Unmarshal(m.Data, &v); err != nil || len(v.Hooks) != 0 || v.CallID == "" {
-			t.Fatalf("pre request %d: %s (%v): not the dispatcher's verdict", i, m.Data, err)
+		if _, err := os.Stat(marker); err == nil {
+			t.Fatalf("call %d: COMMAND ran although prod-freeze denied", i)
 		}
+	}
+	// The same through a deployer's own request: the dispatcher's verdict,
+	// denied.
+	dep, _ := b.connectAs(t, b.creds("deployers", "dep"))
+	data, _ := json.Marshal(call.Call{Method: "kill_job", Job: "west/www/prod/web", Phase: call.PhasePre})
+	m, err := dep.Request(call.PreSubject("kill_job")+".dep", data, wait)
+	if err != nil {
+		t.Fatalf("pre request: %v", err)
+	}
+	var verdict call.Verdict
+	if err := json.Unmarshal(m.Data, &verdict); err != nil || verdict.Allow || len(verdict.Denied) != 1 || verdict.Denied[0].Hook != "prod-freeze" {
+		t.Fatalf("pre request: %s (%v), want denied by prod-freeze", m.Data, err)
 	}
 	// A deployer asks pre requests only under its own name, and cannot
 	// ask skip requests without the right.

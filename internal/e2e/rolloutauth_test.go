@@ -33,7 +33,7 @@ watches:
 `)
 	dir := newAuthDir(t,
 		[]string{"add-agent", "web-1"}, []string{"add-agent", "web-2"}, []string{"add-agent", "web-3"},
-		[]string{"add-publisher", "ci", "--types", "deploy.*", "--keys", "/app/**"},
+		[]string{"add-publisher", "ci", "--types", "deploy.*", "--keys", "/app/**", "--may-wait"},
 		[]string{"add-viewer", "ops"},
 		[]string{"add-deployer", "dep"},
 	)

@@ -60,6 +60,7 @@ func TestHTTPAuth_AttacksRefused(t *testing.T) {
 		[]string{"add-publisher", "release", "--types", "git.push", "--http-token"},
 		[]string{"add-deployer", "deployer", "--http-token"},
 		[]string{"add-deployer", "oncall", "--may-skip-hooks", "--http-token"},
+		[]string{"add-publisher", "hotfix", "--types", "git.push", "--may-skip-hooks", "--http-token"},
 		[]string{"add-agent", "web-1"},
 	)
 
@@ -106,24 +107,53 @@ watches:
 	if err := json.Unmarshal([]byte(body), &v); err != nil || code != http.StatusOK || !v.Allow {
 		t.Fatalf("oncall's skip: %d %s", code, body)
 	}
-	testutil.Eventually(t, wait, func() error {
-		s, err := c.js.Stream(context.Background(), events.EventsStream)
-		if err != nil {
-			return err
+	auditedSkip := func(caller string) {
+		t.Helper()
+		testutil.Eventually(t, wait, func() error {
+			s, err := c.js.Stream(context.Background(), events.EventsStream)
+			if err != nil {
+				return err
+			}
+			m, err := s.GetLastMsgForSubject(context.Background(), events.EventSubject(call.TypeHooksSkipped, "west/www/prod/web"))
+			if err != nil {
+				return err
+			}
+			var rec call.HooksSkipped
+			if err := json.Unmarshal(m.Data, &rec); err != nil {
+				return err
+			}
+			if rec.Caller != caller || rec.User != "alice" {
+				return fmt.Errorf("audit record %s: want caller %s (not mallory), user alice", m.Data, caller)
+			}
+			return nil
+		})
+	}
+	auditedSkip("oncall")
+
+	// A publisher granted --may-skip-hooks is a caller that may skip, over
+	// HTTP and through herald call on NATS; one without it may not call.
+	if code, body := httpDo(t, c, "/v1/calls/create_job/pre", tokCI, skip); code != http.StatusForbidden || !strings.Contains(body, "may not make scheduler calls") {
+		t.Errorf("ci's skip: %d %s, want 403", code, body)
+	}
+	if code, body := httpDo(t, c, "/v1/calls/create_job/pre", b.token("publishers", "hotfix"), skip); code != http.StatusOK || !strings.Contains(body, `"allow":true`) {
+		t.Fatalf("hotfix's skip over HTTP: %d %s, want allowed", code, body)
+	}
+	auditedSkip("hotfix")
+	for _, p := range []struct {
+		name string
+		ok   bool
+	}{{"ci", false}, {"hotfix", true}} {
+		marker := f.path("deployed-by-" + p.name)
+		out, err := c.herald(t, "", "call", "create_job", "--timeout", "3s", "--pre-timeout", "3s", "--nats-creds", b.creds("publishers", p.name),
+			"--job", "west/www/prod/web", "--skip-hooks", "all", "--reason", "hotfix", "--", "touch", marker)
+		_, statErr := os.Stat(marker)
+		if p.ok && (err != nil || statErr != nil) {
+			t.Fatalf("herald call --skip-hooks as %s: %v (%v)\n%s", p.name, err, statErr, out)
 		}
-		m, err := s.GetLastMsgForSubject(context.Background(), events.EventSubject(call.TypeHooksSkipped, "west/www/prod/web"))
-		if err != nil {
-			return err
+		if !p.ok && (exitCode(err) != 3 || statErr == nil || !strings.Contains(err.Error(), "Permissions Violation")) {
+			t.Fatalf("herald call --skip-hooks as %s: exit %d, COMMAND ran: %v: %v\n%s", p.name, exitCode(err), statErr == nil, err, out)
 		}
-		var rec call.HooksSkipped
-		if err := json.Unmarshal(m.Data, &rec); err != nil {
-			return err
-		}
-		if rec.Caller != "oncall" || rec.User != "alice" {
-			return fmt.Errorf("audit record %s: want caller oncall (not mallory), user alice", m.Data)
-		}
-		return nil
-	})
+	}
 
 	// Forged audit and source events over HTTP: 403, nothing stored.
 	for _, forged := range []struct{ body, field string }{

@@ -185,27 +185,40 @@ func waitExit(t *testing.T, p *proc) int {
 }
 
 // TestPublishWait_PublisherCreds: with --auth on, herald publish --wait
-// works with a publisher's credentials (it reads the announcements and
-// the outcomes by direct gets, nothing the server refuses), while the
-// publisher still may not read the events stream, make a consumer on the
-// outcomes or subscribe to them.
+// works with the credentials of a publisher granted --may-wait (it reads
+// the announcements and the outcomes by direct gets, nothing the server
+// refuses), while that publisher still may not read the events stream,
+// make a consumer on the outcomes or subscribe to them; a publisher
+// without --may-wait reads nothing: its --wait fails at once, exit 1,
+// naming the missing right, and publishes nothing.
 func TestPublishWait_PublisherCreds(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	f.watchFile("w.yaml", authWatch)
 	b := startAuthBus(t, newAuthDir(t,
 		[]string{"add-agent", "web-1"},
-		[]string{"add-publisher", "ci", "--types", "deploy.*", "--keys", "/app/**", "--http-token"},
+		[]string{"add-publisher", "ci", "--types", "deploy.*", "--keys", "/app/**", "--may-wait", "--http-token"},
+		[]string{"add-publisher", "blind", "--types", "deploy.*", "--keys", "/app/**"},
 		[]string{"add-viewer", "ops", "--http-token"},
 	))
 	b.startAuthAgent("web-1", f.watches)
 	waitAnnounced(t, b.cluster, "web-1")
 
-	out, err := b.herald(t, "", "publish", "--nats-creds", b.creds("publishers", "ci"), "--type", "deploy.app", "--key", "/app/web", "--data", "v42", "--wait", "--wait-timeout", "20s")
+	out, err := b.herald(t, "", "publish", "--nats-creds", b.creds("publishers", "blind"), "--type", "deploy.app", "--key", "/app/blind", "--data", "v1", "--wait", "--wait-timeout", "20s")
+	if exitCode(err) != 1 || !strings.Contains(err.Error(), "Permissions Violation") || !strings.Contains(err.Error(), "--may-wait") {
+		t.Fatalf("publish --wait without the wait right: exit %d, want 1 naming --may-wait: %v\n%s", exitCode(err), err, out)
+	}
+	if list := runHerald(t, nil, "", "auth", "ls", "--dir", b.dir); !strings.Contains(list, "types=deploy.* keys=/app/** wait") {
+		t.Errorf("herald auth ls does not show ci's wait right:\n%s", list)
+	}
+	b.disp.waitLog(`Publish Violation - Subject "$JS.API.STREAM.INFO.HERALD_OUTCOMES"`)
+	refused := len(b.disp.out.String())
+
+	out, err = b.herald(t, "", "publish", "--nats-creds", b.creds("publishers", "ci"), "--type", "deploy.app", "--key", "/app/web", "--data", "v42", "--wait", "--wait-timeout", "20s")
 	if err != nil || !strings.Contains(out, "1 expected, 1 decided: 1 ok") {
 		t.Fatalf("publish --wait as the publisher: %v\n%s", err, out)
 	}
-	if log := b.disp.out.String(); strings.Contains(log, "Violation") {
+	if log := b.disp.out.String(); strings.Contains(log[refused:], "Violation") {
 		t.Fatalf("the server refused something publish --wait did:\n%s", log)
 	}
 
