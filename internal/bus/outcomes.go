@@ -176,6 +176,27 @@ func (s *OutcomeStore) publish(m *nats.Msg) {
 	}
 }
 
+// Resend publishes again, at once, every outcome not stored yet: for
+// after a reconnect, when the acks of what was published on the old
+// connection will never come and waiting out TryTimeout would only hold
+// the events longer. A second copy of one that was stored after all is
+// dropped by the stream's dedup window (its Nats-Msg-Id).
+func (s *OutcomeStore) Resend() {
+	s.mu.Lock()
+	if s.ctx.Err() != nil {
+		s.mu.Unlock()
+		return
+	}
+	ms := make([]*nats.Msg, 0, len(s.pending))
+	for m := range s.pending {
+		ms = append(ms, m)
+	}
+	s.mu.Unlock()
+	for _, m := range ms {
+		s.publish(m)
+	}
+}
+
 // stored is the ack callback: the outcome is in the stream.
 func (s *OutcomeStore) stored(m *nats.Msg) {
 	s.mu.Lock()

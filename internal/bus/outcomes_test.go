@@ -83,6 +83,46 @@ func TestOutcomeStore_RetriesUntilStoredAndDedups(t *testing.T) {
 	}
 }
 
+// Resend publishes what is pending at once, without waiting for the
+// retry's backoff: an outcome whose first try failed (no stream yet) is
+// stored as soon as Resend is called once the stream is there.
+func TestOutcomeStore_ResendDoesNotWaitForTheBackoff(t *testing.T) {
+	js := setup(t)
+	ctx := context.Background()
+	cfg := bus.DefaultOutcomeStoreConfig()
+	cfg.TryTimeout, cfg.MinBackoff, cfg.MaxBackoff = time.Second, 10*time.Minute, 10*time.Minute
+	s, err := bus.NewOutcomeStore(js.Conn(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	o := events.Outcome{EventID: "e2", Watch: "w", Host: "h", Status: events.StatusOK}
+	done := make(chan struct{})
+	if err := s.StoreID(o, "outcome/h/w/"+o.EventID, func() { close(done) }); err != nil {
+		t.Fatal(err)
+	}
+	// The first try fails at once (no responders), and the next waits
+	// ten minutes.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if s.Pending() != 1 {
+			return fmt.Errorf("pending %d, want 1", s.Pending())
+		}
+		return nil
+	})
+	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamConfig()); err != nil {
+		t.Fatal(err)
+	}
+	s.Resend()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("not stored 20 s after Resend (pending %d)", s.Pending())
+	}
+	if n := storedOn(t, js, o.Subject()); n != 1 {
+		t.Fatalf("%d stored, want 1", n)
+	}
+}
+
 // Close gives up on outcomes it cannot store: their done is never called,
 // and a later Store is refused.
 func TestOutcomeStore_CloseAbandonsUnstored(t *testing.T) {
