@@ -344,26 +344,6 @@ func (f *Feed) Run(ctx context.Context, h Handler) error {
 	soon.Stop()
 	defer soon.Stop()
 	checks := 0
-	// checkConn reads again after a reconnect or a drop.
-	checkConn := func() {
-		r, d := f.nc.Stats().Reconnects, f.dropped()
-		if r == reconnects && d == dropped {
-			return
-		}
-		// A failed check (the cluster still electing, a starved
-		// server) leaves reconnects as it was, so that the next tick
-		// checks and reads again instead of giving the read up.
-		if r != reconnects && !f.checkStream(ctx) {
-			return
-		}
-		reconnects, dropped = r, d
-		f.read(ctx, h, false)
-		// What is republished while the subscriptions are still on
-		// their way across the cluster after a reconnect is lost too:
-		// check again once they have settled.
-		checks = 2
-		soon.Reset(settle + poll)
-	}
 	verifyAt := maxDone // received events that make the loop verify at once
 	for {
 		select {
@@ -396,7 +376,23 @@ func (f *Feed) Run(ctx context.Context, h Handler) error {
 			}
 		case <-tick.C:
 			f.mark()
-			checkConn()
+			r, d := f.nc.Stats().Reconnects, f.dropped()
+			if r == reconnects && d == dropped {
+				continue
+			}
+			// A failed check (the cluster still electing, a starved
+			// server) leaves reconnects as it was, so that the next tick
+			// checks and reads again instead of giving the read up.
+			if r != reconnects && !f.checkStream(ctx) {
+				continue
+			}
+			reconnects, dropped = r, d
+			f.read(ctx, h, false)
+			// What is republished while the subscriptions are still on
+			// their way across the cluster after a reconnect is lost too:
+			// check again once they have settled.
+			checks = 2
+			soon.Reset(settle + poll)
 		case <-f.verifyNow:
 			f.read(ctx, h, false)
 		case <-verify.C:
