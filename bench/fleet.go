@@ -102,10 +102,11 @@ func fleet(ctx context.Context, r *benchRun, cfg Config) ([]result, error) {
 		return nil, err
 	}
 
+	tune := fleetTuning{heartbeat: cfg.AgentHeartbeat, verify: cfg.AgentVerify}
 	started := time.Now()
 	var workers []*fleetWorker
 	if n <= fleetPerProcess {
-		f, err := newFleetAgents(r.dir, urls, 0, n, up)
+		f, err := newFleetAgents(r.dir, urls, 0, n, up, tune)
 		if err != nil {
 			return nil, err
 		}
@@ -117,7 +118,7 @@ func fleet(ctx context.Context, r *benchRun, cfg Config) ([]result, error) {
 		// More agents than one process has file descriptors for: worker
 		// processes of the bench binary hold them, fleetPerProcess each.
 		for first := 0; first < n; first += fleetPerProcess {
-			w, err := startFleetWorker(r.dir, urls, first, min(fleetPerProcess, n-first), up, r.h.stderr)
+			w, err := startFleetWorker(r.dir, urls, first, min(fleetPerProcess, n-first), up, tune, r.h.stderr)
 			if err != nil {
 				stopFleetWorkers(workers, r.h.stderr)
 				return nil, err

@@ -29,7 +29,11 @@ type fleetAgents struct {
 // newFleetAgents prepares n agent configs: names fleet-<first+1>..., one state
 // dir each, one shared watches dir with the fleet's watch, the no-op
 // action, info logged to up and warnings and errors to one file.
-func newFleetAgents(dir, urls string, first, n int, up *fleetUp) (*fleetAgents, error) {
+// fleetTuning is what the fleet changes of the agents' defaults (0: the
+// default).
+type fleetTuning struct{ heartbeat, verify time.Duration }
+
+func newFleetAgents(dir, urls string, first, n int, up *fleetUp, tune fleetTuning) (*fleetAgents, error) {
 	watches := filepath.Join(dir, "watches.d")
 	if err := os.MkdirAll(watches, 0o755); err != nil {
 		return nil, fmt.Errorf("watches dir: %w", err)
@@ -51,6 +55,12 @@ func newFleetAgents(dir, urls string, first, n int, up *fleetUp) (*fleetAgents, 
 		c.NATS.URL = urls
 		c.LogFormat, c.LogLevel = "json", "info"
 		c.ActionBuilder = noop
+		if tune.heartbeat > 0 {
+			c.Heartbeat = tune.heartbeat
+		}
+		if tune.verify > 0 {
+			c.VerifyEvery = tune.verify
+		}
 		f.cfgs = append(f.cfgs, c)
 	}
 	return f, nil

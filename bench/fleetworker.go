@@ -18,7 +18,7 @@ import (
 // fleetWorkerArg, as the bench's first argument, makes the process hold a
 // share of the fleet's agents:
 //
-//	bench -fleet-worker DIR URLS FIRST COUNT
+//	bench -fleet-worker DIR URLS FIRST COUNT HEARTBEAT VERIFY
 //
 // It starts agents FIRST+1 .. FIRST+COUNT, prints "up NAME UNIX_NANOS" for
 // each once it consumes, and closes them all on SIGTERM. One process has
@@ -31,14 +31,16 @@ const fleetPerProcess = 4000
 
 // serveFleetWorker is the worker's main.
 func serveFleetWorker(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 4 {
-		fmt.Fprintln(stderr, "usage: bench -fleet-worker DIR URLS FIRST COUNT")
+	if len(args) != 6 {
+		fmt.Fprintln(stderr, "usage: bench -fleet-worker DIR URLS FIRST COUNT HEARTBEAT VERIFY")
 		return 2
 	}
 	first, err1 := strconv.Atoi(args[2])
 	count, err2 := strconv.Atoi(args[3])
-	if err1 != nil || err2 != nil || count < 1 {
-		fmt.Fprintln(stderr, "bench -fleet-worker: FIRST and COUNT must be numbers, COUNT at least 1")
+	hb, err3 := time.ParseDuration(args[4])
+	vf, err4 := time.ParseDuration(args[5])
+	if err1 != nil || err2 != nil || count < 1 || err3 != nil || err4 != nil {
+		fmt.Fprintln(stderr, "bench -fleet-worker: FIRST and COUNT must be numbers, COUNT at least 1, HEARTBEAT and VERIFY durations")
 		return 2
 	}
 	if err := raiseNoFile(uint64(fdsBase + fdsPerAgent*count)); err != nil {
@@ -54,7 +56,7 @@ func serveFleetWorker(args []string, stdout, stderr io.Writer) int {
 		defer mu.Unlock()
 		fmt.Fprintf(stdout, "up %s %d\n", host, at.UnixNano())
 	}
-	f, err := newFleetAgents(args[0], args[1], first, count, up)
+	f, err := newFleetAgents(args[0], args[1], first, count, up, fleetTuning{heartbeat: hb, verify: vf})
 	if err != nil {
 		fmt.Fprintln(stderr, "bench -fleet-worker:", err)
 		return 1
@@ -75,8 +77,8 @@ type fleetWorker struct {
 
 // startFleetWorker starts a worker for count agents from first and marks
 // each on up as the worker reports it.
-func startFleetWorker(dir, urls string, first, count int, up *fleetUp, stderr io.Writer) (*fleetWorker, error) {
-	cmd := exec.Command(os.Args[0], fleetWorkerArg, dir, urls, strconv.Itoa(first), strconv.Itoa(count))
+func startFleetWorker(dir, urls string, first, count int, up *fleetUp, tune fleetTuning, stderr io.Writer) (*fleetWorker, error) {
+	cmd := exec.Command(os.Args[0], fleetWorkerArg, dir, urls, strconv.Itoa(first), strconv.Itoa(count), tune.heartbeat.String(), tune.verify.String())
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -55,6 +55,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/heraldhq/herald/internal/fielderr"
 )
@@ -98,6 +99,9 @@ type Config struct {
 	// (Warmup/2 are discarded first); Agents is how many agents they
 	// start, and fleet.
 	Samples20, Agents int
+	// AgentHeartbeat and AgentVerify, when not 0, are the fleet agents'
+	// heartbeat and verify_every (the agent's defaults otherwise).
+	AgentHeartbeat, AgentVerify time.Duration
 	// Cluster runs fleet on a 3-node NATS cluster with R3 streams, and the
 	// storm after its events.
 	Cluster bool
@@ -154,6 +158,10 @@ func (c Config) Validate() error {
 		return fielderr.New(ErrInvalidConfig, "-agents", "%d is more than %d", c.Agents, maxFleetAgents)
 	case c.Events < 1:
 		return fielderr.New(ErrInvalidConfig, "-events", "must be at least 1")
+	case c.AgentHeartbeat < 0 || (c.AgentHeartbeat > 0 && c.AgentHeartbeat < 100*time.Millisecond):
+		return fielderr.New(ErrInvalidConfig, "-agent-heartbeat", "must be 0 (the default) or at least 100ms")
+	case c.AgentVerify < 0:
+		return fielderr.New(ErrInvalidConfig, "-agent-verify", "must not be negative")
 	case c.Cluster && !slices.Contains(c.Scenarios, scFleet):
 		return fielderr.New(ErrInvalidConfig, "-cluster", "only the fleet scenario runs on a cluster; add fleet to -scenarios")
 	case c.Auth && slices.Contains(c.Scenarios, scFleet):
@@ -178,6 +186,8 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.Warmup, "warmup", 20, "warm-up events of latency1 and zklat1 (latency20 and zklat20 use half)")
 	fs.IntVar(&c.Samples20, "samples20", 200, "measured events of latency20 and zklat20")
 	fs.IntVar(&c.Agents, "agents", 20, "agents started by latency20, zklat20 and fleet")
+	fs.DurationVar(&c.AgentHeartbeat, "agent-heartbeat", 0, "fleet: the agents' heartbeat (0: the agent's default, 10s)")
+	fs.DurationVar(&c.AgentVerify, "agent-verify", 0, "fleet: the agents' verify_every (0: the agent's default, 10s)")
 	fs.BoolVar(&c.Cluster, "cluster", false, "fleet: run on a 3-node NATS cluster with R3 streams, then the storm (restart a node)")
 	fs.IntVar(&c.Events, "events", 20, "events fleet publishes one at a time; measured events of procs200 and rollout20")
 	fs.BoolVar(&c.ZKForceSync, "zk-force-sync", true, "zk scenarios: ZooKeeper fsyncs its transaction log before committing (its default)")

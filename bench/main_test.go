@@ -43,6 +43,8 @@ func TestParseFlags_FleetErrorsNameTheField(t *testing.T) {
 		{[]string{"-scenarios", "fleet", "-events", "0"}, "-events", "at least 1"},
 		{[]string{"-scenarios", "fleet", "-agents", "100001"}, "-agents", "more than 100000"},
 		{[]string{"-scenarios", "fleet", "-agents", "0"}, "-agents", "at least 1"},
+		{[]string{"-scenarios", "fleet", "-agent-heartbeat", "10ms"}, "-agent-heartbeat", "at least 100ms"},
+		{[]string{"-scenarios", "fleet", "-agent-verify", "-1s"}, "-agent-verify", "not be negative"},
 		{[]string{"-scenarios", "latency1,procs200", "-cluster"}, "-cluster", "only the fleet scenario"},
 		{[]string{"-scenarios", "fleets"}, "-scenarios", `unknown scenario "fleets"`},
 		{[]string{"-scenarios", "latency1,fleet", "-auth"}, "-auth", "in-process agents run without identities"},
