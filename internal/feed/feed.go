@@ -51,11 +51,16 @@ const (
 	// thousands of agents on one machine, a quarter-second tick each was
 	// most of an idle fleet's CPU. A reconnect is deliberately not acted
 	// on the moment the connection reports it: checked then, the stream
-	// still answers from before its leader died, the checks after the
-	// reconnect are spent before the new leader stores anything, and an
-	// event stored during the election waited for the periodic verify
-	// (10 s instead of 1 s in the storm, bench fleet -cluster).
+	// still answered from before its leader died and the checks after it
+	// were spent before the new leader stored anything.
 	poll = time.Second
+	// recheck is how long after settle the checks that follow a
+	// reconnect or a new leader come, twice: a quarter-second, as when
+	// poll was one. Later (a second), they fell while the restarted node
+	// rejoined and, still behind, answered direct gets with its own older
+	// counts, and the event stored during the election waited for the
+	// periodic verify (10 s instead of 1 s, bench fleet -cluster's storm).
+	recheck = 250 * time.Millisecond
 	// recreatedCheck bounds how often a suspicious sequence makes the feed
 	// ask whether the stream was recreated.
 	recreatedCheck = 5 * time.Second
@@ -349,11 +354,11 @@ func (f *Feed) Run(ctx context.Context, h Handler) error {
 		select {
 		case <-elected:
 			checks = 2
-			soon.Reset(settle + poll)
+			soon.Reset(settle + recheck)
 		case <-soon.C:
 			f.verify(ctx, h)
 			if checks--; checks > 0 {
-				soon.Reset(settle + poll)
+				soon.Reset(settle + recheck)
 			}
 		case <-ctx.Done():
 			return nil
@@ -392,7 +397,7 @@ func (f *Feed) Run(ctx context.Context, h Handler) error {
 			// their way across the cluster after a reconnect is lost too:
 			// check again once they have settled.
 			checks = 2
-			soon.Reset(settle + poll)
+			soon.Reset(settle + recheck)
 		case <-f.verifyNow:
 			f.read(ctx, h, false)
 		case <-verify.C:
