@@ -56,10 +56,12 @@ const (
 	poll = time.Second
 	// recheck is how long after settle the checks that follow a
 	// reconnect or a new leader come, twice: a quarter-second, as when
-	// poll was one. Later (a second), they fell while the restarted node
-	// rejoined and, still behind, answered direct gets with its own older
-	// counts, and the event stored during the election waited for the
-	// periodic verify (10 s instead of 1 s, bench fleet -cluster's storm).
+	// poll was one. A second later, more often some agent missed the
+	// event stored during the election and waited for the periodic
+	// verify (bench fleet -cluster's storm with 1,000 agents: 10 s in 2
+	// of 3 runs, against 1 of 3 at a quarter-second; a replica still
+	// behind answering the checks' direct gets is the likely cause, not
+	// a proven one).
 	recheck = 250 * time.Millisecond
 	// recreatedCheck bounds how often a suspicious sequence makes the feed
 	// ask whether the stream was recreated.
