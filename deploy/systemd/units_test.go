@@ -36,6 +36,26 @@ func requireAnalyze(t *testing.T) string {
 }
 
 // analyze runs systemd-analyze and returns its stdout and stderr.
+// verifyAndScore checks the unit file p with systemd-analyze verify and
+// returns its exposure score from systemd-analyze security, with that
+// command's output.
+func verifyAndScore(t *testing.T, bin, p string) (float64, string) {
+	t.Helper()
+	if out, errOut, err := analyze(t, bin, "verify", "--man=no", p); err != nil || strings.TrimSpace(out+errOut) != "" {
+		t.Errorf("systemd-analyze verify: %v\n%s%s", err, out, errOut)
+	}
+	out, errOut, err := analyze(t, bin, "security", "--offline=true", "--no-pager", p)
+	m := exposure.FindStringSubmatch(out)
+	if err != nil || m == nil {
+		t.Fatalf("systemd-analyze security --offline=true: %v\n%s%s", err, out, errOut)
+	}
+	got, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, out
+}
+
 func analyze(t *testing.T, bin string, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errb bytes.Buffer
@@ -86,19 +106,7 @@ func TestUnits(t *testing.T) {
 				}
 			}
 
-			p := unitCopy(t, name)
-			if out, errOut, err := analyze(t, bin, "verify", "--man=no", p); err != nil || strings.TrimSpace(out+errOut) != "" {
-				t.Errorf("systemd-analyze verify: %v\n%s%s", err, out, errOut)
-			}
-			out, errOut, err := analyze(t, bin, "security", "--offline=true", "--no-pager", p)
-			m := exposure.FindStringSubmatch(out)
-			if err != nil || m == nil {
-				t.Fatalf("systemd-analyze security --offline=true: %v\n%s%s", err, out, errOut)
-			}
-			got, err := strconv.ParseFloat(m[1], 64)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got, out := verifyAndScore(t, bin, unitCopy(t, name))
 			if got > limit {
 				t.Errorf("exposure %.1f, want at most %.1f:\n%s", got, limit, out)
 			}
@@ -135,15 +143,7 @@ func TestDispatcherAuthDropIn(t *testing.T) {
 	if !strings.Contains(body, "--auth /etc/herald/auth") || strings.Contains(body, "--nats-password-file") {
 		t.Errorf("the drop-in's ExecStart does not start the dispatcher with --auth alone:\n%s", body)
 	}
-	if out, errOut, err := analyze(t, bin, "verify", "--man=no", p); err != nil || strings.TrimSpace(out+errOut) != "" {
-		t.Errorf("systemd-analyze verify: %v\n%s%s", err, out, errOut)
-	}
-	out, errOut, err := analyze(t, bin, "security", "--offline=true", "--no-pager", p)
-	m := exposure.FindStringSubmatch(out)
-	if err != nil || m == nil {
-		t.Fatalf("systemd-analyze security --offline=true: %v\n%s%s", err, out, errOut)
-	}
-	if got, _ := strconv.ParseFloat(m[1], 64); got > maxExposure["herald-dispatcher.service"] {
+	if got, _ := verifyAndScore(t, bin, p); got > maxExposure["herald-dispatcher.service"] {
 		t.Errorf("exposure with the drop-in %.1f, want at most %.1f", got, maxExposure["herald-dispatcher.service"])
 	}
 }

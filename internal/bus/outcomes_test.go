@@ -16,8 +16,13 @@ import (
 
 func newStore(t *testing.T, js jetstream.JetStream) *bus.OutcomeStore {
 	t.Helper()
+	return newStoreBackoff(t, js, 10*time.Millisecond, 200*time.Millisecond)
+}
+
+func newStoreBackoff(t *testing.T, js jetstream.JetStream, minBackoff, maxBackoff time.Duration) *bus.OutcomeStore {
+	t.Helper()
 	cfg := bus.DefaultOutcomeStoreConfig()
-	cfg.TryTimeout, cfg.MinBackoff, cfg.MaxBackoff = time.Second, 10*time.Millisecond, 200*time.Millisecond
+	cfg.TryTimeout, cfg.MinBackoff, cfg.MaxBackoff = time.Second, minBackoff, maxBackoff
 	s, err := bus.NewOutcomeStore(js.Conn(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -89,13 +94,7 @@ func TestOutcomeStore_RetriesUntilStoredAndDedups(t *testing.T) {
 func TestOutcomeStore_ResendDoesNotWaitForTheBackoff(t *testing.T) {
 	js := setup(t)
 	ctx := context.Background()
-	cfg := bus.DefaultOutcomeStoreConfig()
-	cfg.TryTimeout, cfg.MinBackoff, cfg.MaxBackoff = time.Second, 10*time.Minute, 10*time.Minute
-	s, err := bus.NewOutcomeStore(js.Conn(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close(context.Background()) })
+	s := newStoreBackoff(t, js, 10*time.Minute, 10*time.Minute)
 	o := events.Outcome{EventID: "e2", Watch: "w", Host: "h", Status: events.StatusOK}
 	done := make(chan struct{})
 	if err := s.StoreID(o, "outcome/h/w/"+o.EventID, func() { close(done) }); err != nil {
