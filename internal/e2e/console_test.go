@@ -115,12 +115,15 @@ func (b *browser) do(what string, within time.Duration, steps ...chromedp.Action
 	}
 }
 
-// text is the text of the element sel.
+// text is the text of the element sel, once there is one. It is read in
+// one step in the page (a query and a read apart can meet a node the page
+// replaced in between: "No node with given id found").
 func (b *browser) text(sel string) string {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, wait)
 	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.innerText : null })()`, sel)
+	s, err := chromedp.Run(ctx, chromedp.Poll[string](js, chromedp.WithPollingInterval(50*time.Millisecond)))
 	if err != nil {
 		b.t.Fatalf("text of %s: %v (screenshot %s)", sel, err, b.shot("text"))
 	}
